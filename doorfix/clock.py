@@ -1,0 +1,103 @@
+"""One injectable clock for the sandbox and the engine.
+
+Tests step a :class:`ManualClock` instead of sleeping; the demo runs an
+:class:`AcceleratedClock`; production uses :class:`SystemClock`. Every clock answers
+timezone-aware UTC datetimes, and ``sleep`` waits in *clock* time, so a retry back-off or a
+verification poll under a manual clock advances simulated time instead of the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What doorfix needs of time."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+def utc(dt: datetime) -> datetime:
+    """Return ``dt`` as aware UTC; naive datetimes are taken to be UTC already."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+class SystemClock:
+    """The wall clock."""
+
+    def now(self) -> datetime:
+        """Current wall-clock time in UTC."""
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep for real."""
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class ManualClock:
+    """A clock that moves only when told to; ``sleep`` advances it instead of waiting."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = utc(start)
+
+    def now(self) -> datetime:
+        """The clock's current time."""
+        return self._now
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Move the clock forward by ``delta`` (a timedelta or seconds); never backwards."""
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if step < timedelta(0):
+            raise ValueError("a clock never goes backwards")
+        self._now += step
+        return self._now
+
+    def set(self, when: datetime) -> datetime:
+        """Jump to ``when``, which must not be in the clock's past."""
+        target = utc(when)
+        if target < self._now:
+            raise ValueError("a clock never goes backwards")
+        self._now = target
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance by ``seconds`` and let other tasks run once."""
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
+
+
+class AcceleratedClock:
+    """Real time sped up by ``factor`` from ``start`` (the demo runs an hour in a minute)."""
+
+    def __init__(self, start: datetime, factor: float) -> None:
+        if factor <= 0:
+            raise ValueError("factor must be positive")
+        self._start = utc(start)
+        self._factor = factor
+        self._t0 = time.monotonic()
+
+    @property
+    def factor(self) -> float:
+        """How many clock seconds pass per real second."""
+        return self._factor
+
+    def now(self) -> datetime:
+        """Start plus the real time elapsed, times the factor."""
+        elapsed = (time.monotonic() - self._t0) * self._factor
+        return self._start + timedelta(seconds=elapsed)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of clock time, i.e. ``seconds / factor`` of real time."""
+        await asyncio.sleep(max(0.0, seconds) / self._factor)
