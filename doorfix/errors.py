@@ -70,8 +70,13 @@ class TransientError(ConnectorError):
         status: int | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        maybe_processed: bool = True,
     ) -> None:
+        #: seconds the server asked us to wait (Retry-After), if it said
         self.retry_after = retry_after
+        #: False only when the server surely did not act (429, connect failure, CLP 2203),
+        #: which is what makes retrying a non-idempotent write safe
+        self.maybe_processed = maybe_processed
         super().__init__(message, system=system, endpoint=endpoint, status=status, code=code)
 
 

@@ -1,0 +1,495 @@
+"""The one HTTP layer under the three clients: auth, rate limit, retries, and the choke point.
+
+Every request of every client goes through :meth:`HttpLayer.request`. It is the only place
+that sees httpx exceptions and raw status codes; it turns them into the error tree of
+:mod:`doorfix.errors` (most specific first, always ``raise ... from exc``), retries what the
+call's :class:`CallRule` allows, refreshes an expired token once, and keeps the client inside
+its rate limit so doorfix never causes the 429s it would then have to absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+import httpx
+import structlog
+from pydantic import SecretStr
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
+
+from doorfix.clock import Clock, SystemClock
+from doorfix.errors import (
+    AuthError,
+    ConnectorError,
+    ContractError,
+    PermanentError,
+    System,
+    TransientError,
+)
+
+log = structlog.get_logger("doorfix.http")
+
+#: Extracts ``(vendor_code, message)`` from a system's error body; never raises.
+VendorErrorReader = Callable[[httpx.Response], tuple[str | None, str]]
+
+#: CLP's "operation cannot be executed": also given for about a minute after a change.
+CLP_BLOCKED = "2203"
+
+
+class CallRule(StrEnum):
+    """How a call may be retried after a transient failure."""
+
+    #: a read: retried on any transient error
+    READ = "read"
+    #: a write the contract says is safe to repeat (ACA's Access Matrix PUT)
+    IDEMPOTENT = "idempotent"
+    #: a write repeated only when the server surely did not act (429, connect error, 2203)
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries: attempts, total clock time, exponential back-off with jitter."""
+
+    attempts: int = 5
+    max_elapsed: float = 60.0
+    initial_wait: float = 0.5
+    max_wait: float = 20.0
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The client-side limit per system: requests per second and requests in flight."""
+
+    per_second: float = 20.0
+    concurrency: int = 8
+
+
+@dataclass
+class CallStats:
+    """Counters of one layer (one system), read by metrics and benchmarks."""
+
+    calls: int = 0
+    errors: int = 0
+    retries: int = 0
+    token_fetches: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+
+class RateLimiter:
+    """Spaces requests ``1/per_second`` apart (in clock time) and caps those in flight."""
+
+    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+        self._interval = 1.0 / limit.per_second if limit.per_second > 0 else 0.0
+        self._slots = asyncio.Semaphore(max(1, limit.concurrency))
+        self._lock = asyncio.Lock()
+        self._clock = clock
+        self._next: datetime | None = None
+
+    async def acquire(self) -> None:
+        """Wait for a free slot and for this request's turn."""
+        await self._slots.acquire()
+        if self._interval <= 0:
+            return
+        async with self._lock:
+            now = self._clock.now()
+            if self._next is not None and self._next > now:
+                await self._clock.sleep((self._next - now).total_seconds())
+                now = self._clock.now()
+            base = self._next if self._next is not None and self._next > now else now
+            self._next = base + timedelta(seconds=self._interval)
+
+    def release(self) -> None:
+        """Give the in-flight slot back."""
+        self._slots.release()
+
+
+class Auth(Protocol):
+    """Supplies the Authorization header of a system."""
+
+    #: whether a 401 can be cured by fetching a new token
+    refreshable: bool
+
+    async def header(self, layer: HttpLayer) -> str:
+        """The Authorization header value to send now."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget the cached token so the next call fetches a new one."""
+        ...
+
+
+class StaticKeyAuth:
+    """ACA's static API key, sent as a bearer token; a 401 is final."""
+
+    refreshable = False
+
+    def __init__(self, key: SecretStr) -> None:
+        self._key = key
+
+    async def header(self, layer: HttpLayer) -> str:
+        """``Bearer <key>``."""
+        return f"Bearer {self._key.get_secret_value()}"
+
+    def invalidate(self) -> None:
+        """Nothing to forget: the key is static."""
+
+    def __repr__(self) -> str:
+        return "StaticKeyAuth(key=***)"
+
+
+class ClientCredentialsAuth:
+    """OAuth client credentials: the cloud's form post or CLP's Basic auth with a scope."""
+
+    refreshable = True
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: SecretStr,
+        *,
+        basic: bool = False,
+        scope: str | None = None,
+        margin_seconds: float = 60.0,
+    ) -> None:
+        self._token_url = token_url
+        self._client_id = client_id
+        self._secret = client_secret
+        self._basic = basic
+        self._scope = scope
+        self._margin = margin_seconds
+        self._token: SecretStr | None = None
+        self._expires: datetime | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientCredentialsAuth(token_url={self._token_url!r}, client_id={self._client_id!r})"
+        )
+
+    def invalidate(self) -> None:
+        """Drop the cached token."""
+        self._token = None
+        self._expires = None
+
+    async def header(self, layer: HttpLayer) -> str:
+        """A cached token, or a new one when the cached one is near its expiry."""
+        async with self._lock:
+            now = layer.clock.now()
+            if self._token is None or self._expires is None or now >= self._expires:
+                await self._fetch(layer)
+            assert self._token is not None  # noqa: S101 - _fetch sets it or raises
+            return f"Bearer {self._token.get_secret_value()}"
+
+    async def _fetch(self, layer: HttpLayer) -> None:
+        form = {"grant_type": "client_credentials"}
+        auth: httpx.BasicAuth | None = None
+        if self._basic:
+            auth = httpx.BasicAuth(self._client_id, self._secret.get_secret_value())
+        else:
+            form["client_id"] = self._client_id
+            form["client_secret"] = self._secret.get_secret_value()
+        if self._scope:
+            form["scope"] = self._scope
+        layer.stats.token_fetches += 1
+        response = await layer.send_raw(
+            "POST", self._token_url, endpoint="token", data=form, auth=auth
+        )
+        if response.status_code in (400, 401):
+            code, _ = layer.vendor_error_of(response)
+            raise AuthError(
+                "credentials refused by the token endpoint",
+                system=layer.system,
+                endpoint="token",
+                status=response.status_code,
+                code=code or "invalid_client",
+            )
+        layer.raise_for_status(response, endpoint="token")
+        try:
+            body = response.json()
+            token = str(body["access_token"])
+            expires_in = float(body.get("expires_in", 300))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ContractError(
+                "token response lacks access_token/expires_in",
+                system=layer.system,
+                endpoint="token",
+                field="access_token",
+                status=response.status_code,
+            ) from exc
+        self._token = SecretStr(token)
+        self._expires = layer.clock.now() + timedelta(seconds=max(0.0, expires_in - self._margin))
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _retryable(rule: CallRule) -> Callable[[BaseException], bool]:
+    def check(exc: BaseException) -> bool:
+        if not isinstance(exc, TransientError):
+            return False
+        return rule is not CallRule.UNSAFE or not exc.maybe_processed
+
+    return check
+
+
+class HttpLayer:
+    """One system's HTTP access: the choke point every client request goes through."""
+
+    def __init__(
+        self,
+        *,
+        system: System,
+        client: httpx.AsyncClient,
+        auth: Auth,
+        vendor_error: VendorErrorReader,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.system: System = system
+        self.clock: Clock = clock or SystemClock()
+        self.stats = CallStats()
+        self._client = client
+        self._auth = auth
+        self._vendor_error = vendor_error
+        self._retry = retry or RetryPolicy()
+        self._limiter = RateLimiter(rate_limit or RateLimit(), self.clock)
+
+    def __repr__(self) -> str:
+        return f"HttpLayer(system={self.system!r}, base_url={str(self._client.base_url)!r})"
+
+    async def aclose(self) -> None:
+        """Close the underlying httpx client."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> HttpLayer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def vendor_error_of(self, response: httpx.Response) -> tuple[str | None, str]:
+        """The vendor's (code, message) of an error response; never raises."""
+        try:
+            return self._vendor_error(response)
+        except Exception:  # noqa: BLE001 - a reader must never mask the real error
+            return None, response.reason_phrase or "error"
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        rule: CallRule = CallRule.READ,
+    ) -> httpx.Response:
+        """Send with auth, rate limit and retries; return a 2xx response or raise our error."""
+        started = self.clock.now()
+        policy = self._retry
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= policy.attempts:
+                return True
+            elapsed = (self.clock.now() - started).total_seconds()
+            return elapsed + _planned_wait(state) > policy.max_elapsed
+
+        backoff = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+
+        def wait(state: RetryCallState) -> float:
+            return _planned_wait(state) if _retry_after(state) is not None else backoff(state)
+
+        def _planned_wait(state: RetryCallState) -> float:
+            after = _retry_after(state)
+            return after if after is not None else 0.0
+
+        async def before_sleep(state: RetryCallState) -> None:
+            self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "http_retry",
+                system=self.system,
+                endpoint=endpoint,
+                attempt=state.attempt_number,
+                wait=round(state.upcoming_sleep, 3),
+                error=type(exc).__name__ if exc else None,
+                status=getattr(exc, "status", None),
+                code=getattr(exc, "code", None),
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception(_retryable(rule)),
+            sleep=self.clock.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(
+                    method, url=url, endpoint=endpoint, params=params, json=json, headers=headers
+                )
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        method: str,
+        *,
+        url: str,
+        endpoint: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        fresh_token = False
+        for _ in range(2):
+            try:
+                auth_header = await self._auth.header(self)
+            except TransientError as exc:
+                # the call itself was never sent: repeating it is safe even for a write
+                exc.maybe_processed = False
+                raise
+            merged = {**(headers or {}), "Authorization": auth_header}
+            response = await self.send_raw(
+                method, url, endpoint=endpoint, params=params, json=json, headers=merged
+            )
+            if response.status_code != 401:
+                self.raise_for_status(response, endpoint=endpoint)
+                return response
+            if not self._auth.refreshable or fresh_token:
+                break
+            # one new token and one repeat; a second 401 is an authentication error
+            self._auth.invalidate()
+            fresh_token = True
+        code, message = self.vendor_error_of(response)
+        self.stats.errors += 1
+        raise AuthError(
+            f"unauthorized: {message}", system=self.system, endpoint=endpoint, status=401, code=code
+        )
+
+    async def send_raw(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> httpx.Response:
+        """One HTTP exchange inside the rate limit, transport errors mapped; no retry."""
+        await self._limiter.acquire()
+        try:
+            self.stats.calls += 1
+            self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
+            kwargs: dict[str, Any] = {"params": params, "json": json, "data": data}
+            if headers is not None:
+                kwargs["headers"] = headers
+            if auth is not None:
+                kwargs["auth"] = auth
+            return await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            self.stats.errors += 1
+            raise self._transport_error(exc, endpoint) from exc
+        finally:
+            self._limiter.release()
+
+    def _transport_error(self, exc: httpx.HTTPError, endpoint: str) -> ConnectorError:
+        name = type(exc).__name__
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            # the request never reached the server: safe to repeat even a write
+            return TransientError(
+                f"cannot connect ({name})",
+                system=self.system,
+                endpoint=endpoint,
+                maybe_processed=False,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return TransientError(f"timed out ({name})", system=self.system, endpoint=endpoint)
+        if isinstance(exc, httpx.TransportError):
+            return TransientError(
+                f"connection failed ({name})", system=self.system, endpoint=endpoint
+            )
+        return PermanentError(f"request failed ({name})", system=self.system, endpoint=endpoint)
+
+    def raise_for_status(self, response: httpx.Response, *, endpoint: str) -> None:
+        """Map a non-2xx response to our error tree (most specific first)."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        self.stats.errors += 1
+        code, message = self.vendor_error_of(response)
+        if status == 401:
+            raise AuthError(
+                message, system=self.system, endpoint=endpoint, status=status, code=code
+            )
+        if status == 429:
+            raise TransientError(
+                f"rate limited: {message}",
+                system=self.system,
+                endpoint=endpoint,
+                status=status,
+                code=code,
+                retry_after=parse_retry_after(
+                    response.headers.get("Retry-After"), self.clock.now()
+                ),
+                maybe_processed=False,
+            )
+        if status == 403 and code == CLP_BLOCKED:
+            raise TransientError(
+                f"operation blocked for now: {message}",
+                system=self.system,
+                endpoint=endpoint,
+                status=status,
+                code=code,
+                retry_after=parse_retry_after(
+                    response.headers.get("Retry-After"), self.clock.now()
+                ),
+                maybe_processed=False,
+            )
+        if status in (408, 500, 502, 503, 504) or status > 500:
+            raise TransientError(
+                f"server error: {message}",
+                system=self.system,
+                endpoint=endpoint,
+                status=status,
+                code=code,
+                retry_after=parse_retry_after(
+                    response.headers.get("Retry-After"), self.clock.now()
+                ),
+            )
+        raise PermanentError(
+            message, system=self.system, endpoint=endpoint, status=status, code=code
+        )
+
+
+def _retry_after(state: RetryCallState) -> float | None:
+    exc = state.outcome.exception() if state.outcome else None
+    return exc.retry_after if isinstance(exc, TransientError) else None

@@ -1,0 +1,414 @@
+"""The shared HTTP layer: error mapping, retries by rule, Retry-After, tokens, rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import respx
+from pydantic import SecretStr
+from structlog.testing import capture_logs
+
+from doorfix.clock import ManualClock
+from doorfix.connectors._http import (
+    CallRule,
+    ClientCredentialsAuth,
+    HttpLayer,
+    RateLimit,
+    RetryPolicy,
+    StaticKeyAuth,
+    parse_retry_after,
+)
+from doorfix.errors import AuthError, ContractError, PermanentError, TransientError
+
+BASE = "https://api.example.test"
+TOKEN_URL = "https://id.example.test/connect/token"
+SECRET = "s3cr3t-client-value"
+START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+
+
+def read_vendor(response: httpx.Response) -> tuple[str | None, str]:
+    body = response.json()
+    return body.get("ErrorCode"), body.get("Message", "")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=BASE, timeout=5.0) as c:
+        yield c
+
+
+def layer_with(
+    client: httpx.AsyncClient,
+    clock: ManualClock,
+    *,
+    auth: object | None = None,
+    retry: RetryPolicy | None = None,
+    rate: RateLimit | None = None,
+) -> HttpLayer:
+    return HttpLayer(
+        system="clp",
+        client=client,
+        auth=auth or StaticKeyAuth(SecretStr("static-key-123")),  # type: ignore[arg-type]
+        vendor_error=read_vendor,
+        retry=retry or RetryPolicy(attempts=4, max_elapsed=600),
+        rate_limit=rate or RateLimit(per_second=0, concurrency=8),
+        clock=clock,
+    )
+
+
+def oauth(basic: bool = True) -> ClientCredentialsAuth:
+    return ClientCredentialsAuth(
+        TOKEN_URL, "doorfix", SecretStr(SECRET), basic=basic, scope="user_api.full_access"
+    )
+
+
+async def test_success_sends_the_key_as_bearer(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    route = respx_mock.get(f"{BASE}/things").respond(200, json={"ok": True})
+    response = await layer_with(client, clock).request("GET", "/things", endpoint="things")
+    assert response.json() == {"ok": True}
+    assert route.calls.last.request.headers["Authorization"] == "Bearer static-key-123"
+
+
+async def test_read_retries_5xx_then_succeeds_in_clock_time(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    route = respx_mock.get(f"{BASE}/things").mock(
+        side_effect=[
+            httpx.Response(503, json={}),
+            httpx.Response(502, json={}),
+            httpx.Response(200, json=[]),
+        ]
+    )
+    layer = layer_with(client, clock)
+    with capture_logs() as logs:
+        await layer.request("GET", "/things", endpoint="things")
+    assert route.call_count == 3
+    assert layer.stats.retries == 2
+    assert clock.now() > START  # the back-off waited on the injected clock, not the wall
+    retries = [e for e in logs if e["event"] == "http_retry"]
+    assert [e["attempt"] for e in retries] == [1, 2]
+    assert {e["status"] for e in retries} == {503, 502}
+
+
+async def test_retries_exhausted_raise_transient_with_context(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    route = respx_mock.get(f"{BASE}/things").respond(
+        500, json={"ErrorCode": "2201", "Message": "boom"}
+    )
+    with pytest.raises(TransientError) as info:
+        await layer_with(client, clock).request("GET", "/things", endpoint="list_things")
+    assert route.call_count == 4
+    err = info.value
+    assert (err.system, err.endpoint, err.status, err.code) == ("clp", "list_things", 500, "2201")
+    assert "clp list_things" in str(err)
+
+
+async def test_retry_after_seconds_is_honoured_exactly(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    respx_mock.get(f"{BASE}/things").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "7"}, json={}),
+            httpx.Response(200, json={}),
+        ]
+    )
+    await layer_with(client, clock).request("GET", "/things", endpoint="things")
+    assert (clock.now() - START).total_seconds() == pytest.approx(7.0)
+
+
+def test_retry_after_http_date() -> None:
+    assert parse_retry_after("Mon, 16 Nov 2026 08:00:30 GMT", START) == pytest.approx(30.0)
+    assert parse_retry_after("garbage", START) is None
+    assert parse_retry_after(None, START) is None
+
+
+async def test_retry_after_beyond_the_time_budget_stops(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    route = respx_mock.get(f"{BASE}/things").respond(429, headers={"Retry-After": "3600"}, json={})
+    layer = layer_with(client, clock, retry=RetryPolicy(attempts=5, max_elapsed=60))
+    with pytest.raises(TransientError) as info:
+        await layer.request("GET", "/things", endpoint="things")
+    assert route.call_count == 1
+    assert info.value.retry_after == 3600
+
+
+async def test_unsafe_write_is_not_repeated_after_an_ambiguous_failure(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    route = respx_mock.post(f"{BASE}/renew").mock(side_effect=httpx.ReadError("reset"))
+    with pytest.raises(TransientError) as info:
+        await layer_with(client, clock).request(
+            "POST", "/renew", endpoint="renew", rule=CallRule.UNSAFE
+        )
+    assert route.call_count == 1
+    assert info.value.maybe_processed is True
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_unsafe_write_is_not_repeated_after_a_5xx(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock, status: int
+) -> None:
+    route = respx_mock.post(f"{BASE}/renew").respond(status, json={})
+    with pytest.raises(TransientError):
+        await layer_with(client, clock).request(
+            "POST", "/renew", endpoint="renew", rule=CallRule.UNSAFE
+        )
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.Response(429, headers={"Retry-After": "1"}, json={}),
+        httpx.Response(403, json={"ErrorCode": "2203", "Message": "blocked after a change"}),
+        httpx.ConnectError("refused"),
+    ],
+    ids=["429", "clp-2203", "connect-error"],
+)
+async def test_unsafe_write_is_repeated_when_the_server_surely_did_not_act(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock, failure: object
+) -> None:
+    route = respx_mock.post(f"{BASE}/sync").mock(
+        side_effect=[failure, httpx.Response(202, json={})]
+    )
+    response = await layer_with(client, clock).request(
+        "POST", "/sync", endpoint="sync_access", rule=CallRule.UNSAFE
+    )
+    assert response.status_code == 202
+    assert route.call_count == 2
+
+
+async def test_idempotent_write_is_repeated_after_a_5xx(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    route = respx_mock.put(f"{BASE}/matrix").mock(
+        side_effect=[
+            httpx.Response(500, json={}),
+            httpx.ReadError("reset"),
+            httpx.Response(200, json={}),
+        ]
+    )
+    await layer_with(client, clock).request(
+        "PUT", "/matrix", endpoint="matrix", rule=CallRule.IDEMPOTENT
+    )
+    assert route.call_count == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "1101"), (404, "2202"), (409, "2301"), (403, "2212")]
+)
+async def test_client_errors_are_permanent_and_not_retried(
+    respx_mock: respx.MockRouter,
+    client: httpx.AsyncClient,
+    clock: ManualClock,
+    status: int,
+    code: str,
+) -> None:
+    route = respx_mock.get(f"{BASE}/things").respond(
+        status, json={"ErrorCode": code, "Message": "no"}
+    )
+    with pytest.raises(PermanentError) as info:
+        await layer_with(client, clock).request("GET", "/things", endpoint="things")
+    assert route.call_count == 1
+    assert (info.value.status, info.value.code) == (status, code)
+
+
+async def test_garbage_error_body_still_maps_by_status(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    respx_mock.get(f"{BASE}/things").respond(404, text="<html>not json</html>")
+    with pytest.raises(PermanentError) as info:
+        await layer_with(client, clock).request("GET", "/things", endpoint="things")
+    assert info.value.status == 404
+    assert info.value.code is None
+
+
+async def test_timeouts_are_transient(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    respx_mock.get(f"{BASE}/things").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(TransientError, match="timed out"):
+        await layer_with(client, clock, retry=RetryPolicy(attempts=2)).request(
+            "GET", "/things", endpoint="things"
+        )
+
+
+async def test_token_is_cached_until_near_expiry(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    token = respx_mock.post(TOKEN_URL).respond(
+        200, json={"access_token": "tok-1", "token_type": "Bearer", "expires_in": 3600}
+    )
+    api = respx_mock.get(f"{BASE}/things").respond(200, json={})
+    layer = layer_with(client, clock, auth=oauth())
+    for _ in range(3):
+        await layer.request("GET", "/things", endpoint="things")
+    assert token.call_count == 1
+    request = token.calls.last.request
+    assert request.headers["Authorization"].startswith("Basic ")
+    assert b"scope=user_api.full_access" in request.content
+    assert b"client_secret" not in request.content  # CLP sends the secret in Basic auth only
+    assert api.calls.last.request.headers["Authorization"] == "Bearer tok-1"
+    clock.advance(3600)
+    await layer.request("GET", "/things", endpoint="things")
+    assert token.call_count == 2
+
+
+async def test_form_credentials_for_the_cloud(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    token = respx_mock.post(TOKEN_URL).respond(200, json={"access_token": "t", "expires_in": 1800})
+    respx_mock.get(f"{BASE}/things").respond(200, json={})
+    await layer_with(client, clock, auth=oauth(basic=False)).request("GET", "/things", endpoint="x")
+    body = token.calls.last.request.content
+    assert b"client_id=doorfix" in body
+    assert b"grant_type=client_credentials" in body
+    assert "Authorization" not in token.calls.last.request.headers
+
+
+async def test_401_fetches_one_new_token_and_repeats_once(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    token = respx_mock.post(TOKEN_URL).mock(
+        side_effect=[
+            httpx.Response(200, json={"access_token": "old", "expires_in": 3600}),
+            httpx.Response(200, json={"access_token": "new", "expires_in": 3600}),
+        ]
+    )
+    api = respx_mock.get(f"{BASE}/things").mock(
+        side_effect=[
+            httpx.Response(401, json={"ErrorCode": "1500", "Message": "expired"}),
+            httpx.Response(200, json={}),
+        ]
+    )
+    await layer_with(client, clock, auth=oauth()).request("GET", "/things", endpoint="things")
+    assert token.call_count == 2
+    assert [c.request.headers["Authorization"] for c in api.calls] == ["Bearer old", "Bearer new"]
+
+
+async def test_second_401_is_an_auth_error(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    respx_mock.post(TOKEN_URL).respond(200, json={"access_token": "t", "expires_in": 3600})
+    api = respx_mock.get(f"{BASE}/things").respond(401, json={"ErrorCode": "1500", "Message": "no"})
+    with pytest.raises(AuthError) as info:
+        await layer_with(client, clock, auth=oauth()).request("GET", "/things", endpoint="things")
+    assert api.call_count == 2
+    assert (info.value.status, info.value.code) == (401, "1500")
+
+
+async def test_static_key_401_is_final(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    api = respx_mock.get(f"{BASE}/things").respond(
+        401, json={"ErrorCode": None, "Message": "bad key"}
+    )
+    with pytest.raises(AuthError):
+        await layer_with(client, clock).request("GET", "/things", endpoint="things")
+    assert api.call_count == 1
+
+
+@pytest.mark.parametrize("status", [400, 401])
+async def test_bad_client_credentials_are_an_auth_error(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock, status: int
+) -> None:
+    respx_mock.post(TOKEN_URL).respond(status, json={"error": "invalid_client"})
+    with pytest.raises(AuthError) as info:
+        await layer_with(client, clock, auth=oauth()).request("GET", "/things", endpoint="things")
+    assert info.value.endpoint == "token"
+
+
+async def test_token_endpoint_outage_lets_even_an_unsafe_write_retry(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(
+        side_effect=[
+            httpx.Response(503, json={}),
+            httpx.Response(200, json={"access_token": "t", "expires_in": 60}),
+        ]
+    )
+    write = respx_mock.post(f"{BASE}/renew").respond(200, json={})
+    await layer_with(client, clock, auth=oauth()).request(
+        "POST", "/renew", endpoint="renew", rule=CallRule.UNSAFE
+    )
+    assert write.call_count == 1
+
+
+async def test_token_response_without_token_is_a_contract_error(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    respx_mock.post(TOKEN_URL).respond(200, json={"token_type": "Bearer"})
+    with pytest.raises(ContractError) as info:
+        await layer_with(client, clock, auth=oauth()).request("GET", "/things", endpoint="things")
+    assert info.value.field == "access_token"
+
+
+async def test_secrets_never_reach_logs_errors_or_reprs(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    respx_mock.post(TOKEN_URL).respond(
+        200, json={"access_token": "tok-visible-nowhere", "expires_in": 3600}
+    )
+    respx_mock.get(f"{BASE}/things").respond(503, json={"ErrorCode": "2201", "Message": "down"})
+    auth = oauth()
+    layer = layer_with(client, clock, auth=auth)
+    with capture_logs() as logs, pytest.raises(TransientError) as info:
+        await layer.request("GET", "/things", endpoint="things")
+    text = " ".join([repr(logs), str(info.value), repr(info.value), repr(auth), repr(layer)])
+    assert SECRET not in text
+    assert "tok-visible-nowhere" not in text
+    assert logs  # the retries were logged, just without secrets
+
+
+async def test_rate_limit_spaces_requests_in_clock_time(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    respx_mock.get(f"{BASE}/things").respond(200, json={})
+    layer = layer_with(client, clock, rate=RateLimit(per_second=2, concurrency=8))
+    for _ in range(5):
+        await layer.request("GET", "/things", endpoint="things")
+    # 5 requests at 2/s: the 5th may start 2 s after the first
+    assert (clock.now() - START).total_seconds() == pytest.approx(2.0)
+
+
+async def test_concurrency_cap(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    in_flight = 0
+    peak = 0
+    release = asyncio.Event()
+    reached = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight == 2:
+            reached.set()
+        await release.wait()
+        in_flight -= 1
+        return httpx.Response(200, json={})
+
+    respx_mock.get(f"{BASE}/things").mock(side_effect=slow)
+    layer = layer_with(client, clock, rate=RateLimit(per_second=0, concurrency=2))
+    tasks = [asyncio.create_task(layer.request("GET", "/things", endpoint="t")) for _ in range(6)]
+    async with asyncio.timeout(5):
+        await reached.wait()
+    for _ in range(10):  # give the other four every chance to slip past the cap
+        await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(*tasks)
+    assert peak == 2
