@@ -1,0 +1,226 @@
+"""doorfix's configuration: one TOML file, secrets only from the environment.
+
+Every key, its default and its meaning is documented in ``config.example.toml``; this module
+is the schema. Unknown keys are refused (a typo must not silently fall back to a default), and
+every error names the key (``[guards] cooldown_minutes``) or the environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from doorfix.errors import ConfigError
+
+ENV_CONFIG = "DOORFIX_CONFIG"
+ENV_SECRETS = {
+    "cloud": "DOORFIX_CLOUD_CLIENT_SECRET",
+    "aca": "DOORFIX_ACA_API_KEY",
+    "clp": "DOORFIX_CLP_CLIENT_SECRET",
+}
+
+#: Every remedy doorfix knows (DESIGN.md "Remedies and their guards").
+REMEDIES = (
+    "assign_credential",
+    "renew_license",
+    "add_to_access_group",
+    "create_temp_key",
+    "set_holiday_hours",
+    "toggle_access_matrix",
+    "sync_access",
+    "escalate",
+)
+Remedy = Literal[
+    "assign_credential",
+    "renew_license",
+    "add_to_access_group",
+    "create_temp_key",
+    "set_holiday_hours",
+    "toggle_access_matrix",
+    "sync_access",
+    "escalate",
+]
+
+Positive = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _loopback_or_https(url: HttpUrl) -> HttpUrl:
+    # plain http is accepted only on loopback: a token must never cross a network in clear
+    if url.scheme == "http" and url.host not in {"127.0.0.1", "localhost", "::1", "[::1]"}:
+        raise ValueError("plain http is only allowed on loopback; use https")
+    return url
+
+
+class HttpSection(_Section):
+    """Settings every system shares: timeouts, retries, rate limit."""
+
+    timeout_seconds: Positive = 10.0
+    retry_attempts: PositiveInt = 5
+    retry_max_seconds: Positive = 60.0
+    requests_per_second: Positive = 20.0
+    concurrency: PositiveInt = 8
+
+
+class CloudSection(HttpSection):
+    """``[cloud]``: the intercom/door cloud."""
+
+    base_url: HttpUrl = HttpUrl("http://127.0.0.1:8600/cloud")
+    client_id: str = "doorfix-sandbox"
+
+    _check_url = field_validator("base_url")(_loopback_or_https)
+
+
+class AcaSection(HttpSection):
+    """``[aca]``: the operator's access-control app."""
+
+    base_url: HttpUrl = HttpUrl("http://127.0.0.1:8600/aca")
+
+    _check_url = field_validator("base_url")(_loopback_or_https)
+
+
+class ClpSection(HttpSection):
+    """``[clp]``: the lock platform and its identity server."""
+
+    base_url: HttpUrl = HttpUrl("http://127.0.0.1:8600/clp")
+    identity_url: HttpUrl = HttpUrl("http://127.0.0.1:8600/clp-identity")
+    client_id: str = "doorfix-sandbox"
+
+    _check_urls = field_validator("base_url", "identity_url")(_loopback_or_https)
+
+
+class JournalSection(_Section):
+    """``[journal]``: the SQLite journal."""
+
+    path: Path = Path("doorfix.sqlite3")
+
+
+class RemediesSection(_Section):
+    """``[remedies]``: the allowlist of remedies doorfix may execute."""
+
+    enabled: tuple[Remedy, ...] = REMEDIES
+
+
+class GuardsSection(_Section):
+    """``[guards]``: the limits every remedy runs inside (DESIGN.md defaults)."""
+
+    lookback_hours: Positive = 24
+    max_event_age_days: Positive = 7
+    max_actions_per_run: NonNegativeInt = 100
+    max_actions_per_target: NonNegativeInt = 2
+    cooldown_minutes: NonNegativeInt = 60
+    breaker_write_errors: PositiveInt = 5
+    renewals_enabled: bool = False
+    renewal_months: Annotated[int, Field(ge=1, le=12)] = 12
+    max_renewals_per_run: NonNegativeInt = 10
+    max_renewals_per_month: NonNegativeInt = 50
+    license_lookahead_days: NonNegativeInt = 30
+    pending_escalate_rejections: PositiveInt = 3
+    pending_escalate_hours: Positive = 24
+    release_grace_hours: Positive = 24
+    verify_timeout_seconds: Positive = 120
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    cloud: CloudSection = CloudSection()
+    aca: AcaSection = AcaSection()
+    clp: ClpSection = ClpSection()
+    journal: JournalSection = JournalSection()
+    remedies: RemediesSection = RemediesSection()
+    guards: GuardsSection = GuardsSection()
+
+
+class Secrets(BaseModel):
+    """The three secrets, read from the environment only; never printed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cloud_client_secret: SecretStr
+    aca_api_key: SecretStr
+    clp_client_secret: SecretStr
+
+    def values(self) -> tuple[str, ...]:
+        """The raw values, for the log redactor only."""
+        return (
+            self.cloud_client_secret.get_secret_value(),
+            self.aca_api_key.get_secret_value(),
+            self.clp_client_secret.get_secret_value(),
+        )
+
+
+def _key_of(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2:
+        return f"[{parts[0]}] {'.'.join(parts[1:])}"
+    return parts[0] if parts else "<config>"
+
+
+def parse_settings(data: Mapping[str, Any], *, source: str = "<config>") -> Settings:
+    """Validate a parsed TOML document; the first error becomes a ConfigError naming its key."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        key = _key_of(first["loc"])
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        message = message.removeprefix("Value error, ")
+        raise ConfigError(f"{message} (in {source})", key=key) from None
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """The config file to use: ``--config``, else ``$DOORFIX_CONFIG``, else none (defaults)."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_CONFIG)
+    return Path(env) if env else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read and validate the config file; ``None`` means every default."""
+    if path is None:
+        return Settings()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", key=str(path)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", key=str(path)) from None
+    return parse_settings(data, source=str(path))
+
+
+def load_secrets(env: Mapping[str, str] | None = None) -> Secrets:
+    """Read the three secrets from the environment; a missing one names its variable."""
+    source = os.environ if env is None else env
+    values: dict[str, SecretStr] = {}
+    for system, var in ENV_SECRETS.items():
+        value = source.get(var, "").strip()
+        if not value:
+            raise ConfigError("missing secret: set this environment variable", key=var)
+        values[system] = SecretStr(value)
+    return Secrets(
+        cloud_client_secret=values["cloud"],
+        aca_api_key=values["aca"],
+        clp_client_secret=values["clp"],
+    )
