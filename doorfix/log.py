@@ -28,6 +28,7 @@ SECRET_KEYS = frozenset(
 
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 
+
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Return ``text`` with bearer/basic credentials and each of ``secrets`` replaced."""
     out = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

@@ -296,7 +296,7 @@ class SyncJob:
 
 @dataclass(slots=True)
 class LarryAccess:
-    """"Larry access": does CLP grant this platform user this lock right now (derived)."""
+    """ "Larry access": does CLP grant this platform user this lock right now (derived)."""
 
     user_id: str
     lock_id: str
@@ -318,7 +318,9 @@ class Project:
     project_id: str
     name: str
     time_zone: str
-    permissions: list[str] = field(default_factory=lambda: ["payment", "personnel", "access_control"])
+    permissions: list[str] = field(
+        default_factory=lambda: ["payment", "personnel", "access_control"]
+    )
     funds: bool = True
 
 
@@ -480,3 +482,36 @@ class WorldError(Exception):
         self.code = code
         self.job_id = job_id
         super().__init__(message)
+
+
+# --------------------------------------------------------------------------- people (derived)
+
+EventRecorded = Literal["now", "late", "never"]
+
+
+@dataclass(slots=True)
+class LockDecision:
+    """What a lock did when a user presented a tag or mobile key, and where the event went.
+
+    ``reason`` is ``"granted"`` or why the lock refused (``privacy_mode``, ``no_credential``,
+    ``tag_unknown``, ``tag_lost``, ``key_blocked``, ``mkey_revoked``, ``mkey_corrupted``,
+    ``mkey_generation_failed``, ``blocked``, ``suspended``, ``no_access``); ``layers`` is the
+    world's truth for the pair at that moment (see ``World.truth_lock``).
+    """
+
+    granted: bool
+    reason: str
+    event_recorded: EventRecorded
+    layers: dict[str, object] = field(default_factory=dict)
+    event_id: str | None = None
+    entry_id: str | None = None
+
+
+@dataclass(slots=True)
+class DoorDecision:
+    """What a cloud door did with a presented credential; ``detail`` is the log's Detail text."""
+
+    granted: bool
+    detail: str
+    log_id: int
+    cause: str | None = None
