@@ -1,0 +1,132 @@
+"""The guards every remedy runs inside: allowlist, caps, cool-down, breaker, budgets, age.
+
+A :class:`RunGuards` lives for one run. The engine asks :meth:`RunGuards.check` before each
+action and reports each action's result back, so the caps and the circuit breaker count what
+really happened. History that outlives a run (cool-downs, the month's renewals) comes from
+the journal through the small :class:`ActionHistory` protocol.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from doorfix.agent.config import GuardsSection
+from doorfix.playbooks.types import PlannedAction, Remedy
+
+Verdict = Literal["allow", "deferred", "needs_human"]
+
+
+class ActionHistory(Protocol):
+    """What the guards read from the journal."""
+
+    def last_action_at(self, *, target: str, remedy: str) -> datetime | None:
+        """When this remedy last ran on this target."""
+        ...
+
+    def count_actions(self, *, remedy: str, since: datetime) -> int:
+        """How many times this remedy ran since ``since``."""
+        ...
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    """Whether an action may run now, and if not, why and until when."""
+
+    verdict: Verdict
+    reason: str = ""
+    not_before: datetime | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """True when the action may run."""
+        return self.verdict == "allow"
+
+
+ALLOW = GuardDecision("allow")
+
+
+def month_start(now: datetime) -> datetime:
+    """Midnight UTC on the first of ``now``'s month (the renewal budget's window)."""
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class RunGuards:
+    """The guard state of one run."""
+
+    def __init__(
+        self,
+        guards: GuardsSection,
+        *,
+        enabled: frozenset[str],
+        history: ActionHistory,
+        now: datetime,
+    ) -> None:
+        self._g = guards
+        self._enabled = enabled
+        self._history = history
+        self._now = now
+        self._actions = 0
+        self._per_target: Counter[str] = Counter()
+        self._write_errors: Counter[str] = Counter()
+        self._renewals = 0
+
+    def event_too_old(self, occurred_at: datetime) -> bool:
+        """True when an event is past the age doorfix will act on (a replayed backlog)."""
+        return self._now - occurred_at > timedelta(days=self._g.max_event_age_days)
+
+    def breaker_open(self, system: str) -> bool:
+        """True once a system's write errors in this run reached the threshold."""
+        return self._write_errors[system] >= self._g.breaker_write_errors
+
+    def check(self, action: PlannedAction) -> GuardDecision:
+        """Decide whether ``action`` may run now; does not count it (see :meth:`record`)."""
+        remedy = action.remedy.value
+        if remedy not in self._enabled:
+            return GuardDecision("needs_human", f"remedy {remedy} is not in [remedies] enabled")
+        if action.remedy is Remedy.ESCALATE:
+            return ALLOW  # a report, not a mutation: no cap applies
+        if action.system is not None and self.breaker_open(action.system):
+            return GuardDecision(
+                "deferred", f"circuit breaker open for {action.system}: too many write errors"
+            )
+        if self._actions >= self._g.max_actions_per_run:
+            return GuardDecision("deferred", "max_actions_per_run reached")
+        if self._per_target[action.target] >= self._g.max_actions_per_target:
+            return GuardDecision("deferred", "max_actions_per_target reached")
+        last = self._history.last_action_at(target=action.target, remedy=remedy)
+        cooldown = timedelta(minutes=self._g.cooldown_minutes)
+        if last is not None and self._now - last < cooldown:
+            return GuardDecision("deferred", "in cool-down", not_before=last + cooldown)
+        if action.remedy is Remedy.RENEW_LICENSE:
+            return self._check_renewal()
+        return ALLOW
+
+    def _check_renewal(self) -> GuardDecision:
+        if not self._g.renewals_enabled:
+            return GuardDecision("needs_human", "license renewals are disabled in [guards]")
+        if self._renewals >= self._g.max_renewals_per_run:
+            return GuardDecision("deferred", "max_renewals_per_run reached")
+        month = self._history.count_actions(
+            remedy=Remedy.RENEW_LICENSE.value, since=month_start(self._now)
+        )
+        if month >= self._g.max_renewals_per_month:
+            return GuardDecision("needs_human", "this month's renewal budget is spent")
+        return ALLOW
+
+    def record(self, action: PlannedAction, *, write_error: bool) -> None:
+        """Count an executed action (and a write error for the circuit breaker)."""
+        if action.remedy is Remedy.ESCALATE:
+            return
+        self._actions += 1
+        self._per_target[action.target] += 1
+        if action.remedy is Remedy.RENEW_LICENSE:
+            self._renewals += 1
+        if write_error and action.system is not None:
+            self._write_errors[action.system] += 1
+
+    def open_breakers(self) -> list[str]:
+        """Systems whose breaker opened in this run."""
+        return sorted(s for s in self._write_errors if self.breaker_open(s))
