@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -33,16 +33,6 @@ ENV_SECRETS = {
 }
 
 #: Every remedy doorfix knows (DESIGN.md "Remedies and their guards").
-REMEDIES = (
-    "assign_credential",
-    "renew_license",
-    "add_to_access_group",
-    "create_temp_key",
-    "set_holiday_hours",
-    "toggle_access_matrix",
-    "sync_access",
-    "escalate",
-)
 Remedy = Literal[
     "assign_credential",
     "renew_license",
@@ -53,6 +43,7 @@ Remedy = Literal[
     "sync_access",
     "escalate",
 ]
+REMEDIES: tuple[Remedy, ...] = get_args(Remedy)
 
 Positive = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]

@@ -1,0 +1,179 @@
+"""The run report: DESIGN.md's JSON shape, and a readable table for a terminal."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from doorfix.connectors.models import iso_z
+
+ActionStatus = Literal["planned", "succeeded", "failed", "skipped"]
+
+
+@dataclass
+class ActionReport:
+    """One action of an incident, as the report shows it."""
+
+    remedy: str
+    target: str
+    status: ActionStatus
+    system: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """DESIGN.md's ``actions[]`` entry, with the exact parameters and any detail."""
+        out: dict[str, Any] = {"remedy": self.remedy, "target": self.target, "status": self.status}
+        if self.system:
+            out["system"] = self.system
+        if self.params:
+            out["params"] = dict(self.params)
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass
+class IncidentReport:
+    """One incident of a run."""
+
+    incident_id: str
+    cause: str
+    outcome: str
+    subject: Mapping[str, str]
+    event_ids: list[str] = field(default_factory=list)
+    actions: list[ActionReport] = field(default_factory=list)
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    steps: list[Mapping[str, str]] = field(default_factory=list)
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """DESIGN.md's ``incidents[]`` entry."""
+        out: dict[str, Any] = {
+            "incident_id": self.incident_id,
+            "cause": self.cause,
+            "outcome": self.outcome,
+            "subject": dict(self.subject),
+            "event_ids": list(self.event_ids),
+            "actions": [a.as_dict() for a in self.actions],
+            "evidence": dict(self.evidence),
+            "steps": [dict(s) for s in self.steps],
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class SkippedRecord:
+    """A record that could not be used (schema drift, unresolved id), with where it came from."""
+
+    system: str
+    endpoint: str
+    field: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report's form."""
+        return {
+            "system": self.system,
+            "endpoint": self.endpoint,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+@dataclass
+class RunReport:
+    """Everything one run found and did."""
+
+    run_id: str
+    playbook: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    incidents: list[IncidentReport] = field(default_factory=list)
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Incidents per outcome."""
+        return dict(sorted(Counter(i.outcome for i in self.incidents).items()))
+
+    def as_dict(self) -> dict[str, Any]:
+        """DESIGN.md's run report object."""
+        out: dict[str, Any] = {
+            "run_id": self.run_id,
+            "playbook": self.playbook,
+            "dry_run": self.dry_run,
+            "started_at": iso_z(self.started_at, whole_seconds=True),
+            "finished_at": iso_z(self.finished_at, whole_seconds=True)
+            if self.finished_at
+            else None,
+            "counts": self.counts,
+            "incidents": [i.as_dict() for i in self.incidents],
+        }
+        if self.skipped:
+            out["skipped"] = [s.as_dict() for s in self.skipped]
+        if self.error:
+            out["error"] = self.error
+        return out
+
+    def to_json(self) -> str:
+        """The report as one JSON object."""
+        return json.dumps(self.as_dict(), sort_keys=False)
+
+
+_OUTCOME_STYLE = {
+    "fixed": "green",
+    "pending_verification": "cyan",
+    "would_fix": "blue",
+    "needs_human": "yellow",
+    "no_fault": "dim",
+    "deferred": "magenta",
+    "failed": "red",
+}
+
+
+def _subject_text(subject: Mapping[str, str]) -> str:
+    return " ".join(f"{k.removesuffix('_id')}={v}" for k, v in subject.items())
+
+
+def render_table(report: RunReport, console: Console) -> None:
+    """Print the report for a person: one row per incident, then steps and skips."""
+    mode = " (dry-run)" if report.dry_run else ""
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items()) or "nothing found"
+    console.print(f"[bold]{report.playbook}[/bold]{mode} run {report.run_id}: {counts}")
+    if report.incidents:
+        table = Table(show_lines=False)
+        for column in ("outcome", "cause", "subject", "actions", "events"):
+            table.add_column(column)
+        for inc in report.incidents:
+            style = _OUTCOME_STYLE.get(inc.outcome, "")
+            actions = "; ".join(f"{a.remedy} {a.target} [{a.status}]" for a in inc.actions)
+            table.add_row(
+                f"[{style}]{inc.outcome}[/{style}]" if style else inc.outcome,
+                inc.cause,
+                _subject_text(inc.subject),
+                actions or (inc.reason or "-"),
+                str(len(inc.event_ids)),
+            )
+        console.print(table)
+    for inc in report.incidents:
+        if inc.steps:
+            console.print(f"[yellow]{inc.cause}[/yellow] {_subject_text(inc.subject)}:")
+            for n, step in enumerate(inc.steps, 1):
+                console.print(f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}")
+    for skip in report.skipped:
+        where = f"{skip.system} {skip.endpoint}" + (f" field {skip.field}" if skip.field else "")
+        console.print(f"[red]skipped record[/red] {where}: {skip.message}")
+    if report.error:
+        console.print(f"[red]run did not complete:[/red] {report.error}")
