@@ -1,0 +1,40 @@
+"""Fixtures shared across the test tree: the sandbox in process, on a manual clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from doorfix.sandbox.scenarios import build_scenario
+
+from doorfix.clock import ManualClock
+from doorfix.sandbox.apifaults import ApiFaults
+from doorfix.sandbox.auth import SandboxCredentials
+from doorfix.sandbox.transport import InProcessSandbox
+
+#: every sandbox test starts here: a Monday morning, inside office hours
+SANDBOX_START = datetime(2026, 11, 16, 8, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A manual clock at :data:`SANDBOX_START`; tests step it, nothing sleeps."""
+    return ManualClock(SANDBOX_START)
+
+
+@pytest.fixture
+async def sandbox(clock: ManualClock) -> AsyncIterator[InProcessSandbox]:
+    """The demo world behind the sandbox app, with one raw ``httpx.AsyncClient`` per system.
+
+    ``sandbox.cloud`` / ``.aca`` / ``.clp`` / ``.clp_identity`` / ``.control`` talk to the app
+    in process (``SandboxTransport``); ``sandbox.world``, ``.faults`` and ``.state`` reach
+    behind the API; ``await sandbox.cloud_token()``, ``await sandbox.clp_token()`` and
+    ``sandbox.aca_headers()`` give working credentials.
+    """
+    world = build_scenario("demo", seed=0, clock=clock)
+    box = InProcessSandbox.create(
+        world, credentials=SandboxCredentials(), api_faults=ApiFaults(seed=0)
+    )
+    async with box:
+        yield box
