@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.console import Console
 
 from doorfix import __version__
-from doorfix.errors import ConfigError
+from doorfix.agent.collect_aca import UnresolvedError
+from doorfix.agent.engine import PLAYBOOKS, Agent, RunFailed, run_once
+from doorfix.agent.report import RunReport, render_table
+from doorfix.agent.session import Loaded, load, open_agent, secrets_for
+from doorfix.agent.ticket import diagnose_ticket
+from doorfix.clock import utc
+from doorfix.errors import AuthError, ConfigError, JournalError
+from doorfix.log import configure_logging
 
 app = typer.Typer(
     name="doorfix",
@@ -79,6 +89,104 @@ def sandbox(
         typer.echo(f"doorfix: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     serve(scenario, port=port, seed=seed, speed=speed, start=start, params=params)
+
+
+def _loaded(ctx: typer.Context) -> Loaded:
+    try:
+        return load(ctx.obj["config"])
+    except ConfigError as exc:
+        _fail_config(exc)
+
+
+def _fail_config(exc: Exception) -> NoReturn:
+    typer.echo(f"doorfix: {exc}", err=True)
+    raise typer.Exit(EXIT_CONFIG)
+
+
+def _print(report: RunReport, *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        render_table(report, Console())
+
+
+def _run_command(
+    work: Callable[[Agent], Awaitable[RunReport]], loaded: Loaded, as_json: bool
+) -> None:
+    """Run ``work`` with an agent; print the report; map failures to DESIGN's exit codes."""
+    configure_logging(
+        level="info" if loaded.embedded else "warning", secrets=_secret_values(loaded)
+    )
+
+    async def go() -> RunReport:
+        async with open_agent(loaded) as agent:
+            return await work(agent)
+
+    try:
+        report = asyncio.run(go())
+    except (ConfigError, JournalError) as exc:
+        _fail_config(exc)
+    except RunFailed as exc:
+        _print(exc.report, as_json=as_json)
+        if isinstance(exc.__cause__, AuthError):
+            _fail_config(exc.__cause__)
+        typer.echo(f"doorfix: the run could not complete: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    except UnresolvedError as exc:
+        typer.echo(f"doorfix: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    _print(report, as_json=as_json)
+
+
+def _secret_values(loaded: Loaded) -> tuple[str, ...]:
+    try:
+        return secrets_for(loaded).values()
+    except ConfigError:
+        return ()
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    playbook: Annotated[str, typer.Argument(help="door-logs, aca-rejections or license-renewal.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Diagnose and plan; change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    since: Annotated[
+        datetime | None, typer.Option(help="Read feeds from this time (UTC) instead of the cursor.")
+    ] = None,
+) -> None:
+    """Run one playbook once and print its report."""
+    if playbook not in PLAYBOOKS:
+        _fail_config(
+            ConfigError(f"choose one of {', '.join(PLAYBOOKS)}", key=f"PLAYBOOK {playbook}")
+        )
+    loaded = _loaded(ctx)
+    start = utc(since) if since else None
+    _run_command(
+        lambda agent: run_once(agent, playbook, dry_run=dry_run, since=start), loaded, as_json
+    )
+
+
+@app.command()
+def diagnose(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="ACA user id.")],
+    lock: Annotated[str | None, typer.Option("--lock", help="CLP lock id.")] = None,
+    door: Annotated[str | None, typer.Option("--door", help="Cloud door id.")] = None,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply the remedy (guards apply).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """The ticket path: every runbook check for one user at one lock or door."""
+    if (lock is None) == (door is None):
+        _fail_config(ConfigError("give exactly one of --lock and --door", key="--lock/--door"))
+    loaded = _loaded(ctx)
+    _run_command(
+        lambda agent: diagnose_ticket(agent, user, lock_id=lock, door_id=door, fix=fix),
+        loaded,
+        as_json,
+    )
 
 
 def main() -> None:

@@ -104,10 +104,26 @@ class JournalSection(_Section):
     path: Path = Path("doorfix.sqlite3")
 
 
+HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class HolidayWindow(_Section):
+    """Working hours doorfix may set on one holiday schedule (project-local ``HH:MM``)."""
+
+    start_time: HHMM
+    end_time: HHMM
+
+
 class RemediesSection(_Section):
-    """``[remedies]``: the allowlist of remedies doorfix may execute."""
+    """``[remedies]``: the allowlist of remedies, and the holidays doorfix may open."""
 
     enabled: tuple[Remedy, ...] = REMEDIES
+    #: holiday id or name -> the working hours ``set_holiday_hours`` may enable on it
+    holiday_hours: dict[str, HolidayWindow] = Field(default_factory=dict)
+
+    def holiday_windows(self) -> dict[str, tuple[str, str]]:
+        """The configured holiday hours as ``name -> (start, end)``."""
+        return {k: (v.start_time, v.end_time) for k, v in self.holiday_hours.items()}
 
 
 class GuardsSection(_Section):
@@ -130,6 +146,16 @@ class GuardsSection(_Section):
     verify_timeout_seconds: Positive = 120
 
 
+class SandboxSection(_Section):
+    """``[sandbox]``: run against the simulated systems in this process instead of real ones."""
+
+    embedded: bool = False
+    scenario: Literal["demo", "scale"] = "demo"
+    seed: int = 0
+    #: simulated seconds per real second (verification waits pass this much faster)
+    speed: Positive = 60.0
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -139,6 +165,7 @@ class Settings(_Section):
     journal: JournalSection = JournalSection()
     remedies: RemediesSection = RemediesSection()
     guards: GuardsSection = GuardsSection()
+    sandbox: SandboxSection = SandboxSection()
 
 
 class Secrets(BaseModel):

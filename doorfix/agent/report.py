@@ -50,7 +50,7 @@ class IncidentReport:
     subject: Mapping[str, str]
     event_ids: list[str] = field(default_factory=list)
     actions: list[ActionReport] = field(default_factory=list)
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
     steps: list[Mapping[str, str]] = field(default_factory=list)
     reason: str = ""
 

@@ -39,6 +39,9 @@ VendorErrorReader = Callable[[httpx.Response], tuple[str | None, str]]
 
 #: CLP's "operation cannot be executed": also given for about a minute after a change.
 CLP_BLOCKED = "2203"
+#: Without a Retry-After, a 2203 is waited out in steps of this many seconds: short back-off
+#: steps would spend every attempt inside the minute the contract says it lasts.
+CLP_BLOCKED_WAIT = 20.0
 
 
 class CallRule(StrEnum):
@@ -463,15 +466,14 @@ class HttpLayer:
                 maybe_processed=False,
             )
         if status == 403 and code == CLP_BLOCKED:
+            after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
             raise TransientError(
                 f"operation blocked for now: {message}",
                 system=self.system,
                 endpoint=endpoint,
                 status=status,
                 code=code,
-                retry_after=parse_retry_after(
-                    response.headers.get("Retry-After"), self.clock.now()
-                ),
+                retry_after=CLP_BLOCKED_WAIT if after is None else after,
                 maybe_processed=False,
             )
         if status in (408, 500, 502, 503, 504) or status > 500:

@@ -1,0 +1,438 @@
+"""The engine: fetch -> diagnose -> plan -> guard -> act -> verify -> record, for every mode.
+
+:func:`run_once` is the one entry point the one-shot command, the daemon and dry-run share.
+Playbooks decide; this module only sequences: it opens incidents in the journal, asks the
+guards, writes each action's intent before the call and its result after, and commits the
+feeds' positions only once every incident of the run is recorded, so a crash re-reads events
+instead of losing them, and reconciles actions instead of repeating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from doorfix.agent.candidates import Batch, Candidate
+from doorfix.agent.collect_aca import AcaBatch, FollowUp, collect_rejections
+from doorfix.agent.collect_cloud import collect_door_logs, collect_licenses
+from doorfix.agent.config import Settings
+from doorfix.agent.execute import Executor
+from doorfix.agent.fetch import RunFetcher
+from doorfix.agent.guards import RunGuards
+from doorfix.agent.journal import Journal
+from doorfix.agent.report import ActionReport, IncidentReport, RunReport, SkippedRecord
+from doorfix.clock import Clock
+from doorfix.connectors.factory import Clients
+from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
+from doorfix.playbooks.policy import PlanPolicy
+from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
+
+log = structlog.get_logger("doorfix.engine")
+
+PLAYBOOKS = ("door-logs", "aca-rejections", "license-renewal")
+
+#: Outcomes after which a repeat of the same incident within the cool-down is not reported.
+_QUIET_REPEATS = frozenset({Outcome.NEEDS_HUMAN, Outcome.NO_FAULT})
+
+
+class RunFailed(DoorfixError):
+    """A run could not complete (an API unreachable after retries); exit code 1."""
+
+    def __init__(self, report: RunReport, cause: Exception) -> None:
+        self.report = report
+        super().__init__(str(cause))
+
+
+@dataclass
+class Agent:
+    """Everything a run needs: config, clients, journal, clock, and the playbooks' policy."""
+
+    settings: Settings
+    clients: Clients
+    journal: Journal
+    clock: Clock
+    policy: PlanPolicy = field(default_factory=PlanPolicy)
+
+
+@dataclass
+class RunState:
+    """One run's state: its report, guards and executor."""
+
+    agent: Agent
+    report: RunReport
+    guards: RunGuards
+    executor: Executor
+    dry_run: bool
+
+    @property
+    def journal(self) -> Journal:
+        return self.agent.journal
+
+
+def incident_key(candidate: Candidate) -> str:
+    """The grouping key of an incident: its cause and its subject."""
+    return f"{candidate.diagnosis.cause.value}|{candidate.diagnosis.subject.key()}"
+
+
+def _skip_recorder(report: RunReport) -> Callable[[ContractError], None]:
+    def record(exc: ContractError) -> None:
+        log.warning("record_skipped", system=exc.system, endpoint=exc.endpoint, field=exc.field)
+        report.skipped.append(SkippedRecord(exc.system, exc.endpoint, exc.field, exc.message))
+
+    return record
+
+
+Collector = Callable[["RunState", RunFetcher], Awaitable[Batch]]
+
+
+async def run_once(
+    agent: Agent,
+    playbook: str,
+    *,
+    dry_run: bool = False,
+    since: datetime | None = None,
+) -> RunReport:
+    """Run one playbook once; raise RunFailed (with the partial report) if it cannot finish."""
+    if playbook not in PLAYBOOKS:
+        raise ValueError(f"unknown playbook {playbook!r}; choose one of {', '.join(PLAYBOOKS)}")
+
+    async def collect(run: RunState, fetcher: RunFetcher) -> Batch:
+        return await _collect(run, fetcher, playbook, since)
+
+    return await execute_run(agent, playbook, collect, dry_run=dry_run)
+
+
+async def execute_run(agent: Agent, name: str, collect: Collector, *, dry_run: bool) -> RunReport:
+    """The run every mode shares: reconcile, collect, process each candidate, commit feeds."""
+    journal, clock = agent.journal, agent.clock
+    now = clock.now()
+    run_id = journal.start_run(name, dry_run=dry_run)
+    report = RunReport(run_id=run_id, playbook=name, dry_run=dry_run, started_at=now)
+    structlog.contextvars.bind_contextvars(run_id=run_id, playbook=name)
+    g = agent.settings.guards
+    run = RunState(
+        agent,
+        report,
+        RunGuards(g, enabled=frozenset(agent.settings.remedies.enabled), history=journal, now=now),
+        Executor(agent.clients, clock, verify_timeout=g.verify_timeout_seconds),
+        dry_run,
+    )
+    try:
+        if not dry_run:
+            await reconcile(agent, run_id)
+        fetcher = RunFetcher(agent.clients, now=now, on_skip=_skip_recorder(report))
+        batch = await collect(run, fetcher)
+        if isinstance(batch, AcaBatch):
+            for follow in batch.follow_ups:
+                _settle(run, follow)
+        for candidate in sorted(batch.candidates, key=_order):
+            incident = await _process(run, candidate)
+            if incident is not None:
+                report.incidents.append(incident)
+        if not dry_run:
+            # only now: every incident of these events is recorded, so a crash before this
+            # line re-reads them next time instead of losing them
+            for commit in batch.commits:
+                journal.advance_feed(
+                    commit.feed, cursor=commit.cursor, event_ids=commit.event_ids, run_id=run_id
+                )
+    except (ConnectorError, OSError) as exc:
+        report.finished_at = clock.now()
+        report.error = str(exc)
+        journal.finish_run(run_id, status="failed", counts=report.counts, error=str(exc))
+        # the error names system, endpoint and status; a traceback would add only noise
+        log.error("run_failed", error=str(exc), auth=isinstance(exc, AuthError))  # noqa: TRY400
+        raise RunFailed(report, exc) from exc
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id", "playbook")
+    report.finished_at = clock.now()
+    journal.finish_run(run_id, status="completed", counts=report.counts)
+    log.info(
+        "run_completed",
+        run_id=run_id,
+        playbook=name,
+        dry_run=dry_run,
+        counts=report.counts,
+        skipped=len(report.skipped),
+        breakers=run.guards.open_breakers(),
+    )
+    return report
+
+
+async def _collect(
+    run: RunState, fetcher: RunFetcher, playbook: str, since: datetime | None
+) -> Batch:
+    g = run.agent.settings.guards
+    lookback = timedelta(hours=g.lookback_hours)
+    policy = run.agent.policy
+    if playbook == "door-logs":
+        return await collect_door_logs(
+            fetcher, run.journal, policy=policy, lookback=lookback, since=since
+        )
+    if playbook == "license-renewal":
+        return await collect_licenses(fetcher, policy=policy)
+
+    def unresolved(message: str, event_ids: str) -> None:
+        run.report.skipped.append(
+            SkippedRecord("aca", "events", "user_id", f"{message} ({event_ids})")
+        )
+
+    return await collect_rejections(
+        fetcher,
+        run.journal,
+        policy=policy,
+        lookback=lookback,
+        since=since,
+        on_unresolved=unresolved,
+    )
+
+
+def _order(candidate: Candidate) -> int:
+    """Sync Access first: a toggle changes CLP access, and CLP then refuses Sync Access a minute."""
+    actions = candidate.plan.actions
+    return 0 if actions and actions[0].remedy is Remedy.SYNC_ACCESS else 1
+
+
+def _quiet_repeat(run: RunState, key: str, candidate: Candidate) -> bool:
+    """A needs_human/no_fault incident reported within the cool-down is not reported again."""
+    if candidate.plan.disposition not in ("needs_human", "no_fault"):
+        return False
+    cooldown = timedelta(minutes=run.agent.settings.guards.cooldown_minutes)
+    since = run.report.started_at - cooldown
+    for row in run.journal.incidents(cause=candidate.diagnosis.cause.value, since=since, limit=50):
+        if row.key == key and not row.open and row.outcome in _QUIET_REPEATS:
+            return True
+    return False
+
+
+async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None:
+    diagnosis, plan = candidate.diagnosis, candidate.plan
+    key = incident_key(candidate)
+    if _quiet_repeat(run, key, candidate):
+        return None
+    journal = run.journal
+    row = journal.open_incident(
+        key=key,
+        cause=diagnosis.cause.value,
+        subject=diagnosis.subject.as_dict(),
+        run_id=run.report.run_id,
+        event_ids=candidate.event_ids,
+        evidence=dict(diagnosis.evidence),
+    )
+    structlog.contextvars.bind_contextvars(incident_id=row.incident_id)
+    try:
+        incident = IncidentReport(
+            incident_id=row.incident_id,
+            cause=diagnosis.cause.value,
+            outcome="",
+            subject=diagnosis.subject.as_dict(),
+            event_ids=list(candidate.event_ids),
+            evidence=dict(diagnosis.evidence),
+            reason=plan.reason,
+        )
+        outcome, steps = await _decide(run, candidate, row.incident_id, incident)
+        incident.outcome = outcome.value
+        incident.steps = [s.as_dict() for s in steps]
+        journal.set_outcome(
+            row.incident_id,
+            outcome=outcome.value,
+            run_id=run.report.run_id,
+            steps=incident.steps,
+            evidence=incident.evidence,
+            note=incident.reason or None,
+        )
+        log.info(
+            "incident_recorded",
+            cause=incident.cause,
+            outcome=incident.outcome,
+            subject=incident.subject,
+            actions=[a.as_dict() for a in incident.actions],
+        )
+        return incident
+    finally:
+        structlog.contextvars.unbind_contextvars("incident_id")
+
+
+async def _decide(
+    run: RunState, candidate: Candidate, incident_id: str, incident: IncidentReport
+) -> tuple[Outcome, tuple[Step, ...]]:
+    plan = candidate.plan
+    if plan.disposition == "no_fault":
+        return Outcome.NO_FAULT, plan.steps
+    if plan.disposition == "needs_human":
+        return Outcome.NEEDS_HUMAN, plan.steps
+    if plan.disposition == "deferred":
+        if plan.not_before is not None:
+            incident.evidence["not_before"] = plan.not_before.isoformat()
+        return Outcome.DEFERRED, ()
+    if candidate.occurred_at is not None and run.guards.event_too_old(candidate.occurred_at):
+        incident.reason = (
+            f"event older than {run.agent.settings.guards.max_event_age_days:g} days: "
+            "not acted on; check whether the problem persists"
+        )
+        return Outcome.NEEDS_HUMAN, plan.steps
+    return await _act(run, candidate, incident_id, incident)
+
+
+async def _act(
+    run: RunState, candidate: Candidate, incident_id: str, incident: IncidentReport
+) -> tuple[Outcome, tuple[Step, ...]]:
+    plan = candidate.plan
+    outcome = Outcome.WOULD_FIX if run.dry_run else Outcome.FIXED
+    steps: tuple[Step, ...] = ()
+    for action in plan.actions:
+        report = ActionReport(
+            action.remedy.value, action.target, "planned", action.system, dict(action.params)
+        )
+        incident.actions.append(report)
+        decision = run.guards.check(action)
+        if not decision.allowed:
+            report.status = "skipped"
+            report.detail = decision.reason
+            incident.reason = decision.reason
+            if decision.not_before is not None:
+                incident.evidence["not_before"] = decision.not_before.isoformat()
+            if decision.verdict == "needs_human":
+                return Outcome.NEEDS_HUMAN, plan.steps
+            return Outcome.DEFERRED, ()
+        if run.dry_run:
+            continue
+        result_outcome, extra = await _execute(run, action, candidate, incident_id, report)
+        if result_outcome is Outcome.FIXED:
+            continue
+        outcome = result_outcome
+        steps = plan.steps + extra if result_outcome is not Outcome.PENDING_VERIFICATION else ()
+        if result_outcome is not Outcome.PENDING_VERIFICATION:
+            break
+    if outcome is Outcome.FIXED and any(
+        a.remedy == Remedy.ESCALATE.value for a in incident.actions
+    ):
+        return Outcome.NEEDS_HUMAN, plan.steps
+    return outcome, steps
+
+
+async def _execute(
+    run: RunState,
+    action: PlannedAction,
+    candidate: Candidate,
+    incident_id: str,
+    report: ActionReport,
+) -> tuple[Outcome, tuple[Step, ...]]:
+    journal = run.journal
+    previous = journal.actions(
+        incident_id=incident_id, target=action.target, remedy=action.remedy.value
+    )
+    action_id = journal.intent(
+        run_id=run.report.run_id,
+        incident_id=incident_id,
+        remedy=action.remedy.value,
+        target=action.target,
+        system=action.system or "none",
+        params={"call": dict(action.params), "verify": dict(candidate.verify)},
+        idempotency_key=f"{incident_id}:{action.remedy.value}:{action.target}:{len(previous)}",
+    )
+    result = await run.executor.run(action, candidate.verify)
+    journal.result(action_id, status=result.status, detail=result.detail)
+    run.guards.record(action, write_error=result.write_error)
+    report.status = result.status
+    if result.detail.get("error"):
+        report.detail = str(result.detail["error"])
+    return result.outcome, result.steps
+
+
+def _settle(run: RunState, follow: FollowUp) -> None:
+    """Close or escalate an incident waiting for verification, from the new evidence."""
+    journal = run.journal
+    row = journal.incident(follow.incident_id)
+    if row is None or not row.open:
+        return
+    g = run.agent.settings.guards
+    seen = int(row.evidence.get("rejections_since_fix", 0)) + follow.rejections
+    age = run.report.started_at - follow.acted_at
+    evidence: dict[str, Any] = {"rejections_since_fix": seen}
+    steps: tuple[Step, ...] = ()
+    if follow.granted:
+        outcome, note = Outcome.FIXED, "verified: the lock granted access after the sync"
+    elif seen >= g.pending_escalate_rejections or age >= timedelta(hours=g.pending_escalate_hours):
+        outcome = Outcome.NEEDS_HUMAN
+        note = f"still rejected after the sync ({seen} rejections, {age} since)"
+        steps = (
+            Step(
+                Who.ON_SITE,
+                "Present the maintenance card on the lock and check the IQ's "
+                "incidents in Larry for 'lock time set'; power-cycle the IQ.",
+            ),
+            Step(
+                Who.VENDOR_SUPPORT,
+                "Sync Access did not reach the lock: escalate to vendor "
+                "support with this incident.",
+            ),
+        )
+    elif follow.rejections:
+        journal.set_outcome(
+            follow.incident_id,
+            outcome=Outcome.PENDING_VERIFICATION.value,
+            run_id=run.report.run_id,
+            evidence=evidence,
+            note=f"{seen} rejection(s) since the sync; waiting",
+        )
+        return
+    else:
+        return
+    journal.set_outcome(
+        follow.incident_id,
+        outcome=outcome.value,
+        run_id=run.report.run_id,
+        steps=[s.as_dict() for s in steps],
+        evidence=evidence,
+        note=note,
+    )
+    run.report.incidents.append(
+        IncidentReport(
+            incident_id=row.incident_id,
+            cause=row.cause,
+            outcome=outcome.value,
+            subject=row.subject,
+            event_ids=follow.event_ids,
+            evidence={**row.evidence, **evidence},
+            steps=[s.as_dict() for s in steps],
+            reason=note,
+        )
+    )
+
+
+async def reconcile(agent: Agent, run_id: str) -> int:
+    """Settle actions a crash left in flight by re-reading their targets; never re-fire them."""
+    journal = agent.journal
+    executor = Executor(agent.clients, agent.clock, verify_timeout=0)
+    settled = 0
+    for row in journal.in_flight():
+        try:
+            status, detail = await executor.reconcile(row)
+        except ConnectorError as exc:
+            log.warning("reconcile_deferred", action_id=row.action_id, error=str(exc))
+            continue
+        journal.reconcile(row.action_id, status=status, detail=detail)
+        incident = journal.incident(row.incident_id)
+        if incident is not None and incident.open and status == "succeeded":
+            outcome = (
+                Outcome.PENDING_VERIFICATION
+                if row.remedy == Remedy.SYNC_ACCESS.value
+                else Outcome.FIXED
+            )
+            journal.set_outcome(
+                row.incident_id,
+                outcome=outcome.value,
+                run_id=run_id,
+                note="reconciled after a crash",
+            )
+        log.info("action_reconciled", action_id=row.action_id, remedy=row.remedy, status=status)
+        settled += 1
+    for run in journal.runs(limit=50):
+        if run.status == "running" and run.run_id != run_id:
+            journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
+    return settled
