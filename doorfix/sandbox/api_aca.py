@@ -18,9 +18,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from doorfix.sandbox import model, rules, wire
-from doorfix.sandbox.apifaults import DroppedConnection, FaultKind
+from doorfix.sandbox.apifaults import FaultKind
 from doorfix.sandbox.auth import bearer
-from doorfix.sandbox.runtime import Answer, SandboxState, gate, json_body, state_of
+from doorfix.sandbox.runtime import (
+    Answer,
+    SandboxState,
+    after_write,
+    dropped,
+    gate,
+    json_body,
+    state_of,
+)
 
 JSON = dict[str, Any]
 
@@ -245,13 +253,12 @@ async def access_matrix(request: Request) -> Response:
             status, outcome = _STATUS.get(exc.code, 400), exc.code
             response = envelope(status, exc.code, str(exc))
     targets = {"user_id": user_id, "lock_id": lock_id}
-    dropped = drop_after is not None
+    was_dropped = dropped(drop_after)
     params = {"enabled": enabled}
     st.record(
-        "aca", "access_matrix", targets, params, status=status, outcome=outcome, dropped=dropped
+        "aca", "access_matrix", targets, params, status=status, outcome=outcome, dropped=was_dropped
     )
-    if dropped:
-        raise DroppedConnection("aca access_matrix dropped after it took effect")
+    await after_write(drop_after, "aca access_matrix")
     return response
 
 

@@ -19,9 +19,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from doorfix.sandbox import model, wire
-from doorfix.sandbox.apifaults import DroppedConnection
 from doorfix.sandbox.auth import CLOUD_TOKEN_TTL, bearer
-from doorfix.sandbox.runtime import Answer, Envelope, SandboxState, gate, json_body, state_of
+from doorfix.sandbox.runtime import (
+    Answer,
+    Envelope,
+    SandboxState,
+    after_write,
+    dropped,
+    gate,
+    json_body,
+    state_of,
+)
 
 JSON = dict[str, Any]
 Param = dict[str, Any]
@@ -313,9 +321,8 @@ async def manager_commands(request: Request) -> Response:
     except (CloudError, model.WorldError) as exc:
         outcome, answer = exc.code, _failure(st, exc.code, str(exc))
     if write and isinstance(param, dict):
-        _record(st, str(name), param, outcome, dropped=drop_after is not None)
-    if drop_after is not None:
-        raise DroppedConnection("cloud write dropped after it took effect")
+        _record(st, str(name), param, outcome, dropped=dropped(drop_after))
+    await after_write(drop_after, f"cloud {name}")
     return JSONResponse(answer, headers=headers)
 
 

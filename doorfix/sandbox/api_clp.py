@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from doorfix.sandbox import model, wire
-from doorfix.sandbox.apifaults import DroppedConnection, FaultKind
+from doorfix.sandbox.apifaults import FaultKind
 from doorfix.sandbox.auth import CLP_SCOPE, CLP_TOKEN_TTL, basic, bearer
 from doorfix.sandbox.clp_paging import (
     ClpRequestError,
@@ -25,7 +25,7 @@ from doorfix.sandbox.clp_paging import (
     feed_request,
     paged_list,
 )
-from doorfix.sandbox.runtime import Answer, SandboxState, gate, state_of
+from doorfix.sandbox.runtime import Answer, SandboxState, after_write, dropped, gate, state_of
 
 JSON = dict[str, Any]
 
@@ -258,10 +258,9 @@ async def sync_access(request: Request) -> Response:
         {},
         status=response.status_code,
         outcome=outcome,
-        dropped=drop_after is not None,
+        dropped=dropped(drop_after),
     )
-    if drop_after is not None:
-        raise DroppedConnection("clp sync_access dropped after it took effect")
+    await after_write(drop_after, "clp sync_access")
     return response
 
 

@@ -167,6 +167,8 @@ async def gate(
         return None
     kind = hit.kind
     if kind is FaultKind.SLOW:
+        if hit.after and write:
+            return hit  # the write lands first; its answer is held back (see after_write)
         # real time on purpose: this is what a client's timeout sees
         await asyncio.sleep(hit.slow_seconds)
         return None
@@ -191,6 +193,21 @@ async def gate(
     if kind is FaultKind.CLOUD_BUSINESS_ERROR:
         raise Answer(envelope(200, hit.code, hit.message))
     return None
+
+
+async def after_write(hit: Hit | None, what: str) -> None:
+    """Apply an ``after`` fault once a write took effect: hold the answer back, or drop it."""
+    if hit is None:
+        return
+    if hit.kind is FaultKind.SLOW:
+        await asyncio.sleep(hit.slow_seconds)
+        return
+    raise DroppedConnection(f"{what} dropped after it took effect")
+
+
+def dropped(hit: Hit | None) -> bool:
+    """Whether an ``after`` fault drops the answer (for the mutation log)."""
+    return hit is not None and hit.kind is FaultKind.DROP
 
 
 async def json_body(request: Request) -> Any:

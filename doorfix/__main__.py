@@ -1,0 +1,7 @@
+"""``python -m doorfix``: the same as the ``doorfix`` command."""
+
+from __future__ import annotations
+
+from doorfix.agent.cli import main
+
+main()
