@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from doorfix.sandbox.scenarios import build_scenario
 
 from doorfix.clock import ManualClock
 from doorfix.sandbox.apifaults import ApiFaults
 from doorfix.sandbox.auth import SandboxCredentials
+from doorfix.sandbox.scenarios import build_scenario
 from doorfix.sandbox.transport import InProcessSandbox
 
 #: every sandbox test starts here: a Monday morning, inside office hours

@@ -66,7 +66,7 @@ class Child:
         }
         self._stderr_path = stderr
         self._stderr = stderr.open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        self.proc = subprocess.Popen(
             [sys.executable, str(script), str(journal), mode],
             stdout=subprocess.PIPE,
             stderr=self._stderr,

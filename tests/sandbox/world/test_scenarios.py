@@ -45,7 +45,7 @@ def test_same_seed_same_world(clock: ManualClock) -> None:
 def test_same_world_across_processes(clock: ManualClock) -> None:
     """Byte for byte across interpreters, whatever their string-hash seed."""
     prints = {
-        subprocess.run(  # noqa: S603 - our own interpreter running our own snippet
+        subprocess.run(
             [sys.executable, "-c", _FINGERPRINT, clock.now().isoformat(), "1"],
             env={"PYTHONHASHSEED": seed, "PATH": ""},
             capture_output=True,
