@@ -150,6 +150,7 @@ async def execute_run(agent: Agent, name: str, collect: Collector, *, dry_run: b
     finally:
         structlog.contextvars.unbind_contextvars("run_id", "playbook")
     report.finished_at = clock.now()
+    report.breakers = run.guards.open_breakers()
     journal.finish_run(run_id, status="completed", counts=report.counts)
     log.info(
         "run_completed",
@@ -158,7 +159,7 @@ async def execute_run(agent: Agent, name: str, collect: Collector, *, dry_run: b
         dry_run=dry_run,
         counts=report.counts,
         skipped=len(report.skipped),
-        breakers=run.guards.open_breakers(),
+        breakers=report.breakers,
     )
     return report
 

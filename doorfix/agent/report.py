@@ -102,6 +102,8 @@ class RunReport:
     incidents: list[IncidentReport] = field(default_factory=list)
     skipped: list[SkippedRecord] = field(default_factory=list)
     error: str | None = None
+    #: systems whose circuit breaker opened during the run (no more writes to them)
+    breakers: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -123,6 +125,8 @@ class RunReport:
         }
         if self.skipped:
             out["skipped"] = [s.as_dict() for s in self.skipped]
+        if self.breakers:
+            out["breakers"] = list(self.breakers)
         if self.error:
             out["error"] = self.error
         return out

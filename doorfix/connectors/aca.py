@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Json, TypeAdapter, ValidationError
 
 from doorfix.connectors._decode import decode
-from doorfix.connectors._http import CallRule, HttpLayer
+from doorfix.connectors._http import CallRule, CallStats, HttpLayer
 from doorfix.connectors._paging import (
     Decoded,
     SkipHandler,
@@ -165,6 +165,11 @@ class AcaClient:
     async def aclose(self) -> None:
         """Close the HTTP layer (and its connections)."""
         await self._layer.aclose()
+
+    @property
+    def stats(self) -> CallStats:
+        """This client's call counters (calls, errors, retries, token fetches)."""
+        return self._layer.stats
 
     # ------------------------------------------------------------------ plumbing
 

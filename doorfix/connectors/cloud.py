@@ -31,7 +31,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Json, TypeAdapter, ValidationError
 
 from doorfix.connectors._decode import decode
-from doorfix.connectors._http import CallRule, HttpLayer
+from doorfix.connectors._http import CallRule, CallStats, HttpLayer
 from doorfix.connectors._paging import SkipHandler, decode_page, iter_page_index, log_skip
 from doorfix.connectors.models import epoch_seconds
 from doorfix.connectors.models.cloud import (
@@ -169,6 +169,11 @@ class CloudClient:
     async def aclose(self) -> None:
         """Close the HTTP layer (and its connections)."""
         await self._layer.aclose()
+
+    @property
+    def stats(self) -> CallStats:
+        """This client's call counters (calls, errors, retries, token fetches)."""
+        return self._layer.stats
 
     # ------------------------------------------------------------------ plumbing
 

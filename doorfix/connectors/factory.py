@@ -17,6 +17,7 @@ from doorfix.clock import Clock, SystemClock
 from doorfix.connectors import aca, cloud, clp
 from doorfix.connectors._http import (
     Auth,
+    CallStats,
     ClientCredentialsAuth,
     HttpLayer,
     RateLimit,
@@ -185,6 +186,10 @@ class Clients:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    def stats(self) -> dict[str, CallStats]:
+        """Call counters per system."""
+        return {"cloud": self.cloud.stats, "aca": self.aca.stats, "clp": self.clp.stats}
 
     async def aclose(self) -> None:
         """Close every client, even when one of them fails to close."""
