@@ -21,11 +21,14 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from doorfix.errors import ConfigError
 
 ENV_CONFIG = "DOORFIX_CONFIG"
+#: apprise URLs for notifications (they embed tokens, so they are secrets): space-separated
+ENV_NOTIFY_URLS = "DOORFIX_NOTIFY_URLS"
 ENV_SECRETS = {
     "cloud": "DOORFIX_CLOUD_CLIENT_SECRET",
     "aca": "DOORFIX_ACA_API_KEY",
@@ -102,6 +105,62 @@ class JournalSection(_Section):
     """``[journal]``: the SQLite journal."""
 
     path: Path = Path("doorfix.sqlite3")
+    #: runs, closed incidents and seen event ids older than this are pruned (> max event age)
+    retention_days: Annotated[int, Field(ge=8)] = 90
+
+
+class PlaybookSchedule(_Section):
+    """When the daemon runs one playbook: every N seconds, or on a cron expression."""
+
+    enabled: bool = True
+    every_seconds: PositiveInt | None = None
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> PlaybookSchedule:
+        if (self.every_seconds is None) == (self.cron is None):
+            raise ValueError("give exactly one of every_seconds and cron")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415 - validation only
+
+            try:
+                CronTrigger.from_crontab(self.cron)
+            except ValueError as exc:
+                raise ValueError(f"not a cron expression: {exc}") from None
+        return self
+
+
+class ScheduleSection(_Section):
+    """``[schedule]``: the daemon's timetable (``[schedule.door_logs]`` and so on)."""
+
+    door_logs: PlaybookSchedule = PlaybookSchedule(every_seconds=300)
+    aca_rejections: PlaybookSchedule = PlaybookSchedule(every_seconds=300)
+    license_renewal: PlaybookSchedule = PlaybookSchedule(cron="0 6 * * *")
+    #: a run that could not start on time may still start this late, else it is skipped
+    misfire_grace_seconds: PositiveInt = 300
+
+    def for_playbook(self, playbook: str) -> PlaybookSchedule:
+        """The schedule of ``door-logs``, ``aca-rejections`` or ``license-renewal``."""
+        schedule: PlaybookSchedule = getattr(self, playbook.replace("-", "_"))
+        return schedule
+
+
+class DaemonSection(_Section):
+    """``[daemon]``: the local health and metrics endpoint."""
+
+    #: port of /healthz and /metrics on 127.0.0.1 (0: any free port)
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+
+
+class ReportSection(_Section):
+    """``[report]``: notifications. The URLs themselves come from ``DOORFIX_NOTIFY_URLS``."""
+
+    #: outcomes that make a run send a message
+    notify_on: tuple[str, ...] = ("fixed", "needs_human", "failed")
+    #: when the daily digest goes out (cron, daemon's time zone UTC)
+    digest_cron: str = "0 8 * * *"
+    #: title prefix of every message
+    title: str = "doorfix"
 
 
 HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -165,6 +224,9 @@ class Settings(_Section):
     journal: JournalSection = JournalSection()
     remedies: RemediesSection = RemediesSection()
     guards: GuardsSection = GuardsSection()
+    schedule: ScheduleSection = ScheduleSection()
+    daemon: DaemonSection = DaemonSection()
+    report: ReportSection = ReportSection()
     sandbox: SandboxSection = SandboxSection()
 
 
