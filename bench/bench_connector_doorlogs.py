@@ -27,17 +27,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import psutil
+from _harness import MIB, START, PeakRss, start_sandbox, stop_sandbox
 from pydantic import SecretStr
 
 from doorfix.clock import ManualClock
@@ -46,100 +44,33 @@ from doorfix.connectors.cloud import COMMANDS_PATH
 from doorfix.connectors.factory import CloudSettings, HttpSettings, build_cloud
 
 PAGE_SIZE = 500
-START = datetime(2026, 11, 16, 8, 0, 0, tzinfo=UTC)
 #: before the scale scenario's first row (it spreads its rows over the 7 days before START)
 SINCE = START - timedelta(days=8)
-MIB = 1024 * 1024
 
 
 # --------------------------------------------------------------------------- server side
 
 
-def serve(rows: int, seed: int) -> None:
-    """Subprocess: build the world, serve it on loopback, print where, wait for stdin EOF."""
-    from doorfix.sandbox.app import sandbox_state
-    from doorfix.sandbox.server import ServedSandbox, build_app
-
-    started = time.perf_counter()
-    app = build_app(
-        "scale",
-        seed=seed,
-        clock=ManualClock(START),
-        params={"centers": 1, "door_logs": rows, "days": 7},
-    )
-    state = sandbox_state(app)
-    world = state.world
-    [project_id] = list(world.projects)
-    creds = state.credentials
-    with ServedSandbox(app) as served:
-        ready = {
-            "url": served.urls["cloud"],
-            "project_id": project_id,
-            "rows": len(world.door_logs),
-            "client_id": creds.cloud_client_id,
-            "client_secret": creds.cloud_client_secret,
-            "build_s": round(time.perf_counter() - started, 1),
-            "server_rss_mib": round(psutil.Process().memory_info().rss / MIB, 1),
-        }
-        print(json.dumps(ready), flush=True)
-        sys.stdin.read()  # the parent closes stdin when it is done
-
-
 def start_server(rows: int, seed: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    """Start the server subprocess and wait for its ready line."""
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter running this file
-        [sys.executable, os.path.abspath(__file__), "--serve", "--rows", str(rows),
-         "--seed", str(seed)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait(10)
-        raise SystemExit(f"the sandbox server exited ({process.returncode}) before it was ready")
-    return process, json.loads(line)
+    """The scale world with every row in one project, served in a subprocess."""
+    process, ready = start_sandbox("scale", {"centers": 1, "door_logs": rows, "days": 7}, seed=seed)
+    [project_id] = ready["projects"]
+    info = {
+        "url": ready["urls"]["cloud"],
+        "project_id": project_id,
+        "rows": ready["rows"],
+        "client_id": ready["cloud_client_id"],
+        "client_secret": ready["cloud_client_secret"],
+        "build_s": ready["build_s"],
+        "server_rss_mib": ready["server_rss_mib"],
+    }
+    return process, info
 
 
-def stop_server(process: subprocess.Popen[str]) -> None:
-    """Close the server's stdin (its signal to stop) and wait for it."""
-    assert process.stdin is not None
-    process.stdin.close()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
+stop_server = stop_sandbox
 
 
 # --------------------------------------------------------------------------- client side
-
-
-class PeakRss:
-    """Samples this process's RSS every few milliseconds while a pass runs."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self._interval = interval
-        self._process = psutil.Process()
-        self._stop = threading.Event()
-        self.peak = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            self._stop.wait(self._interval)
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self._process.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
 
 
 @dataclass(frozen=True)
@@ -278,17 +209,13 @@ async def run(rows: int, seed: int, rounds: int) -> None:
 
 
 def main() -> None:
-    """Parse arguments; ``--serve`` is the subprocess's own entry point."""
+    """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.rows, args.seed)
-    else:
-        asyncio.run(run(args.rows, args.seed, args.rounds))
+    asyncio.run(run(args.rows, args.seed, args.rounds))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ instead of losing them, and reconciles actions instead of repeating them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -129,7 +129,7 @@ async def execute_run(agent: Agent, name: str, collect: Collector, *, dry_run: b
         if isinstance(batch, AcaBatch):
             for follow in batch.follow_ups:
                 _settle(run, follow)
-        for candidate in sorted(batch.candidates, key=_order):
+        for candidate in sorted(merge_by_key(batch.candidates), key=_order):
             incident = await _process(run, candidate)
             if incident is not None:
                 report.incidents.append(incident)
@@ -198,24 +198,58 @@ def _order(candidate: Candidate) -> int:
     return 0 if actions and actions[0].remedy is Remedy.SYNC_ACCESS else 1
 
 
-def _quiet_repeat(run: RunState, key: str, candidate: Candidate) -> bool:
-    """A needs_human/no_fault incident reported within the cool-down is not reported again."""
+def merge_by_key(candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per incident key: same cause and subject in one run is one incident.
+
+    The first candidate decides (diagnosis and plan); the others add their events, and their
+    evidence under ``also`` (e.g. every unknown card presented at one door).
+    """
+    merged: dict[str, Candidate] = {}
+    for candidate in candidates:
+        key = incident_key(candidate)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = candidate
+            continue
+        evidence = dict(first.diagnosis.evidence)
+        also = list(evidence.get("also", []))
+        if len(also) < 20:
+            also.append(dict(candidate.diagnosis.evidence))
+        evidence["also"] = also
+        newest = max(
+            (t for t in (first.occurred_at, candidate.occurred_at) if t is not None), default=None
+        )
+        merged[key] = replace(
+            first,
+            diagnosis=replace(first.diagnosis, evidence=evidence),
+            event_ids=tuple(dict.fromkeys(first.event_ids + candidate.event_ids)),
+            occurred_at=newest,
+        )
+    return list(merged.values())
+
+
+def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
+    """The id of a needs_human/no_fault incident with this key closed within the cool-down."""
     if candidate.plan.disposition not in ("needs_human", "no_fault"):
-        return False
+        return None
     cooldown = timedelta(minutes=run.agent.settings.guards.cooldown_minutes)
     since = run.report.started_at - cooldown
     for row in run.journal.incidents(cause=candidate.diagnosis.cause.value, since=since, limit=50):
         if row.key == key and not row.open and row.outcome in _QUIET_REPEATS:
-            return True
-    return False
+            return row.incident_id
+    return None
 
 
 async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None:
     diagnosis, plan = candidate.diagnosis, candidate.plan
     key = incident_key(candidate)
-    if _quiet_repeat(run, key, candidate):
-        return None
     journal = run.journal
+    repeat = _recent_repeat(run, key, candidate)
+    if repeat is not None:
+        # reported a moment ago: keep the events with it instead of reporting it again
+        journal.add_events(repeat, event_ids=candidate.event_ids, evidence={})
+        log.info("incident_repeated", incident_id=repeat, events=len(candidate.event_ids))
+        return None
     row = journal.open_incident(
         key=key,
         cause=diagnosis.cause.value,

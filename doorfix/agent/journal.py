@@ -285,6 +285,35 @@ class Journal:
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
         return sql.incident_row(current)
 
+    def add_events(
+        self, incident_id: str, *, event_ids: Sequence[str], evidence: Mapping[str, Any]
+    ) -> IncidentRow:
+        """Add events to an incident, open or closed, without touching its outcome.
+
+        For a repeat of an incident just reported (the same lock still offline, the same
+        disabled user trying again): the events are kept with the incident they belong to.
+        """
+        now = self._now()
+        with self._write("add_events") as conn:
+            row = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
+            if row is None:
+                raise JournalError(f"add_events: no incident {incident_id} in {self.path}")
+            known: list[str] = json.loads(row["event_ids"])
+            already = set(known)
+            added = [e for e in dict.fromkeys(event_ids) if e not in already]
+            conn.execute(
+                sql.REGROUP_INCIDENT,
+                {
+                    "incident_id": incident_id,
+                    "event_ids": sql.to_json(known + added),
+                    "evidence": sql.to_json({**json.loads(row["evidence"]), **evidence}),
+                    "now": now,
+                    "added": len(added) if event_ids else 1,
+                },
+            )
+            current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
+        return sql.incident_row(current)
+
     def set_outcome(
         self,
         incident_id: str,

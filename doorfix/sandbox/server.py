@@ -78,7 +78,26 @@ def serve(
     gc.collect()
     gc.freeze()
     logging.getLogger("uvicorn.error").addFilter(QuietDrops())
-    uvicorn.run(app, host=LOOPBACK, port=port, http="h11", log_level="info")
+    listener = loopback_socket(port)
+    config = uvicorn.Config(app, http="h11", log_level="info")
+    print(
+        f"doorfix sandbox: {scenario} on http://{LOOPBACK}:{listener.getsockname()[1]}", flush=True
+    )
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def loopback_socket(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1 with TCP_NODELAY, which accepted connections inherit.
+
+    Without it, h11's answers (headers, then body) meet the client's delayed ACK and every
+    request waits about 40 ms.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((LOOPBACK, port))
+    sock.listen(128)
+    return sock
 
 
 class _Server(uvicorn.Server):
@@ -105,9 +124,7 @@ class ServedSandbox:
         self.app = app
         self._timeout = startup_timeout
         # bind here so the port is known (and ours) before uvicorn starts
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((LOOPBACK, port))
+        self._socket = loopback_socket(port)
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
             app, http="h11", lifespan="off", log_level="warning", access_log=False

@@ -184,3 +184,19 @@ async def test_too_early_is_retried_after_the_grace(demo: Demo) -> None:
     later = await demo.run("aca-rejections")
     assert not [i for i in later.incidents if i.cause == "aca.too_early"]
     assert demo.present()["aca.too_early"] is False
+
+
+async def test_a_repeat_within_the_cool_down_keeps_its_events_without_a_new_report(
+    demo: Demo,
+) -> None:
+    first = await demo.run("aca-rejections")
+    (disabled,) = [i for i in first.incidents if i.cause == "aca.access_disabled"]
+    before = demo.agent.journal.incident(disabled.incident_id)
+    assert before is not None
+    demo.clock.advance(timedelta(minutes=25))  # the refused person tries twice more
+    second = await demo.run("aca-rejections")
+    assert not [i for i in second.incidents if i.cause == "aca.access_disabled"]
+    after = demo.agent.journal.incident(disabled.incident_id)
+    assert after is not None
+    assert len(after.event_ids) > len(before.event_ids)  # nothing lost: the new tries are kept
+    assert after.outcome == "no_fault"
