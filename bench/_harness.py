@@ -7,6 +7,7 @@ credentials, build time); closing its stdin stops it.
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -34,6 +35,10 @@ def serve_main(argv: list[str]) -> None:
     app = build_app(scenario, seed=seed, clock=ManualClock(START), params=params)
     state = sandbox_state(app)
     world = state.world
+    # as `doorfix sandbox` does: the world lives as long as the process, so spare the
+    # collector walking it (a scale world otherwise costs a full collection every few pages)
+    gc.collect()
+    gc.freeze()
     creds = state.credentials
     with ServedSandbox(app) as served:
         ready = {

@@ -75,6 +75,9 @@ async def run(ready: dict[str, Any], rps: float, journal_path: Path) -> None:
     print(f"API calls per incident       {total / max(incidents, 1):>12.2f}")
     print(f"  excluding door-log pages   {(total - page_calls) / max(incidents, 1):>12.2f}")
     print(f"peak RSS of the agent        {rss.peak / MIB:>12.1f} MiB")
+    for system, s in stats.items():
+        top = sorted(s.by_endpoint.items(), key=lambda kv: -kv[1])[:6]
+        print(f"  {system:<5} calls by endpoint: {dict(top)}")
 
 
 def main() -> None:

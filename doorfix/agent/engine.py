@@ -233,10 +233,14 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
     if candidate.plan.disposition not in ("needs_human", "no_fault"):
         return None
     cooldown = timedelta(minutes=run.agent.settings.guards.cooldown_minutes)
-    since = run.report.started_at - cooldown
-    for row in run.journal.incidents(cause=candidate.diagnosis.cause.value, since=since, limit=50):
-        if row.key == key and not row.open and row.outcome in _QUIET_REPEATS:
-            return row.incident_id
+    row = run.journal.latest_incident(key)
+    if (
+        row is not None
+        and not row.open
+        and row.outcome in _QUIET_REPEATS
+        and row.last_seen_at >= run.report.started_at - cooldown
+    ):
+        return row.incident_id
     return None
 
 

@@ -285,6 +285,12 @@ class Journal:
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
         return sql.incident_row(current)
 
+    def latest_incident(self, key: str) -> IncidentRow | None:
+        """The newest incident with this key, open or closed."""
+        with self._read("latest_incident") as conn:
+            row = conn.execute(sql.LATEST_INCIDENT_BY_KEY, {"key": key}).fetchone()
+        return None if row is None else sql.incident_row(row)
+
     def add_events(
         self, incident_id: str, *, event_ids: Sequence[str], evidence: Mapping[str, Any]
     ) -> IncidentRow:

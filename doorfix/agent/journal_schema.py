@@ -178,8 +178,11 @@ _V1 = (
 )
 
 #: the schema's history; append only, never edit a released step
+_V2 = ("CREATE INDEX incidents_by_key ON incidents (incident_key, seq)",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, feeds, seen events, incidents, history, actions", _V1),
+    Migration(2, "find the latest incident of a key without a scan", _V2),
 )
 
 
@@ -477,6 +480,9 @@ _SELECT_INCIDENTS = (
 )
 OPEN_INCIDENT_BY_KEY = _SELECT_INCIDENTS + " WHERE i.incident_key = :key AND i.is_open = 1"
 INCIDENT_BY_ID = _SELECT_INCIDENTS + " WHERE i.incident_id = :incident_id"
+LATEST_INCIDENT_BY_KEY = (
+    _SELECT_INCIDENTS + " WHERE i.incident_key = :key ORDER BY i.seq DESC LIMIT 1"
+)
 INSERT_INCIDENT = (
     "INSERT INTO incidents (incident_id, incident_key, cause, subject, outcome, is_open, "
     "event_ids, evidence, steps, first_seen_at, last_seen_at, occurrences, run_id) "
