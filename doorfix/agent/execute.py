@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import time
 from typing import Any, Literal, TypeVar
 
 import structlog
@@ -49,13 +49,15 @@ def _hhmm(text: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def _did_not_hold(what: str) -> tuple[Step, ...]:
-    return (
-        Step(
-            Who.VENDOR_SUPPORT,
-            f"doorfix ran the remedy but {what}; escalate to vendor support with this incident.",
-        ),
+def _verified(held: bool, detail: dict[str, Any], what: str) -> ActionResult:
+    """``fixed`` when the re-read shows the remedy held; else escalate, saying ``what`` is wrong."""
+    if held:
+        return ActionResult("succeeded", Outcome.FIXED, detail)
+    step = Step(
+        Who.VENDOR_SUPPORT,
+        f"doorfix ran the remedy but {what}; escalate to vendor support with this incident.",
     )
+    return ActionResult("succeeded", Outcome.NEEDS_HUMAN, detail, steps=(step,))
 
 
 class Executor:
@@ -144,14 +146,10 @@ class Executor:
             lambda: self._c.clp.larry_access(v["site_id"], v["clp_user_id"], p["lock_id"]),
             lambda access: access.status == "granted",
         )
-        detail = {"larry_access": larry.status, "larry_reason": larry.reason}
-        if larry.status == "granted":
-            return ActionResult("succeeded", Outcome.FIXED, detail)
-        return ActionResult(
-            "succeeded",
-            Outcome.NEEDS_HUMAN,
-            detail,
-            steps=_did_not_hold("CLP still denies access after the Access Matrix toggle"),
+        return _verified(
+            larry.status == "granted",
+            {"larry_access": larry.status, "larry_reason": larry.reason},
+            "CLP still denies access after the Access Matrix toggle",
         )
 
     # ------------------------------------------------------------------ CLP -> IQ
@@ -200,14 +198,10 @@ class Executor:
             p["project_id"], p["door_id"], int(p["months"]), before=before
         )
         lic = door.license
-        detail = {"license_status": lic.status, "expires_at": lic.expires_at}
-        if lic.status == "active":
-            return ActionResult("succeeded", Outcome.FIXED, detail)
-        return ActionResult(
-            "succeeded",
-            Outcome.NEEDS_HUMAN,
-            detail,
-            steps=_did_not_hold("the door license is still not active"),
+        return _verified(
+            lic.status == "active",
+            {"license_status": lic.status, "expires_at": lic.expires_at},
+            "the door license is still not active",
         )
 
     async def _assign(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
@@ -216,13 +210,9 @@ class Executor:
             p["project_id"], p["personnel_id"], p["type"], p["value"]
         )
         person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
-        if person.has_credential(p["type"], p["value"]):
-            return ActionResult("succeeded", Outcome.FIXED, {"credential_assigned": True})
-        return ActionResult(
-            "succeeded",
-            Outcome.NEEDS_HUMAN,
-            {"credential_assigned": False},
-            steps=_did_not_hold("the person still lacks the credential"),
+        held = person.has_credential(p["type"], p["value"])
+        return _verified(
+            held, {"credential_assigned": held}, "the person still lacks the credential"
         )
 
     async def _add_to_group(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
@@ -232,14 +222,7 @@ class Executor:
         )
         person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
         member = p["access_group_id"] in person.access_group_ids
-        if member:
-            return ActionResult("succeeded", Outcome.FIXED, {"member": True})
-        return ActionResult(
-            "succeeded",
-            Outcome.NEEDS_HUMAN,
-            {"member": False},
-            steps=_did_not_hold("the person is still not in the access group"),
-        )
+        return _verified(member, {"member": member}, "the person is still not in the access group")
 
     async def _temp_key(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
         cloud = self._c.cloud
@@ -253,14 +236,7 @@ class Executor:
         visitor = await cloud.get_visitor_detail(p["project_id"], p["visitor_id"])
         held = any(k.temp_key_id == key.temp_key_id and not k.expired for k in visitor.temp_keys)
         detail = {"temp_key_id": key.temp_key_id, "finish_time": key.finish_time}
-        if held:
-            return ActionResult("succeeded", Outcome.FIXED, detail)
-        return ActionResult(
-            "succeeded",
-            Outcome.NEEDS_HUMAN,
-            detail,
-            steps=_did_not_hold("the visitor has no valid temp key"),
-        )
+        return _verified(held, detail, "the visitor has no valid temp key")
 
     async def _holiday(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
         cloud = self._c.cloud
@@ -268,21 +244,16 @@ class Executor:
         await cloud.set_holiday_working_hours(
             p["project_id"], p["holiday_id"], enabled=True, start_time=start, end_time=end
         )
+        held = False
         async for holiday in cloud.iter_holidays(p["project_id"]):
             if holiday.holiday_id == p["holiday_id"]:
                 hours = holiday.working_hours
-                if (
+                held = (
                     holiday.working_hours_enabled
                     and hours.start_time == start
                     and hours.end_time == end
-                ):
-                    return ActionResult("succeeded", Outcome.FIXED, {"working_hours": True})
-        return ActionResult(
-            "succeeded",
-            Outcome.NEEDS_HUMAN,
-            {"working_hours": False},
-            steps=_did_not_hold("the holiday still has no working hours"),
-        )
+                )
+        return _verified(held, {"working_hours": held}, "the holiday still has no working hours")
 
     async def _escalate(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
         # no API effect: the incident's checklist carries the report to vendor support
@@ -337,8 +308,3 @@ class Executor:
             return "failed", {"working_hours": False}
         # Sync Access leaves no trace to re-read; the next run re-diagnoses the lock
         return "failed", {"outcome_unknown": True, "remedy": row.remedy}
-
-
-def not_before(after: datetime, minutes: float) -> datetime:
-    """``after`` plus ``minutes``."""
-    return after + timedelta(minutes=minutes)

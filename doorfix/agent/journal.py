@@ -268,20 +268,7 @@ class Journal:
                 )
             else:
                 incident_id = row["incident_id"]
-                known: list[str] = json.loads(row["event_ids"])
-                already = set(known)
-                added = [e for e in new_ids if e not in already]
-                conn.execute(
-                    sql.REGROUP_INCIDENT,
-                    {
-                        "incident_id": incident_id,
-                        "event_ids": sql.to_json(known + added),
-                        "evidence": sql.to_json({**json.loads(row["evidence"]), **evidence}),
-                        "now": now,
-                        # a repeat of events already grouped is no new occurrence
-                        "added": len(added) if event_ids else 1,
-                    },
-                )
+                _regroup(conn, row, new_ids, evidence, now)
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
         return sql.incident_row(current)
 
@@ -304,19 +291,7 @@ class Journal:
             row = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
             if row is None:
                 raise JournalError(f"add_events: no incident {incident_id} in {self.path}")
-            known: list[str] = json.loads(row["event_ids"])
-            already = set(known)
-            added = [e for e in dict.fromkeys(event_ids) if e not in already]
-            conn.execute(
-                sql.REGROUP_INCIDENT,
-                {
-                    "incident_id": incident_id,
-                    "event_ids": sql.to_json(known + added),
-                    "evidence": sql.to_json({**json.loads(row["evidence"]), **evidence}),
-                    "now": now,
-                    "added": len(added) if event_ids else 1,
-                },
-            )
+            _regroup(conn, row, list(dict.fromkeys(event_ids)), evidence, now)
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
         return sql.incident_row(current)
 
@@ -622,3 +597,27 @@ def _rollback(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         if conn.in_transaction:
             conn.rollback()
+
+
+def _regroup(
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    event_ids: list[str],
+    evidence: Mapping[str, Any],
+    now: str,
+) -> None:
+    """Add new event ids and evidence to an incident row; bump its occurrences."""
+    known: list[str] = json.loads(row["event_ids"])
+    already = set(known)
+    added = [e for e in event_ids if e not in already]
+    conn.execute(
+        sql.REGROUP_INCIDENT,
+        {
+            "incident_id": row["incident_id"],
+            "event_ids": sql.to_json(known + added),
+            "evidence": sql.to_json({**json.loads(row["evidence"]), **evidence}),
+            "now": now,
+            # a repeat of events already grouped is no new occurrence
+            "added": len(added) if event_ids else 1,
+        },
+    )

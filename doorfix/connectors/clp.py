@@ -22,14 +22,14 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Json, TypeAdapter, ValidationError
 
+from doorfix.connectors._client import ClientBase
 from doorfix.connectors._decode import decode
-from doorfix.connectors._http import CallRule, CallStats, HttpLayer
+from doorfix.connectors._http import CallRule
 from doorfix.connectors._paging import (
     SkipHandler,
     decode_page,
     iter_links,
     iter_tokens,
-    log_skip,
 )
 from doorfix.connectors.models import iso_z
 from doorfix.connectors.models.clp import (
@@ -129,32 +129,10 @@ def _site(site_id: str) -> str:
     return f"/v1.2/sites/{_segment(site_id)}"
 
 
-class ClpClient:
+class ClpClient(ClientBase):
     """Typed async client of CLP (Connect API and Larry), over one :class:`HttpLayer`."""
 
-    def __init__(
-        self, layer: HttpLayer, *, page_size: int = PAGE_SIZE, on_skip: SkipHandler = log_skip
-    ) -> None:
-        if not 1 <= page_size <= PAGE_SIZE:
-            raise ValueError(f"page_size must be 1..{PAGE_SIZE}")
-        self._layer = layer
-        self._page_size = page_size
-        self._on_skip = on_skip
-
-    async def __aenter__(self) -> ClpClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP layer (and its connections)."""
-        await self._layer.aclose()
-
-    @property
-    def stats(self) -> CallStats:
-        """This client's call counters (calls, errors, retries, token fetches)."""
-        return self._layer.stats
+    MAX_PAGE_SIZE = PAGE_SIZE
 
     # ------------------------------------------------------------------ plumbing
 

@@ -200,3 +200,28 @@ async def test_a_repeat_within_the_cool_down_keeps_its_events_without_a_new_repo
     assert after is not None
     assert len(after.event_ids) > len(before.event_ids)  # nothing lost: the new tries are kept
     assert after.outcome == "no_fault"
+
+
+async def test_a_toggle_that_does_not_hold_is_escalated_and_not_looped(demo: Demo) -> None:
+    world = demo.state.world
+    user, lock = demo.manifest["normal.tag"]["user_id"], demo.manifest["normal.tag"]["lock_id"]
+    world.inject("aca.clp_out_of_sync", user_id=user, lock_id=lock, sticky=True)
+    world.present_at_lock(user, lock, "tag")
+    first = await demo.run("aca-rejections")
+    (broken,) = [i for i in first.incidents if i.subject.get("user_id") == user]
+    assert (broken.cause, broken.outcome) == ("aca.clp_out_of_sync", "needs_human")
+    assert [a.status for a in broken.actions] == ["succeeded"]  # the calls worked...
+    assert any(s["who"] == "vendor_support" for s in broken.steps)  # ...the fix did not hold
+    toggles = [
+        m for m in demo.mutations() if m[1] == "access_matrix" and dict(m[2])["user_id"] == user
+    ]
+    assert len(toggles) == 2  # one disable, one enable
+
+    for _ in range(3):  # the person keeps trying; doorfix keeps watching
+        demo.clock.advance(timedelta(minutes=10))
+        world.present_at_lock(user, lock, "tag")
+        await demo.run("aca-rejections")
+    toggles = [
+        m for m in demo.mutations() if m[1] == "access_matrix" and dict(m[2])["user_id"] == user
+    ]
+    assert len(toggles) == 2  # within the cool-down: never toggled again
