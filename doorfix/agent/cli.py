@@ -12,8 +12,10 @@ import typer
 from rich.console import Console
 
 from doorfix import __version__
+from doorfix.agent.cli_reports import register as register_reports
 from doorfix.agent.collect_aca import UnresolvedError
 from doorfix.agent.engine import PLAYBOOKS, Agent, RunFailed, run_once
+from doorfix.agent.progress import Progress, progress_display
 from doorfix.agent.report import RunReport, render_table
 from doorfix.agent.session import Loaded, load, open_agent, secrets_for
 from doorfix.agent.ticket import diagnose_ticket
@@ -111,19 +113,19 @@ def _print(report: RunReport, *, as_json: bool) -> None:
 
 
 def _run_command(
-    work: Callable[[Agent], Awaitable[RunReport]], loaded: Loaded, as_json: bool
+    work: Callable[[Agent, Progress], Awaitable[RunReport]], loaded: Loaded, as_json: bool
 ) -> None:
     """Run ``work`` with an agent; print the report; map failures to DESIGN's exit codes."""
-    configure_logging(
-        level="info" if loaded.embedded else "warning", secrets=_secret_values(loaded)
-    )
 
-    async def go() -> RunReport:
+    async def go(progress: Progress) -> RunReport:
         async with open_agent(loaded) as agent:
-            return await work(agent)
+            return await work(agent, progress)
 
     try:
-        report = asyncio.run(go())
+        with progress_display(enabled=not as_json) as progress:
+            # inside the display: rich swaps stderr for a proxy the log lines must go through
+            configure_logging(level="warning", secrets=_secret_values(loaded))
+            report = asyncio.run(go(progress))
     except (ConfigError, JournalError) as exc:
         _fail_config(exc)
     except RunFailed as exc:
@@ -165,7 +167,11 @@ def run(
     loaded = _loaded(ctx)
     start = utc(since) if since else None
     _run_command(
-        lambda agent: run_once(agent, playbook, dry_run=dry_run, since=start), loaded, as_json
+        lambda agent, progress: run_once(
+            agent, playbook, dry_run=dry_run, since=start, progress=progress
+        ),
+        loaded,
+        as_json,
     )
 
 
@@ -183,10 +189,13 @@ def diagnose(
         _fail_config(ConfigError("give exactly one of --lock and --door", key="--lock/--door"))
     loaded = _loaded(ctx)
     _run_command(
-        lambda agent: diagnose_ticket(agent, user, lock_id=lock, door_id=door, fix=fix),
+        lambda agent, _progress: diagnose_ticket(agent, user, lock_id=lock, door_id=door, fix=fix),
         loaded,
         as_json,
     )
+
+
+register_reports(app)
 
 
 def main() -> None:

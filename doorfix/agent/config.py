@@ -109,6 +109,27 @@ class JournalSection(_Section):
     retention_days: Annotated[int, Field(ge=8)] = 90
 
 
+#: the outcomes an incident can end in (DESIGN.md "Outcomes")
+OUTCOMES = (
+    "fixed",
+    "pending_verification",
+    "would_fix",
+    "needs_human",
+    "no_fault",
+    "deferred",
+    "failed",
+)
+
+
+def _check_cron(expression: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415 - only to validate
+
+    try:
+        CronTrigger.from_crontab(expression)
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression: {exc}") from None
+
+
 class PlaybookSchedule(_Section):
     """When the daemon runs one playbook: every N seconds, or on a cron expression."""
 
@@ -121,12 +142,7 @@ class PlaybookSchedule(_Section):
         if (self.every_seconds is None) == (self.cron is None):
             raise ValueError("give exactly one of every_seconds and cron")
         if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415 - validation only
-
-            try:
-                CronTrigger.from_crontab(self.cron)
-            except ValueError as exc:
-                raise ValueError(f"not a cron expression: {exc}") from None
+            _check_cron(self.cron)
         return self
 
 
@@ -161,6 +177,22 @@ class ReportSection(_Section):
     digest_cron: str = "0 8 * * *"
     #: title prefix of every message
     title: str = "doorfix"
+
+    @field_validator("notify_on")
+    @classmethod
+    def _outcomes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(OUTCOMES))
+        if unknown:
+            raise ValueError(
+                f"unknown outcome(s) {', '.join(unknown)}; known: {', '.join(OUTCOMES)}"
+            )
+        return value
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        _check_cron(value)
+        return value
 
 
 HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]

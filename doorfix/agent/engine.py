@@ -24,7 +24,9 @@ from doorfix.agent.execute import Executor
 from doorfix.agent.fetch import RunFetcher
 from doorfix.agent.guards import RunGuards
 from doorfix.agent.journal import Journal
+from doorfix.agent.progress import NO_PROGRESS, Progress
 from doorfix.agent.report import ActionReport, IncidentReport, RunReport, SkippedRecord
+from doorfix.agent.reports import format_duration
 from doorfix.clock import Clock
 from doorfix.connectors.factory import Clients
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
@@ -95,6 +97,7 @@ async def run_once(
     *,
     dry_run: bool = False,
     since: datetime | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> RunReport:
     """Run one playbook once; raise RunFailed (with the partial report) if it cannot finish."""
     if playbook not in PLAYBOOKS:
@@ -103,10 +106,17 @@ async def run_once(
     async def collect(run: RunState, fetcher: RunFetcher) -> Batch:
         return await _collect(run, fetcher, playbook, since)
 
-    return await execute_run(agent, playbook, collect, dry_run=dry_run)
+    return await execute_run(agent, playbook, collect, dry_run=dry_run, progress=progress)
 
 
-async def execute_run(agent: Agent, name: str, collect: Collector, *, dry_run: bool) -> RunReport:
+async def execute_run(
+    agent: Agent,
+    name: str,
+    collect: Collector,
+    *,
+    dry_run: bool,
+    progress: Progress = NO_PROGRESS,
+) -> RunReport:
     """The run every mode shares: reconcile, collect, process each candidate, commit feeds."""
     journal, clock = agent.journal, agent.clock
     now = clock.now()
@@ -125,14 +135,18 @@ async def execute_run(agent: Agent, name: str, collect: Collector, *, dry_run: b
         if not dry_run:
             await reconcile(agent, run_id)
         fetcher = RunFetcher(agent.clients, now=now, on_skip=_skip_recorder(report))
+        progress.stage(f"{name}: reading the systems")
         batch = await collect(run, fetcher)
         if isinstance(batch, AcaBatch):
             for follow in batch.follow_ups:
                 _settle(run, follow)
-        for candidate in sorted(merge_by_key(batch.candidates), key=_order):
+        candidates = sorted(merge_by_key(batch.candidates), key=_order)
+        progress.stage(f"{name}: working incidents", total=len(candidates))
+        for candidate in candidates:
             incident = await _process(run, candidate)
             if incident is not None:
                 report.incidents.append(incident)
+            progress.advance()
         if not dry_run:
             # only now: every incident of these events is recorded, so a crash before this
             # line re-reads them next time instead of losing them
@@ -398,7 +412,7 @@ def _settle(run: RunState, follow: FollowUp) -> None:
         outcome, note = Outcome.FIXED, "verified: the lock granted access after the sync"
     elif seen >= g.pending_escalate_rejections or age >= timedelta(hours=g.pending_escalate_hours):
         outcome = Outcome.NEEDS_HUMAN
-        note = f"still rejected after the sync ({seen} rejections, {age} since)"
+        note = f"still rejected after the sync ({seen} rejections, {format_duration(age)} since)"
         steps = (
             Step(
                 Who.ON_SITE,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from doorfix.connectors.models import iso_z
 
@@ -163,21 +164,22 @@ def render_table(report: RunReport, console: Console) -> None:
         for inc in report.incidents:
             style = _OUTCOME_STYLE.get(inc.outcome, "")
             actions = "; ".join(f"{a.remedy} {a.target} [{a.status}]" for a in inc.actions)
+            # the cells are data, not markup: "[succeeded]" must print as it is
             table.add_row(
-                f"[{style}]{inc.outcome}[/{style}]" if style else inc.outcome,
-                inc.cause,
-                _subject_text(inc.subject),
-                actions or (inc.reason or "-"),
-                str(len(inc.event_ids)),
+                Text(inc.outcome, style=style),
+                Text(inc.cause),
+                Text(_subject_text(inc.subject)),
+                Text(actions or (inc.reason or "-")),
+                Text(str(len(inc.event_ids))),
             )
         console.print(table)
     for inc in report.incidents:
         if inc.steps:
-            console.print(f"[yellow]{inc.cause}[/yellow] {_subject_text(inc.subject)}:")
+            console.print(Text.assemble((inc.cause, "yellow"), f" {_subject_text(inc.subject)}:"))
             for n, step in enumerate(inc.steps, 1):
-                console.print(f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}")
+                console.print(Text(f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}"))
     for skip in report.skipped:
         where = f"{skip.system} {skip.endpoint}" + (f" field {skip.field}" if skip.field else "")
-        console.print(f"[red]skipped record[/red] {where}: {skip.message}")
+        console.print(Text.assemble(("skipped record", "red"), f" {where}: {skip.message}"))
     if report.error:
-        console.print(f"[red]run did not complete:[/red] {report.error}")
+        console.print(Text.assemble(("run did not complete: ", "red"), report.error))

@@ -1,0 +1,171 @@
+"""Helpers of the report tests: the demo harness, a real webhook receiver, a CLI app.
+
+The demo harness follows ``tests/e2e/conftest.py``: the demo world behind the sandbox app in
+process, an agent on a manual clock. Here its journal is a file, so the CLI can read it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from doorfix.agent.cli_reports import register
+from doorfix.agent.config import Settings
+from doorfix.agent.engine import Agent, run_once
+from doorfix.agent.journal import Journal
+from doorfix.agent.report import RunReport
+from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.clock import ManualClock
+from doorfix.sandbox.apifaults import ApiFaults
+from doorfix.sandbox.app import create_app
+from doorfix.sandbox.scenarios import build_scenario
+from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
+
+START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+PLAYBOOKS = ("door-logs", "aca-rejections", "license-renewal")
+
+#: the demo's configuration (as tests/e2e): renewals allowed, the faulted holiday may open
+DEMO_SETTINGS: dict[str, Any] = {
+    "guards": {"renewals_enabled": True},
+    "remedies": {"holiday_hours": {"Public holiday": {"start_time": "08:00", "end_time": "18:00"}}},
+}
+
+
+@dataclass
+class Demo:
+    """The demo world and an agent on it, with a journal file."""
+
+    clock: ManualClock
+    agent: Agent
+    journal_path: Path
+    reports: list[RunReport] = field(default_factory=list)
+
+    @property
+    def journal(self) -> Journal:
+        """The agent's journal."""
+        return self.agent.journal
+
+    async def run_all(self, *, dry_run: bool = False) -> list[RunReport]:
+        """One run of each playbook (logs captured, so the test output stays quiet)."""
+        out = []
+        with structlog.testing.capture_logs():
+            for playbook in PLAYBOOKS:
+                out.append(await run_once(self.agent, playbook, dry_run=dry_run))
+        self.reports += out
+        return out
+
+
+def make_demo(journal_path: Path) -> Demo:
+    """A fresh demo world, and an agent with a journal at ``journal_path``."""
+    clock = ManualClock(START)
+    world = build_scenario("demo", seed=0, clock=clock)
+    app = create_app(world, api_faults=ApiFaults(seed=0))
+    agent = build_agent(
+        Settings.model_validate(DEMO_SETTINGS),
+        sandbox_secrets(),
+        clock=clock,
+        journal=Journal(journal_path, clock=clock),
+        urls=Urls.under(IN_PROCESS_ROOT),
+        transport=SandboxTransport(app),
+    )
+    return Demo(clock, agent, journal_path)
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound and released: refused until someone takes it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+class Webhook:
+    """A real HTTP receiver on 127.0.0.1 (Starlette under uvicorn, in a thread)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        app = Starlette(routes=[Route("/{path:path}", self._receive, methods=["POST"])])
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    async def _receive(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        with self._lock:
+            self.received.append({"path": request.url.path, **body})
+            self.headers.append(dict(request.headers))
+        return JSONResponse({"ok": True})
+
+    def messages(self) -> list[dict[str, Any]]:
+        """What arrived so far."""
+        with self._lock:
+            return list(self.received)
+
+    def __enter__(self) -> Webhook:
+        self._thread.start()
+        wait_for(lambda: self._server.started, timeout=10, what="the webhook to listen")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+
+def cli_app() -> typer.Typer:
+    """A doorfix-like app: the root ``--config`` callback, and :func:`register`'s commands."""
+    app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+    @app.callback()
+    def root(
+        ctx: typer.Context,
+        config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+    ) -> None:
+        ctx.obj = {"config": config}
+
+    register(app)
+    return app
+
+
+def write_config(path: Path, *, journal: Path, urls: dict[str, str] | None = None) -> Path:
+    """A config file pointing at ``urls`` (a served sandbox) with a journal file."""
+    lines = []
+    if urls:
+        lines += [
+            f'[cloud]\nbase_url = "{urls["cloud"]}"',
+            f'[aca]\nbase_url = "{urls["aca"]}"',
+            f'[clp]\nbase_url = "{urls["clp"]}"\nidentity_url = "{urls["clp_identity"]}"',
+        ]
+    lines.append(f'[journal]\npath = "{journal}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
