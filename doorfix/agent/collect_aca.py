@@ -47,6 +47,8 @@ class AcaBatch(Batch):
     """The aca-rejections batch: candidates plus follow-ups of pending incidents."""
 
     follow_ups: list[FollowUp] = field(default_factory=list)
+    #: subjects whose newest event is a grant: whatever was deferred for them resolved itself
+    resolved: list[dict[str, str]] = field(default_factory=list)
 
 
 class UnresolvedError(LookupError):
@@ -184,7 +186,12 @@ async def collect_rejections(
             continue
         group.sort(key=lambda e: (e.occurred_at, e.id))
         if group[-1].type in GRANTS:
-            continue  # the person got in after all: nothing left to fix
+            # the person got in after all: nothing left to fix
+            newest = group[-1]
+            batch.resolved.append(
+                {"center_id": newest.center_id, "user_id": user_id, "lock_id": lock_id}
+            )
+            continue
         fixed_at = _fix_time(journal, user_id, lock_id)
         rejected = [
             e
