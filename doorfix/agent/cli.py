@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from doorfix import __version__
+from doorfix.agent.cli_daemon import register as register_daemon
 from doorfix.agent.cli_reports import register as register_reports
 from doorfix.agent.collect_aca import UnresolvedError
 from doorfix.agent.engine import PLAYBOOKS, Agent, RunFailed, run_once
@@ -122,7 +123,8 @@ def _run_command(
             return await work(agent, progress)
 
     try:
-        with progress_display(enabled=not as_json) as progress:
+        # on a terminal only: on a pipe the display would only add blank lines to stderr
+        with progress_display(enabled=False if as_json else None) as progress:
             # inside the display: rich swaps stderr for a proxy the log lines must go through
             configure_logging(level="warning", secrets=_secret_values(loaded))
             report = asyncio.run(go(progress))
@@ -196,6 +198,7 @@ def diagnose(
 
 
 register_reports(app)
+register_daemon(app)
 
 
 def main() -> None:

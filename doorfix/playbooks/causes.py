@@ -204,7 +204,7 @@ _ROWS: tuple[CauseSpec, ...] = (
                     (
                         SUPPORT,
                         "Door {door_name} ({door_id}) license is {license_status} "
-                        "(expires {expires_at}); this account has no payment permission, so "
+                        "({expiry}); this account has no payment permission, so "
                         "neither doorfix nor support can renew it.",
                     ),
                     (
@@ -217,7 +217,7 @@ _ROWS: tuple[CauseSpec, ...] = (
                     (
                         SUPPORT,
                         "Door {door_name} ({door_id}) license is {license_status} "
-                        "(expires {expires_at}); renewals are off in doorfix's config, so it "
+                        "({expiry}); renewals are off in doorfix's config, so it "
                         "did not renew.",
                     ),
                     (

@@ -110,7 +110,8 @@ def classify(detail: str) -> Detail:
 def parse_version(text: str) -> tuple[int, ...] | None:
     """A dotted firmware version as numbers (``"29.30.10.712"`` -> ``(29, 30, 10, 712)``)."""
     parts = text.strip().split(".")
-    if not all(part.isdigit() for part in parts):
+    # ASCII digits only: str.isdigit() also accepts "¹" and "٣", which int() refuses or misreads
+    if not all(part.isascii() and part.isdigit() for part in parts):
         return None
     return tuple(int(part) for part in parts)
 

@@ -33,6 +33,8 @@ def license_evidence(door: Door, now: datetime) -> dict[str, Any]:
         "door_name": door.name,
         "license_status": lic.status,
         "expires_at": None if lic.expires_at is None else epoch_iso(lic.expires_at),
+        # for checklists: a person reads "expires never set", not "expires None"
+        "expiry": "no expiry date" if lic.expires_at is None else epoch_iso(lic.expires_at),
         "days_left": days_left,
         "auto_renew": lic.auto_renew,
     }

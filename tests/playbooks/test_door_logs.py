@@ -807,3 +807,10 @@ def test_subject_names_center_person_and_door() -> None:
         "personnel_id": "per-1",
         "door_id": "d-1",
     }
+
+
+@pytest.mark.parametrize("firmware", ["¹", "29.٣0.10.712", "", "1..2", "v29.30"])
+def test_firmware_that_is_not_plain_dotted_digits_is_not_a_version(firmware: str) -> None:
+    from doorfix.playbooks.door_logs import parse_version
+
+    assert parse_version(firmware) is None

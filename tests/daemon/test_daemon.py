@@ -1,0 +1,493 @@
+"""``doorfix daemon`` as a real process against the sandbox served on 127.0.0.1.
+
+What an operator sees: the daemon fixes the demo world's remediable faults over several
+ticks, answers /healthz and /metrics, stops on SIGTERM only once the action in flight is
+done, picks up where it left off after a restart without repeating a write, and logs a
+failing upstream once when it goes down and once when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
+
+from doorfix.agent.config import Settings
+from doorfix.agent.daemon import run_daemon
+from doorfix.agent.engine import Agent
+from doorfix.agent.journal import Journal
+from doorfix.agent.report import RunReport
+from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.clock import ManualClock, SystemClock
+from doorfix.sandbox.apifaults import ApiFaults
+from doorfix.sandbox.app import create_app, sandbox_state
+from doorfix.sandbox.auth import SandboxCredentials
+from doorfix.sandbox.runtime import SandboxState
+from doorfix.sandbox.scenarios import build_scenario
+from doorfix.sandbox.server import ServedSandbox, build_app
+from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
+
+#: the command under test (``python -m doorfix`` once the lead registers the commands)
+DOORFIX = [sys.executable, "-m", "doorfix"]
+
+#: the demo's faults a remedy clears for good (the ground truth says present=false)
+REMEDIABLE = {
+    "aca.clp_out_of_sync",
+    "aca.iq_out_of_sync",
+    "cloud.credential_unassigned",
+    "cloud.no_access_group",
+    "cloud.visitor_expired",
+    "cloud.holiday_restriction",
+    "cloud.license_inactive",
+}
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def served_demo() -> Iterator[ServedSandbox]:
+    """The demo world on the wall clock, served on 127.0.0.1, with instant propagation.
+
+    The world's delays (ACA -> CLP push, Sync Access) are set to zero so that a verification
+    succeeds at its first re-read: on the wall clock the defaults would cost the test ~25 s.
+    """
+    app = build_app("demo", seed=0, clock=SystemClock())
+    timing = sandbox_state(app).world.settings
+    timing.push_delay_s = 0
+    timing.propagation_delay_s = 0
+    timing.sync_start_delay_s = 0
+    timing.sync_duration_s = 0
+    with ServedSandbox(app) as served:
+        yield served
+
+
+def write_config(
+    path: Path, served: ServedSandbox, journal: Path, *, only: str | None = None, port: int = 0
+) -> Path:
+    """A config for the served sandbox: short ticks, quick retries, renewals on."""
+    urls = served.urls
+    schedules = "".join(
+        f"[schedule.{name}]\nevery_seconds = 1\nenabled = {str(only in (None, name)).lower()}\n"
+        for name in ("door_logs", "aca_rejections", "license_renewal")
+    )
+    http = "retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = 5\n"
+    path.write_text(
+        f"""
+[cloud]
+base_url = "{urls["cloud"]}"
+{http}
+[aca]
+base_url = "{urls["aca"]}"
+{http}
+[clp]
+base_url = "{urls["clp"]}"
+identity_url = "{urls["clp_identity"]}"
+{http}
+[journal]
+path = "{journal}"
+[guards]
+renewals_enabled = true
+# the wall clock may be at night: open the faulted holiday all day
+[remedies.holiday_hours."Public holiday"]
+start_time = "00:00"
+end_time = "23:59"
+[daemon]
+port = {port}
+{schedules}"""
+    )
+    return path
+
+
+class DaemonProcess:
+    """``doorfix daemon`` in a subprocess, its JSON log lines collected as they come."""
+
+    def __init__(self, config: Path) -> None:
+        creds = SandboxCredentials()
+        env = {
+            **os.environ,
+            "DOORFIX_CLOUD_CLIENT_SECRET": creds.cloud_client_secret,
+            "DOORFIX_ACA_API_KEY": creds.aca_api_key,
+            "DOORFIX_CLP_CLIENT_SECRET": creds.clp_client_secret,
+        }
+        self.proc = subprocess.Popen(
+            [*DOORFIX, "--config", str(config), "daemon"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.raw.append(line)
+            try:
+                self.lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+
+    def events(self, name: str, **match: Any) -> list[dict[str, Any]]:
+        """The log lines of one event whose keys have the given values."""
+        return [
+            e
+            for e in list(self.lines)
+            if e.get("event") == name and all(e.get(k) == v for k, v in match.items())
+        ]
+
+    @property
+    def url(self) -> str:
+        """The endpoint's root, from the ``daemon_started`` line."""
+        wait_for(
+            lambda: bool(self.events("daemon_started")) or self.proc.poll() is not None,
+            timeout=20,
+            what="daemon_started",
+        )
+        started = self.events("daemon_started")
+        assert started, "".join(self.raw)
+        return str(started[0]["url"])
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send ``sig`` and wait for the exit; the exit code."""
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        """Make sure the process is gone and its pipe closed (test clean-up)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._reader.join(5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+@contextmanager
+def daemon(config: Path) -> Iterator[DaemonProcess]:
+    """A daemon process that is killed if the test leaves it running."""
+    process = DaemonProcess(config)
+    try:
+        yield process
+    except BaseException:
+        process.kill()
+        print("".join(process.raw[-60:]))  # the daemon's last log lines, shown on failure
+        raise
+    finally:
+        process.kill()
+
+
+def present(served: ServedSandbox) -> dict[str, bool]:
+    """World fault kind -> present, from the sandbox's ground truth."""
+    truth = httpx.get(f"{served.base_url}/sandbox/truth", timeout=10).json()
+    return {f["kind"]: f["present"] for f in truth["faults"]}
+
+
+def started_actions(journal: Path) -> list[tuple[str, str]]:
+    """Actions whose intent is recorded without a result (read-only, while the daemon runs)."""
+    if not journal.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=1) as conn:
+            return list(conn.execute("SELECT remedy, target FROM actions WHERE status = 'started'"))
+    except sqlite3.OperationalError:
+        return []  # the schema is not there yet
+
+
+def writes(served: ServedSandbox) -> Counter[tuple[str, str, str]]:
+    """Accepted writes: (operation, targets, params) -> how many times."""
+    return Counter(
+        (m.operation, json.dumps(m.targets, sort_keys=True), json.dumps(m.params, sort_keys=True))
+        for m in served.state.mutations.since(0)
+        if m.outcome == "ok"
+    )
+
+
+def metric_samples(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """``/metrics`` parsed: sample name -> [(labels, value)]."""
+    response = httpx.get(f"{url}/metrics", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return out
+
+
+def completed(process: DaemonProcess, playbook: str) -> int:
+    return len(process.events("run_completed", playbook=playbook))
+
+
+def test_fixes_serves_health_stops_mid_run_and_resumes(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    with served_demo() as served:
+        config = write_config(tmp_path / "doorfix.toml", served, journal)
+        # the renewal lands at once but its answer is held back: SIGTERM arrives mid-action
+        served.state.faults.add(
+            "slow",
+            system="cloud",
+            endpoint="renew_door_license",
+            count=1,
+            slow_seconds=3,
+            after=True,
+        )
+
+        def renewals() -> list[str]:
+            return [
+                m.targets["door_id"]
+                for m in served.state.mutations.since(0)
+                if m.operation == "renew_door_license"
+            ]
+
+        with daemon(config) as first:
+            assert first.url.startswith("http://127.0.0.1:")
+            wait_for(
+                lambda: bool(renewals()) and ("renew_license" in dict(started_actions(journal))),
+                timeout=30,
+                what="the renewal to land with its intent in the journal",
+            )
+            assert first.stop() == 0
+        (stopping,) = first.events("daemon_stopping")
+        assert stopping["run_in_flight"] is True
+        (stopped,) = first.events("daemon_stopped")
+        # the run in flight finished after the signal, before the daemon stopped
+        runs = first.events("run_completed", playbook="door-logs")
+        assert runs
+        assert runs[-1]["counts"]["fixed"] >= 1
+        order = first.lines.index
+        assert order(stopping) < order(runs[-1]) < order(stopped)
+        assert stopped["runs"] >= 1
+        assert stopped["incidents"]["fixed"] >= 1
+        with Journal(journal, clock=SystemClock()) as j:
+            assert j.in_flight() == []
+            assert {a.status for a in j.actions(remedy="renew_license")} == {"succeeded"}
+
+        with daemon(config) as second:
+            url = second.url
+            wait_for(
+                lambda: not any(present(served)[k] for k in REMEDIABLE),
+                timeout=40,
+                what="every remediable fault to be cleared",
+            )
+            others = {k for k, v in present(served).items() if k not in REMEDIABLE}
+            assert all(present(served)[k] for k in others)  # needs a person, or by design
+
+            health = httpx.get(f"{url}/healthz", timeout=10)
+            assert health.status_code == 200
+            assert health.json()["status"] == "ok"
+
+            # one more full round after the fixes: the restart repeats nothing
+            base = {p: completed(second, p) for p in ("door-logs", "aca-rejections")}
+            wait_for(
+                lambda: all(completed(second, p) >= n + 1 for p, n in base.items()),
+                timeout=30,
+                what="another run of each playbook",
+            )
+            samples = metric_samples(url)
+            assert second.stop(signal.SIGINT) == 0
+
+    assert len(second.events("daemon_stopped")) == 1
+    # every write was made once; one renewal per door, even across the restart
+    done = writes(served)
+    assert max(done.values()) == 1
+    assert sorted(renewals()) == sorted(set(renewals()))
+    assert len(renewals()) == 2
+    ops = Counter(op for op, _, _ in done.elements())
+    assert ops == Counter(
+        {
+            "add_personnel_credential": 1,
+            "add_access_group_member": 1,
+            "create_visitor_temp_key": 1,
+            "set_holiday_working_hours": 1,
+            "renew_door_license": 2,
+            "access_matrix": 2,  # disabled, then enabled
+            "sync_access": 1,
+        }
+    )
+
+    def value(name: str, **labels: str) -> float:
+        return sum(v for lab, v in samples[name] if all(lab.get(k) == x for k, x in labels.items()))
+
+    assert value("doorfix_up") == 1
+    assert value("doorfix_runs_total", playbook="aca-rejections", status="completed") >= 2
+    assert value("doorfix_incidents_total", cause="aca.clp_out_of_sync", outcome="fixed") == 1
+    assert value("doorfix_actions_total", remedy="toggle_access_matrix", status="succeeded") == 1
+    assert value("doorfix_api_calls_total", system="aca") > 0
+    assert value("doorfix_run_duration_seconds_count", playbook="door-logs") >= 1
+    assert value("doorfix_last_success_timestamp_seconds", playbook="door-logs") > 0
+    assert value("doorfix_circuit_breaker_open", system="cloud") == 0
+
+
+def test_upstream_down_is_logged_once_and_the_events_are_caught_up(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    with served_demo() as served:
+        config = write_config(tmp_path / "doorfix.toml", served, journal, only="aca_rejections")
+        outage = served.state.faults.add("503", system="aca", endpoint="*", count=100_000)
+        with daemon(config) as proc:
+            url = proc.url
+            wait_for(
+                lambda: len(proc.events("run_failed", playbook="aca-rejections")) >= 3,
+                timeout=40,
+                what="three failed runs",
+            )
+            assert len(proc.events("upstream_down", playbook="aca-rejections")) == 1
+            assert proc.events("upstream_recovered") == []
+            health = httpx.get(f"{url}/healthz", timeout=10)
+            assert health.status_code == 200  # the daemon itself is fine
+            assert health.json()["upstream_down"] == ["aca-rejections"]
+            down = metric_samples(url)["doorfix_upstream_down"]
+            assert ({"playbook": "aca-rejections"}, 1.0) in down
+
+            assert served.state.faults.remove(outage.id)
+            wait_for(
+                lambda: bool(proc.events("upstream_recovered")),
+                timeout=30,
+                what="upstream_recovered",
+            )
+            # the journal kept the cursor: the events of the outage are acted on now
+            wait_for(
+                lambda: not present(served)["aca.clp_out_of_sync"],
+                timeout=30,
+                what="the ACA -> CLP fault to be fixed",
+            )
+            after = completed(proc, "aca-rejections")
+            wait_for(
+                lambda: completed(proc, "aca-rejections") >= after + 2,
+                timeout=30,
+                what="two more runs",
+            )
+            assert proc.stop() == 0
+
+    assert len(proc.events("upstream_down")) == 1
+    assert len(proc.events("upstream_recovered")) == 1
+    first_good = proc.events("run_completed", playbook="aca-rejections")[0]
+    assert first_good["counts"]["fixed"] >= 1
+    (stopped,) = proc.events("daemon_stopped")
+    assert stopped["failed_runs"] >= 3
+
+
+def test_a_port_already_taken_is_a_config_error(tmp_path: Path) -> None:
+    with served_demo() as served, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path / "doorfix.toml", served, tmp_path / "j.sqlite3", port=port)
+        with daemon(config) as proc:
+            code = proc.proc.wait(30)
+            proc.kill()
+    assert code == 2
+    assert "[daemon] port" in "".join(proc.raw)
+
+
+# ---------------------------------------------------------------------------- in process
+
+
+def in_process(**overrides: Any) -> tuple[Agent, SandboxState]:
+    """An agent on the in-process demo sandbox (manual clock), every playbook every second."""
+    clock = ManualClock(datetime(2026, 11, 16, 8, 0, tzinfo=UTC))
+    app = create_app(build_scenario("demo", seed=0, clock=clock), api_faults=ApiFaults(seed=0))
+    every = {"every_seconds": 1}
+    settings = Settings.model_validate(
+        {
+            "daemon": {"port": 0},
+            "schedule": {"door_logs": every, "aca_rejections": every, "license_renewal": every},
+            **overrides,
+        }
+    )
+    agent = build_agent(
+        settings,
+        sandbox_secrets(),
+        clock=clock,
+        journal=Journal(":memory:", clock=clock),
+        urls=Urls.under(IN_PROCESS_ROOT),
+        transport=SandboxTransport(app),
+    )
+    return agent, sandbox_state(app)
+
+
+async def test_a_crashing_run_is_logged_and_the_daemon_keeps_scheduling() -> None:
+    agent, _state = in_process(
+        schedule={
+            "door_logs": {"every_seconds": 1},
+            "aca_rejections": {"enabled": False, "every_seconds": 1},
+            "license_renewal": {"enabled": False, "every_seconds": 1},
+        }
+    )
+    await agent.clients.aclose()  # every call now fails outside the connector error tree
+    stop = asyncio.Event()
+    try:
+        with capture_logs() as logs:
+
+            def crashes() -> list[dict[str, Any]]:
+                return [e for e in logs if e["event"] == "run_crashed"]
+
+            task = asyncio.create_task(run_daemon(agent, stop=stop, handle_signals=False))
+            await asyncio.to_thread(
+                wait_for, lambda: len(crashes()) >= 2, timeout=20, what="two crashed runs"
+            )
+            stop.set()
+            summary = await asyncio.wait_for(task, 10)
+    finally:
+        agent.journal.close()
+    assert summary.crashed >= 2
+    assert crashes()[0]["playbook"] == "door-logs"
+    assert "exc_info" in crashes()[0]  # logged with its traceback
+    assert [e["event"] for e in logs].count("daemon_stopped") == 1
+    (pruned,) = [e for e in logs if e["event"] == "journal_pruned"]
+    assert pruned["retention_days"] == 90
+
+
+async def test_a_dry_run_daemon_changes_nothing() -> None:
+    agent, state = in_process(guards={"renewals_enabled": True})
+    stop, ran = asyncio.Event(), asyncio.Event()
+    reports: list[RunReport] = []
+
+    def on_report(report: RunReport) -> None:
+        reports.append(report)
+        if {r.playbook for r in reports} == {"door-logs", "aca-rejections", "license-renewal"}:
+            ran.set()
+
+    task = asyncio.create_task(
+        run_daemon(agent, dry_run=True, stop=stop, on_report=on_report, handle_signals=False)
+    )
+    try:
+        async with asyncio.timeout(30):
+            await ran.wait()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await agent.clients.aclose()
+        agent.journal.close()
+    assert state.mutations.since(0) == []
+    outcomes = {i.outcome for r in reports for i in r.incidents}
+    assert "would_fix" in outcomes
+    assert "fixed" not in outcomes

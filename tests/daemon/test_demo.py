@@ -1,0 +1,72 @@
+"""``doorfix demo`` on a fresh machine: no config, no secrets, a fixed world in seconds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from doorfix.agent.cli_daemon import register
+
+#: the command under test (``python -m doorfix`` once the lead registers the commands)
+DOORFIX = [sys.executable, "-m", "doorfix"]
+
+#: what the demo fixes, each on its own line as it happens
+FIXED = (
+    "cloud.credential_unassigned",
+    "cloud.license_inactive",
+    "cloud.no_access_group",
+    "cloud.holiday_restriction",
+    "cloud.visitor_expired",
+    "aca.clp_out_of_sync",
+    "aca.iq_out_of_sync",
+)
+
+
+def test_demo_fixes_the_demo_world_and_ends_with_a_summary(tmp_path: Path) -> None:
+    # a fresh machine: no config file, no secret in the environment, an empty directory
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOORFIX_")}
+    env["COLUMNS"] = "200"
+    done = subprocess.run(
+        [*DOORFIX, "demo", "--seconds", "20"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    lines = out.splitlines()
+    for cause in FIXED:
+        assert any(" fixed " in line and cause in line for line in lines), cause
+    _, _, summary = out.partition("summary")
+    assert summary, out
+    assert "fixed 8," in summary  # every remediable fault, the Sync Access verified too
+    assert "needs_human" in summary
+    assert "Needs a person" in summary
+    assert "(distributor)" in summary  # a checklist names who must act
+    assert "7 faults gone" in summary
+    assert not list(tmp_path.iterdir())  # nothing written: the journal lives in memory
+    assert "Traceback" not in done.stderr
+
+
+def test_register_adds_daemon_and_demo_to_an_app() -> None:
+    app = typer.Typer()
+
+    @app.callback()
+    def root(ctx: typer.Context) -> None:
+        ctx.obj = {"config": None}
+
+    register(app)
+    runner = CliRunner()
+    for command in ("daemon", "demo"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0, result.output
+    assert "--dry-run" in runner.invoke(app, ["daemon", "--help"]).output
+    assert "--seconds" in runner.invoke(app, ["demo", "--help"]).output
