@@ -1,11 +1,17 @@
 """The sandbox's control API under ``/sandbox/``: ground truth, presentations, clock, faults, reset.
 
+``/sandbox/onsite`` stands in for the person on site (or the user with their phone): the
+runbooks' steps no vendor API can take (power cycle an IQ, repair a privacy connector,
+reinstall the app) call the world's hardware verbs.
+
 Unauthenticated (the server listens on loopback only) and never subject to API faults.
 Documented for people in docs/sandbox.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, get_args
 
 from starlette.requests import Request
@@ -17,6 +23,7 @@ from doorfix.sandbox import model, wire
 from doorfix.sandbox.apifaults import FaultKind
 from doorfix.sandbox.runtime import Answer, SandboxState, json_body, state_of
 from doorfix.sandbox.scenarios import build_scenario
+from doorfix.sandbox.world import World
 
 JSON = dict[str, Any]
 
@@ -149,6 +156,77 @@ def _step(stepper: ManualClock, body: JSON) -> None:
         raise ValueError('give {"advance_seconds": n} or {"set": "<iso time>"}')
 
 
+def _id_param(params: JSON, name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value:
+        raise _error(400, f"params.{name} (a string) is required")
+    return value
+
+
+def _flag_param(params: JSON, name: str) -> bool:
+    value = params.get(name)
+    if not isinstance(value, bool):
+        raise _error(400, f"params.{name} (true or false) is required")
+    return value
+
+
+def _lock_view(world: World, lock: model.Lock) -> JSON:
+    return {"lock": wire.clp_lock(lock, world.iqs[lock.iq_id])}
+
+
+def _power_cycle_iq(world: World, params: JSON) -> JSON:
+    return {"iq": wire.clp_iq(world.power_cycle_iq(_id_param(params, "iq_id")))}
+
+
+def _set_iq_online(world: World, params: JSON) -> JSON:
+    iq = world.set_iq_online(_id_param(params, "iq_id"), _flag_param(params, "online"))
+    return {"iq": wire.clp_iq(iq)}
+
+
+def _set_lock_online(world: World, params: JSON) -> JSON:
+    lock = world.set_lock_online(_id_param(params, "lock_id"), _flag_param(params, "online"))
+    return _lock_view(world, lock)
+
+
+def _set_privacy_mode(world: World, params: JSON) -> JSON:
+    lock = world.set_privacy_mode(_id_param(params, "lock_id"), _flag_param(params, "on"))
+    return _lock_view(world, lock)
+
+
+def _reinstall_app(world: World, params: JSON) -> JSON:
+    key = world.reinstall_app(_id_param(params, "user_id"))
+    return {"mobile_key": wire.aca_mobile_key(key)}
+
+
+#: what a person on site (or the user) can do: action -> the world's hardware verb
+_ONSITE: Mapping[str, Callable[[World, JSON], JSON]] = MappingProxyType(
+    {
+        "power_cycle_iq": _power_cycle_iq,
+        "set_iq_online": _set_iq_online,
+        "set_lock_online": _set_lock_online,
+        "set_privacy_mode": _set_privacy_mode,
+        "reinstall_app": _reinstall_app,
+    }
+)
+
+
+async def onsite(request: Request) -> Response:
+    """``POST /sandbox/onsite``: ``{"action", "params"}``, a step taken on site (or by the user)."""
+    st = state_of(request)
+    body = await _object(request)
+    action, params = body.get("action"), body.get("params", {})
+    if not isinstance(action, str) or not isinstance(params, dict):
+        raise _error(400, 'the body is {"action": str, "params": {...}}')
+    verb = _ONSITE.get(action)
+    if verb is None:
+        raise _error(400, f"action is one of {sorted(_ONSITE)}")
+    try:
+        result = verb(st.world, params)
+    except model.WorldError as exc:
+        raise _error(404 if exc.code == "not_found" else 400, str(exc)) from None
+    return JSONResponse({"action": action, **result})
+
+
 async def faults(request: Request) -> Response:
     """``GET /sandbox/faults`` lists world faults; ``POST`` injects ``{"kind", "params"}``."""
     st = state_of(request)
@@ -262,6 +340,7 @@ def routes() -> list[Route]:
         Route("/truth/lock", truth_lock, methods=["GET"]),
         Route("/truth/door", truth_door, methods=["GET"]),
         Route("/present", present, methods=["POST"]),
+        Route("/onsite", onsite, methods=["POST"]),
         Route("/clock", clock, methods=["POST"]),
         Route("/faults", faults, methods=["GET", "POST"]),
         Route("/faults/{fault_id}", clear_fault, methods=["DELETE"]),
