@@ -246,8 +246,14 @@ def merge_by_key(candidates: list[Candidate]) -> list[Candidate]:
 
 
 def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
-    """The id of a needs_human/no_fault incident with this key closed within the cool-down."""
-    if candidate.plan.disposition not in ("needs_human", "no_fault"):
+    """The id of a needs_human/no_fault incident with this key closed within the cool-down.
+
+    An escalation counts as needs_human: reporting the same vendor bug at every rejection
+    would only bury it.
+    """
+    plan = candidate.plan
+    escalation = bool(plan.actions) and all(a.remedy is Remedy.ESCALATE for a in plan.actions)
+    if plan.disposition not in ("needs_human", "no_fault") and not escalation:
         return None
     cooldown = timedelta(minutes=run.agent.settings.guards.cooldown_minutes)
     row = run.journal.latest_incident(key)

@@ -232,3 +232,14 @@ async def test_a_toggle_that_does_not_hold_is_escalated_and_not_looped(demo: Dem
         m for m in demo.mutations() if m[1] == "access_matrix" and dict(m[2])["user_id"] == user
     ]
     assert len(toggles) == 2  # within the cool-down: never toggled again
+
+
+async def test_an_escalation_is_not_repeated_at_every_rejection(demo: Demo) -> None:
+    first = await demo.run("aca-rejections")
+    (escalated,) = [i for i in first.incidents if i.cause == "aca.mkey_generation_failed"]
+    demo.clock.advance(timedelta(minutes=25))  # the user keeps trying with the broken key
+    second = await demo.run("aca-rejections")
+    assert not [i for i in second.incidents if i.cause == "aca.mkey_generation_failed"]
+    kept = demo.agent.journal.incident(escalated.incident_id)
+    assert kept is not None
+    assert len(kept.event_ids) > len(escalated.event_ids)
