@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from doorfix.playbooks.types import Diagnosis, Plan
+
+#: A record dated further ahead of doorfix's clock than this is skipped: a device or feed with
+#: a wrong clock (believed, it would move a feed's position past every record until then).
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

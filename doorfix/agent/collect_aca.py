@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from doorfix.agent.candidates import Batch, Candidate, FeedCommit
+from doorfix.agent.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
 from doorfix.agent.fetch import RunFetcher
 from doorfix.agent.journal import Journal
+from doorfix.connectors.models import iso_z
 from doorfix.connectors.models.aca import Event
 from doorfix.connectors.models.clp import Iq
 from doorfix.playbooks import aca_rejections
@@ -47,12 +48,15 @@ class AcaBatch(Batch):
     """The aca-rejections batch: candidates plus follow-ups of pending incidents."""
 
     follow_ups: list[FollowUp] = field(default_factory=list)
-    #: subjects whose newest event is a grant: whatever was deferred for them resolved itself
-    resolved: list[dict[str, str]] = field(default_factory=list)
 
 
 class UnresolvedError(LookupError):
     """A fact the event names does not exist (an unknown user, center or lock)."""
+
+    def __init__(self, message: str, *, field: str = "user_id") -> None:
+        #: the event's field whose id resolves to nothing
+        self.field = field
+        super().__init__(message)
 
 
 async def lock_facts(
@@ -70,7 +74,9 @@ async def lock_facts(
         raise UnresolvedError(f"ACA user {user_id} does not exist")
     center = await fetcher.center(center_id or user.center_id)
     if center is None:
-        raise UnresolvedError(f"ACA center {center_id or user.center_id} does not exist")
+        raise UnresolvedError(
+            f"ACA center {center_id or user.center_id} does not exist", field="center_id"
+        )
     site = center.clp_site_id
     since = fetcher.now - window
     accesses, bookings, inventories, keys = await asyncio.gather(
@@ -86,6 +92,11 @@ async def lock_facts(
         fetcher.larry(site, user.clp_user_id, lock_id),
     )
     lock = locks.get(lock_id)
+    if lock is None and not any(lock_id in inventory.lock_ids for inventory in inventories):
+        raise UnresolvedError(
+            f"lock {lock_id} is known neither to CLP site {site} nor to ACA center {center.id}",
+            field="lock_id",
+        )
     iq: Iq | None = await fetcher.iq(site, lock.iq.id) if lock is not None else None
     iq_id = lock.iq.id if lock is not None else None
     return LockFacts(
@@ -151,7 +162,7 @@ def _pending(journal: Journal) -> dict[tuple[str, str], FollowUp]:
 
 
 async def _read_feed(fetcher: RunFetcher, journal: Journal, batch: AcaBatch) -> list[Event]:
-    feed = fetcher.clients.aca.event_pages(journal.cursor(FEED))
+    feed = fetcher.clients.aca.event_pages(journal.cursor(FEED), on_skip=fetcher.on_skip)
     events: dict[str, Event] = {}
     async for page in feed:
         for event in page.data:
@@ -168,13 +179,26 @@ async def collect_rejections(
     policy: PlanPolicy,
     lookback: timedelta,
     since: datetime | None,
-    on_unresolved: Callable[[str, str], None],
+    on_unresolved: Callable[[str, str, str], None],
 ) -> AcaBatch:
-    """Read the new ACA events, settle pending incidents, diagnose the rest, scan hardware."""
+    """Read the new ACA events, settle pending incidents, diagnose the rest, scan hardware.
+
+    ``on_unresolved(message, event_ids, field)`` is told about events that cannot be used: an
+    id that resolves to nothing, or a time in the future.
+    """
     batch = AcaBatch()
     now = fetcher.now
     floor = since or now - lookback
-    events = [e for e in await _read_feed(fetcher, journal, batch) if e.occurred_at >= floor]
+    events: list[Event] = []
+    for event in await _read_feed(fetcher, journal, batch):
+        if event.occurred_at > now + FUTURE_TOLERANCE:
+            on_unresolved(
+                f"event occurred in the future ({iso_z(event.occurred_at)})",
+                event.id,
+                "occurred_at",
+            )
+        elif event.occurred_at >= floor:
+            events.append(event)
     groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
         groups[(event.user_id, event.lock_id)].append(event)
@@ -186,12 +210,7 @@ async def collect_rejections(
             continue
         group.sort(key=lambda e: (e.occurred_at, e.id))
         if group[-1].type in GRANTS:
-            # the person got in after all: nothing left to fix
-            newest = group[-1]
-            batch.resolved.append(
-                {"center_id": newest.center_id, "user_id": user_id, "lock_id": lock_id}
-            )
-            continue
+            continue  # the person got in after all: nothing left to fix
         fixed_at = _fix_time(journal, user_id, lock_id)
         rejected = [
             e
@@ -210,7 +229,7 @@ async def collect_rejections(
                 center_id=rejected[-1].center_id,
             )
         except UnresolvedError as exc:
-            on_unresolved(str(exc), ",".join(e.id for e in rejected))
+            on_unresolved(str(exc), ",".join(e.id for e in rejected), exc.field)
             continue
         batch.candidates.append(lock_candidate(facts, policy, now, tuple(e.id for e in rejected)))
     batch.candidates.extend(await _scan_hardware(fetcher, policy))

@@ -14,11 +14,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from doorfix.agent.candidates import Batch, Candidate, FeedCommit
+from doorfix.agent.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
 from doorfix.agent.fetch import RunFetcher
 from doorfix.agent.journal import Journal
-from doorfix.connectors.models import from_epoch
+from doorfix.connectors.models import epoch_seconds, from_epoch, iso_z
 from doorfix.connectors.models.cloud import DoorLog
+from doorfix.errors import ContractError
 from doorfix.playbooks import door_logs, license_renewal
 from doorfix.playbooks.facts import DoorLogFacts
 from doorfix.playbooks.policy import PlanPolicy
@@ -123,6 +124,7 @@ async def collect_door_logs(
     """Read every project's new door logs and turn failure groups into candidates."""
     batch = Batch()
     now = fetcher.now
+    latest = epoch_seconds(now + FUTURE_TOLERANCE)
     for center in await fetcher.centers():
         project_id = center.cloud_project_id
         if not project_id:
@@ -132,7 +134,13 @@ async def collect_door_logs(
         start = since or (from_epoch(stored[0]) - OVERLAP if stored else now - lookback)
         newest = stored
         failures: list[DoorLog] = []
-        async for log in fetcher.clients.cloud.iter_door_logs(project_id, start):
+        logs = fetcher.clients.cloud.iter_door_logs(project_id, start, on_skip=fetcher.on_skip)
+        async for log in logs:
+            if log.capture_time > latest:
+                # a device clock ahead: kept out of the position, or the feed would skip ahead
+                when = iso_z(from_epoch(log.capture_time))
+                fetcher.on_skip(_unusable(log, "capture_time", f"captured in the future ({when})"))
+                continue
             if newest is None or (log.capture_time, log.log_id) > newest:
                 newest = (log.capture_time, log.log_id)
             if log.result == "failure":
@@ -160,15 +168,43 @@ async def _candidates(
         groups[_group_key(log)].append(log)
         by_value[log.credential_value].append(log)
 
-    async def one(rows: list[DoorLog]) -> Candidate:
+    async def one(rows: list[DoorLog]) -> Candidate | None:
         logs = tuple(sorted(rows, key=lambda row: row.log_id))
+        unresolved = await _unresolved(fetcher, project_id, logs[-1])
+        if unresolved is not None:
+            field, why = unresolved
+            fetcher.on_skip(_unusable(logs[-1], field, f"{why} ({len(logs)} failure(s))"))
+            return None
         value = logs[-1].credential_value
         shown = tuple(by_value[value]) if value and value != MASKED else logs
         facts = await door_log_facts(fetcher, project_id, logs, shown)
         return _diagnosed(facts, project_id, policy, now)
 
     # the groups' lookups overlap (the layer caps requests in flight; the fetcher shares facts)
-    return list(await asyncio.gather(*(one(rows) for rows in groups.values())))
+    found = await asyncio.gather(*(one(rows) for rows in groups.values()))
+    return [candidate for candidate in found if candidate is not None]
+
+
+async def _unresolved(fetcher: RunFetcher, project_id: str, log: DoorLog) -> tuple[str, str] | None:
+    """``(field, why)`` when the log names a door, person or visitor that does not exist."""
+    project = await fetcher.project(project_id)
+    if log.door_id not in project.doors:
+        return "door_id", f"door {log.door_id} is not a door of project {project_id}"
+    if log.personnel_id and await fetcher.personnel(project_id, log.personnel_id) is None:
+        return "personnel_id", f"person {log.personnel_id} does not exist"
+    if log.visitor_id and await fetcher.visitor(project_id, log.visitor_id) is None:
+        return "visitor_id", f"visitor {log.visitor_id} does not exist"
+    return None
+
+
+def _unusable(log: DoorLog, field: str, why: str) -> ContractError:
+    """A door log the run skips, as the error the run's report lists."""
+    return ContractError(
+        f"door log {log.log_id} skipped: {why}",
+        system="cloud",
+        endpoint="get_door_log",
+        field=field,
+    )
 
 
 async def collect_licenses(fetcher: RunFetcher, *, policy: PlanPolicy) -> Batch:

@@ -7,6 +7,7 @@ every error names the key (``[guards] cooldown_minutes``) or the environment var
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -287,10 +288,19 @@ def _key_of(loc: tuple[int | str, ...]) -> str:
     return parts[0] if parts else "<config>"
 
 
+def _toml_value(value: object) -> object:
+    # TOML dates and times have no JSON form: kept as an object, a key wanting text refuses it
+    return {"toml_datetime": str(value)}
+
+
 def parse_settings(data: Mapping[str, Any], *, source: str = "<config>") -> Settings:
-    """Validate a parsed TOML document; the first error becomes a ConfigError naming its key."""
+    """Validate a parsed TOML document; the first error becomes a ConfigError naming its key.
+
+    Types are strict, as TOML's own: ``"yes"`` is not a boolean nor ``"30"`` a number (only
+    what TOML cannot spell, URLs and paths, is read from text).
+    """
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate_json(json.dumps(data, default=_toml_value), strict=True)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         key = _key_of(first["loc"])

@@ -23,7 +23,7 @@ from doorfix.agent.config import Settings
 from doorfix.agent.execute import Executor
 from doorfix.agent.fetch import RunFetcher
 from doorfix.agent.guards import RunGuards
-from doorfix.agent.journal import FINAL_OUTCOMES, Journal
+from doorfix.agent.journal import Journal
 from doorfix.agent.progress import NO_PROGRESS, Progress
 from doorfix.agent.report import ActionReport, IncidentReport, RunReport, SkippedRecord
 from doorfix.agent.reports import format_duration
@@ -140,9 +140,6 @@ async def execute_run(
         if isinstance(batch, AcaBatch):
             for follow in batch.follow_ups:
                 _settle(run, follow)
-            if not dry_run:
-                for subject in batch.resolved:
-                    _close_deferred(run, subject)
         candidates = sorted(merge_by_key(batch.candidates), key=_order)
         progress.stage(f"{name}: working incidents", total=len(candidates))
         for candidate in candidates:
@@ -194,10 +191,9 @@ async def _collect(
     if playbook == "license-renewal":
         return await collect_licenses(fetcher, policy=policy)
 
-    def unresolved(message: str, event_ids: str) -> None:
-        run.report.skipped.append(
-            SkippedRecord("aca", "events", "user_id", f"{message} ({event_ids})")
-        )
+    def unresolved(message: str, event_ids: str, field: str) -> None:
+        log.warning("record_skipped", system="aca", endpoint="events", field=field)
+        run.report.skipped.append(SkippedRecord("aca", "events", field, f"{message} ({event_ids})"))
 
     return await collect_rejections(
         fetcher,
@@ -307,8 +303,6 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
             evidence=incident.evidence,
             note=incident.reason or None,
         )
-        if not run.dry_run:
-            _supersede(run, incident)
         log.info(
             "incident_recorded",
             cause=incident.cause,
@@ -319,40 +313,6 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
         return incident
     finally:
         structlog.contextvars.unbind_contextvars("incident_id")
-
-
-def _close_deferred(run: RunState, subject: dict[str, str]) -> None:
-    """The person got in: a refusal deferred for them (too early) resolved itself."""
-    for other in run.journal.incidents(subject=subject, limit=20):
-        if other.open and other.outcome == Outcome.DEFERRED:
-            run.journal.set_outcome(
-                other.incident_id,
-                outcome=Outcome.NO_FAULT.value,
-                run_id=run.report.run_id,
-                note="resolved by itself: the person was granted access afterwards",
-            )
-
-
-def _supersede(run: RunState, incident: IncidentReport) -> None:
-    """Close older deferred incidents of the same subject that a newer diagnosis replaces.
-
-    A refusal deferred as "too early" becomes, once the grace is over, whatever the new
-    diagnosis finds; the deferred incident ends with the new incident's outcome.
-    """
-    if incident.outcome not in FINAL_OUTCOMES:
-        return
-    for other in run.journal.incidents(subject=incident.subject, limit=20):
-        if (
-            other.open
-            and other.incident_id != incident.incident_id
-            and other.outcome == Outcome.DEFERRED
-        ):
-            run.journal.set_outcome(
-                other.incident_id,
-                outcome=incident.outcome,
-                run_id=run.report.run_id,
-                note=f"superseded by incident {incident.incident_id} ({incident.cause})",
-            )
 
 
 async def _decide(
@@ -500,7 +460,6 @@ def _settle(run: RunState, follow: FollowUp) -> None:
         reason=note,
     )
     run.report.incidents.append(settled)
-    _supersede(run, settled)
 
 
 async def reconcile(agent: Agent, run_id: str) -> int:

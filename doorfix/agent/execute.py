@@ -20,7 +20,7 @@ from doorfix.clock import Clock
 from doorfix.connectors.factory import Clients
 from doorfix.connectors.models import from_epoch
 from doorfix.connectors.models.clp import SyncJob
-from doorfix.errors import ConnectorError, TransientError
+from doorfix.errors import ConnectorError, ContractError, TransientError
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 
 log = structlog.get_logger("doorfix.execute")
@@ -58,6 +58,40 @@ def _verified(held: bool, detail: dict[str, Any], what: str) -> ActionResult:
         f"doorfix ran the remedy but {what}; escalate to vendor support with this incident.",
     )
     return ActionResult("succeeded", Outcome.NEEDS_HUMAN, detail, steps=(step,))
+
+
+def _may_have_landed(exc: ConnectorError) -> bool:
+    """Whether a failed write may still have taken effect (its answer was lost or garbled)."""
+    return isinstance(exc, ContractError) or (
+        isinstance(exc, TransientError) and exc.maybe_processed
+    )
+
+
+def _left_disabled(user_id: str, lock_id: str, exc: ConnectorError) -> ActionResult:
+    """The toggle's enable failed after its disable: the user may be locked out; say how to undo."""
+    log.warning(
+        "remedy_failed",
+        remedy=Remedy.TOGGLE_ACCESS_MATRIX.value,
+        target=f"{user_id}/{lock_id}",
+        system=exc.system,
+        endpoint=exc.endpoint,
+        status=exc.status,
+        code=exc.code,
+        access_left_disabled=True,
+    )
+    step = Step(
+        Who.SUPPORT,
+        f"Switch user {user_id}'s access to lock {lock_id} back on in the ACA Access Matrix: "
+        "doorfix switched it off to force a sync and could not switch it on again.",
+    )
+    detail = {"error": str(exc), "system": exc.system, "endpoint": exc.endpoint}
+    return ActionResult(
+        "failed",
+        Outcome.FAILED,
+        detail | {"access_left_disabled": True},
+        write_error=True,
+        steps=(step,),
+    )
 
 
 class Executor:
@@ -138,10 +172,21 @@ class Executor:
 
     async def _toggle(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
         aca = self._c.aca
-        await aca.set_access_matrix(p["user_id"], p["lock_id"], enabled=False)
-        # the PUT is idempotent and retried by the layer: re-enabling is never left undone
-        # by a passing fault, and a crash in between is re-enabled by reconcile()
-        await aca.set_access_matrix(p["user_id"], p["lock_id"], enabled=True)
+        user_id, lock_id = p["user_id"], p["lock_id"]
+        try:
+            await aca.set_access_matrix(user_id, lock_id, enabled=False)
+        except ConnectorError as exc:
+            if not _may_have_landed(exc):
+                raise  # refused before anything changed: there is nothing to switch back on
+            # the disable may have landed with its answer lost: the enable must follow it,
+            # and the re-read of Larry access below tells whether the toggle worked
+            log.warning("toggle_disable_unconfirmed", user_id=user_id, lock_id=lock_id)
+        try:
+            # the PUT is idempotent and retried by the layer; a crash in between is
+            # re-enabled by reconcile()
+            await aca.set_access_matrix(user_id, lock_id, enabled=True)
+        except ConnectorError as exc:
+            return _left_disabled(user_id, lock_id, exc)
         larry = await self._poll(
             lambda: self._c.clp.larry_access(v["site_id"], v["clp_user_id"], p["lock_id"]),
             lambda access: access.status == "granted",
@@ -164,7 +209,22 @@ class Executor:
                 {**shared.detail, "shared_job": True},
                 steps=shared.steps,
             )
-        ref = await self._c.clp.sync_access(p["site_id"], p["collection_id"])
+        try:
+            ref = await self._c.clp.sync_access(p["site_id"], p["collection_id"])
+        except ConnectorError as exc:
+            if not _may_have_landed(exc):
+                raise
+            # the answer was lost, so the job may be running; it is never re-sent blindly, and
+            # only the next presentation at the lock can tell (as after any Sync Access)
+            log.warning("sync_outcome_unknown", collection_id=p["collection_id"], error=str(exc))
+            unknown = ActionResult(
+                "failed",
+                Outcome.PENDING_VERIFICATION,
+                {"error": str(exc), "outcome_unknown": True},
+                write_error=True,
+            )
+            self._syncs[key] = unknown
+            return unknown
         job = await self._poll(
             lambda: self._c.clp.get_sync_job(p["site_id"], ref.job_id),
             lambda j: j.state in ("succeeded", "failed"),

@@ -56,6 +56,11 @@ class RunFetcher:
         self._skip = on_skip
         self._memo: dict[Hashable, asyncio.Future[Any]] = {}
 
+    @property
+    def on_skip(self) -> SkipHandler:
+        """Where a skipped record of this run is reported (feeds read outside the memo too)."""
+        return self._skip
+
     async def _once(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
         future = self._memo.get(key)
         if future is None:

@@ -352,11 +352,24 @@ class HttpLayer:
             before_sleep=before_sleep,
             reraise=True,
         )
+        processed = False
         async for attempt in retrying:
             with attempt:
-                return await self._attempt(
-                    method, url=url, endpoint=endpoint, params=params, json=json, headers=headers
-                )
+                try:
+                    return await self._attempt(
+                        method,
+                        url=url,
+                        endpoint=endpoint,
+                        params=params,
+                        json=json,
+                        headers=headers,
+                    )
+                except TransientError as exc:
+                    # the call as a whole may have acted if any attempt may have: a 429 after
+                    # a dropped answer must not tell the caller that nothing changed
+                    processed = processed or exc.maybe_processed
+                    exc.maybe_processed = processed
+                    raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _attempt(

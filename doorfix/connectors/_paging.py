@@ -219,6 +219,15 @@ async def iter_following(
                     endpoint=endpoint,
                     field="continuation_token",
                 )
+            if wire_items and following == marker:
+                # an empty page may keep its token; one that served rows must move past them
+                raise ContractError(
+                    "a page of rows came back with the token it was asked with "
+                    "(the list would never end)",
+                    system=system,
+                    endpoint=endpoint,
+                    field="continuation_token",
+                )
         elif following == marker:
             raise ContractError(
                 "the next page is the page just read (the list would never end)",

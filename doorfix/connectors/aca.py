@@ -41,7 +41,7 @@ from doorfix.connectors.models.aca import (
     User,
     Visit,
 )
-from doorfix.errors import System
+from doorfix.errors import ContractError, System
 
 SYSTEM: System = "aca"
 API = "/api/v1"
@@ -135,12 +135,23 @@ class EventFeed:
 
     async def _pages(self) -> AsyncIterator[EventPage]:
         while True:
+            sent = self.cursor
             decoded = await self._client._read_events(
-                self.cursor, limit=self._limit, on_skip=self._on_skip
+                sent, limit=self._limit, on_skip=self._on_skip
             )
             self.cursor = decoded.page.next_cursor
             if decoded.wire_items == 0:
                 return
+            if self.cursor == sent:
+                # events, yet the cursor to resume from is the one asked with: read on, the
+                # same page would come back forever
+                raise ContractError(
+                    "a page of events came back with the cursor it was asked for "
+                    "(the feed would never end)",
+                    system=SYSTEM,
+                    endpoint="events",
+                    field="next_cursor",
+                )
             yield decoded.page
 
 

@@ -231,7 +231,16 @@ class ClpClient(ClientBase):
                 endpoint=endpoint,
                 on_skip=skip,
             )
-            return decoded.page.items, decoded.wire_items, decoded.page.continuation_token
+            following = decoded.page.continuation_token
+            if following is not None and not (following.isascii() and following.isprintable()):
+                # it goes back in a header, which carries printable ASCII only ("escaped JSON")
+                raise ContractError(
+                    "continuation token is not printable ASCII",
+                    system=SYSTEM,
+                    endpoint=endpoint,
+                    field="continuation_token",
+                )
+            return decoded.page.items, decoded.wire_items, following
 
         return iter_tokens(fetch, system=SYSTEM, endpoint=endpoint)
 
@@ -356,7 +365,15 @@ def _same_origin(page_url: httpx.URL, link: str, *, endpoint: str) -> str:
 
     The request to it carries our bearer token, which must never go to another host.
     """
-    target = page_url.join(link)
+    try:
+        target = page_url.join(link)
+    except httpx.InvalidURL as exc:
+        raise ContractError(
+            f"next_page_link is not a URL: {exc}",
+            system=SYSTEM,
+            endpoint=endpoint,
+            field="next_page_link",
+        ) from exc
     if (target.scheme, target.host, target.port) != (page_url.scheme, page_url.host, page_url.port):
         raise ContractError(
             "next_page_link points outside the API's origin",

@@ -1,0 +1,175 @@
+"""One full daemon cycle over the ``scale`` world at 20 requests/s per system, against its floor.
+
+Builds the ``scale`` scenario (default 1,000 centers, 1,000,000 door-log rows over 7 days),
+serves it on 127.0.0.1 in a subprocess (``bench/_harness.py``) and, in this process, runs what
+the daemon runs in one cycle: ``run_once`` of door-logs, aca-rejections and license-renewal in
+sequence (the daemon's runs take turns on one lock), with a journal file, on a clock that runs
+in real time from the world's "now" (so the client rate limiter really waits).
+
+Two cycles:
+
+1. **cold** (the daemon's first cycle: no cursors, door-logs looks back 24 h), with no client
+   rate limit, to count the requests a cold cycle needs and time the work itself;
+2. **steady** (every later cycle: cursors stored, nothing new happened), at the client rate
+   limit (``--rps``, default 20 requests/s per system, the config's default) — the measured
+   figure.
+
+For each run the request counts per system come from ``Clients.stats()``. The floor the rate
+limit allows: within a run the three systems' clients are independent (each has its own
+limiter), so a run needs at least ``max over systems (requests / rps)``; the runs of a cycle
+are sequential, so the cycle needs at least the sum of its runs' floors. The printout also
+gives the looser floor if all three systems were spread over the whole cycle
+(``max over systems of the cycle's requests / rps``).
+
+    python bench/bench_daemon_cycle.py [--centers 1000] [--rows 1000000] [--rps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _harness import MIB, START, PeakRss, start_sandbox, stop_sandbox
+
+from doorfix.agent.config import Settings
+from doorfix.agent.engine import PLAYBOOKS, Agent, run_once
+from doorfix.agent.journal import Journal
+from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.clock import AcceleratedClock
+from doorfix.log import configure_logging
+
+SYSTEMS = ("cloud", "aca", "clp")
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """One run of a cycle: wall time, requests per system, incidents."""
+
+    playbook: str
+    seconds: float
+    calls: dict[str, int]
+    incidents: int
+
+    def floor(self, rps: float) -> float:
+        """The least time the rate limit allows this run (systems in parallel)."""
+        return max(self.calls.values()) / rps
+
+
+def make_agent(ready: dict[str, Any], journal_path: Path, rps: float) -> Agent:
+    """An agent on the served world; ``rps`` 0 means no client rate limit."""
+    clock = AcceleratedClock(START, 1.0)  # real time, from the world's "now"
+    limits: dict[str, Any] = {"requests_per_second": rps if rps > 0 else 1e9}
+    settings = Settings.model_validate(
+        {
+            "cloud": limits,
+            "aca": limits,
+            "clp": limits,
+            "journal": {"path": str(journal_path)},
+        }
+    )
+    urls = ready["urls"]
+    return build_agent(
+        settings,
+        sandbox_secrets(
+            ready["cloud_client_secret"], ready["aca_api_key"], ready["clp_client_secret"]
+        ),
+        clock=clock,
+        journal=Journal(journal_path, clock=clock),
+        urls=Urls(urls["cloud"], urls["aca"], urls["clp"], urls["clp_identity"]),
+    )
+
+
+async def cycle(ready: dict[str, Any], journal_path: Path, rps: float) -> list[RunFigures]:
+    """One run of every playbook, in the daemon's order; the figures of each."""
+    agent = make_agent(ready, journal_path, rps)
+    out = []
+    try:
+        for playbook in PLAYBOOKS:
+            before = {s: c.calls for s, c in agent.clients.stats().items()}
+            started = time.perf_counter()
+            report = await run_once(agent, playbook)
+            seconds = time.perf_counter() - started
+            after = {s: c.calls for s, c in agent.clients.stats().items()}
+            calls = {s: after[s] - before[s] for s in SYSTEMS}
+            out.append(RunFigures(playbook, seconds, calls, len(report.incidents)))
+    finally:
+        await agent.clients.aclose()
+        agent.journal.close()
+    return out
+
+
+def show(label: str, runs: list[RunFigures], rps: float, measured_at: float) -> None:
+    """Print a cycle's runs, its time, and the rate limit's floors."""
+    print(f"{label}:")
+    for r in runs:
+        calls = ", ".join(f"{s} {r.calls[s]:,}" for s in SYSTEMS)
+        print(
+            f"  {r.playbook:<16} {r.seconds:8.1f} s   requests: {calls}   "
+            f"floor at {rps:g}/s {r.floor(rps):7.1f} s   incidents {r.incidents:,}"
+        )
+    total = sum(r.seconds for r in runs)
+    floor = sum(r.floor(rps) for r in runs)
+    per_system = {s: sum(r.calls[s] for r in runs) for s in SYSTEMS}
+    spread = max(per_system.values()) / rps
+    limit = f"{measured_at:g} requests/s per system" if measured_at > 0 else "no rate limit"
+    print(f"  cycle ({limit})            {total:8.1f} s")
+    print(
+        f"  requests: {sum(per_system.values()):,} "
+        f"({', '.join(f'{s} {n:,}' for s, n in per_system.items())})"
+    )
+    print(f"  floor at {rps:g}/s, runs in sequence     {floor:8.1f} s")
+    print(f"  floor at {rps:g}/s, systems spread       {spread:8.1f} s")
+    if measured_at > 0 and floor > 0:
+        print(f"  measured / floor                  {total / floor:8.2f}")
+
+
+async def run(ready: dict[str, Any], rps: float, tmp: Path) -> None:
+    """The cold cycle unlimited, then the steady cycle at ``rps``; print both."""
+    journal = tmp / "journal.sqlite3"
+    with PeakRss() as rss:
+        cold = await cycle(ready, journal, 0)
+    show("cold cycle (first of the daemon: no cursors, 24 h look-back)", cold, rps, 0)
+    print(f"  peak RSS of the agent           {rss.peak / MIB:8.1f} MiB")
+    steady = await cycle(ready, journal, rps)
+    show("steady cycle (cursors stored, nothing new)", steady, rps, rps)
+    total = sum(r.seconds for r in steady)
+    floor = sum(r.floor(rps) for r in steady)
+    print()
+    measured = f"{total:.1f} s (rate-limit floor {floor:.1f} s)"
+    print(f"full cycle at {rps:g} requests/s per system: {measured}")
+    cold_floor = sum(r.floor(rps) for r in cold)
+    print(
+        f"cold first cycle: rate-limit floor at {rps:g}/s {cold_floor:.1f} s (run unlimited: "
+        f"{sum(r.seconds for r in cold):.1f} s)"
+    )
+
+
+def main() -> None:
+    """Parse arguments, serve the world, run, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--centers", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rps", type=float, default=20.0)
+    args = parser.parse_args()
+    configure_logging(level="error", json=True)
+    params = {"centers": args.centers, "door_logs": args.rows, "days": 7}
+    process, ready = start_sandbox("scale", params, seed=args.seed)
+    print(
+        f"scale world: {args.centers} centers, {ready['rows']:,} door logs, "
+        f"built in {ready['build_s']} s, server RSS {ready['server_rss_mib']} MiB"
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(run(ready, args.rps, Path(tmp)))
+    finally:
+        stop_sandbox(process)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,462 @@
+"""Time from a refusal appearing in a feed to its verified fix, at poll intervals of 5 s and 60 s.
+
+The world is the ``scale`` scenario cut down to 10 centers (200 people, 50 locks, 40 doors,
+no door-log history). Refusals arrive at random times, each on a person of its own: half are
+``aca.clp_out_of_sync`` (the person's tag is refused at their lock: doorfix toggles the Access
+Matrix and re-reads Larry access until CLP grants, after ACA's 5 s push), half
+``cloud.credential_unassigned`` (their card is refused at their door: doorfix assigns it and
+re-reads the person). Each refusal is injected through the sandbox's fault table and the
+person presents at once, so the ACA event or the door log is written at that moment.
+
+Time to fix, per refusal: the journal's first ``fixed`` history time of the incident holding
+the event, minus the presentation time. Both are whole seconds (the journal stores seconds;
+the presentation time is floored the same way), so each figure is within 1 s.
+
+* **5 s, real time.** The sandbox is served by uvicorn on 127.0.0.1 in a subprocess on the
+  wall clock; ``run_daemon`` (APScheduler, the daemon itself) runs door-logs and aca-rejections
+  every 5 s in this process with the default client rate limit (20 requests/s per system),
+  while refusals arrive at random over the window.
+* **60 s, simulated idle time.** A 60 s interval in real time would take half an hour for the
+  same sample, so the daemon's timetable is replayed on a clock that skips the idle time
+  between runs and every wait (rate-limit spacing, the verification's 5 s polls, the world's
+  push delay) but runs everything else in real time: the runs themselves, in the order the
+  daemon takes them (door-logs, then aca-rejections, every 60 s; a run that overruns the tick
+  is followed at once). The sandbox runs in process (ASGI) on the same clock.
+
+    python bench/bench_time_to_fix.py [--refusals 20] [--window 5:100,60:1200] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from doorfix.agent.config import Settings
+from doorfix.agent.daemon import run_daemon
+from doorfix.agent.engine import Agent, run_once
+from doorfix.agent.journal import Journal
+from doorfix.agent.report import RunReport
+from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.clock import SystemClock
+from doorfix.log import configure_logging
+from doorfix.sandbox.apifaults import ApiFaults
+from doorfix.sandbox.app import create_app, sandbox_state
+from doorfix.sandbox.doors import firmware_current
+from doorfix.sandbox.scenarios import build_scenario
+from doorfix.sandbox.server import ServedSandbox
+from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
+from doorfix.sandbox.world import World
+
+#: the world: 10 centers of the scale scenario, no door-log history
+WORLD = {"centers": 10, "door_logs": 0}
+START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- the world
+
+
+def targets(world: World) -> dict[str, list[dict[str, str]]]:
+    """Who can be refused where: (user, lock) pairs, and (user, door, card, project) rows."""
+    locks: list[dict[str, str]] = []
+    doors: list[dict[str, str]] = []
+    for user in world.users.values():
+        booked = [
+            world.inventories[b.inventory_id]
+            for b in world.bookings.values()
+            if b.company_id == user.company_id
+        ]
+        lock_ids = [lock for inv in booked for lock in inv.lock_ids]
+        # a door on old firmware writes no Detail: doorfix cannot tell the cause there
+        door_ids = [
+            d
+            for inv in booked
+            for d in inv.door_ids
+            if firmware_current(world.doors[d].device.model, world.doors[d].device.firmware)
+        ]
+        if lock_ids:
+            locks.append({"user_id": user.id, "lock_id": lock_ids[0]})
+        if door_ids and user.cloud_personnel_id and user.tags:
+            door = world.doors[door_ids[0]]
+            doors.append(
+                {
+                    "user_id": user.id,
+                    "door_id": door.door_id,
+                    "card": user.tags[0].number,
+                    "project_id": door.project_id,
+                }
+            )
+    return {"locks": locks, "doors": doors}
+
+
+def serve_main() -> None:
+    """Subprocess entry: the world on the wall clock, served on 127.0.0.1; one ready line."""
+    app = create_app(
+        build_scenario("scale", seed=0, clock=SystemClock(), **WORLD), api_faults=ApiFaults(0)
+    )
+    world = sandbox_state(app).world
+    with ServedSandbox(app) as served:
+        ready = {"base_url": served.base_url, "urls": served.urls, "targets": targets(world)}
+        print(json.dumps(ready), flush=True)
+        sys.stdin.read()  # the parent closes stdin when it is done
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One injected refusal: when, what, and the feed event it made."""
+
+    kind: str
+    at: datetime
+    event_id: str
+
+
+def plan_refusals(
+    rng: random.Random, pool: dict[str, list[dict[str, str]]], n: int, window: float
+) -> list[tuple[float, str, dict[str, str]]]:
+    """``n`` refusals at random offsets in ``window`` seconds, alternating lock and door."""
+    locks = rng.sample(pool["locks"], n // 2 + 1)
+    used = {t["user_id"] for t in locks}
+    doors = rng.sample([d for d in pool["doors"] if d["user_id"] not in used], n // 2 + 1)
+    out = []
+    for i in range(n):
+        kind = "lock" if i % 2 == 0 else "door"
+        target = (locks if kind == "lock" else doors)[i // 2]
+        out.append((rng.uniform(0, window), kind, target))
+    return sorted(out, key=lambda r: r[0])
+
+
+def fault_request(kind: str, target: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fault to inject and the presentation that reveals it."""
+    if kind == "lock":
+        params = {"user_id": target["user_id"], "lock_id": target["lock_id"]}
+        return (
+            {"kind": "aca.clp_out_of_sync", "params": params},
+            {**params, "via": "tag"},
+        )
+    return (
+        {
+            "kind": "cloud.credential_unassigned",
+            "params": {"user_id": target["user_id"], "door_id": target["door_id"]},
+        },
+        {
+            "door_id": target["door_id"],
+            "credential_type": "card",
+            "credential_value": target["card"],
+        },
+    )
+
+
+def event_id(kind: str, target: dict[str, str], decision: dict[str, Any]) -> str:
+    """The journal's id of the event a presentation made."""
+    if kind == "lock":
+        return str(decision["event_id"])
+    return f"{target['project_id']}:{decision['log_id']}"
+
+
+# --------------------------------------------------------------------------- the agent
+
+
+def settings(every: int, journal: Path) -> Settings:
+    """Defaults, with door-logs and aca-rejections every ``every`` s (no license-renewal)."""
+    schedule = {
+        "door_logs": {"every_seconds": every},
+        "aca_rejections": {"every_seconds": every},
+        "license_renewal": {"enabled": False, "every_seconds": every},
+    }
+    return Settings.model_validate(
+        {"schedule": schedule, "daemon": {"port": 0}, "journal": {"path": str(journal)}}
+    )
+
+
+def times_to_fix(journal: Journal, refusals: list[Refusal]) -> dict[str, float | None]:
+    """Event id -> seconds from the presentation to the ``fixed`` history row (None: not yet)."""
+    holder: dict[str, str] = {}
+    for incident in journal.incidents(limit=100_000):
+        for eid in incident.event_ids:
+            holder.setdefault(eid, incident.incident_id)
+    out: dict[str, float | None] = {}
+    for r in refusals:
+        incident_id = holder.get(r.event_id)
+        fixed = (
+            [h.at for h in journal.history(incident_id) if h.outcome == "fixed"]
+            if incident_id
+            else []
+        )
+        start = r.at.replace(microsecond=0)
+        out[r.event_id] = (fixed[0] - start).total_seconds() if fixed else None
+    return out
+
+
+async def wait_fixed(
+    journal: Journal, refusals: list[Refusal], *, within: float, pause: float
+) -> None:
+    """Until every refusal is fixed, or ``within`` real seconds; re-read every ``pause`` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all(v is not None for v in times_to_fix(journal, refusals).values()):
+            return
+        await asyncio.sleep(pause)
+
+
+# --------------------------------------------------------------------------- 5 s, real time
+
+
+def start_server() -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """This file with ``--serve`` in a subprocess; its ready line."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter running this file
+        [sys.executable, str(Path(__file__)), "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, json.loads(process.stdout.readline())
+
+
+async def real_time(every: int, n: int, window: float, rng: random.Random, tmp: Path) -> Result:
+    """The daemon every ``every`` s against the world served in a subprocess, on the wall clock."""
+    process, ready = await asyncio.to_thread(start_server)
+    urls = ready["urls"]
+    clock = SystemClock()
+    journal = Journal(tmp / f"every-{every}.sqlite3", clock=clock)
+    agent = build_agent(
+        settings(every, tmp / "unused.sqlite3"),
+        sandbox_secrets(),
+        clock=clock,
+        journal=journal,
+        urls=Urls(urls["cloud"], urls["aca"], urls["clp"], urls["clp_identity"]),
+    )
+    stop = asyncio.Event()
+    refusals: list[Refusal] = []
+    runs: list[RunReport] = []
+    try:
+        daemon = asyncio.create_task(
+            run_daemon(agent, stop=stop, handle_signals=False, speed=1.0, on_report=runs.append)
+        )
+        began = time.monotonic()
+        async with httpx.AsyncClient(base_url=ready["base_url"]) as ctl:
+            for offset, kind, target in plan_refusals(rng, ready["targets"], n, window):
+                await asyncio.sleep(max(0.0, began + offset - time.monotonic()))
+                fault, presentation = fault_request(kind, target)
+                (await ctl.post("/sandbox/faults", json=fault, timeout=10)).raise_for_status()
+                at = clock.now()
+                answer = await ctl.post("/sandbox/present", json=presentation, timeout=10)
+                answer.raise_for_status()
+                refusals.append(Refusal(kind, at, event_id(kind, target, answer.json())))
+        await wait_fixed(journal, refusals, within=120, pause=0.5)
+        stop.set()
+        await asyncio.wait_for(daemon, 120)
+        return Result(every, "real time", times_to_fix(journal, refusals), refusals, runs)
+    finally:
+        stop.set()
+        await agent.clients.aclose()
+        journal.close()
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(30)
+
+
+# --------------------------------------------------------------------------- 60 s, skipped idle
+
+
+class SkipClock:
+    """Real time, plus every wait and idle stretch skipped in an instant."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._t0 = time.monotonic()
+        self._skipped = 0.0
+
+    def now(self) -> datetime:
+        """Start plus the real time elapsed plus the time skipped."""
+        return self._start + timedelta(seconds=time.monotonic() - self._t0 + self._skipped)
+
+    async def sleep(self, seconds: float) -> None:
+        """A wait passes at once (nothing else runs in the meantime but other tasks' turns)."""
+        self._skipped += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+    def skip_to(self, when: datetime) -> None:
+        """Jump forward to ``when`` (nothing if it is past)."""
+        self._skipped += max(0.0, (when - self.now()).total_seconds())
+
+
+async def skipped_idle(every: int, n: int, window: float, rng: random.Random, tmp: Path) -> Result:
+    """The daemon's timetable replayed on a clock that skips idle time; the world in process."""
+    clock = SkipClock(START)
+    world = build_scenario("scale", seed=0, clock=clock, **WORLD)
+    app = create_app(world, api_faults=ApiFaults(0))
+    journal = Journal(tmp / f"every-{every}.sqlite3", clock=clock)
+    agent: Agent = build_agent(
+        settings(every, tmp / "unused.sqlite3"),
+        sandbox_secrets(),
+        clock=clock,
+        journal=journal,
+        urls=Urls.under(IN_PROCESS_ROOT),
+        transport=SandboxTransport(app),
+    )
+    plan = plan_refusals(rng, targets(world), n, window)
+    refusals: list[Refusal] = []
+    runs: list[RunReport] = []
+    origin = clock.now()
+    tick = origin
+    try:
+        while True:
+            # refusals due before the next tick arrive first, each at its own time
+            while plan and origin + timedelta(seconds=plan[0][0]) <= tick:
+                offset, kind, target = plan.pop(0)
+                clock.skip_to(origin + timedelta(seconds=offset))
+                fault, presentation = fault_request(kind, target)
+                world.inject(fault["kind"], **fault["params"])
+                at = clock.now()
+                if kind == "lock":
+                    decision: dict[str, Any] = {
+                        "event_id": world.present_at_lock(
+                            presentation["user_id"], presentation["lock_id"], "tag"
+                        ).event_id
+                    }
+                else:
+                    decision = {
+                        "log_id": world.present_at_door(
+                            presentation["door_id"], "card", presentation["credential_value"]
+                        ).log_id
+                    }
+                refusals.append(Refusal(kind, at, event_id(kind, target, decision)))
+            clock.skip_to(tick)
+            # what the daemon does at a tick: the runs take turns, door-logs first
+            for playbook in ("door-logs", "aca-rejections"):
+                runs.append(await run_once(agent, playbook))
+            done = all(v is not None for v in times_to_fix(journal, refusals).values())
+            if not plan and done:
+                break
+            if tick - origin > timedelta(seconds=window + 20 * every):
+                break  # bounded: a refusal that never gets fixed is reported as such
+            # the next tick on the timetable still ahead (a run that overran is coalesced)
+            tick += timedelta(seconds=every)
+            while tick < clock.now():
+                tick += timedelta(seconds=every)
+        return Result(every, "simulated idle", times_to_fix(journal, refusals), refusals, runs)
+    finally:
+        await agent.clients.aclose()
+        journal.close()
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@dataclass
+class Result:
+    """Times to fix of one interval."""
+
+    every: int
+    how: str
+    seconds: dict[str, float | None]
+    refusals: list[Refusal]
+    runs: list[RunReport]
+
+    def figures(self, kind: str | None = None) -> tuple[int, int, list[float]]:
+        """(refusals, fixed, sorted seconds) of one kind or all."""
+        chosen = [r for r in self.refusals if kind is None or r.kind == kind]
+        values = sorted(v for r in chosen if (v := self.seconds.get(r.event_id)) is not None)
+        return len(chosen), len(values), values
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` percentile (nearest rank)."""
+    if not values:
+        return math.nan
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def show(result: Result) -> None:
+    """Print one interval's figures."""
+    for playbook in ("door-logs", "aca-rejections"):
+        took = [
+            (r.finished_at - r.started_at).total_seconds()
+            for r in result.runs
+            if r.playbook == playbook and r.finished_at is not None
+        ]
+        if took:
+            print(
+                f"  poll {result.every:>2} s  {playbook} runs: {len(took)}, "
+                f"mean {statistics.fmean(took):.1f} s, max {max(took):.1f} s"
+            )
+    for kind, label in (
+        (None, "all"),
+        ("lock", "aca.clp_out_of_sync"),
+        ("door", "cloud.credential_unassigned"),
+    ):
+        n, fixed, values = result.figures(kind)
+        if not values:
+            print(f"  poll {result.every:>2} s  {label:<28} {fixed}/{n} fixed")
+            continue
+        print(
+            f"  poll {result.every:>2} s  {label:<28} {fixed}/{n} fixed  "
+            f"p50 {pct(values, 0.5):5.0f} s  p95 {pct(values, 0.95):5.0f} s  "
+            f"mean {statistics.fmean(values):5.1f} s  max {values[-1]:5.0f} s"
+        )
+
+
+async def main_async(refusals: int, windows: dict[int, float], seed: int) -> None:
+    """Run both intervals; print the figures."""
+    configure_logging(level="error", json=True)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        results = []
+        for every, window in windows.items():
+            rng = random.Random(seed + every)
+            began = time.perf_counter()
+            if every <= 10:
+                result = await real_time(every, refusals, window, rng, tmp)
+            else:
+                result = await skipped_idle(every, refusals, window, rng, tmp)
+            results.append(result)
+            print(
+                f"poll every {every} s ({result.how}): {refusals} refusals over {window:g} s, "
+                f"{time.perf_counter() - began:.0f} s of real time",
+                flush=True,
+            )
+            show(result)
+    print()
+    for result in results:
+        _, fixed, values = result.figures()
+        print(
+            f"time to fix at {result.every:>2} s ({result.how:<14}) "
+            f"p50 {pct(values, 0.5):5.0f} s   p95 {pct(values, 0.95):5.0f} s   "
+            f"({fixed}/{len(result.refusals)} fixed)"
+        )
+
+
+def main() -> None:
+    """Parse arguments and run (or serve, in the subprocess)."""
+    if sys.argv[1:] == ["--serve"]:
+        serve_main()
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refusals", type=int, default=20)
+    parser.add_argument(
+        "--window",
+        default="5:100,60:1200",
+        help="interval:window pairs, seconds (the window the refusals arrive in)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    windows = {int(k): float(v) for k, v in (pair.split(":") for pair in args.window.split(","))}
+    asyncio.run(main_async(args.refusals, windows, args.seed))
+
+
+if __name__ == "__main__":
+    main()
