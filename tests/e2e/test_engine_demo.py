@@ -186,7 +186,6 @@ async def test_too_early_is_retried_after_the_grace(demo: Demo) -> None:
     assert demo.present()["aca.too_early"] is False
 
 
-
 async def test_a_repeat_within_the_cool_down_keeps_its_events_without_a_new_report(
     demo: Demo,
 ) -> None:
