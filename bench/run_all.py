@@ -69,6 +69,8 @@ class Outcome:
     stderr: str
     code: int
     seconds: float
+    #: the 1-minute load average when it began and when it ended
+    load: tuple[float, float] = (0.0, 0.0)
     rows: list[Row] = field(default_factory=list)
 
 
@@ -522,6 +524,7 @@ BENCHMARKS: tuple[Bench, ...] = (
 def run_one(bench: Bench) -> Outcome:
     """Run one benchmark script to its end; its printout and exit code."""
     print(f"== {bench.command}", flush=True)
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     try:
         done = subprocess.run(  # noqa: S603 - our own interpreter running our own scripts
@@ -538,7 +541,7 @@ def run_one(bench: Bench) -> Outcome:
         stderr = f"timed out after {bench.timeout:g} s"
         code = -1
     seconds = time.perf_counter() - started
-    outcome = Outcome(bench, stdout, stderr, code, seconds)
+    outcome = Outcome(bench, stdout, stderr, code, seconds, (load_before, os.getloadavg()[0]))
     outcome.rows = bench.parse(stdout) if code == 0 else []
     print(stdout, end="", flush=True)
     if code != 0:
@@ -581,12 +584,16 @@ def page(outcomes: list[Outcome], began: datetime, where: str, total: float) -> 
         "",
         f"Run: {began:%Y-%m-%d %H:%M} UTC, {total / 60:.0f} minutes in all. Machine: {where}.",
         "",
-        "| benchmark | runtime | status |",
-        "|---|---|---|",
+        "The load average beside each benchmark is the machine's, other work included; the",
+        "CPU-bound figures (build, pages, rows/s) grow with it, the rate-limited ones do not.",
+        "",
+        "| benchmark | runtime | load average (1 min) at start → end | status |",
+        "|---|---|---|---|",
     ]
     for o in outcomes:
         status = "ok" if o.code == 0 else f"**failed** (exit {o.code})"
-        lines.append(f"| `{o.bench.command}` | {o.seconds:.0f} s | {status} |")
+        load = f"{o.load[0]:.2f} → {o.load[1]:.2f}"
+        lines.append(f"| `{o.bench.command}` | {o.seconds:.0f} s | {load} | {status} |")
     for o in outcomes:
         lines += ["", f"## {o.bench.title}", "", f"`{o.bench.command}`", "", o.bench.what, ""]
         if o.code != 0:
