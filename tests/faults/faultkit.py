@@ -1,8 +1,9 @@
 """The fault tests' harness: the demo world in process on a manual clock, with knobs.
 
 Like ``tests/e2e``'s ``make_demo`` but with the seed, the credentials, the scenario's
-parameters and the journal chosen per test, plus the readings the fault tests assert on:
-the sandbox's mutation log as plain rows, runs that may fail, and polling with a deadline.
+parameters and the journal chosen per test, respx routes in front of the sandbox for bad
+answers, and the readings the fault tests assert on: runs that may fail, and the sandbox's
+mutation log (what landed, what was done twice). Also the command line as a subprocess.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from doorfix.agent.journal import Journal
 from doorfix.agent.report import RunReport
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import ManualClock
+from doorfix.errors import System
 from doorfix.sandbox.apifaults import ApiFaults
 from doorfix.sandbox.app import create_app, sandbox_state
 from doorfix.sandbox.auth import SandboxCredentials
@@ -38,7 +39,7 @@ from doorfix.sandbox.scenarios import build_scenario
 from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
 
 START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
-SYSTEMS = ("cloud", "aca", "clp")
+SYSTEMS: tuple[System, ...] = ("cloud", "aca", "clp")
 #: the cloud's one command path (the command is in the JSON body)
 COMMANDS = "/api/v1.0/invoke/open-ability/method/manager-commands"
 
@@ -48,7 +49,7 @@ DEMO_SETTINGS: dict[str, Any] = {
     "remedies": {"holiday_hours": {"Public holiday": {"start_time": "08:00", "end_time": "18:00"}}},
 }
 
-#: demo faults a remedy clears (DESIGN.md's remedies), and the outcome the remedy ends in
+#: demo faults a remedy clears (DESIGN.md's remedies)
 REMEDIABLE = frozenset(
     {
         "cloud.credential_unassigned",
@@ -153,10 +154,6 @@ class World:
             out[f.kind] = out.get(f.kind, False) or f.present
         return out
 
-    def incidents(self) -> list[Any]:
-        """Every incident of every report, in run order (partial reports included)."""
-        return [i for o in self.history for i in o.result.incidents]
-
     async def aclose(self) -> None:
         """Close the agent's clients and journal."""
         await self.agent.clients.aclose()
@@ -258,15 +255,6 @@ def duplicates(mutations: Iterable[Mutation]) -> list[str]:
         if not values[-1]:
             found.append(f"access of {user} at {lock} left disabled")
     return found
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def every(minutes: float) -> timedelta:

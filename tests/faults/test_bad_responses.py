@@ -9,7 +9,7 @@ truncated JSON) fails the run cleanly: RunFailed (exit code 1) naming the place,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from faultkit import (
 from structlog.testing import capture_logs
 
 from doorfix.agent.engine import RunFailed
+from doorfix.agent.report import RunReport
 from doorfix.errors import ContractError
 
 FUTURE = "2027-03-01T00:00:00Z"
@@ -44,7 +45,9 @@ async def baseline(playbook: str) -> dict[str, int]:
         await w.aclose()
 
 
-async def run_with(routes: Routes, playbook: str) -> tuple[World, Any, list[dict[str, Any]]]:
+async def run_with(
+    routes: Routes, playbook: str
+) -> tuple[World, RunReport, list[MutableMapping[str, Any]]]:
     """One run of ``playbook`` behind ``routes``: the world, the report and the log events."""
     w = make_world(routes=routes)
     with capture_logs() as logs:

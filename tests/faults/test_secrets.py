@@ -15,11 +15,10 @@ import sqlite3
 import traceback
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import respx
-from faultkit import Forward, World, cli_env, doorfix_each, make_world, write_config
+from faultkit import Forward, Routes, World, cli_env, doorfix_each, make_world, write_config
 from rich.console import Console
 from structlog.testing import capture_logs
 
@@ -79,7 +78,7 @@ def journal_dump(path: Path) -> str:
     return "\n".join(out)
 
 
-def tap_tokens(tokens: list[str]) -> Any:
+def tap_tokens(tokens: list[str]) -> Routes:
     """Routes that note every access token the sandbox issues."""
 
     def routes(router: respx.Router, forward: Forward) -> None:

@@ -25,6 +25,8 @@ from faultkit import (
     toggles,
 )
 
+from doorfix.errors import System
+
 #: the cloud writes of the demo's remedies
 CLOUD_WRITES = (
     "renew_door_license",
@@ -40,7 +42,7 @@ def expire_tokens_mid_run(world: list[World]) -> Callable[[respx.Router, Forward
     done: set[str] = set()
 
     def routes(router: respx.Router, forward: Forward) -> None:
-        def revoking(system: str) -> Callable[[httpx.Request], Any]:
+        def revoking(system: System) -> Callable[[httpx.Request], Any]:
             async def side_effect(request: httpx.Request) -> httpx.Response:
                 if system not in done:
                     done.add(system)
