@@ -30,7 +30,7 @@ After every kill, a copy of the journal file (with its WAL) is checked (:func:`c
 The loop ends with a clean daemon that runs until every remediable fault is cleared, then
 SIGTERM; the same checks run on the final journal, and no action or run is left in flight.
 
-Four shapes break those rules today; the loop tolerates exactly these shapes and counts them
+Three shapes break those rules today; the loop tolerates exactly these shapes and counts them
 (:class:`Tally`), and the ``xfail(strict=True)`` tests at the end reproduce the first two:
 
 * KNOWN_BUG_REDIAGNOSED: a run fixes an incident and dies before its feed commit; the next
@@ -40,9 +40,7 @@ Four shapes break those rules today; the loop tolerates exactly these shapes and
   system; the reconciliation finds nothing done and records the action ``failed``, which starts
   the remedy's 1 h cool-down, so the fault stays until then (``deferred``, "in cool-down");
 * KNOWN_BUG_FIX_UNRECORDED: a crash between an action's result and its incident's outcome;
-  the next run re-diagnoses the (now fixed) refusal as ``no_fault`` "already resolved";
-* KNOWN_BUG_ESCALATED_AGAIN: a run escalates and dies before its feed commit; the next run
-  escalates the same events again in a new incident.
+  the next run re-diagnoses the (now fixed) refusal as ``no_fault`` "already resolved".
 
 ``test_crash_loop`` makes 5 crashes (about 30 s); ``test_crash_loop_long`` (``slow``) makes
 ``$DOORFIX_CRASHES`` of them, 50 by default (about 3 minutes on two cores).
@@ -422,10 +420,6 @@ def read_journal(conn: sqlite3.Connection) -> Snapshot:
                 "cause": row[3],
                 "outcome": row[4],
                 "open": bool(row[5]),
-                "escalations": conn.execute(
-                    "SELECT COUNT(*) FROM actions WHERE incident_id = ? AND remedy = 'escalate'",
-                    (row[0],),
-                ).fetchone()[0],
                 "writes": [
                     (remedy, status)
                     for remedy, status in conn.execute(
@@ -473,22 +467,6 @@ def after_the_fix(snap: Snapshot, incident_ids: list[str]) -> bool:
     fixes = [i for i in incident_ids if "fixed" in snap.history.get(i, [])]
     others = [by_id[i] for i in incident_ids if i not in fixes]
     return len(fixes) == 1 and all(o["outcome"] == "no_fault" and not o["writes"] for o in others)
-
-
-def escalated_again(snap: Snapshot, incident_ids: list[str]) -> bool:
-    """Whether an event's incidents are one escalation made twice (KNOWN_BUG_ESCALATED_AGAIN).
-
-    A run escalates (a report to vendor support, no API call) and dies before it commits the
-    feed; the next run re-reads the events and, not taking an escalation for a report it made
-    a moment ago, escalates again in a new incident.
-    """
-    by_id = {i["id"]: i for i in snap.incidents}
-    return all(
-        by_id[i]["outcome"] == "needs_human"
-        and by_id[i]["escalations"] > 0
-        and not by_id[i]["writes"]
-        for i in incident_ids
-    )
 
 
 def fix_unrecorded(snap: Snapshot) -> tuple[list[str], list[str]]:
@@ -552,7 +530,7 @@ def unaccounted_events(snap: Snapshot, aca_events: list[AcaEvent]) -> list[str]:
     problems = [
         f"{e} is in {len(ids)} incidents"
         for e, ids in rediagnosed(snap).items()
-        if not (after_the_fix(snap, ids) or escalated_again(snap, ids))
+        if not after_the_fix(snap, ids)
     ]
     for feed, ids in snap.seen.items():
         if feed.startswith("door-logs:"):
@@ -627,8 +605,6 @@ class Tally:
     interrupted_runs: int = 0
     #: KNOWN_BUG_REDIAGNOSED: events re-diagnosed "already resolved" after their fix
     rediagnosed: int = 0
-    #: KNOWN_BUG_ESCALATED_AGAIN: events whose escalation was made twice
-    escalated_again: int = 0
     #: Access Matrix enables sent again by a reconciliation (an idempotent PUT)
     enabled_again: int = 0
     #: KNOWN_BUG_FIX_UNRECORDED: incidents doorfix fixed that ended no_fault
@@ -765,7 +741,6 @@ def run_crash_loop(tmp_path: Path, *, crashes: int, seed: int) -> Tally:
         assert snap.running_runs == set(), "a run is still marked running after a clean stop"
         doubled = rediagnosed(snap)
         tally.rediagnosed = sum(after_the_fix(snap, ids) for ids in doubled.values())
-        tally.escalated_again = sum(escalated_again(snap, ids) for ids in doubled.values())
         tally.fix_unrecorded = len(fix_unrecorded(snap)[0])
         tally.cooldown_blocked = [f["kind"] for f in sandbox.remaining()]
         enables = Counter(
