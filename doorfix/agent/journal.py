@@ -26,8 +26,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from doorfix.agent import journal_schema as sql
-from doorfix.agent.journal_schema import ActionRow, HistoryRow, IncidentRow, RunRow
+from doorfix.agent import journal_rows as rows
+from doorfix.agent import journal_schema as schema
+from doorfix.agent import journal_sql as sql
+from doorfix.agent.journal_rows import ActionRow, HistoryRow, IncidentRow, RunRow
 from doorfix.clock import Clock
 from doorfix.errors import JournalError
 
@@ -66,15 +68,15 @@ class Journal:
         try:
             conn = sqlite3.connect(
                 self._path,
-                timeout=sql.BUSY_TIMEOUT_S,
+                timeout=schema.BUSY_TIMEOUT_S,
                 isolation_level=None,
                 check_same_thread=False,
             )
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {self._path}: {exc}") from exc
         try:
-            sql.configure(conn, memory=memory, where=self._path)
-            sql.migrate(conn, where=self._path, applied_at=self._now())
+            schema.configure(conn, memory=memory, where=self._path)
+            schema.migrate(conn, where=self._path, applied_at=self._now())
         except sqlite3.Error as exc:
             conn.close()
             raise JournalError(f"cannot open journal {self._path}: {exc}") from exc
@@ -113,20 +115,20 @@ class Journal:
                 return f"journal {self._path} is closed"
             conn = self._conn
             try:
-                problems = [row[0] for row in conn.execute(sql.INTEGRITY_CHECK)]
+                problems = [row[0] for row in conn.execute(schema.INTEGRITY_CHECK)]
             except sqlite3.Error as exc:
                 return f"journal {self._path} cannot be read: {exc}"
             if problems != ["ok"]:
                 return f"journal {self._path} is corrupt: {'; '.join(problems[:5])}"
             try:
-                conn.execute(sql.PROBE_TIMEOUT)
+                conn.execute(schema.PROBE_TIMEOUT)
                 try:
-                    conn.execute(sql.BEGIN)
+                    conn.execute(schema.BEGIN)
                     conn.execute(sql.WRITE_PROBE, {"at": self._now()})
-                    conn.execute(sql.COMMIT)
+                    conn.execute(schema.COMMIT)
                 finally:
                     _rollback(conn)
-                    conn.execute(sql.RESTORE_TIMEOUT)
+                    conn.execute(schema.RESTORE_TIMEOUT)
             except sqlite3.Error as exc:
                 return f"journal {self._path} cannot be written: {exc}"
         return None
@@ -164,7 +166,7 @@ class Journal:
                     "run_id": run_id,
                     "status": status,
                     "finished_at": self._now(),
-                    "counts": sql.to_json(dict(counts)),
+                    "counts": rows.to_json(dict(counts)),
                     "error": error,
                 },
             ).rowcount
@@ -180,15 +182,15 @@ class Journal:
         query = sql.select_runs(playbook=playbook is not None, since=since is not None)
         params: dict[str, Any] = {"limit": limit, "playbook": playbook}
         if since is not None:
-            params["since"] = sql.to_text(since)
+            params["since"] = rows.to_text(since)
         with self._read("runs") as conn:
-            return [sql.run_row(row) for row in conn.execute(query, params)]
+            return [rows.run_row(row) for row in conn.execute(query, params)]
 
     def last_successful_run(self, playbook: str) -> RunRow | None:
         """The newest completed run of a playbook."""
         with self._read("last_successful_run") as conn:
             row = conn.execute(sql.LAST_SUCCESSFUL_RUN, {"playbook": playbook}).fetchone()
-        return None if row is None else sql.run_row(row)
+        return None if row is None else rows.run_row(row)
 
     # feeds -------------------------------------------------------------------------------
 
@@ -203,12 +205,12 @@ class Journal:
     ) -> None:
         """Mark events seen and store the cursor in one transaction (None keeps the cursor)."""
         now = self._now()
-        rows = [
+        marks = [
             {"feed": feed, "event_id": event_id, "run_id": run_id, "seen_at": now}
             for event_id in event_ids
         ]
         with self._write("advance_feed") as conn:
-            conn.executemany(sql.MARK_SEEN, rows)
+            conn.executemany(sql.MARK_SEEN, marks)
             conn.execute(
                 sql.STORE_CURSOR,
                 {"feed": feed, "cursor": cursor, "run_id": run_id, "updated_at": now},
@@ -250,9 +252,9 @@ class Journal:
                         "incident_id": incident_id,
                         "key": key,
                         "cause": cause,
-                        "subject": sql.to_json(dict(subject)),
-                        "event_ids": sql.to_json(new_ids),
-                        "evidence": sql.to_json(dict(evidence)),
+                        "subject": rows.to_json(dict(subject)),
+                        "event_ids": rows.to_json(new_ids),
+                        "evidence": rows.to_json(dict(evidence)),
                         "now": now,
                         # a ticket with no event is still one occurrence
                         "occurrences": len(new_ids) or 1,
@@ -270,13 +272,13 @@ class Journal:
                 incident_id = row["incident_id"]
                 _regroup(conn, row, new_ids, evidence, now)
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
-        return sql.incident_row(current)
+        return rows.incident_row(current)
 
     def latest_incident(self, key: str) -> IncidentRow | None:
         """The newest incident with this key, open or closed."""
         with self._read("latest_incident") as conn:
             row = conn.execute(sql.LATEST_INCIDENT_BY_KEY, {"key": key}).fetchone()
-        return None if row is None else sql.incident_row(row)
+        return None if row is None else rows.incident_row(row)
 
     def add_events(
         self, incident_id: str, *, event_ids: Sequence[str], evidence: Mapping[str, Any]
@@ -293,7 +295,7 @@ class Journal:
                 raise JournalError(f"add_events: no incident {incident_id} in {self.path}")
             _regroup(conn, row, list(dict.fromkeys(event_ids)), evidence, now)
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
-        return sql.incident_row(current)
+        return rows.incident_row(current)
 
     def set_outcome(
         self,
@@ -323,8 +325,8 @@ class Journal:
                     "outcome": outcome,
                     "is_open": 0 if final else 1,
                     "closed_at": now if final else None,
-                    "steps": sql.to_json([dict(step) for step in steps]),
-                    "evidence": sql.to_json(merged),
+                    "steps": rows.to_json([dict(step) for step in steps]),
+                    "evidence": rows.to_json(merged),
                 },
             )
             conn.execute(
@@ -342,7 +344,7 @@ class Journal:
         """One incident by id."""
         with self._read("incident") as conn:
             row = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
-        return None if row is None else sql.incident_row(row)
+        return None if row is None else rows.incident_row(row)
 
     def open_incidents(self, *, outcome: str | None = None) -> list[IncidentRow]:
         """Open incidents oldest first, optionally only those with this outcome."""
@@ -350,7 +352,7 @@ class Journal:
             open_only=True, outcome=outcome is not None, since=False, cause=False, subject_keys=0
         )
         with self._read("open_incidents") as conn:
-            return [sql.incident_row(row) for row in conn.execute(query, {"outcome": outcome})]
+            return [rows.incident_row(row) for row in conn.execute(query, {"outcome": outcome})]
 
     def incidents(
         self,
@@ -371,18 +373,18 @@ class Journal:
         )
         params: dict[str, Any] = {"cause": cause, "limit": limit}
         if since is not None:
-            params["since"] = sql.to_text(since)
+            params["since"] = rows.to_text(since)
         for n, (name, value) in enumerate(pairs):
             params[f"sk{n}"] = name
             params[f"sv{n}"] = value
         with self._read("incidents") as conn:
-            return [sql.incident_row(row) for row in conn.execute(query, params)]
+            return [rows.incident_row(row) for row in conn.execute(query, params)]
 
     def history(self, incident_id: str) -> list[HistoryRow]:
         """An incident's history in the order it was written."""
         with self._read("history") as conn:
-            rows = conn.execute(sql.HISTORY, {"incident_id": incident_id}).fetchall()
-        return [sql.history_row(row) for row in rows]
+            found = conn.execute(sql.HISTORY, {"incident_id": incident_id}).fetchall()
+        return [rows.history_row(row) for row in found]
 
     # actions -----------------------------------------------------------------------------
 
@@ -415,7 +417,7 @@ class Journal:
                     "remedy": remedy,
                     "target": target,
                     "system": system,
-                    "params": sql.to_json(dict(params)),
+                    "params": rows.to_json(dict(params)),
                     "key": idempotency_key,
                     "started_at": self._now(),
                 },
@@ -438,7 +440,7 @@ class Journal:
     def in_flight(self) -> list[ActionRow]:
         """Actions left started by a crash between intent and result, oldest first."""
         with self._read("in_flight") as conn:
-            return [sql.action_row(row) for row in conn.execute(sql.IN_FLIGHT)]
+            return [rows.action_row(row) for row in conn.execute(sql.IN_FLIGHT)]
 
     def reconcile(
         self, action_id: str, *, status: ReconciledStatus, detail: Mapping[str, Any]
@@ -479,15 +481,15 @@ class Journal:
         )
         params: dict[str, Any] = {"incident_id": incident_id, "target": target, "remedy": remedy}
         if since is not None:
-            params["since"] = sql.to_text(since)
+            params["since"] = rows.to_text(since)
         with self._read("actions") as conn:
-            return [sql.action_row(row) for row in conn.execute(query, params)]
+            return [rows.action_row(row) for row in conn.execute(query, params)]
 
     def last_action_at(self, *, target: str, remedy: str) -> datetime | None:
         """When this remedy last ran (or started) on this target; planned ones do not count."""
         with self._read("last_action_at") as conn:
             row = conn.execute(sql.LAST_ACTION_AT, {"target": target, "remedy": remedy}).fetchone()
-        return None if row[0] is None else sql.from_text(row[0])
+        return None if row[0] is None else rows.from_text(row[0])
 
     def count_actions(
         self,
@@ -502,7 +504,7 @@ class Journal:
         names, values = sql.in_list("st", list(dict.fromkeys(statuses)))
         with self._read("count_actions") as conn:
             row = conn.execute(
-                sql.count_actions(names), {"remedy": remedy, "since": sql.to_text(since), **values}
+                sql.count_actions(names), {"remedy": remedy, "since": rows.to_text(since), **values}
             ).fetchone()
         return int(row[0])
 
@@ -511,7 +513,7 @@ class Journal:
     def prune(self, *, before: datetime) -> dict[str, int]:
         """Delete what is older than ``before`` and finished; return rows deleted per table."""
         # seen ids are forgotten too, so ``before`` must lie beyond the oldest event acted on
-        params = {"before": sql.to_text(before)}
+        params = {"before": rows.to_text(before)}
         deleted: dict[str, int] = {}
         with self._write("prune") as conn:
             for table, statement in sql.PRUNE:
@@ -521,7 +523,7 @@ class Journal:
     # internals ---------------------------------------------------------------------------
 
     def _now(self) -> str:
-        return sql.to_text(self._clock.now())
+        return rows.to_text(self._clock.now())
 
     def _live(self, op: str) -> sqlite3.Connection:
         if self._conn is None:
@@ -533,9 +535,9 @@ class Journal:
         with self._lock:
             conn = self._live(op)
             try:
-                conn.execute(sql.BEGIN)
+                conn.execute(schema.BEGIN)
                 yield conn
-                conn.execute(sql.COMMIT)
+                conn.execute(schema.COMMIT)
             except sqlite3.Error as exc:
                 _rollback(conn)
                 raise JournalError(f"{op} failed on journal {self._path}: {exc}") from exc
@@ -569,11 +571,11 @@ class Journal:
             {
                 "action_id": action_id,
                 "status": status,
-                "detail": None if detail is None else sql.to_json(dict(detail)),
+                "detail": None if detail is None else rows.to_json(dict(detail)),
                 "finished_at": self._now(),
             },
         )
-        return sql.action_row(row)
+        return rows.action_row(row)
 
 
 def _check_path(path: Path) -> None:
@@ -614,8 +616,8 @@ def _regroup(
         sql.REGROUP_INCIDENT,
         {
             "incident_id": row["incident_id"],
-            "event_ids": sql.to_json(known + added),
-            "evidence": sql.to_json({**json.loads(row["evidence"]), **evidence}),
+            "event_ids": rows.to_json(known + added),
+            "evidence": rows.to_json({**json.loads(row["evidence"]), **evidence}),
             "now": now,
             # a repeat of events already grouped is no new occurrence
             "added": len(added) if event_ids else 1,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from doorfix.agent import journal_schema
+from doorfix.agent import journal_sql
 from doorfix.agent.journal import FINAL_OUTCOMES, OPEN_OUTCOMES, IncidentRow, Journal
 from doorfix.agent.journal_schema import MIGRATIONS, Migration, migrate
 from doorfix.clock import ManualClock
@@ -360,7 +360,7 @@ def test_an_advance_for_an_unknown_run_is_refused(journal: Journal) -> None:
 
 
 def test_unseen_handles_more_ids_than_one_query_binds(journal: Journal, run_id: str) -> None:
-    ids = [f"e{n}" for n in range(journal_schema.IN_CHUNK * 2 + 7)]
+    ids = [f"e{n}" for n in range(journal_sql.IN_CHUNK * 2 + 7)]
     journal.advance_feed("door-logs", cursor="t", event_ids=ids[::2], run_id=run_id)
     assert journal.unseen("door-logs", ids) == set(ids[1::2])
 
