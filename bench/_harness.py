@@ -1,3 +1,5 @@
+# mypy: disable-error-code="import-untyped"
+# (psutil ships no type information, and types-psutil is not a dependency)
 """Shared by the benchmarks: a sandbox served on 127.0.0.1 in a subprocess, and peak RSS.
 
 The server runs in its own process so a benchmark's memory figure is the client's alone,

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="import-untyped"
+# (psutil ships no type information, and types-psutil is not a dependency)
 """How fast CloudClient streams door logs, against bare httpx + json on the same pages.
 
 Builds the ``scale`` scenario with every door-log row in one project (``centers=1``), serves

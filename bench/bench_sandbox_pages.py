@@ -4,10 +4,12 @@ Builds the ``scale`` scenario, then times whole requests through the ASGI app in
 (token check, command dispatch, page lookup, serialisation, JSON) at random page indexes,
 and prints the median and 95th percentile.
 
-    python bench/bench_sandbox_pages.py [--requests 300] [--seed 0] [--centers N] [--no-freeze]
+    python bench/bench_sandbox_pages.py [--requests 300] [--seed 0] [--centers N] [--rows N]
+        [--no-freeze]
 
-``--centers`` spreads the million rows over fewer projects (the scale default is 1000), so
-the pages served sit deep in a long project history.
+``--centers`` spreads the rows over fewer projects (the scale default is 1000), so the pages
+served sit deep in a long project history; ``--rows`` sets how many door logs the world holds
+(the scale default, 1,000,000; ``bench/run_all.py --quick`` builds a smaller world).
 """
 
 from __future__ import annotations
@@ -33,9 +35,16 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-async def _run(requests: int, seed: int, centers: int | None, freeze: bool) -> None:
+async def _run(
+    requests: int, seed: int, centers: int | None, door_logs: int | None, freeze: bool
+) -> None:
+    """Build the scale world (``centers``, ``door_logs`` or its defaults), time pages, print."""
     clock = ManualClock(START)
-    params = {} if centers is None else {"centers": centers}
+    params = {
+        key: value
+        for key, value in (("centers", centers), ("door_logs", door_logs))
+        if value is not None
+    }
     t0 = time.perf_counter()
     world = build_scenario("scale", seed=seed, clock=clock, **params)
     built = time.perf_counter() - t0
@@ -94,9 +103,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--centers", type=int, default=None)
+    parser.add_argument("--rows", type=int, default=None, help="door logs (default: 1,000,000)")
     parser.add_argument("--no-freeze", action="store_true", help="leave the world to the GC")
     args = parser.parse_args()
-    asyncio.run(_run(args.requests, args.seed, args.centers, not args.no_freeze))
+    asyncio.run(_run(args.requests, args.seed, args.centers, args.rows, not args.no_freeze))
 
 
 if __name__ == "__main__":

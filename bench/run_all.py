@@ -1,6 +1,9 @@
+# mypy: disable-error-code="import-untyped"
+# (psutil ships no type information, and types-psutil is not a dependency)
 """Run every benchmark, one subprocess each, and write their figures to ``docs/benchmarks.md``.
 
     python bench/run_all.py [--only NAME ...] [--output docs/benchmarks.md] [--no-write]
+    python bench/run_all.py --quick [--only NAME ...] [--output FILE]
 
 Each benchmark script prints its own figures; this runner captures them, picks out the
 figures the issues set targets for, and writes one page: for each benchmark the command, what
@@ -10,17 +13,29 @@ the run began), the date and how long the whole run took (about 20 minutes on tw
 
 ``--only`` runs some of the benchmarks (by script name, without ``bench_`` or ``.py``) and
 prints their figures without writing the page, which always holds one run of all of them.
+
+``--quick`` is the smoke pass CI runs (``.ci/run``): every benchmark at smaller sizes
+(``Bench.quick``: a scale world of 50 centers and 50,000 door logs, fewer pages, requests,
+rounds and refusals; about 2 minutes on two cores). It prints a short table of the figures
+beside their targets, and ``--output FILE`` writes that table to a file; it never writes
+``docs/benchmarks.md`` and asserts no target (small sizes on a shared machine are not the
+measured configuration).
+
+In every mode the runner exits non-zero, naming the benchmark, when a script exits non-zero or
+its printout lacks one of the figures its table must hold (``Bench.expects``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import platform
 import re
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +47,15 @@ import psutil
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+if str(ROOT) not in sys.path:
+    # the checkout's doorfix, here (``door_logs_floor``) as in the benchmarks (``subprocess_env``)
+    sys.path.insert(0, str(ROOT))
+
+#: the quick pass's scale world (the full runs use 1,000 centers and 1,000,000 door logs)
+QUICK_CENTERS = 50
+QUICK_ROWS = 50_000
+#: no benchmark of the quick pass may take longer than this, so CI never hangs on one
+QUICK_TIMEOUT = 300.0
 
 #: (figure, measured, target) rows of a benchmark's table
 Row = tuple[str, str, str]
@@ -48,11 +72,24 @@ class Bench:
     parse: Callable[[str], list[Row]]
     notes: Callable[[str], str] = lambda _out: ""
     timeout: float = 1800.0
+    #: the arguments of the quick pass (``--quick``): the same figures at smaller sizes
+    quick: tuple[str, ...] = ()
+    #: the figures its table must hold: the start of each row's label, as ``parse`` makes it
+    expects: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         """The script's name without ``bench_`` and ``.py``."""
         return self.script.removeprefix("bench_").removesuffix(".py")
+
+    def quickened(self) -> Bench:
+        """This benchmark as the quick pass runs it: its quick arguments, a shorter timeout."""
+        return dataclasses.replace(self, args=self.quick, timeout=min(self.timeout, QUICK_TIMEOUT))
+
+    def missing(self, rows: list[Row]) -> list[str]:
+        """The expected figures that ``rows`` lacks."""
+        labels = [figure.strip() for figure, _measured, _target in rows]
+        return [e for e in self.expects if not any(label.startswith(e) for label in labels)]
 
     @property
     def command(self) -> str:
@@ -72,6 +109,22 @@ class Outcome:
     #: the 1-minute load average when it began and when it ended
     load: tuple[float, float] = (0.0, 0.0)
     rows: list[Row] = field(default_factory=list)
+    #: the expected figures its printout lacks
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The script exited 0 and printed every figure its table must hold."""
+        return self.code == 0 and not self.missing
+
+    @property
+    def status(self) -> str:
+        """``ok``, or why not (Markdown)."""
+        if self.code != 0:
+            return f"**failed** (exit {self.code})"
+        if self.missing:
+            return f"**failed** (no figure: {'; '.join(self.missing)})"
+        return "ok"
 
 
 # --------------------------------------------------------------------------- parsing
@@ -217,10 +270,9 @@ def parse_door_logs(out: str) -> list[Row]:
             rows.append((label.strip(), line.group(1).strip(), ""))
     calls = find(r"^API calls\s{2,}([\d,]+)", out)
     incidents = find(r"^incidents\s{2,}([\d,]+)", out)
-    rows_read = find(r"^rows read\s{2,}([\d,]+)", out)
-    if calls and incidents and rows_read and int(number(rows_read.group(1))) == 1_000_000:
-        floor = door_logs_floor()
-        made, n = int(number(calls.group(1))), int(number(incidents.group(1)))
+    floor = door_logs_world_floor(out)
+    if calls and incidents and floor:
+        made, n = int(number(calls.group(1))), max(1, int(number(incidents.group(1))))
         least = floor["cloud"] + floor["aca"]
         rows.append(
             (
@@ -240,6 +292,14 @@ def endpoint_counts(out: str, system: str) -> dict[str, int]:
     if not line:
         return {}
     return {key: int(value) for key, value in re.findall(r"'([^']+)': (\d+)", line.group(1))}
+
+
+def door_logs_world_floor(out: str) -> dict[str, int] | None:
+    """``door_logs_floor`` of the world bench_door_logs_playbook printed it served (its size)."""
+    world = find(r"^scale world: (\d+) centers, ([\d,]+) door logs", out)
+    if not world:
+        return None
+    return door_logs_floor(int(world.group(1)), int(number(world.group(2))))
 
 
 @functools.cache
@@ -351,8 +411,8 @@ def parse_cycle(out: str) -> list[Row]:
         steady,
         re.MULTILINE,
     ):
-        playbook, seconds, calls, floor = m.groups()
-        rows.append((f"  {playbook}", f"{seconds} s ({calls})", f"floor {floor} s"))
+        playbook, took, calls, least = m.groups()
+        rows.append((f"  {playbook}", f"{took} s ({calls})", f"floor {least} s"))
     cold = find(
         r"^cold first cycle: rate-limit floor at [\d.]+/s ([\d.]+) s \(run unlimited: ([\d.]+) s\)",
         out,
@@ -382,7 +442,9 @@ def door_logs_notes(out: str) -> str:
         return ""
     parts = ", ".join(f"`{k}` {v:,}" for k, v in sorted(cloud.items(), key=lambda kv: -kv[1]))
     aca_parts = ", ".join(f"`{k}` {v:,}" for k, v in sorted(aca.items(), key=lambda kv: -kv[1]))
-    floor = door_logs_floor()
+    floor = door_logs_world_floor(out)
+    if not floor:
+        return ""
     made = int(number(calls.group(1)))
     least = floor["cloud"] + floor["aca"]
     verdict_text = (
@@ -442,6 +504,16 @@ CYCLE_NOTES = (
 )
 
 
+#: the quick pass's scale world, as the benchmarks that build one take it
+_QUICK_WORLD = ("--centers", str(QUICK_CENTERS), "--rows", str(QUICK_ROWS))
+#: the rows bench_time_to_fix prints per poll interval beside the overall one
+_TIME_TO_FIX_KINDS = (
+    "`aca.clp_out_of_sync` only",
+    "`cloud.credential_unassigned` only",
+    "door-logs run time",
+    "aca-rejections run time",
+)
+
 BENCHMARKS: tuple[Bench, ...] = (
     Bench(
         "bench_sandbox_build.py",
@@ -452,6 +524,14 @@ BENCHMARKS: tuple[Bench, ...] = (
         "random projects, then over one project holding every row.",
         parse_build,
         lambda _out: BUILD_NOTES,
+        quick=(*_QUICK_WORLD, "--pages", "50"),
+        expects=(
+            "build:",
+            "peak RSS of the build",
+            "`door_log_page`, 500 rows, random projects",
+            "`door_log_page`, 500 rows, one project",
+            "peak RSS with the one-project world",
+        ),
     ),
     Bench(
         "bench_sandbox_pages.py",
@@ -462,6 +542,8 @@ BENCHMARKS: tuple[Bench, ...] = (
         "with the most rows.",
         parse_pages,
         lambda _out: PAGES_NOTES,
+        quick=(*_QUICK_WORLD, "--requests", "50"),
+        expects=("a 500-row `get_door_log` page",),
     ),
     Bench(
         "bench_connector_doorlogs.py",
@@ -474,6 +556,14 @@ BENCHMARKS: tuple[Bench, ...] = (
         "rounds of each.",
         parse_connector,
         lambda _out: CONNECTOR_NOTES,
+        quick=("--rows", str(QUICK_ROWS), "--rounds", "1"),
+        expects=(
+            "(a) connector",
+            "(b) bare",
+            "ratio (a)/(b)",
+            "ratio (b)/(a)",
+            "peak RSS of the client",
+        ),
     ),
     Bench(
         "bench_door_logs_playbook.py",
@@ -484,6 +574,8 @@ BENCHMARKS: tuple[Bench, ...] = (
         "a subprocess, with no client rate limit and a journal file.",
         parse_door_logs,
         door_logs_notes,
+        quick=_QUICK_WORLD,
+        expects=(*(label.strip() for _printed, label in _DOOR_LOGS_LINES), "the least"),
     ),
     Bench(
         "bench_time_to_fix.py",
@@ -499,6 +591,16 @@ BENCHMARKS: tuple[Bench, ...] = (
         "world in process (refusals over 1,200 simulated seconds).",
         parse_time_to_fix,
         lambda _out: TIME_TO_FIX_NOTES,
+        quick=("--refusals", "4", "--window", "5:10,60:120"),
+        expects=tuple(
+            f"{head}{tail}"
+            for head, tails in (
+                ("poll every ", ("5 s", "60 s")),
+                ("poll 5 s, ", _TIME_TO_FIX_KINDS),
+                ("poll 60 s, ", _TIME_TO_FIX_KINDS),
+            )
+            for tail in tails
+        ),
     ),
     Bench(
         "bench_daemon_cycle.py",
@@ -514,6 +616,15 @@ BENCHMARKS: tuple[Bench, ...] = (
         parse_cycle,
         lambda _out: CYCLE_NOTES,
         timeout=3600.0,
+        quick=_QUICK_WORLD,
+        expects=(
+            "one full cycle",
+            "door-logs",
+            "aca-rejections",
+            "license-renewal",
+            "the daemon's first cycle",
+            "peak RSS of the agent",
+        ),
     ),
 )
 
@@ -521,8 +632,19 @@ BENCHMARKS: tuple[Bench, ...] = (
 # --------------------------------------------------------------------------- running
 
 
+def subprocess_env() -> dict[str, str]:
+    """This environment with the checkout first on ``PYTHONPATH``.
+
+    So the benchmarks measure the ``doorfix`` of the checkout they sit in, whatever else the
+    interpreter has installed (an older wheel, or an editable install of another copy).
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def run_one(bench: Bench) -> Outcome:
-    """Run one benchmark script to its end; its printout and exit code."""
+    """Run one benchmark script to its end; its printout, exit code and figures."""
     print(f"== {bench.command}", flush=True)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
@@ -530,6 +652,7 @@ def run_one(bench: Bench) -> Outcome:
         done = subprocess.run(  # noqa: S603 - our own interpreter running our own scripts
             [sys.executable, str(HERE / bench.script), *bench.args],
             cwd=ROOT,
+            env=subprocess_env(),
             capture_output=True,
             text=True,
             timeout=bench.timeout,
@@ -542,10 +665,14 @@ def run_one(bench: Bench) -> Outcome:
         code = -1
     seconds = time.perf_counter() - started
     outcome = Outcome(bench, stdout, stderr, code, seconds, (load_before, os.getloadavg()[0]))
-    outcome.rows = bench.parse(stdout) if code == 0 else []
+    if code == 0:
+        outcome.rows = bench.parse(stdout)
+        outcome.missing = bench.missing(outcome.rows)
     print(stdout, end="", flush=True)
     if code != 0:
         print(f"   FAILED ({code}): {stderr[-2000:]}", flush=True)
+    elif outcome.missing:
+        print(f"   FAILED: no figure {'; '.join(outcome.missing)}", flush=True)
     print(f"   ({seconds:.0f} s)", flush=True)
     return outcome
 
@@ -561,12 +688,31 @@ def machine() -> str:
     )
 
 
+def cell(text: str) -> str:
+    """``text`` fit for a Markdown table cell."""
+    return text.strip().replace("|", "/")
+
+
 def table(rows: list[Row]) -> list[str]:
     """A Markdown table of figure, measured, target."""
     out = ["| figure | measured | target |", "|---|---|---|"]
     for figure, measured, target in rows:
         out.append(f"| {figure.replace('|', '/')} | {measured.replace('|', '/')} | {target} |")
     return out
+
+
+def ci_paragraph() -> list[str]:
+    """How CI runs the benchmarks, and where this page's figures come from (wrapped lines)."""
+    text = (
+        "CI (`.ci/run`) runs `python bench/run_all.py --quick` after the tests: every "
+        f"benchmark at smaller sizes ({QUICK_CENTERS} centers and {QUICK_ROWS:,} door logs "
+        "where the runs here use 1,000 and 1,000,000; fewer pages, requests, rounds and "
+        "refusals), in about two minutes. It fails when a benchmark exits non-zero or leaves "
+        "out a figure of its table; it asserts no target (small sizes on a shared CI machine "
+        "are not the measured configuration) and writes nothing here. The figures on this "
+        "page come from the full `python bench/run_all.py`."
+    )
+    return textwrap.wrap(text, width=90, break_on_hyphens=False, break_long_words=False)
 
 
 def page(outcomes: list[Outcome], began: datetime, where: str, total: float) -> str:
@@ -582,6 +728,8 @@ def page(outcomes: list[Outcome], began: datetime, where: str, total: float) -> 
         "benchmark alternates its passes over several rounds and keeps the best of each for",
         "that reason); client CPU per row does not depend on the load.",
         "",
+        *ci_paragraph(),
+        "",
         f"Run: {began:%Y-%m-%d %H:%M} UTC, {total / 60:.0f} minutes in all. Machine: {where}.",
         "",
         "The load average beside each benchmark is the machine's, other work included; the",
@@ -591,9 +739,8 @@ def page(outcomes: list[Outcome], began: datetime, where: str, total: float) -> 
         "|---|---|---|---|",
     ]
     for o in outcomes:
-        status = "ok" if o.code == 0 else f"**failed** (exit {o.code})"
         load = f"{o.load[0]:.2f} → {o.load[1]:.2f}"
-        lines.append(f"| `{o.bench.command}` | {o.seconds:.0f} s | {load} | {status} |")
+        lines.append(f"| `{o.bench.command}` | {o.seconds:.0f} s | {load} | {o.status} |")
     for o in outcomes:
         lines += ["", f"## {o.bench.title}", "", f"`{o.bench.command}`", "", o.bench.what, ""]
         if o.code != 0:
@@ -616,17 +763,82 @@ def page(outcomes: list[Outcome], began: datetime, where: str, total: float) -> 
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    """Parse arguments, run the benchmarks, write the page."""
+def quick_table(outcomes: list[Outcome], began: datetime, where: str, total: float) -> str:
+    """The quick pass's short table: each benchmark's runtime and status, then its figures."""
+    lines = [
+        f"# Benchmarks, quick pass: {began:%Y-%m-%d %H:%M} UTC, {total:.0f} s in all",
+        "",
+        f"Machine: {where}.",
+        "",
+        "Smaller sizes than docs/benchmarks.md (`python bench/run_all.py`), so the targets are",
+        "shown beside the figures but not asserted.",
+        "",
+        "| benchmark | runtime | status |",
+        "|---|---|---|",
+        *(f"| `{o.bench.command}` | {o.seconds:.0f} s | {o.status} |" for o in outcomes),
+        "",
+        "| benchmark | figure | measured | target |",
+        "|---|---|---|---|",
+    ]
+    for o in outcomes:
+        for figure, measured, target in o.rows:
+            lines.append(f"| {o.bench.name} | {cell(figure)} | {cell(measured)} | {target} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None, help="benchmark names to run")
-    parser.add_argument("--output", type=Path, default=DOC)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes (CI's smoke pass): print a short table, assert no target, "
+        "never write docs/benchmarks.md",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="the page (default docs/benchmarks.md); with --quick, a file for the short table",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
     unknown = set(args.only or ()) - {b.name for b in BENCHMARKS}
     if unknown:
-        raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    if args.quick and args.output is not None and args.output.resolve() == DOC:
+        parser.error("--quick never writes docs/benchmarks.md: its figures are the full run's")
+    return args
+
+
+def choose(only: list[str] | None, quick: bool) -> list[Bench]:
+    """The benchmarks to run (all, or those named), quickened for ``--quick``."""
+    chosen = [b for b in BENCHMARKS if not only or b.name in only]
+    return [b.quickened() for b in chosen] if quick else chosen
+
+
+def write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` and say so."""
+    path.write_text(text)
+    shown = path.resolve()
+    print(f"wrote {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}")
+
+
+def fail_if_any(outcomes: list[Outcome]) -> None:
+    """Exit non-zero, naming each benchmark that failed or left out a figure."""
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        raise SystemExit(
+            "benchmark(s) failed: "
+            + "; ".join(f"{o.bench.name}: {o.status.replace('**', '')}" for o in failed)
+        )
+
+
+def main() -> None:
+    """Parse arguments, run the benchmarks, print their figures, write the page or table."""
+    args = parse_args()
+    chosen = choose(args.only, args.quick)
     began = datetime.now(UTC)
     where = machine()
     print(f"machine: {where}", flush=True)
@@ -634,15 +846,18 @@ def main() -> None:
     outcomes = [run_one(bench) for bench in chosen]
     total = time.perf_counter() - started
     print(f"all benchmarks: {total / 60:.1f} minutes", flush=True)
-    for o in outcomes:
-        for figure, measured, target in o.rows:
-            print(f"  {o.bench.name}: {figure.strip()}: {measured} {target}".rstrip())
-    if args.no_write or args.only:
-        return
-    args.output.write_text(page(outcomes, began, where, total))
-    print(f"wrote {args.output.relative_to(ROOT)}")
-    if any(o.code != 0 for o in outcomes):
-        raise SystemExit(1)
+    if args.quick:
+        text = quick_table(outcomes, began, where, total)
+        print(text, end="")
+        if args.output is not None and not args.no_write:
+            write(args.output, text)
+    else:
+        for o in outcomes:
+            for figure, measured, target in o.rows:
+                print(f"  {o.bench.name}: {figure.strip()}: {measured} {target}".rstrip())
+        if not (args.no_write or args.only):
+            write(args.output or DOC, page(outcomes, began, where, total))
+    fail_if_any(outcomes)
 
 
 if __name__ == "__main__":
