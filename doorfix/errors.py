@@ -80,6 +80,13 @@ class TransientError(ConnectorError):
         super().__init__(message, system=system, endpoint=endpoint, status=status, code=code)
 
 
+class WriteOutcomeUnknown(TransientError):
+    """A write whose answer was lost and whose re-read failed too: it may have taken effect.
+
+    The caller must neither claim it nor send it again; the next re-read settles it.
+    """
+
+
 class PermanentError(ConnectorError):
     """A refusal that retrying will not change: a 4xx or a business error."""
 

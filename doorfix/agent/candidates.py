@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,3 +42,38 @@ class Batch:
 
     candidates: list[Candidate] = field(default_factory=list)
     commits: list[FeedCommit] = field(default_factory=list)
+
+
+def incident_key(candidate: Candidate) -> str:
+    """The grouping key of an incident: its cause and its subject."""
+    return f"{candidate.diagnosis.cause.value}|{candidate.diagnosis.subject.key()}"
+
+
+def merge_by_key(candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per incident key: same cause and subject in one run is one incident.
+
+    The first candidate decides (diagnosis and plan); the others add their events, and their
+    evidence under ``also`` (e.g. every unknown card presented at one door).
+    """
+    merged: dict[str, Candidate] = {}
+    for candidate in candidates:
+        key = incident_key(candidate)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = candidate
+            continue
+        evidence = dict(first.diagnosis.evidence)
+        also = list(evidence.get("also", []))
+        if len(also) < 20:
+            also.append(dict(candidate.diagnosis.evidence))
+        evidence["also"] = also
+        newest = max(
+            (t for t in (first.occurred_at, candidate.occurred_at) if t is not None), default=None
+        )
+        merged[key] = replace(
+            first,
+            diagnosis=replace(first.diagnosis, evidence=evidence),
+            event_ids=tuple(dict.fromkeys(first.event_ids + candidate.event_ids)),
+            occurred_at=newest,
+        )
+    return list(merged.values())

@@ -9,14 +9,14 @@ instead of losing them, and reconciles actions instead of repeating them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from doorfix.agent.candidates import Batch, Candidate
+from doorfix.agent.candidates import Batch, Candidate, incident_key, merge_by_key
 from doorfix.agent.collect_aca import AcaBatch, FollowUp, collect_rejections
 from doorfix.agent.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.config import Settings
@@ -25,6 +25,7 @@ from doorfix.agent.fetch import RunFetcher
 from doorfix.agent.guards import RunGuards
 from doorfix.agent.journal import Journal
 from doorfix.agent.progress import NO_PROGRESS, Progress
+from doorfix.agent.reconcile import reconcile
 from doorfix.agent.report import ActionReport, IncidentReport, RunReport, SkippedRecord
 from doorfix.agent.reports import format_duration
 from doorfix.clock import Clock
@@ -69,15 +70,23 @@ class RunState:
     guards: RunGuards
     executor: Executor
     dry_run: bool
+    #: the feed each event of this run came from (empty in a dry-run: it marks nothing seen)
+    feeds: dict[str, str] = field(default_factory=dict)
 
     @property
     def journal(self) -> Journal:
         return self.agent.journal
 
+    def feeds_of(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """Event id -> feed, for the events of this run that came from a feed."""
+        return {e: self.feeds[e] for e in event_ids if e in self.feeds}
 
-def incident_key(candidate: Candidate) -> str:
-    """The grouping key of an incident: its cause and its subject."""
-    return f"{candidate.diagnosis.cause.value}|{candidate.diagnosis.subject.key()}"
+    def seen_of(self, event_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Feed -> event ids, for marking these events seen with a decision."""
+        out: dict[str, list[str]] = {}
+        for event_id, feed in self.feeds_of(event_ids).items():
+            out.setdefault(feed, []).append(event_id)
+        return out
 
 
 def _skip_recorder(report: RunReport) -> Callable[[ContractError], None]:
@@ -117,7 +126,25 @@ async def execute_run(
     dry_run: bool,
     progress: Progress = NO_PROGRESS,
 ) -> RunReport:
-    """The run every mode shares: reconcile, collect, process each candidate, commit feeds."""
+    """The run every mode shares: reconcile, collect, process each candidate, commit feeds.
+
+    A run that may act holds the journal's run lock throughout: another process's acting run
+    on the same journal waits for it (see :mod:`doorfix.agent.journal_lock`).
+    """
+    if dry_run:
+        return await _execute_run(agent, name, collect, dry_run=True, progress=progress)
+    async with agent.journal.run_lock.held(name):
+        return await _execute_run(agent, name, collect, dry_run=False, progress=progress)
+
+
+async def _execute_run(
+    agent: Agent,
+    name: str,
+    collect: Collector,
+    *,
+    dry_run: bool,
+    progress: Progress,
+) -> RunReport:
     journal, clock = agent.journal, agent.clock
     now = clock.now()
     run_id = journal.start_run(name, dry_run=dry_run)
@@ -137,6 +164,8 @@ async def execute_run(
         fetcher = RunFetcher(agent.clients, now=now, on_skip=_skip_recorder(report))
         progress.stage(f"{name}: reading the systems")
         batch = await collect(run, fetcher)
+        if not dry_run:
+            run.feeds = {e: c.feed for c in batch.commits for e in c.event_ids}
         if isinstance(batch, AcaBatch):
             for follow in batch.follow_ups:
                 _settle(run, follow)
@@ -148,8 +177,8 @@ async def execute_run(
                 report.incidents.append(incident)
             progress.advance()
         if not dry_run:
-            # only now: every incident of these events is recorded, so a crash before this
-            # line re-reads them next time instead of losing them
+            # only now: every incident of these events is recorded (each decision marked its
+            # own events seen), so a crash before this line re-reads only undecided events
             for commit in batch.commits:
                 journal.advance_feed(
                     commit.feed, cursor=commit.cursor, event_ids=commit.event_ids, run_id=run_id
@@ -211,36 +240,6 @@ def _order(candidate: Candidate) -> int:
     return 0 if actions and actions[0].remedy is Remedy.SYNC_ACCESS else 1
 
 
-def merge_by_key(candidates: list[Candidate]) -> list[Candidate]:
-    """One candidate per incident key: same cause and subject in one run is one incident.
-
-    The first candidate decides (diagnosis and plan); the others add their events, and their
-    evidence under ``also`` (e.g. every unknown card presented at one door).
-    """
-    merged: dict[str, Candidate] = {}
-    for candidate in candidates:
-        key = incident_key(candidate)
-        first = merged.get(key)
-        if first is None:
-            merged[key] = candidate
-            continue
-        evidence = dict(first.diagnosis.evidence)
-        also = list(evidence.get("also", []))
-        if len(also) < 20:
-            also.append(dict(candidate.diagnosis.evidence))
-        evidence["also"] = also
-        newest = max(
-            (t for t in (first.occurred_at, candidate.occurred_at) if t is not None), default=None
-        )
-        merged[key] = replace(
-            first,
-            diagnosis=replace(first.diagnosis, evidence=evidence),
-            event_ids=tuple(dict.fromkeys(first.event_ids + candidate.event_ids)),
-            occurred_at=newest,
-        )
-    return list(merged.values())
-
-
 def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
     """The id of a needs_human/no_fault incident with this key closed within the cool-down.
 
@@ -270,7 +269,13 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
     repeat = _recent_repeat(run, key, candidate)
     if repeat is not None:
         # reported a moment ago: keep the events with it instead of reporting it again
-        journal.add_events(repeat, event_ids=candidate.event_ids, evidence={})
+        journal.add_events(
+            repeat,
+            event_ids=candidate.event_ids,
+            evidence={},
+            feeds=run.feeds_of(candidate.event_ids),
+            run_id=None if run.dry_run else run.report.run_id,
+        )
         log.info("incident_repeated", incident_id=repeat, events=len(candidate.event_ids))
         return None
     row = journal.open_incident(
@@ -280,6 +285,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
         run_id=run.report.run_id,
         event_ids=candidate.event_ids,
         evidence=dict(diagnosis.evidence),
+        feeds=run.feeds_of(candidate.event_ids),
     )
     structlog.contextvars.bind_contextvars(incident_id=row.incident_id)
     try:
@@ -394,11 +400,24 @@ async def _execute(
         idempotency_key=f"{incident_id}:{action.remedy.value}:{action.target}:{len(previous)}",
     )
     result = await run.executor.run(action, candidate.verify)
-    journal.result(action_id, status=result.status, detail=result.detail)
     run.guards.record(action, write_error=result.write_error)
     report.status = result.status
     if result.detail.get("error"):
         report.detail = str(result.detail["error"])
+    if result.status == "unknown":
+        # left started: the next run's reconciliation re-reads the target before anything
+        report.detail = (
+            f"{report.detail}; left in flight: the next run re-reads the target to settle it"
+        )
+        return result.outcome, result.steps
+    # the outcome and steps go with the result, so a crash before the incident's outcome
+    # is recorded can still decide the incident from them (see reconcile)
+    detail = {
+        **result.detail,
+        "outcome": result.outcome.value,
+        "steps": [s.as_dict() for s in result.steps],
+    }
+    journal.result(action_id, status=result.status, detail=detail)
     return result.outcome, result.steps
 
 
@@ -437,6 +456,7 @@ def _settle(run: RunState, follow: FollowUp) -> None:
             run_id=run.report.run_id,
             evidence=evidence,
             note=f"{seen} rejection(s) since the sync; waiting",
+            seen=run.seen_of(follow.event_ids),
         )
         return
     else:
@@ -448,6 +468,7 @@ def _settle(run: RunState, follow: FollowUp) -> None:
         steps=[s.as_dict() for s in steps],
         evidence=evidence,
         note=note,
+        seen=run.seen_of(follow.event_ids),
     )
     settled = IncidentReport(
         incident_id=row.incident_id,
@@ -460,36 +481,3 @@ def _settle(run: RunState, follow: FollowUp) -> None:
         reason=note,
     )
     run.report.incidents.append(settled)
-
-
-async def reconcile(agent: Agent, run_id: str) -> int:
-    """Settle actions a crash left in flight by re-reading their targets; never re-fire them."""
-    journal = agent.journal
-    executor = Executor(agent.clients, agent.clock, verify_timeout=0)
-    settled = 0
-    for row in journal.in_flight():
-        try:
-            status, detail = await executor.reconcile(row)
-        except ConnectorError as exc:
-            log.warning("reconcile_deferred", action_id=row.action_id, error=str(exc))
-            continue
-        journal.reconcile(row.action_id, status=status, detail=detail)
-        incident = journal.incident(row.incident_id)
-        if incident is not None and incident.open and status == "succeeded":
-            outcome = (
-                Outcome.PENDING_VERIFICATION
-                if row.remedy == Remedy.SYNC_ACCESS.value
-                else Outcome.FIXED
-            )
-            journal.set_outcome(
-                row.incident_id,
-                outcome=outcome.value,
-                run_id=run_id,
-                note="reconciled after a crash",
-            )
-        log.info("action_reconciled", action_id=row.action_id, remedy=row.remedy, status=status)
-        settled += 1
-    for run in journal.runs(limit=50):
-        if run.status == "running" and run.run_id != run_id:
-            journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
-    return settled

@@ -20,7 +20,7 @@ from doorfix.clock import Clock
 from doorfix.connectors.factory import Clients
 from doorfix.connectors.models import from_epoch
 from doorfix.connectors.models.clp import SyncJob
-from doorfix.errors import ConnectorError, ContractError, TransientError
+from doorfix.errors import ConnectorError, ContractError, TransientError, WriteOutcomeUnknown
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 
 log = structlog.get_logger("doorfix.execute")
@@ -34,14 +34,24 @@ POLL_SECONDS = 5.0
 class ActionResult:
     """What an executed action did and what the incident's outcome is because of it."""
 
-    #: ``skipped``: the system refused to act for now, nothing changed (no cool-down starts)
-    status: Literal["succeeded", "failed", "skipped"]
+    #: ``skipped``: the system refused to act for now, nothing changed (no cool-down starts);
+    #: ``unknown``: the write may have taken effect and no re-read could tell, so the action
+    #: stays in flight in the journal for the next run's reconciliation to settle
+    status: Literal["succeeded", "failed", "skipped", "unknown"]
     outcome: Outcome
     detail: dict[str, Any] = field(default_factory=dict)
     #: the write itself failed (counts towards the circuit breaker)
     write_error: bool = False
     #: extra checklist items when the remedy did not hold
     steps: tuple[Step, ...] = ()
+
+
+Settled = Literal["succeeded", "failed", "skipped"]
+
+
+def _settled(done: bool) -> Settled:
+    """A re-read after a crash: the change is there, or the call never took effect."""
+    return "succeeded" if done else "skipped"
 
 
 def _hhmm(text: str) -> time:
@@ -130,6 +140,17 @@ class Executor:
         handler = self._handlers()[action.remedy]
         try:
             return await handler(action.params, verify)
+        except WriteOutcomeUnknown as exc:
+            # neither claimed nor sent again: the next run re-reads the target first
+            log.warning(
+                "remedy_outcome_unknown",
+                remedy=action.remedy.value,
+                target=action.target,
+                system=exc.system,
+                endpoint=exc.endpoint,
+            )
+            detail = {"error": str(exc), "outcome_unknown": True}
+            return ActionResult("unknown", Outcome.DEFERRED, detail, write_error=True)
         except ConnectorError as exc:
             if isinstance(exc, TransientError) and not exc.maybe_processed:
                 # the system refused to act for now (429, CLP 2203): nothing changed, try later
@@ -321,10 +342,13 @@ class Executor:
 
     # ------------------------------------------------------------------ after a crash
 
-    async def reconcile(
-        self, row: ActionRow
-    ) -> tuple[Literal["succeeded", "failed"], dict[str, Any]]:
-        """Settle an action left in flight by re-reading its target; never fire it blindly."""
+    async def reconcile(self, row: ActionRow) -> tuple[Settled, dict[str, Any]]:
+        """Settle an action left in flight by re-reading its target; never fire it blindly.
+
+        ``succeeded``: the re-read shows the change; ``skipped``: it shows the change is not
+        there, so the call never took effect and the remedy may run again (no cool-down);
+        ``failed``: nothing can be read back (Sync Access) or a toggle's sync did not follow.
+        """
         p = row.params.get("call", {})
         v = row.params.get("verify", {})
         remedy = Remedy(row.remedy)
@@ -344,27 +368,27 @@ class Executor:
             renewed = door.license.status == "active" and (
                 before is None or (door.license.expires_at or 0) > int(before)
             )
-            return ("succeeded" if renewed else "failed"), {"license_status": door.license.status}
+            return _settled(renewed), {"license_status": door.license.status}
         if remedy is Remedy.ASSIGN_CREDENTIAL:
             person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
             ok = person.has_credential(p["type"], p["value"])
-            return ("succeeded" if ok else "failed"), {"credential_assigned": ok}
+            return _settled(ok), {"credential_assigned": ok}
         if remedy is Remedy.ADD_TO_ACCESS_GROUP:
             person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
             ok = p["access_group_id"] in person.access_group_ids
-            return ("succeeded" if ok else "failed"), {"member": ok}
+            return _settled(ok), {"member": ok}
         if remedy is Remedy.CREATE_TEMP_KEY:
             visitor = await cloud.get_visitor_detail(p["project_id"], p["visitor_id"])
             ok = any(
                 k.start_time == int(p["start_time"]) and k.finish_time == int(p["finish_time"])
                 for k in visitor.temp_keys
             )
-            return ("succeeded" if ok else "failed"), {"temp_key_found": ok}
+            return _settled(ok), {"temp_key_found": ok}
         if remedy is Remedy.SET_HOLIDAY_HOURS:
             async for holiday in cloud.iter_holidays(p["project_id"]):
                 if holiday.holiday_id == p["holiday_id"]:
                     ok = holiday.working_hours_enabled
-                    return ("succeeded" if ok else "failed"), {"working_hours": ok}
-            return "failed", {"working_hours": False}
+                    return _settled(ok), {"working_hours": ok}
+            return "failed", {"working_hours": False, "holiday_found": False}
         # Sync Access leaves no trace to re-read; the next run re-diagnoses the lock
         return "failed", {"outcome_unknown": True, "remedy": row.remedy}

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from doorfix.agent import journal_rows as rows
 from doorfix.agent import journal_schema as schema
 from doorfix.agent import journal_sql as sql
+from doorfix.agent.journal_lock import RunLock
 from doorfix.agent.journal_rows import ActionRow, HistoryRow, IncidentRow, RunRow
 from doorfix.clock import Clock
 from doorfix.errors import JournalError
@@ -52,7 +53,7 @@ OUTCOMES = FINAL_OUTCOMES | OPEN_OUTCOMES
 
 RunStatus = Literal["completed", "failed", "interrupted"]
 ActionResult = Literal["succeeded", "failed", "skipped", "planned"]
-ReconciledStatus = Literal["succeeded", "failed"]
+ReconciledStatus = Literal["succeeded", "failed", "skipped"]
 
 
 class Journal:
@@ -84,6 +85,8 @@ class Journal:
             conn.close()
             raise
         self._conn: sqlite3.Connection | None = conn
+        #: held by every acting run, so one process at a time reconciles and acts
+        self.run_lock = RunLock(None if memory else self._path)
 
     @property
     def path(self) -> str:
@@ -238,8 +241,13 @@ class Journal:
         run_id: str,
         event_ids: Sequence[str],
         evidence: Mapping[str, Any],
+        feeds: Mapping[str, str] | None = None,
     ) -> IncidentRow:
-        """Open an incident for ``key``, or add these events to the one already open."""
+        """Open an incident for ``key``, or add these events to the one already open.
+
+        ``feeds`` names the feed of each event (event id -> feed); the incident's outcome,
+        once set, marks those events seen in their feeds (see :meth:`set_outcome`).
+        """
         now = self._now()
         new_ids = list(dict.fromkeys(event_ids))
         with self._write("open_incident") as conn:
@@ -271,6 +279,7 @@ class Journal:
             else:
                 incident_id = row["incident_id"]
                 _regroup(conn, row, new_ids, evidence, now)
+            _link_events(conn, incident_id, new_ids, feeds or {})
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
         return rows.incident_row(current)
 
@@ -281,19 +290,33 @@ class Journal:
         return None if row is None else rows.incident_row(row)
 
     def add_events(
-        self, incident_id: str, *, event_ids: Sequence[str], evidence: Mapping[str, Any]
+        self,
+        incident_id: str,
+        *,
+        event_ids: Sequence[str],
+        evidence: Mapping[str, Any],
+        feeds: Mapping[str, str] | None = None,
+        run_id: str | None = None,
     ) -> IncidentRow:
         """Add events to an incident, open or closed, without touching its outcome.
 
         For a repeat of an incident just reported (the same lock still offline, the same
         disabled user trying again): the events are kept with the incident they belong to.
+        With ``run_id``, that is the decision: the events (of ``feeds``) are marked seen.
         """
         now = self._now()
+        new_ids = list(dict.fromkeys(event_ids))
         with self._write("add_events") as conn:
             row = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
             if row is None:
                 raise JournalError(f"add_events: no incident {incident_id} in {self.path}")
-            _regroup(conn, row, list(dict.fromkeys(event_ids)), evidence, now)
+            _regroup(conn, row, new_ids, evidence, now)
+            _link_events(conn, incident_id, new_ids, feeds or {})
+            if run_id is not None:
+                conn.execute(
+                    sql.MARK_INCIDENT_SEEN,
+                    {"incident_id": incident_id, "run_id": run_id, "seen_at": now},
+                )
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
         return rows.incident_row(current)
 
@@ -306,8 +329,14 @@ class Journal:
         steps: Sequence[Mapping[str, str]] = (),
         evidence: Mapping[str, Any] | None = None,
         note: str | None = None,
+        seen: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        """Record an open incident's outcome; a final outcome closes it."""
+        """Record an open incident's outcome; a final outcome closes it.
+
+        In the same transaction the incident's events are marked seen in their feeds, and
+        ``seen`` (feed -> event ids) too: a decided event is never diagnosed again, even if
+        the run dies before it commits its feeds.
+        """
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}; expected one of {sorted(OUTCOMES)}")
         now = self._now()
@@ -339,6 +368,23 @@ class Journal:
                     "note": note,
                 },
             )
+            conn.execute(
+                sql.MARK_INCIDENT_SEEN,
+                {"incident_id": incident_id, "run_id": run_id, "seen_at": now},
+            )
+            conn.executemany(
+                sql.MARK_SEEN,
+                [
+                    {"feed": feed, "event_id": event_id, "run_id": run_id, "seen_at": now}
+                    for feed, event_ids in (seen or {}).items()
+                    for event_id in event_ids
+                ],
+            )
+
+    def undecided(self) -> list[IncidentRow]:
+        """Open incidents that never got an outcome: a crash came before their decision."""
+        with self._read("undecided") as conn:
+            return [rows.incident_row(row) for row in conn.execute(sql.UNDECIDED_INCIDENTS)]
 
     def incident(self, incident_id: str) -> IncidentRow | None:
         """One incident by id."""
@@ -445,9 +491,16 @@ class Journal:
     def reconcile(
         self, action_id: str, *, status: ReconciledStatus, detail: Mapping[str, Any]
     ) -> None:
-        """Close an in-flight action from a re-read of its target, noting it in history."""
-        if status not in ("succeeded", "failed"):
-            raise ValueError(f"a reconciled action either succeeded or failed, not {status!r}")
+        """Close an in-flight action from a re-read of its target, noting it in history.
+
+        ``skipped``: the re-read shows the call never took effect; like any skipped action it
+        starts no cool-down, so the remedy may run again.
+        """
+        if status not in ("succeeded", "failed", "skipped"):
+            raise ValueError(
+                f"a reconciled action succeeded, failed or was skipped, not {status!r}"
+            )
+        note = f"{status} (the call never took effect; it may run again)"
         with self._write("reconcile") as conn:
             action = self._finish_action(conn, "reconcile", action_id, status, detail)
             outcome = conn.execute(
@@ -460,7 +513,8 @@ class Journal:
                     "at": self._now(),
                     "outcome": outcome,
                     "run_id": action.run_id,
-                    "note": f"reconciled {action.remedy} on {action.target}: {status}",
+                    "note": f"reconciled {action.remedy} on {action.target}: "
+                    + (note if status == "skipped" else status),
                 },
             )
 
@@ -599,6 +653,23 @@ def _rollback(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         if conn.in_transaction:
             conn.rollback()
+
+
+def _link_events(
+    conn: sqlite3.Connection,
+    incident_id: str,
+    event_ids: Sequence[str],
+    feeds: Mapping[str, str],
+) -> None:
+    """Record the feed of each of an incident's events that came from one."""
+    conn.executemany(
+        sql.INSERT_INCIDENT_EVENT,
+        [
+            {"incident_id": incident_id, "event_id": event_id, "feed": feeds[event_id]}
+            for event_id in event_ids
+            if event_id in feeds
+        ],
+    )
 
 
 def _regroup(

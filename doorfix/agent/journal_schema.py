@@ -174,9 +174,24 @@ _V1 = (
 #: the schema's history; append only, never edit a released step
 _V2 = ("CREATE INDEX incidents_by_key ON incidents (incident_key, seq)",)
 
+# the feed each incident's events came from: deciding an incident marks its events seen at
+# once (in the same transaction), so a crash before the run's feed commit re-reads only the
+# events no decision holds. Incidents recorded before version 3 have no rows here.
+_V3 = (
+    """
+    CREATE TABLE incident_events (
+        incident_id TEXT NOT NULL REFERENCES incidents (incident_id),
+        event_id TEXT NOT NULL,
+        feed TEXT NOT NULL,
+        PRIMARY KEY (incident_id, event_id)
+    )""",
+    "CREATE INDEX incident_events_event ON incident_events (feed, event_id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, feeds, seen events, incidents, history, actions", _V1),
     Migration(2, "find the latest incident of a key without a scan", _V2),
+    Migration(3, "each incident's events with their feed, marked seen when it is decided", _V3),
 )
 
 

@@ -113,6 +113,20 @@ SET_OUTCOME = (
     "steps = :steps, evidence = :evidence WHERE incident_id = :incident_id AND is_open = 1"
 )
 INCIDENT_OUTCOME = "SELECT outcome FROM incidents WHERE incident_id = :incident_id"
+# open and never decided: what a crash between opening an incident and its outcome leaves
+UNDECIDED_INCIDENTS = (
+    _SELECT_INCIDENTS + " WHERE i.is_open = 1 AND i.outcome IS NULL ORDER BY i.seq"
+)
+INSERT_INCIDENT_EVENT = (
+    "INSERT INTO incident_events (incident_id, event_id, feed) "
+    "VALUES (:incident_id, :event_id, :feed) ON CONFLICT (incident_id, event_id) DO NOTHING"
+)
+# a decision marks the incident's events seen, whatever the run's feed commit later does
+MARK_INCIDENT_SEEN = (
+    "INSERT INTO seen_events (feed, event_id, run_id, seen_at) "
+    "SELECT e.feed, e.event_id, :run_id, :seen_at FROM incident_events e "
+    "WHERE e.incident_id = :incident_id ON CONFLICT (feed, event_id) DO NOTHING"
+)
 INSERT_HISTORY = (
     "INSERT INTO incident_history (incident_id, recorded_at, outcome, run_id, note) "
     "VALUES (:incident_id, :at, :outcome, :run_id, :note)"
@@ -214,6 +228,7 @@ PRUNE: tuple[tuple[str, str], ...] = (
     ("incident_history", _compose("DELETE FROM incident_history", [_OF_PRUNABLE], "")),
     ("actions", _compose("DELETE FROM actions", [_OF_PRUNABLE], "")),
     ("incident_subjects", _compose("DELETE FROM incident_subjects", [_OF_PRUNABLE], "")),
+    ("incident_events", _compose("DELETE FROM incident_events", [_OF_PRUNABLE], "")),
     ("incidents", _compose("DELETE FROM incidents", [_OF_PRUNABLE], "")),
     ("seen_events", "DELETE FROM seen_events WHERE seen_at < :before"),
     # a run still named by a kept row stays, so every run_id in the journal resolves

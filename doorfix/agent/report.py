@@ -15,7 +15,7 @@ from rich.text import Text
 
 from doorfix.connectors.models import iso_z
 
-ActionStatus = Literal["planned", "succeeded", "failed", "skipped"]
+ActionStatus = Literal["planned", "succeeded", "failed", "skipped", "unknown"]
 
 
 @dataclass

@@ -50,7 +50,14 @@ from doorfix.connectors.models.cloud import (
     UserGroup,
     Visitor,
 )
-from doorfix.errors import ConnectorError, ContractError, PermanentError, System, TransientError
+from doorfix.errors import (
+    ConnectorError,
+    ContractError,
+    PermanentError,
+    System,
+    TransientError,
+    WriteOutcomeUnknown,
+)
 
 log = structlog.get_logger("doorfix.connectors.cloud")
 
@@ -288,7 +295,13 @@ class CloudClient(ClientBase):
                 status=exc.status,
                 code=exc.code,
             )
-            raise unknown from exc
+            raise WriteOutcomeUnknown(
+                f"{unknown.message}; re-reading to settle it failed too ({type(exc).__name__})",
+                system=unknown.system,
+                endpoint=unknown.endpoint,
+                status=unknown.status,
+                code=unknown.code,
+            ) from exc
 
     # ------------------------------------------------------------------ personnel
 

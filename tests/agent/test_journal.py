@@ -58,6 +58,7 @@ def open_one(
     events: tuple[str, ...] = ("ev-1",),
     subject: dict[str, str] | None = None,
     cause: str = "aca.clp_out_of_sync",
+    feeds: dict[str, str] | None = None,
 ) -> IncidentRow:
     return journal.open_incident(
         key=key,
@@ -66,6 +67,7 @@ def open_one(
         run_id=run_id,
         event_ids=events,
         evidence={"aca_access": "active", "larry_access": "denied"},
+        feeds=feeds,
     )
 
 
@@ -625,8 +627,59 @@ def test_reconcile_closes_an_in_flight_action_and_notes_it(journal: Journal, run
     assert entry.run_id == run_id
     with pytest.raises(JournalError, match="already succeeded"):
         journal.reconcile(action_id, status="failed", detail={})
-    with pytest.raises(ValueError, match="succeeded or failed"):
+    with pytest.raises(ValueError, match="succeeded, failed or was skipped"):
         journal.reconcile(action_id, status="planned", detail={})  # type: ignore[arg-type]
+
+
+def test_a_reconciled_call_that_never_took_effect_is_skipped_and_starts_no_cooldown(
+    journal: Journal, run_id: str
+) -> None:
+    incident = open_one(journal, run_id)
+    action_id = intend(journal, run_id, incident.incident_id)
+    assert journal.last_action_at(target="u-7/l-3", remedy="toggle_access_matrix") is not None
+    journal.reconcile(action_id, status="skipped", detail={"credential_assigned": False})
+    assert journal.in_flight() == []
+    assert journal.last_action_at(target="u-7/l-3", remedy="toggle_access_matrix") is None
+    [entry] = journal.history(incident.incident_id)
+    assert entry.note is not None
+    assert "never took effect" in entry.note
+
+
+def test_a_decision_marks_the_incidents_events_seen_in_their_feeds(
+    journal: Journal, run_id: str
+) -> None:
+    feeds = {"ev-1": "door-logs:p-1", "ev-2": "door-logs:p-1"}
+    incident = open_one(journal, run_id, events=("ev-1", "ev-2", "ticket"), feeds=feeds)
+    # opened, not decided: a crash now re-reads the events and diagnoses them again
+    assert journal.unseen("door-logs:p-1", ["ev-1", "ev-2"]) == {"ev-1", "ev-2"}
+    assert [row.incident_id for row in journal.undecided()] == [incident.incident_id]
+    journal.set_outcome(
+        incident.incident_id,
+        outcome="deferred",
+        run_id=run_id,
+        seen={"aca-events": ["grant-9"]},
+    )
+    assert journal.unseen("door-logs:p-1", ["ev-1", "ev-2", "ev-3"]) == {"ev-3"}
+    assert journal.unseen("aca-events", ["grant-9"]) == set()
+    assert journal.undecided() == []
+
+
+def test_events_kept_with_a_repeat_are_marked_seen_only_for_a_real_run(
+    journal: Journal, run_id: str
+) -> None:
+    incident = open_one(journal, run_id)
+    journal.set_outcome(incident.incident_id, outcome="needs_human", run_id=run_id)
+    # a dry-run passes neither feeds nor run_id: a later real run still sees the event
+    journal.add_events(incident.incident_id, event_ids=["ev-5"], evidence={})
+    journal.add_events(
+        incident.incident_id,
+        event_ids=["ev-6"],
+        evidence={},
+        feeds={"ev-6": "aca-events"},
+        run_id=run_id,
+    )
+    assert journal.unseen("aca-events", ["ev-5", "ev-6"]) == {"ev-5"}
+    assert journal.incident(incident.incident_id).event_ids == ["ev-1", "ev-5", "ev-6"]  # type: ignore[union-attr]
 
 
 def test_in_flight_lists_the_oldest_first(
@@ -713,7 +766,7 @@ def test_prune_forgets_old_closed_work_and_keeps_what_is_live(
 ) -> None:
     old_run = journal.start_run("aca-rejections", dry_run=False)
     journal.advance_feed("aca-events", cursor="c-old", event_ids=["old-1", "old-2"], run_id=old_run)
-    closed = open_one(journal, old_run, key="closed")
+    closed = open_one(journal, old_run, key="closed", feeds={"ev-1": "aca-events"})
     done = intend(journal, old_run, closed.incident_id, key="k-done")
     journal.result(done, status="succeeded")
     journal.set_outcome(closed.incident_id, outcome="fixed", run_id=old_run)
@@ -736,8 +789,9 @@ def test_prune_forgets_old_closed_work_and_keeps_what_is_live(
         "incident_history": 1,
         "actions": 1,
         "incident_subjects": 3,
+        "incident_events": 1,
         "incidents": 1,
-        "seen_events": 2,
+        "seen_events": 3,
         "runs": 1,
     }
     assert journal.incident(closed.incident_id) is None
@@ -746,7 +800,7 @@ def test_prune_forgets_old_closed_work_and_keeps_what_is_live(
     assert journal.incident(closed_in_flight.incident_id) is not None
     assert [row.action_id for row in journal.in_flight()] == [flying]
     assert journal.cursor("aca-events") == "c-new"
-    assert journal.unseen("aca-events", ["old-1", "new-1"]) == {"old-1"}
+    assert journal.unseen("aca-events", ["old-1", "new-1", "ev-1"]) == {"old-1", "ev-1"}
     assert {run.run_id for run in journal.runs()} == {old_run, new_run}
     assert journal.check() is None
 

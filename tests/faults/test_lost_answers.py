@@ -95,9 +95,10 @@ async def test_a_sync_access_whose_answer_is_lost_is_proved_by_the_next_presenta
     assert [m.operation for m in world.landed() if m.operation == "sync_access"] == ["sync_access"]
 
 
-async def test_an_unknown_write_whose_reread_fails_is_reported_failed_and_never_resent() -> None:
+async def test_an_unknown_write_whose_reread_fails_stays_in_flight_and_is_settled_later() -> None:
     # the credential lands, its answer is lost, and re-reading the person then fails too:
-    # doorfix cannot know, so it must neither claim a fix nor assign the card a second time
+    # doorfix cannot know, so it must neither claim a fix nor assign the card a second time;
+    # the action stays in flight and the next run's re-read finds the card: fixed
     refusals = [0]  # re-reads still to refuse: every attempt of the one re-read
 
     def routes(router: respx.Router, forward: Forward) -> None:
@@ -122,10 +123,19 @@ async def test_an_unknown_write_whose_reread_fails_is_reported_failed_and_never_
         (incident,) = [
             i for i in report.incidents if i.cause == "cloud.credential_unassigned" and i.actions
         ]
-        assert incident.outcome == "failed"
-        assert "add_personnel_credential" in incident.actions[0].detail
-        w.clock.advance(every(90))  # past the cool-down
-        await w.run("door-logs")
+        assert incident.outcome == "deferred"
+        (action,) = incident.actions
+        assert action.status == "unknown"
+        assert "add_personnel_credential" in action.detail
+        assert "left in flight" in action.detail
+        [flying] = w.agent.journal.in_flight()
+        assert flying.remedy == "assign_credential"
+
+        await w.run("door-logs")  # the re-read now answers: the card is there
+        assert w.agent.journal.in_flight() == []
+        settled = w.agent.journal.incident(incident.incident_id)
+        assert settled is not None
+        assert (settled.open, settled.outcome) == (False, "fixed")
         landed = [m for m in w.landed() if m.operation == "add_personnel_credential"]
         assert len(landed) == 1
     finally:
