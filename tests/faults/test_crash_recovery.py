@@ -1,0 +1,179 @@
+"""A run killed at each step of an incident, then run again: nothing diagnosed twice, nothing
+sent twice, nothing left waiting for a cool-down it never earned; and one acting run per journal.
+
+The kill is a ``BaseException`` raised from inside the step (the engine catches only
+connector and OS errors), so the journal is left exactly as a SIGKILL at that point would
+leave it: the run still ``running``, the feeds not committed. ``tests/crash`` does the same
+with real SIGKILLs of the daemon; these pin each step on its own, in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from faultkit import World, make_world
+
+from doorfix.agent.execute import ActionResult, Executor
+from doorfix.agent.journal import IncidentRow, Journal
+from doorfix.clock import SystemClock
+from doorfix.playbooks.types import PlannedAction
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` while the event loop runs other tasks (bound it with a timeout)."""
+    while not condition():  # noqa: ASYNC110 - a log line, not an event we could wait on
+        await asyncio.sleep(0.01)
+
+
+class Killed(BaseException):
+    """The process dies here."""
+
+
+def once(original: Callable[..., Any], when: Callable[..., bool]) -> Callable[..., Any]:
+    """``original``, except that the first call for which ``when(*args)`` holds dies."""
+    fired = [False]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not fired[0] and when(*args, **kwargs):
+            fired[0] = True
+            raise Killed
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+async def killed_run(world: World, playbook: str) -> None:
+    with pytest.raises(Killed):
+        await world.run(playbook)
+
+
+def incidents(world: World) -> list[IncidentRow]:
+    return world.agent.journal.incidents(limit=1000)
+
+
+def events_in_two_incidents(world: World) -> list[str]:
+    held = Counter(e for i in incidents(world) for e in i.event_ids)
+    return sorted(e for e, n in held.items() if n > 1)
+
+
+def writes(world: World, operation: str) -> int:
+    return sum(1 for m in world.landed() if m.operation == operation)
+
+
+async def test_failures_decided_before_a_kill_at_the_feed_commit_are_not_diagnosed_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = world.agent.journal
+    monkeypatch.setattr(journal, "advance_feed", once(journal.advance_feed, lambda *a, **k: True))
+    await killed_run(world, "door-logs")
+    first = {i.incident_id: i.outcome for i in incidents(world)}
+    assert "fixed" in first.values()
+    [interrupted] = journal.runs(limit=1)
+    assert interrupted.status == "running"  # as a SIGKILL leaves it
+
+    second = await world.run("door-logs")
+
+    assert second.incidents == []  # every failure read again was already decided
+    assert {i.incident_id: i.outcome for i in incidents(world)} == first
+    assert events_in_two_incidents(world) == []
+    assert journal.runs(limit=2)[1].status == "interrupted"
+
+
+async def test_a_fix_whose_outcome_a_kill_cut_off_is_decided_from_its_result(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = world.agent.journal
+
+    def after_a_renewal(incident_id: str, **_: Any) -> bool:
+        return any(a.remedy == "renew_license" for a in journal.actions(incident_id=incident_id))
+
+    monkeypatch.setattr(journal, "set_outcome", once(journal.set_outcome, after_a_renewal))
+    await killed_run(world, "door-logs")
+    [undecided] = journal.undecided()
+    assert undecided.cause == "cloud.license_inactive"
+
+    await world.run("door-logs")
+
+    renewed = journal.incident(undecided.incident_id)
+    assert renewed is not None
+    assert (renewed.open, renewed.outcome) == (False, "fixed")
+    notes = [h.note for h in journal.history(undecided.incident_id)]
+    assert "decided after a crash, from the result of its action" in notes
+    # not re-diagnosed "already resolved" in a second incident, and renewed once
+    assert events_in_two_incidents(world) == []
+    assert not [
+        i
+        for i in incidents(world)
+        if i.outcome == "no_fault" and i.cause.startswith("cloud.license")
+    ]
+    assert writes(world, "renew_door_license") == 1
+    assert world.present()["cloud.license_inactive"] is False
+
+
+async def test_a_call_a_kill_cut_off_before_it_was_sent_is_made_once_on_the_next_run(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = world.agent.journal
+    real_run = Executor.run
+
+    async def run(self: Executor, action: PlannedAction, verify: Any) -> ActionResult:
+        if action.remedy.value == "renew_license" and not getattr(run, "fired", False):
+            run.fired = True  # type: ignore[attr-defined]
+            raise Killed  # after the intent was written, before the call
+        return await real_run(self, action, verify)
+
+    monkeypatch.setattr(Executor, "run", run)
+    await killed_run(world, "door-logs")
+    [flying] = journal.in_flight()
+    assert flying.remedy == "renew_license"
+    assert writes(world, "renew_door_license") == 0
+    before = world.clock.now()
+
+    await world.run("door-logs")
+
+    # the re-read waited out the client timeout, found nothing renewed: skipped, no cool-down
+    assert (
+        world.clock.now() - before
+    ).total_seconds() >= world.agent.settings.cloud.timeout_seconds
+    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    assert reconciled.status == "skipped"
+    renewal = journal.incident(flying.incident_id)
+    assert renewal is not None
+    assert (renewal.open, renewal.outcome) == (False, "fixed")
+    assert writes(world, "renew_door_license") == 1
+    assert world.present()["cloud.license_inactive"] is False
+
+
+async def test_an_acting_run_waits_while_another_process_holds_the_journal(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    world = make_world(journal=path)
+    other = Journal(path, clock=SystemClock())  # the daemon of another process, say
+    try:
+        with structlog.testing.capture_logs() as logs:
+            async with other.run_lock.held("door-logs"):
+                waiting = asyncio.create_task(world.run("aca-rejections"))
+                # the second run says once that it waits for the journal
+                async with asyncio.timeout(10):
+                    await until(lambda: any(e["event"] == "journal_busy" for e in logs))
+                assert not waiting.done()
+                assert world.agent.journal.runs() == []  # it has not even started its run
+                busy = next(e for e in logs if e["event"] == "journal_busy")
+                assert busy["holder"]["run"] == "door-logs"
+            report = await asyncio.wait_for(waiting, timeout=30)
+        assert report.error is None
+        assert [r.status for r in world.agent.journal.runs()] == ["completed"]
+        # a dry-run never takes the lock: it changes nothing and reconciles nothing
+        async with other.run_lock.held("door-logs"):
+            dry = await asyncio.wait_for(world.run("door-logs", dry_run=True), timeout=30)
+        assert dry.dry_run
+    finally:
+        other.close()
+        await world.aclose()
