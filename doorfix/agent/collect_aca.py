@@ -48,6 +48,8 @@ class AcaBatch(Batch):
     """The aca-rejections batch: candidates plus follow-ups of pending incidents."""
 
     follow_ups: list[FollowUp] = field(default_factory=list)
+    #: user x lock pairs whose newest event is a grant: what was deferred for them resolved
+    resolved: list[dict[str, str]] = field(default_factory=list)
 
 
 class UnresolvedError(LookupError):
@@ -210,7 +212,9 @@ async def collect_rejections(
             continue
         group.sort(key=lambda e: (e.occurred_at, e.id))
         if group[-1].type in GRANTS:
-            continue  # the person got in after all: nothing left to fix
+            # the person got in after all: nothing left to fix
+            batch.resolved.append({"user_id": user_id, "lock_id": lock_id})
+            continue
         fixed_at = _fix_time(journal, user_id, lock_id)
         rejected = [
             e

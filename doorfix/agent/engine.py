@@ -20,6 +20,7 @@ from doorfix.agent.candidates import Batch, Candidate, incident_key, merge_by_ke
 from doorfix.agent.collect_aca import AcaBatch, FollowUp, collect_rejections
 from doorfix.agent.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.config import Settings
+from doorfix.agent.deferrals import close_resolved, supersede
 from doorfix.agent.execute import Executor
 from doorfix.agent.fetch import RunFetcher
 from doorfix.agent.guards import RunGuards
@@ -169,6 +170,9 @@ async def _execute_run(
         if isinstance(batch, AcaBatch):
             for follow in batch.follow_ups:
                 _settle(run, follow)
+            if not dry_run:
+                for subject in batch.resolved:
+                    close_resolved(journal, run_id=run_id, subject=subject)
         candidates = sorted(merge_by_key(batch.candidates), key=_order)
         progress.stage(f"{name}: working incidents", total=len(candidates))
         for candidate in candidates:
@@ -309,6 +313,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
             evidence=incident.evidence,
             note=incident.reason or None,
         )
+        _supersede(run, incident)
         log.info(
             "incident_recorded",
             cause=incident.cause,
@@ -421,6 +426,19 @@ async def _execute(
     return result.outcome, result.steps
 
 
+def _supersede(run: RunState, incident: IncidentReport) -> None:
+    if run.dry_run:
+        return  # a dry-run changes nothing, the journal's deferrals included
+    supersede(
+        run.journal,
+        run_id=run.report.run_id,
+        incident_id=incident.incident_id,
+        cause=incident.cause,
+        outcome=incident.outcome,
+        subject=incident.subject,
+    )
+
+
 def _settle(run: RunState, follow: FollowUp) -> None:
     """Close or escalate an incident waiting for verification, from the new evidence."""
     journal = run.journal
@@ -481,3 +499,4 @@ def _settle(run: RunState, follow: FollowUp) -> None:
         reason=note,
     )
     run.report.incidents.append(settled)
+    _supersede(run, settled)

@@ -18,7 +18,7 @@ async def test_a_user_s_history_runs_from_deferral_to_escalation(three_days: Dem
     history = subject_history(three_days.journal, {"user_id": "u-11"})
 
     assert [(i.incident.cause, i.incident.outcome) for i in history.incidents] == [
-        ("aca.too_early", "deferred"),
+        ("aca.too_early", "no_fault"),
         ("aca.iq_out_of_sync", "needs_human"),
     ]
     timeline = history.timeline()
@@ -28,13 +28,17 @@ async def test_a_user_s_history_runs_from_deferral_to_escalation(three_days: Dem
         ("seen", "aca.iq_out_of_sync"),
         ("action", "aca.iq_out_of_sync"),
         ("outcome", "aca.iq_out_of_sync"),
+        ("outcome", "aca.too_early"),
         ("outcome", "aca.iq_out_of_sync"),
     ]
     assert [e.at for e in timeline] == sorted(e.at for e in timeline)
     assert timeline[3].text.startswith("sync_access on ")
     assert timeline[3].text.endswith(": succeeded")
     assert timeline[4].text.startswith("outcome pending_verification")
-    assert timeline[5].text.startswith("outcome needs_human: still rejected after the sync")
+    # the deferral ends when the sync's verdict is in: the newer incident carries the problem
+    iq_incident = history.incidents[1].incident.incident_id
+    assert timeline[5].text.startswith(f"outcome no_fault: superseded by incident {iq_incident}")
+    assert timeline[6].text.startswith("outcome needs_human: still rejected after the sync")
 
 
 async def test_a_user_at_a_lock_seen_then_fixed_then_recorded(three_days: Demo) -> None:
@@ -82,8 +86,9 @@ async def test_history_command_prints_text_and_json(three_days: Demo, tmp_path: 
     order = [
         next(n for n, line in enumerate(lines) if needle in line)
         for needle in (
-            "aca.too_early [deferred]",
+            "aca.too_early [no_fault]",
             "outcome deferred",
+            "outcome no_fault: superseded by incident",
             "aca.iq_out_of_sync [needs_human]",
             "sync_access on",
             "outcome pending_verification",

@@ -22,7 +22,8 @@ import pytest
 import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from reportkit import Demo, Webhook, free_port, wait_for
+from reportkit import Demo, Webhook, free_port
+from support.polling import wait_for
 
 from doorfix.agent.config import Settings
 from doorfix.agent.notify import Notifier, notify_run, parse_sinks, send_digest, should_notify
@@ -225,8 +226,8 @@ async def test_the_daily_digest_carries_the_html_report(three_days: Demo, sinks:
 
     hook = sinks.webhook.messages()[0]
     assert hook["title"] == (
-        "doorfix digest 2026-11-18: fixed and verified 8, needs a person 11, deferred 1, "
-        "refused as designed 2"
+        "doorfix digest 2026-11-18: fixed and verified 8, needs a person 11, "
+        "refused as designed 3"
     )
     assert "## Needs a person (11)" in hook["message"]
     (attached,) = hook["attachments"]

@@ -7,7 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from reportkit import START, Demo
+from reportkit import Demo
+from support.demo import START
 
 from doorfix.agent.journal import Journal
 from doorfix.agent.render import FORMATS, render, render_markdown
@@ -58,7 +59,11 @@ async def test_sections_after_three_days_of_runs(three_days: Demo) -> None:
     assert {p.cause for p in report.section("no_fault")} == {
         "aca.access_disabled",
         "aca.no_booking",
+        "aca.too_early",  # the deferral ended when the sync's verdict came in
     }
+    superseded = one(report, "no_fault", "aca.too_early", user_id="u-11")
+    assert superseded.note.startswith("superseded by incident ")
+    assert report.section("deferred") == []  # nothing deferred is left open for ever
     assert report.by_outcome["fixed"] == len(report.section("fixed")) == 8
 
 
