@@ -90,6 +90,11 @@ def epoch_iso(seconds: int) -> str:
         return str(seconds)
 
 
+def datetime_iso(when: datetime | None) -> str | None:
+    """An instant as the report's ISO 8601 ``Z`` text in whole seconds (None stays None)."""
+    return None if when is None else iso_z(when, whole_seconds=True)
+
+
 def sorted_unique(values: Iterable[str]) -> list[str]:
     """Distinct values in a stable order (evidence must not depend on set ordering)."""
     return sorted(set(values))

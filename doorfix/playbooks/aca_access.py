@@ -1,0 +1,96 @@
+"""What ACA says about a user x lock: the rejection events, the lock's inventories, the grant.
+
+ACA grants a lock through an active row of the Access Matrix or an active booking of an
+inventory that holds it. Inventories are related by room label (``714`` and
+``714ResCo-work01``), which is how a booking of the wrong inventory is told apart (A a3).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from doorfix.connectors.models.aca import Event, Inventory
+from doorfix.playbooks.facts import LockFacts
+from doorfix.playbooks.schedules import booking_active
+
+_LABEL = re.compile(r"\s*([a-z]*\d+)")
+
+
+def room_label(name: str) -> str | None:
+    """The room label an inventory name starts with: ``714`` for ``714ResCo-work01``.
+
+    Letters then digits, up to the first non-digit (``A714-2`` -> ``a714``); a name that does
+    not start that way has no label. Case is ignored.
+    """
+    match = _LABEL.match(name.casefold())
+    return match.group(1) if match else None
+
+
+def same_room(a: str, b: str) -> bool:
+    """Whether two inventory names share a room label (``714`` and ``714ResCo-work01``)."""
+    label = room_label(a)
+    return label is not None and label == room_label(b)
+
+
+def rejection_events(facts: LockFacts) -> list[Event]:
+    """The rejection events of the facts' lock, oldest first."""
+    rows = [e for e in facts.events if e.type.endswith("_rejected") and e.lock_id == facts.lock_id]
+    return sorted(rows, key=lambda e: (e.occurred_at, e.id))
+
+
+def lock_inventories(facts: LockFacts) -> list[Inventory]:
+    """The inventories that hold the facts' lock, by id."""
+    return sorted(
+        (inv for inv in facts.inventories if facts.lock_id in inv.lock_ids), key=lambda i: i.id
+    )
+
+
+def aca_state(facts: LockFacts, now: datetime) -> tuple[str, str | None]:
+    """ACA's access to the lock: ``active``, ``disabled`` (with by whom) or ``none``."""
+    rows = [a for a in facts.accesses if a.lock_id == facts.lock_id]
+    if any(a.state == "active" for a in rows):
+        return "active", None
+    if any(a.disabled_by == "access_matrix" for a in rows):
+        return "disabled", "access_matrix"
+    # a booking that gives the lock is ACA's grant even when its access row is missing
+    if bookings_giving(facts, now):
+        return "active", None
+    if rows:
+        return "disabled", rows[0].disabled_by
+    return "none", None
+
+
+def bookings_giving(facts: LockFacts, now: datetime) -> list[str]:
+    """The company's active bookings (ids) of an inventory that holds the lock."""
+    holding = {inv.id for inv in lock_inventories(facts)}
+    return sorted(
+        b.id
+        for b in facts.bookings
+        if b.company_id == facts.user.company_id
+        and b.inventory_id in holding
+        and booking_active(b, now)
+    )
+
+
+def mismatched_inventories(facts: LockFacts, now: datetime) -> list[Inventory]:
+    """Booked inventories of the company that share the lock's room label but lack the lock."""
+    labels = {room_label(inv.name) for inv in lock_inventories(facts)}
+    if not labels and facts.lock is not None:
+        # a lock in no inventory: its CLP reference ("714 main door") is the only room hint
+        labels = {room_label(facts.lock.customer_reference)}
+    labels.discard(None)
+    by_id = {inv.id: inv for inv in facts.inventories}
+    found: dict[str, Inventory] = {}
+    for booking in facts.bookings:
+        inv = by_id.get(booking.inventory_id)
+        if (
+            inv is not None
+            and booking.company_id == facts.user.company_id
+            and booking.center_id == facts.center.id
+            and booking_active(booking, now)
+            and facts.lock_id not in inv.lock_ids
+            and room_label(inv.name) in labels
+        ):
+            found[inv.id] = inv
+    return [found[k] for k in sorted(found)]
