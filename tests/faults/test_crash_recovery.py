@@ -150,6 +150,34 @@ async def test_a_call_a_kill_cut_off_before_it_was_sent_is_made_once_on_the_next
     assert world.present()["cloud.license_inactive"] is False
 
 
+async def test_a_sync_access_a_kill_left_unknown_is_decided_by_the_next_diagnosis(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = world.agent.journal
+    real_run = Executor.run
+
+    async def run(self: Executor, action: PlannedAction, verify: Any) -> ActionResult:
+        if action.remedy.value == "sync_access" and not getattr(run, "fired", False):
+            run.fired = True  # type: ignore[attr-defined]
+            raise Killed
+        return await real_run(self, action, verify)
+
+    monkeypatch.setattr(Executor, "run", run)
+    await killed_run(world, "aca-rejections")
+    [flying] = journal.in_flight()
+    assert flying.remedy == "sync_access"
+
+    await world.run("aca-rejections")
+
+    # nothing to re-read: no cool-down, the lock diagnosed again, the sync sent once
+    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    assert reconciled.status == "skipped"
+    synced = journal.incident(flying.incident_id)
+    assert synced is not None
+    assert synced.outcome == "pending_verification"
+    assert writes(world, "sync_access") == 1
+
+
 async def test_an_acting_run_waits_while_another_process_holds_the_journal(
     tmp_path: Path,
 ) -> None:
