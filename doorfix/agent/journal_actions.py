@@ -89,14 +89,14 @@ class JournalActions(JournalBase):
     ) -> None:
         """Close an in-flight action from a re-read of its target, noting it in history.
 
-        ``skipped``: the re-read shows the call never took effect; like any skipped action it
+        ``skipped``: the re-read finds no effect of the call; like any skipped action it
         starts no cool-down, so the remedy may run again.
         """
         if status not in ("succeeded", "failed", "skipped"):
             raise ValueError(
                 f"a reconciled action succeeded, failed or was skipped, not {status!r}"
             )
-        note = f"{status} (the call never took effect; it may run again)"
+        note = f"{status} (no effect found; it may run again)"
         with self._write("reconcile") as conn:
             action = self._finish_action(conn, "reconcile", action_id, status, detail)
             outcome = conn.execute(

@@ -642,7 +642,7 @@ def test_a_reconciled_call_that_never_took_effect_is_skipped_and_starts_no_coold
     assert journal.last_action_at(target="u-7/l-3", remedy="toggle_access_matrix") is None
     [entry] = journal.history(incident.incident_id)
     assert entry.note is not None
-    assert "never took effect" in entry.note
+    assert "no effect found" in entry.note
 
 
 def test_a_decision_marks_the_incidents_events_seen_in_their_feeds(
