@@ -48,6 +48,21 @@ def once(original: Callable[..., Any], when: Callable[..., bool]) -> Callable[..
     return wrapper
 
 
+def killed_before_the_call(remedy: str) -> Callable[..., Any]:
+    """``Executor.run`` that dies, the first time ``remedy`` runs, after its intent was
+    written and before its call was sent."""
+    real_run = Executor.run
+    fired = [False]
+
+    async def run(self: Executor, action: PlannedAction, verify: Any) -> ActionResult:
+        if action.remedy.value == remedy and not fired[0]:
+            fired[0] = True
+            raise Killed
+        return await real_run(self, action, verify)
+
+    return run
+
+
 async def killed_run(world: World, playbook: str) -> None:
     with pytest.raises(Killed):
         await world.run(playbook)
@@ -120,15 +135,7 @@ async def test_a_call_a_kill_cut_off_before_it_was_sent_is_made_once_on_the_next
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     journal = world.agent.journal
-    real_run = Executor.run
-
-    async def run(self: Executor, action: PlannedAction, verify: Any) -> ActionResult:
-        if action.remedy.value == "renew_license" and not getattr(run, "fired", False):
-            run.fired = True  # type: ignore[attr-defined]
-            raise Killed  # after the intent was written, before the call
-        return await real_run(self, action, verify)
-
-    monkeypatch.setattr(Executor, "run", run)
+    monkeypatch.setattr(Executor, "run", killed_before_the_call("renew_license"))
     await killed_run(world, "door-logs")
     [flying] = journal.in_flight()
     assert flying.remedy == "renew_license"
@@ -154,15 +161,7 @@ async def test_a_sync_access_a_kill_left_unknown_is_decided_by_the_next_diagnosi
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     journal = world.agent.journal
-    real_run = Executor.run
-
-    async def run(self: Executor, action: PlannedAction, verify: Any) -> ActionResult:
-        if action.remedy.value == "sync_access" and not getattr(run, "fired", False):
-            run.fired = True  # type: ignore[attr-defined]
-            raise Killed
-        return await real_run(self, action, verify)
-
-    monkeypatch.setattr(Executor, "run", run)
+    monkeypatch.setattr(Executor, "run", killed_before_the_call("sync_access"))
     await killed_run(world, "aca-rejections")
     [flying] = journal.in_flight()
     assert flying.remedy == "sync_access"
