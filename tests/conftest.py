@@ -1,4 +1,9 @@
-"""Fixtures shared across the test tree: the sandbox in process, on a manual clock."""
+"""Fixtures shared across the test tree: the sandbox in process, on a manual clock.
+
+Helpers shared across the tree (polling, doorfix as a subprocess, the demo harness) live in
+``tests/support/``, imported as ``support``: pytest puts ``tests/`` on ``sys.path`` when it
+loads this file, before any test module (see ``support/__init__.py``).
+"""
 
 from __future__ import annotations
 

@@ -10,62 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
-import sqlite3
-import subprocess
-import sys
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
+from support import configs
+from support.demo import DAEMON_SETTINGS, REMEDIABLE, make_demo
+from support.live_journal import started_actions
+from support.polling import wait_for
+from support.processes import DaemonProcess, daemon
+from support.renewals import hold_back_renewal, renewals
 
-from doorfix.agent.config import Settings
 from doorfix.agent.daemon import run_daemon
 from doorfix.agent.engine import Agent
 from doorfix.agent.journal import Journal
 from doorfix.agent.report import RunReport
-from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
-from doorfix.clock import ManualClock, SystemClock
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app, sandbox_state
-from doorfix.sandbox.auth import SandboxCredentials
+from doorfix.clock import SystemClock
+from doorfix.sandbox.app import sandbox_state
 from doorfix.sandbox.runtime import SandboxState
-from doorfix.sandbox.scenarios import build_scenario
 from doorfix.sandbox.server import ServedSandbox, build_app
-from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
-
-#: the command under test (``python -m doorfix`` once the lead registers the commands)
-DOORFIX = [sys.executable, "-m", "doorfix"]
-
-#: the demo's faults a remedy clears for good (the ground truth says present=false)
-REMEDIABLE = {
-    "aca.clp_out_of_sync",
-    "aca.iq_out_of_sync",
-    "cloud.credential_unassigned",
-    "cloud.no_access_group",
-    "cloud.visitor_expired",
-    "cloud.holiday_restriction",
-    "cloud.license_inactive",
-}
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @contextmanager
@@ -89,27 +59,15 @@ def write_config(
     path: Path, served: ServedSandbox, journal: Path, *, only: str | None = None, port: int = 0
 ) -> Path:
     """A config for the served sandbox: short ticks, quick retries, renewals on."""
-    urls = served.urls
     schedules = "".join(
         f"[schedule.{name}]\nevery_seconds = 1\nenabled = {str(only in (None, name)).lower()}\n"
         for name in ("door_logs", "aca_rejections", "license_renewal")
     )
-    http = "retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = 5\n"
-    path.write_text(
-        f"""
-[cloud]
-base_url = "{urls["cloud"]}"
-{http}
-[aca]
-base_url = "{urls["aca"]}"
-{http}
-[clp]
-base_url = "{urls["clp"]}"
-identity_url = "{urls["clp_identity"]}"
-{http}
-[journal]
-path = "{journal}"
-[guards]
+    return configs.write_config(
+        path,
+        served.urls,
+        journal,
+        f"""[guards]
 renewals_enabled = true
 # the wall clock may be at night: open the faulted holiday all day
 [remedies.holiday_hours."Public holiday"]
@@ -117,109 +75,15 @@ start_time = "00:00"
 end_time = "23:59"
 [daemon]
 port = {port}
-{schedules}"""
+{schedules}""",
+        http="retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = 5\n",
     )
-    return path
-
-
-class DaemonProcess:
-    """``doorfix daemon`` in a subprocess, its JSON log lines collected as they come."""
-
-    def __init__(self, config: Path) -> None:
-        creds = SandboxCredentials()
-        env = {
-            **os.environ,
-            "DOORFIX_CLOUD_CLIENT_SECRET": creds.cloud_client_secret,
-            "DOORFIX_ACA_API_KEY": creds.aca_api_key,
-            "DOORFIX_CLP_CLIENT_SECRET": creds.clp_client_secret,
-        }
-        self.proc = subprocess.Popen(
-            [*DOORFIX, "--config", str(config), "daemon"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[dict[str, Any]] = []
-        self.raw: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.raw.append(line)
-            try:
-                self.lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-
-    def events(self, name: str, **match: Any) -> list[dict[str, Any]]:
-        """The log lines of one event whose keys have the given values."""
-        return [
-            e
-            for e in list(self.lines)
-            if e.get("event") == name and all(e.get(k) == v for k, v in match.items())
-        ]
-
-    @property
-    def url(self) -> str:
-        """The endpoint's root, from the ``daemon_started`` line."""
-        wait_for(
-            lambda: bool(self.events("daemon_started")) or self.proc.poll() is not None,
-            timeout=20,
-            what="daemon_started",
-        )
-        started = self.events("daemon_started")
-        assert started, "".join(self.raw)
-        return str(started[0]["url"])
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
-        """Send ``sig`` and wait for the exit; the exit code."""
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        """Make sure the process is gone and its pipe closed (test clean-up)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._reader.join(5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-
-
-@contextmanager
-def daemon(config: Path) -> Iterator[DaemonProcess]:
-    """A daemon process that is killed if the test leaves it running."""
-    process = DaemonProcess(config)
-    try:
-        yield process
-    except BaseException:
-        process.kill()
-        print("".join(process.raw[-60:]))  # the daemon's last log lines, shown on failure
-        raise
-    finally:
-        process.kill()
 
 
 def present(served: ServedSandbox) -> dict[str, bool]:
     """World fault kind -> present, from the sandbox's ground truth."""
     truth = httpx.get(f"{served.base_url}/sandbox/truth", timeout=10).json()
     return {f["kind"]: f["present"] for f in truth["faults"]}
-
-
-def started_actions(journal: Path) -> list[tuple[str, str]]:
-    """Actions whose intent is recorded without a result (read-only, while the daemon runs)."""
-    if not journal.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=1) as conn:
-            return list(conn.execute("SELECT remedy, target FROM actions WHERE status = 'started'"))
-    except sqlite3.OperationalError:
-        return []  # the schema is not there yet
 
 
 def writes(served: ServedSandbox) -> Counter[tuple[str, str, str]]:
@@ -252,26 +116,15 @@ def test_fixes_serves_health_stops_mid_run_and_resumes(tmp_path: Path) -> None:
     with served_demo() as served:
         config = write_config(tmp_path / "doorfix.toml", served, journal)
         # the renewal lands at once but its answer is held back: SIGTERM arrives mid-action
-        served.state.faults.add(
-            "slow",
-            system="cloud",
-            endpoint="renew_door_license",
-            count=1,
-            slow_seconds=3,
-            after=True,
-        )
-
-        def renewals() -> list[str]:
-            return [
-                m.targets["door_id"]
-                for m in served.state.mutations.since(0)
-                if m.operation == "renew_door_license"
-            ]
+        hold_back_renewal(served.state, seconds=3)
 
         with daemon(config) as first:
             assert first.url.startswith("http://127.0.0.1:")
             wait_for(
-                lambda: bool(renewals()) and ("renew_license" in dict(started_actions(journal))),
+                lambda: (
+                    bool(renewals(served.state))
+                    and ("renew_license" in dict(started_actions(journal)))
+                ),
                 timeout=30,
                 what="the renewal to land with its intent in the journal",
             )
@@ -319,8 +172,8 @@ def test_fixes_serves_health_stops_mid_run_and_resumes(tmp_path: Path) -> None:
     # every write was made once; one renewal per door, even across the restart
     done = writes(served)
     assert max(done.values()) == 1
-    assert sorted(renewals()) == sorted(set(renewals()))
-    assert len(renewals()) == 2
+    assert sorted(renewals(served.state)) == sorted(set(renewals(served.state)))
+    assert len(renewals(served.state)) == 2
     ops = Counter(op for op, _, _ in done.elements())
     assert ops == Counter(
         {
@@ -403,7 +256,7 @@ def test_a_port_already_taken_is_a_config_error(tmp_path: Path) -> None:
         config = write_config(tmp_path / "doorfix.toml", served, tmp_path / "j.sqlite3", port=port)
         with daemon(config) as proc:
             code = proc.proc.wait(30)
-            proc.kill()
+            proc.close()
     assert code == 2
     assert "[daemon] port" in "".join(proc.raw)
 
@@ -413,25 +266,8 @@ def test_a_port_already_taken_is_a_config_error(tmp_path: Path) -> None:
 
 def in_process(**overrides: Any) -> tuple[Agent, SandboxState]:
     """An agent on the in-process demo sandbox (manual clock), every playbook every second."""
-    clock = ManualClock(datetime(2026, 11, 16, 8, 0, tzinfo=UTC))
-    app = create_app(build_scenario("demo", seed=0, clock=clock), api_faults=ApiFaults(seed=0))
-    every = {"every_seconds": 1}
-    settings = Settings.model_validate(
-        {
-            "daemon": {"port": 0},
-            "schedule": {"door_logs": every, "aca_rejections": every, "license_renewal": every},
-            **overrides,
-        }
-    )
-    agent = build_agent(
-        settings,
-        sandbox_secrets(),
-        clock=clock,
-        journal=Journal(":memory:", clock=clock),
-        urls=Urls.under(IN_PROCESS_ROOT),
-        transport=SandboxTransport(app),
-    )
-    return agent, sandbox_state(app)
+    demo = make_demo({**DAEMON_SETTINGS, **overrides})
+    return demo.agent, demo.state
 
 
 async def test_a_crashing_run_is_logged_and_the_daemon_keeps_scheduling() -> None:
@@ -447,7 +283,7 @@ async def test_a_crashing_run_is_logged_and_the_daemon_keeps_scheduling() -> Non
     try:
         with capture_logs() as logs:
 
-            def crashes() -> list[dict[str, Any]]:
+            def crashes() -> list[MutableMapping[str, Any]]:
                 return [e for e in logs if e["event"] == "run_crashed"]
 
             task = asyncio.create_task(run_daemon(agent, stop=stop, handle_signals=False))

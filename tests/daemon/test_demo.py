@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import typer
+from support.processes import DOORFIX
 from typer.testing import CliRunner
 
 from doorfix.agent.cli_daemon import register
-
-#: the command under test (``python -m doorfix`` once the lead registers the commands)
-DOORFIX = [sys.executable, "-m", "doorfix"]
 
 #: what the demo fixes, each on its own line as it happens
 FIXED = (

@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.demo import DAEMON_SETTINGS, START, make_demo
 
-from doorfix.agent.config import Settings
 from doorfix.agent.daemon import DaemonReady, run_daemon
 from doorfix.agent.endpoint import Health, build_endpoint
 from doorfix.agent.engine import Agent
-from doorfix.agent.journal import Journal
 from doorfix.agent.metrics import Metrics
 from doorfix.agent.report import ActionReport, IncidentReport, RunReport
-from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
-from doorfix.clock import ManualClock
 from doorfix.connectors._http import CallStats
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
 
-START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 
@@ -179,26 +170,7 @@ async def test_healthz_answers_200_or_503_with_the_reason(
 
 def in_process_agent(**settings: Any) -> Agent:
     """An agent on the in-process demo sandbox, on a manual clock, endpoint on a free port."""
-    clock = ManualClock(START)
-    world = build_scenario("demo", seed=0, clock=clock)
-    app = create_app(world, api_faults=ApiFaults(seed=0))
-    every = {"every_seconds": 1}
-    config = Settings.model_validate(
-        {
-            "guards": {"renewals_enabled": True},
-            "daemon": {"port": 0},
-            "schedule": {"door_logs": every, "aca_rejections": every, "license_renewal": every},
-            **settings,
-        }
-    )
-    return build_agent(
-        config,
-        sandbox_secrets(),
-        clock=clock,
-        journal=Journal(":memory:", clock=clock),
-        urls=Urls.under(IN_PROCESS_ROOT),
-        transport=SandboxTransport(app),
-    )
+    return make_demo({"guards": {"renewals_enabled": True}, **DAEMON_SETTINGS, **settings}).agent
 
 
 @pytest.fixture

@@ -8,77 +8,25 @@ the run while the call is in flight, after the journal recorded the intent.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
+
+from support.configs import write_config
+from support.live_journal import started_actions
+from support.polling import wait_for
+from support.processes import spawn_doorfix
+from support.renewals import hold_back_renewal, renewals
 
 from doorfix.agent.journal import Journal
 from doorfix.clock import SystemClock
 from doorfix.sandbox.apifaults import ApiFaults
 from doorfix.sandbox.app import create_app
-from doorfix.sandbox.auth import SandboxCredentials
 from doorfix.sandbox.scenarios import build_scenario
 from doorfix.sandbox.server import ServedSandbox
 
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def write_config(path: Path, urls: dict[str, str], journal: Path) -> None:
-    path.write_text(
-        f"""
-[cloud]
-base_url = "{urls["cloud"]}"
-[aca]
-base_url = "{urls["aca"]}"
-[clp]
-base_url = "{urls["clp"]}"
-identity_url = "{urls["clp_identity"]}"
-[journal]
-path = "{journal}"
-[guards]
-renewals_enabled = true
-"""
-    )
-
-
-def doorfix(config: Path, *args: str) -> subprocess.Popen[str]:
-    creds = SandboxCredentials()
-    env = {
-        **os.environ,
-        "DOORFIX_CLOUD_CLIENT_SECRET": creds.cloud_client_secret,
-        "DOORFIX_ACA_API_KEY": creds.aca_api_key,
-        "DOORFIX_CLP_CLIENT_SECRET": creds.clp_client_secret,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "doorfix", "--config", str(config), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def started_actions(journal: Path) -> list[tuple[str, str]]:
-    if not journal.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=1) as conn:
-            return list(conn.execute("SELECT remedy, target FROM actions WHERE status = 'started'"))
-    except sqlite3.OperationalError:
-        return []  # the schema is not there yet
+#: renewals are allowed (the call that bills is the one the test kills the run in)
+RENEWALS = "[guards]\nrenewals_enabled = true\n"
 
 
 def test_sigkill_between_intent_and_result(tmp_path: Path) -> None:
@@ -87,30 +35,16 @@ def test_sigkill_between_intent_and_result(tmp_path: Path) -> None:
     journal_path = tmp_path / "journal.sqlite3"
     config = tmp_path / "doorfix.toml"
     with ServedSandbox(app) as served:
-        write_config(config, served.urls, journal_path)
+        write_config(config, served.urls, journal_path, RENEWALS)
         # the renewal lands at once, but its answer is held back: the run is killed while it
         # waits, after the journal holds the intent and the account was billed, before the result
-        served.state.faults.add(
-            "slow",
-            system="cloud",
-            endpoint="renew_door_license",
-            count=1,
-            slow_seconds=30,
-            after=True,
-        )
+        hold_back_renewal(served.state, seconds=30)
 
-        def renewals() -> list[str]:
-            return [
-                m.targets["door_id"]
-                for m in served.state.mutations.since(0)
-                if m.operation == "renew_door_license"
-            ]
-
-        first = doorfix(config, "run", "door-logs", "--json")
+        first = spawn_doorfix("--config", str(config), "run", "door-logs", "--json")
         try:
             wait_for(
                 lambda: (
-                    len(renewals()) == 1
+                    len(renewals(served.state)) == 1
                     and any(r == "renew_license" for r, _ in started_actions(journal_path))
                 ),
                 timeout=30,
@@ -122,13 +56,13 @@ def test_sigkill_between_intent_and_result(tmp_path: Path) -> None:
         assert first.returncode == -signal.SIGKILL
         assert started_actions(journal_path)  # killed between the intent and the result
 
-        second = doorfix(config, "run", "door-logs", "--json")
+        second = spawn_doorfix("--config", str(config), "run", "door-logs", "--json")
         out, err = second.communicate(timeout=60)
         assert second.returncode == 0, err
         report = json.loads(out)
 
         # nothing repeated: still exactly one renewal, and no write made twice
-        assert renewals() == [renewals()[0]]
+        assert renewals(served.state) == [renewals(served.state)[0]]
         writes = Counter(
             (m.operation, tuple(sorted(m.targets.items())))
             for m in served.state.mutations.since(0)

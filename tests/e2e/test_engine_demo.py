@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from conftest import Demo
+from support.demo import REMEDIABLE, Demo
+
+from doorfix.agent.report import RunReport
 
 #: each demo fault -> (cause reported, outcome of the first run of its playbook)
 EXPECTED = {
@@ -30,19 +32,8 @@ EXPECTED = {
     "aca.mkey_generation_failed": ("aca.mkey_generation_failed", "needs_human"),
 }
 
-#: faults a remedy clears: gone from the ground truth after one run of each playbook
-REMEDIABLE = {
-    "cloud.credential_unassigned",
-    "cloud.no_access_group",
-    "cloud.visitor_expired",
-    "cloud.holiday_restriction",
-    "cloud.license_inactive",
-    "aca.clp_out_of_sync",
-    "aca.iq_out_of_sync",
-}
 
-
-def _outcomes(demo: Demo, reports: list) -> dict[str, tuple[str, str]]:
+def _outcomes(demo: Demo, reports: list[RunReport]) -> dict[str, tuple[str, str]]:
     """Fault kind -> (cause, outcome) of the incident about that fault's subject."""
     found: dict[str, tuple[str, str]] = {}
     for kind, ids in demo.manifest.items():
@@ -117,6 +108,7 @@ async def test_the_access_group_added_opens_only_booked_doors(demo: Demo) -> Non
     (added,) = [dict(a) for s, op, a in demo.mutations() if op == "add_access_group_member"]
     group = world.cloud_access_groups[added["access_group_id"]]
     person = world.personnel[added["personnel_id"]]
+    assert person.external_id is not None
     user = world.users[person.external_id]
     booked = {
         door
@@ -173,7 +165,9 @@ async def test_sync_access_is_verified_by_the_next_granted_presentation(demo: De
     second = await demo.run("aca-rejections")
     closed = [i for i in second.incidents if i.incident_id == pending.incident_id]
     assert [i.outcome for i in closed] == ["fixed"]
-    assert demo.agent.journal.incident(pending.incident_id).outcome == "fixed"
+    row = demo.agent.journal.incident(pending.incident_id)
+    assert row is not None
+    assert row.outcome == "fixed"
 
 
 async def test_too_early_is_retried_after_the_grace(demo: Demo) -> None:

@@ -1,9 +1,9 @@
 """The fault tests' harness: the demo world in process on a manual clock, with knobs.
 
-Like ``tests/e2e``'s ``make_demo`` but with the seed, the credentials, the scenario's
-parameters and the journal chosen per test, respx routes in front of the sandbox for bad
-answers, and the readings the fault tests assert on: runs that may fail, and the sandbox's
-mutation log (what landed, what was done twice). Also the command line as a subprocess.
+Built by ``support.demo.make_demo`` with the seed, the credentials, the scenario's parameters
+and the journal chosen per test, respx routes in front of the sandbox for bad answers, and the
+readings the fault tests assert on: runs that may fail, and the sandbox's mutation log (what
+landed, what was done twice). Also the command line as subprocesses run all at once.
 """
 
 from __future__ import annotations
@@ -11,56 +11,33 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import httpx
 import respx
+from support.demo import DEMO_SETTINGS, make_demo
+from support.processes import secret_env, spawn_doorfix
 
-from doorfix.agent.config import Secrets, Settings
+from doorfix.agent.config import Secrets
 from doorfix.agent.engine import PLAYBOOKS, Agent, RunFailed, run_once
-from doorfix.agent.journal import Journal
 from doorfix.agent.report import RunReport
-from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import ManualClock
 from doorfix.errors import System
 from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app, sandbox_state
 from doorfix.sandbox.auth import SandboxCredentials
 from doorfix.sandbox.runtime import Mutation, SandboxState
-from doorfix.sandbox.scenario_demo import demo_manifest
-from doorfix.sandbox.scenarios import build_scenario
 from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
 
-START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 SYSTEMS: tuple[System, ...] = ("cloud", "aca", "clp")
 #: the cloud's one command path (the command is in the JSON body)
 COMMANDS = "/api/v1.0/invoke/open-ability/method/manager-commands"
-
-#: the demo's configuration: renewals allowed, the faulted holiday may be opened 08:00-18:00
-DEMO_SETTINGS: dict[str, Any] = {
-    "guards": {"renewals_enabled": True},
-    "remedies": {"holiday_hours": {"Public holiday": {"start_time": "08:00", "end_time": "18:00"}}},
-}
-
-#: demo faults a remedy clears (DESIGN.md's remedies)
-REMEDIABLE = frozenset(
-    {
-        "cloud.credential_unassigned",
-        "cloud.no_access_group",
-        "cloud.visitor_expired",
-        "cloud.holiday_restriction",
-        "cloud.license_inactive",
-        "aca.clp_out_of_sync",
-        "aca.iq_out_of_sync",
-    }
-)
 
 #: writes that change the world each time they land (a repeat bills or adds twice)
 UNSAFE_WRITES: dict[str, tuple[str, ...]] = {
@@ -197,20 +174,16 @@ def make_world(
 
     ``routes`` puts respx routes in front of the sandbox (bad answers for some requests).
     """
-    clock = ManualClock(START)
-    world = build_scenario("demo", seed=0, clock=clock, **(scenario_params or {}))
-    app = create_app(world, credentials=credentials, api_faults=ApiFaults(seed=seed))
-    settings = Settings.model_validate({**DEMO_SETTINGS, **overrides})
-    transport = SandboxTransport(app) if routes is None else _in_front(app, routes)
-    agent = build_agent(
-        settings,
-        secrets or sandbox_secrets(),
-        clock=clock,
-        journal=Journal(journal, clock=clock),
-        urls=Urls.under(IN_PROCESS_ROOT),
-        transport=transport,
+    demo = make_demo(
+        {**DEMO_SETTINGS, **overrides},
+        journal=journal,
+        seed=seed,
+        credentials=credentials,
+        secrets=secrets,
+        scenario_params=scenario_params,
+        transport=SandboxTransport if routes is None else partial(_in_front, routes=routes),
     )
-    return World(clock, sandbox_state(app), agent, demo_manifest(world))
+    return World(demo.clock, demo.state, demo.agent, demo.manifest)
 
 
 def _ident(m: Mutation, keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -264,9 +237,6 @@ def every(minutes: float) -> timedelta:
 
 # --------------------------------------------------------------------------- the CLI
 
-#: the variables doorfix reads its secrets from
-SECRET_VARS = ("DOORFIX_CLOUD_CLIENT_SECRET", "DOORFIX_ACA_API_KEY", "DOORFIX_CLP_CLIENT_SECRET")
-
 
 @dataclass(frozen=True)
 class Finished:
@@ -280,10 +250,8 @@ class Finished:
 
 def cli_env(credentials: SandboxCredentials | None = None, **extra: str) -> dict[str, str]:
     """The environment of a doorfix process: the credentials' secrets, nothing inherited."""
-    creds = credentials or SandboxCredentials()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOORFIX_") and k != "COLUMNS"}
-    values = (creds.cloud_client_secret, creds.aca_api_key, creds.clp_client_secret)
-    env.update(dict(zip(SECRET_VARS, values, strict=True)))
+    env.update(secret_env(credentials))
     env.update(extra)
     return env
 
@@ -297,17 +265,7 @@ def doorfix_each(
     runs: list[tuple[tuple[str, ...], dict[str, str]]], *, timeout: float = 60
 ) -> list[Finished]:
     """Run ``python -m doorfix ARGS`` with its own environment per run, all at once."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "doorfix", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        for args, env in runs
-    ]
+    procs = [spawn_doorfix(*args, env=env, stdin=subprocess.DEVNULL) for args, env in runs]
     done = []
     for (args, _env), proc in zip(runs, procs, strict=True):
         try:
@@ -317,26 +275,6 @@ def doorfix_each(
             out, err = proc.communicate()
         done.append(Finished(args, proc.returncode, out, err))
     return done
-
-
-def write_config(path: Path, urls: dict[str, str], journal: Path, extra: str = "") -> Path:
-    """A config file pointing at a served sandbox, with a journal file and ``extra`` TOML."""
-    path.write_text(
-        f"""
-[cloud]
-base_url = "{urls["cloud"]}"
-[aca]
-base_url = "{urls["aca"]}"
-[clp]
-base_url = "{urls["clp"]}"
-identity_url = "{urls["clp_identity"]}"
-[journal]
-path = "{journal}"
-{extra}
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 # --------------------------------------------------------------------------- bad answers

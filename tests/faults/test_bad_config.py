@@ -15,7 +15,9 @@ import json
 from pathlib import Path
 
 import pytest
-from faultkit import SECRET_VARS, cli_env, doorfix_each, write_config
+from faultkit import cli_env, doorfix_each
+from support.configs import write_config
+from support.processes import SECRET_VARS
 from typer.testing import CliRunner
 
 from doorfix.agent.cli import app

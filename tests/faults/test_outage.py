@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from faultkit import World, cli_env, doorfix, duplicates, every, toggles, write_config
+from faultkit import World, cli_env, doorfix, duplicates, every, toggles
+from support.configs import write_config
 
 from doorfix.agent.engine import PLAYBOOKS
 from doorfix.clock import SystemClock

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import httpx
 import respx
-from faultkit import Forward, Routes, World, cli_env, doorfix_each, make_world, write_config
+from faultkit import Forward, Routes, World, cli_env, doorfix_each, make_world
 from rich.console import Console
 from structlog.testing import capture_logs
+from support.configs import write_config
 
 from doorfix.agent.engine import RunFailed
 from doorfix.agent.render import render

@@ -16,7 +16,6 @@ import httpx
 import respx
 from faultkit import (
     COMMANDS,
-    REMEDIABLE,
     Forward,
     World,
     duplicates,
@@ -24,6 +23,7 @@ from faultkit import (
     make_world,
     toggles,
 )
+from support.demo import REMEDIABLE
 
 from doorfix.errors import System
 

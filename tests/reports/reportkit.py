@@ -1,48 +1,32 @@
 """Helpers of the report tests: the demo harness, a real webhook receiver, a CLI app.
 
-The demo harness follows ``tests/e2e/conftest.py``: the demo world behind the sandbox app in
-process, an agent on a manual clock. Here its journal is a file, so the CLI can read it.
+The demo harness is ``support.demo``'s (the demo world behind the sandbox app in process, an
+agent on a manual clock) with its journal in a file, so the CLI can read it.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
+import support.demo
 import typer
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from support.polling import wait_for
 
 from doorfix.agent.cli_reports import register
-from doorfix.agent.config import Settings
 from doorfix.agent.engine import Agent, run_once
 from doorfix.agent.journal import Journal
 from doorfix.agent.report import RunReport
-from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import ManualClock
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
-
-START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
-PLAYBOOKS = ("door-logs", "aca-rejections", "license-renewal")
-
-#: the demo's configuration (as tests/e2e): renewals allowed, the faulted holiday may open
-DEMO_SETTINGS: dict[str, Any] = {
-    "guards": {"renewals_enabled": True},
-    "remedies": {"holiday_hours": {"Public holiday": {"start_time": "08:00", "end_time": "18:00"}}},
-}
 
 
 @dataclass
@@ -63,7 +47,7 @@ class Demo:
         """One run of each playbook (logs captured, so the test output stays quiet)."""
         out = []
         with structlog.testing.capture_logs():
-            for playbook in PLAYBOOKS:
+            for playbook in support.demo.PLAYBOOKS:
                 out.append(await run_once(self.agent, playbook, dry_run=dry_run))
         self.reports += out
         return out
@@ -71,27 +55,8 @@ class Demo:
 
 def make_demo(journal_path: Path) -> Demo:
     """A fresh demo world, and an agent with a journal at ``journal_path``."""
-    clock = ManualClock(START)
-    world = build_scenario("demo", seed=0, clock=clock)
-    app = create_app(world, api_faults=ApiFaults(seed=0))
-    agent = build_agent(
-        Settings.model_validate(DEMO_SETTINGS),
-        sandbox_secrets(),
-        clock=clock,
-        journal=Journal(journal_path, clock=clock),
-        urls=Urls.under(IN_PROCESS_ROOT),
-        transport=SandboxTransport(app),
-    )
-    return Demo(clock, agent, journal_path)
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    built = support.demo.make_demo(journal=journal_path)
+    return Demo(built.clock, built.agent, journal_path)
 
 
 def free_port() -> int:

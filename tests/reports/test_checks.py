@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reportkit import START, cli_app, free_port, write_config
+from reportkit import cli_app, free_port, write_config
+from support.demo import START
 from typer.testing import CliRunner, Result
 
 from doorfix.agent.journal import Journal

@@ -1,0 +1,137 @@
+"""The demo world behind the sandbox app in process, and an agent on it, on a manual clock.
+
+:func:`make_demo` builds a fresh one (the config, the journal, the API faults' seed, the
+credentials, the scenario's parameters and the transport chosen per test); :class:`Demo` runs
+playbooks on it and reads what happened (the sandbox's mutation log, the faults still present).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from doorfix.agent.config import Secrets, Settings
+from doorfix.agent.engine import Agent, run_once
+from doorfix.agent.journal import Journal
+from doorfix.agent.report import RunReport
+from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.clock import ManualClock
+from doorfix.sandbox.apifaults import ApiFaults
+from doorfix.sandbox.app import create_app, sandbox_state
+from doorfix.sandbox.auth import SandboxCredentials
+from doorfix.sandbox.runtime import SandboxState
+from doorfix.sandbox.scenario_demo import demo_manifest
+from doorfix.sandbox.scenarios import build_scenario
+from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
+from doorfix.sandbox.world import World
+
+#: every in-process demo starts here: a Monday morning, inside office hours
+START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+
+#: the playbooks, in the order a round of runs takes them
+PLAYBOOKS = ("door-logs", "aca-rejections", "license-renewal")
+
+#: the demo's configuration: renewals allowed, the faulted holiday may be opened 08:00-18:00
+DEMO_SETTINGS: dict[str, Any] = {
+    "guards": {"renewals_enabled": True},
+    "remedies": {"holiday_hours": {"Public holiday": {"start_time": "08:00", "end_time": "18:00"}}},
+}
+
+#: a daemon's settings for tests: its endpoint on a free port, every playbook every second
+DAEMON_SETTINGS: dict[str, Any] = {
+    "daemon": {"port": 0},
+    "schedule": {
+        name: {"every_seconds": 1} for name in ("door_logs", "aca_rejections", "license_renewal")
+    },
+}
+
+#: the demo's faults a remedy clears for good (the ground truth says present=false)
+REMEDIABLE = frozenset(
+    {
+        "cloud.credential_unassigned",
+        "cloud.no_access_group",
+        "cloud.visitor_expired",
+        "cloud.holiday_restriction",
+        "cloud.license_inactive",
+        "aca.clp_out_of_sync",
+        "aca.iq_out_of_sync",
+    }
+)
+
+
+@dataclass
+class Demo:
+    """The demo world, the sandbox app in front of it, and an agent pointed at the app."""
+
+    clock: ManualClock
+    world: World
+    app: Starlette
+    agent: Agent
+    #: demo fault kind (and the scenario's named extras) -> subject ids, as the world was built
+    manifest: dict[str, dict[str, str]]
+
+    @property
+    def state(self) -> SandboxState:
+        """The app's state: the world, the API faults, the mutation log."""
+        return sandbox_state(self.app)
+
+    async def run(self, playbook: str, *, dry_run: bool = False) -> RunReport:
+        """One run of a playbook."""
+        return await run_once(self.agent, playbook, dry_run=dry_run)
+
+    async def run_all(self, *, dry_run: bool = False) -> list[RunReport]:
+        """One run of each playbook."""
+        return [await self.run(p, dry_run=dry_run) for p in PLAYBOOKS]
+
+    def mutations(self) -> list[tuple[str, str, tuple[tuple[str, Any], ...]]]:
+        """Every mutating call the three APIs accepted: (system, operation, targets+params)."""
+        return [
+            (m.system, m.operation, tuple(sorted({**m.targets, **m.params}.items(), key=str)))
+            for m in self.state.mutations.since(0)
+        ]
+
+    def present(self) -> dict[str, bool]:
+        """World fault kind -> still present."""
+        self.state.world.advance()
+        return {f.kind: f.present for f in self.state.world.faults()}
+
+    async def aclose(self) -> None:
+        """Close the agent's clients and journal."""
+        await self.agent.clients.aclose()
+        self.agent.journal.close()
+
+
+def make_demo(
+    settings: Mapping[str, Any] = DEMO_SETTINGS,
+    *,
+    journal: Path | str = ":memory:",
+    seed: int = 0,
+    credentials: SandboxCredentials | None = None,
+    secrets: Secrets | None = None,
+    scenario_params: Mapping[str, Any] | None = None,
+    transport: Callable[[Starlette], httpx.AsyncBaseTransport] = SandboxTransport,
+) -> Demo:
+    """A fresh demo world at :data:`START` and an agent on it.
+
+    ``settings`` is the agent's config; ``seed`` picks the API faults' draws (the world's own
+    seed stays 0); ``credentials`` are what the sandbox accepts, ``secrets`` what the agent
+    presents (the sandbox's by default); ``transport`` puts the app behind the agent's clients.
+    """
+    clock = ManualClock(START)
+    world = build_scenario("demo", seed=0, clock=clock, **(scenario_params or {}))
+    app = create_app(world, credentials=credentials, api_faults=ApiFaults(seed=seed))
+    agent = build_agent(
+        Settings.model_validate(settings),
+        secrets or sandbox_secrets(),
+        clock=clock,
+        journal=Journal(journal, clock=clock),
+        urls=Urls.under(IN_PROCESS_ROOT),
+        transport=transport(app),
+    )
+    return Demo(clock, world, app, agent, demo_manifest(world))
