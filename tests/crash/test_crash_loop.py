@@ -30,17 +30,12 @@ After every kill, a copy of the journal file (with its WAL) is checked (:func:`c
 The loop ends with a clean daemon that runs until every remediable fault is cleared, then
 SIGTERM; the same checks run on the final journal, and no action or run is left in flight.
 
-Three shapes break those rules today; the loop tolerates exactly these shapes and counts them
-(:class:`Tally`), and the ``xfail(strict=True)`` tests at the end reproduce the first two:
-
-* KNOWN_BUG_REDIAGNOSED: a run fixes an incident and dies before its feed commit; the next
-  door-logs run re-reads those failures and opens a second incident, ``no_fault`` "already
-  resolved", holding the same events;
-* KNOWN_BUG_COOLDOWN_AFTER_CRASH: a crash after an intent and before its call reached the
-  system; the reconciliation finds nothing done and records the action ``failed``, which starts
-  the remedy's 1 h cool-down, so the fault stays until then (``deferred``, "in cool-down");
-* KNOWN_BUG_FIX_UNRECORDED: a crash between an action's result and its incident's outcome;
-  the next run re-diagnoses the (now fixed) refusal as ``no_fault`` "already resolved".
+No shape is tolerated: an event decided before a crash is never diagnosed again (its
+decision marked it seen), a fix whose outcome a crash cut off is decided from its recorded
+result, and a call a crash cut off before it took effect is reconciled ``skipped`` and made
+on the next run instead of waiting out the 1 h cool-down. The tests at the end pin the last
+two with one killed ``doorfix run`` each; ``tests/faults/test_crash_recovery.py`` pins every
+step in process.
 
 ``test_crash_loop`` makes 5 crashes (about 30 s); ``test_crash_loop_long`` (``slow``) makes
 ``$DOORFIX_CRASHES`` of them, 50 by default (about 3 minutes on two cores).
@@ -72,6 +67,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import configs, processes
 from support.polling import wait_for
 from support.processes import DaemonProcess, spawn_doorfix
 
@@ -128,49 +124,36 @@ class Daemon(DaemonProcess):
 
 @contextmanager
 def daemon(config: Path) -> Iterator[Daemon]:
-    """A daemon process that never outlives the test; its last lines shown on failure."""
-    process = Daemon(config)
-    try:
+    """A :class:`Daemon` that never outlives the test; its last lines shown on failure."""
+    with processes.daemon(config, factory=Daemon) as process:
         yield process
-    except BaseException:
-        process.close()
-        print("".join(process.raw[-60:]))
-        raise
-    finally:
-        process.close()
+
+
+#: the client timeout: a call a kill cut off is re-read once it can no longer land, so a
+#: short timeout keeps each restart's reconciliation short (every answer comes within 1 s)
+TIMEOUT_SECONDS = 3
 
 
 def write_config(path: Path, urls: dict[str, str], journal: Path) -> Path:
     """Every playbook every second, quick retries, renewals on, the holiday openable all day."""
-    http = "retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = 10\n"
     schedules = "".join(
         f"[schedule.{name}]\nevery_seconds = 1\n"
         for name in ("door_logs", "aca_rejections", "license_renewal")
     )
-    path.write_text(
-        f"""
-[cloud]
-base_url = "{urls["cloud"]}"
-{http}
-[aca]
-base_url = "{urls["aca"]}"
-{http}
-[clp]
-base_url = "{urls["clp"]}"
-identity_url = "{urls["clp_identity"]}"
-{http}
-[journal]
-path = "{journal}"
-[guards]
+    return configs.write_config(
+        path,
+        urls,
+        journal,
+        f"""[guards]
 renewals_enabled = true
 [remedies.holiday_hours."Public holiday"]
 start_time = "00:00"
 end_time = "23:59"
 [daemon]
 port = 0
-{schedules}"""
+{schedules}""",
+        http=f"retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = {TIMEOUT_SECONDS}\n",
     )
-    return path
 
 
 # ---------------------------------------------------------------------------- the world
@@ -384,68 +367,20 @@ def rediagnosed(snap: Snapshot) -> dict[str, list[str]]:
     return {e: ids for e, ids in holder.items() if len(ids) > 1}
 
 
-def after_the_fix(snap: Snapshot, incident_ids: list[str]) -> bool:
-    """Whether an event's incidents are one fix and, after it, "already resolved" reports.
-
-    The shape of KNOWN_BUG_REDIAGNOSED: a run fixes an incident, then dies before it commits
-    the feed; the next run re-reads the same failures and finds them already resolved.
-    """
-    by_id = {i["id"]: i for i in snap.incidents}
-    fixes = [i for i in incident_ids if "fixed" in snap.history.get(i, [])]
-    others = [by_id[i] for i in incident_ids if i not in fixes]
-    return len(fixes) == 1 and all(o["outcome"] == "no_fault" and not o["writes"] for o in others)
-
-
-def fix_unrecorded(snap: Snapshot) -> tuple[list[str], list[str]]:
-    """Closed incidents whose write held but whose history never says so.
-
-    Answers ``(known, problems)``: ``known`` are KNOWN_BUG_FIX_UNRECORDED's shape (the crash
-    came between the action's result and the incident's outcome; the next run re-diagnosed
-    the refusal as "already resolved", ``no_fault``); anything else is a problem.
-    """
-    known: list[str] = []
+def fix_unrecorded(snap: Snapshot) -> list[str]:
+    """Closed incidents whose write held but whose history never says so."""
     problems: list[str] = []
     for incident in snap.incidents:
         held = any(status == "succeeded" for _, status in incident["writes"])
         said = {"fixed", "pending_verification", "needs_human"} & set(
             snap.history.get(incident["id"], [])
         )
-        if incident["open"] or not held or said:
-            continue
-        notes = snap.notes.get(incident["id"], [""])
-        if incident["outcome"] == "no_fault" and notes[-1].startswith("already resolved"):
-            known.append(incident["id"])
-        else:
+        if not (incident["open"] or not held or said):
             problems.append(
                 f"incident {incident['id']} ({incident['cause']}) made a write that held "
                 f"and ended {incident['outcome']}"
             )
-    return known, problems
-
-
-def cooldown_blocked(snap: Snapshot, fault: dict[str, Any]) -> bool:
-    """Whether a fault still present is KNOWN_BUG_COOLDOWN_AFTER_CRASH's shape.
-
-    A crash came after the action's intent and before its call reached the system; the
-    start-up reconciliation re-read the target, found nothing done, and recorded the action
-    ``failed``, which starts the remedy's cool-down: the incident stays ``deferred`` an hour.
-    """
-    items = set(fault["subject"].items())
-    for incident in snap.incidents:
-        if not (
-            incident["open"]
-            and incident["outcome"] == "deferred"
-            and set(incident["subject"].items()) <= items
-        ):
-            continue
-        # the same subject's earlier incident may hold the interrupted action
-        for other in snap.incidents:
-            if set(other["subject"].items()) <= items and any(
-                note.startswith(f"reconciled {fault['remedy']} ") and note.endswith(": failed")
-                for note in snap.notes.get(other["id"], [])
-            ):
-                return True
-    return False
+    return problems
 
 
 def unaccounted_events(snap: Snapshot, aca_events: list[AcaEvent]) -> list[str]:
@@ -454,11 +389,7 @@ def unaccounted_events(snap: Snapshot, aca_events: list[AcaEvent]) -> list[str]:
     for incident in snap.incidents:
         for event_id in incident["event_ids"]:
             holder[event_id].append(incident["id"])
-    problems = [
-        f"{e} is in {len(ids)} incidents"
-        for e, ids in rediagnosed(snap).items()
-        if not after_the_fix(snap, ids)
-    ]
+    problems = [f"{e} is in {len(ids)} incidents" for e, ids in rediagnosed(snap).items()]
     for feed, ids in snap.seen.items():
         if feed.startswith("door-logs:"):
             # only failures are marked seen on a door-log feed, each after its incident
@@ -530,14 +461,8 @@ class Tally:
     in_flight: int = 0
     reconciled: int = 0
     interrupted_runs: int = 0
-    #: KNOWN_BUG_REDIAGNOSED: events re-diagnosed "already resolved" after their fix
-    rediagnosed: int = 0
     #: Access Matrix enables sent again by a reconciliation (an idempotent PUT)
     enabled_again: int = 0
-    #: KNOWN_BUG_FIX_UNRECORDED: incidents doorfix fixed that ended no_fault
-    fix_unrecorded: int = 0
-    #: KNOWN_BUG_COOLDOWN_AFTER_CRASH: faults left in cool-down by an interrupted remedy
-    cooldown_blocked: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
 
@@ -556,7 +481,7 @@ def check_cycle(
         assert not (previous.started & snap.started), "an in-flight action was not reconciled"
     problems = unaccounted_events(snap, sandbox.aca_events())
     problems += repeated_writes(sandbox.writes(), final=final)
-    problems += fix_unrecorded(snap)[1]
+    problems += fix_unrecorded(snap)
     assert not problems, "\n".join(problems)
 
 
@@ -636,20 +561,14 @@ def run_crash_loop(tmp_path: Path, *, crashes: int, seed: int) -> Tally:
         while len(sandbox.injected) < len(sandbox.extras):
             sandbox.inject_next()
 
-        # a clean daemon finishes the work: every remediable fault is cleared (or, the known
-        # bug, held in cool-down after a crash interrupted its remedy before the call)
+        # a clean daemon finishes the work: every remediable fault is cleared, none of them
+        # left waiting out a cool-down a crash started
         tally.log.append(f"final daemon at {time.monotonic() - began:.1f} s")
         with daemon(config) as proc:
             proc.wait_started()
-
-            def settled() -> bool:
-                left = sandbox.remaining()
-                if not left:
-                    return True
-                live = live_snapshot(journal)
-                return live is not None and all(cooldown_blocked(live, f) for f in left)
-
-            wait_for(settled, timeout=90, what="every remediable fault cleared")
+            wait_for(
+                lambda: not sandbox.remaining(), timeout=90, what="every remediable fault cleared"
+            )
             # one more run of every playbook after the fixes: nothing is written again
             done = {p: len(proc.events("run_completed", playbook=p)) for p in PLAYBOOKS}
             wait_for(
@@ -666,10 +585,6 @@ def run_crash_loop(tmp_path: Path, *, crashes: int, seed: int) -> Tally:
         check_cycle(sandbox, snap, previous, proc, final=True)
         assert snap.started == set(), "an action is still in flight after a clean stop"
         assert snap.running_runs == set(), "a run is still marked running after a clean stop"
-        doubled = rediagnosed(snap)
-        tally.rediagnosed = sum(after_the_fix(snap, ids) for ids in doubled.values())
-        tally.fix_unrecorded = len(fix_unrecorded(snap)[0])
-        tally.cooldown_blocked = [f["kind"] for f in sandbox.remaining()]
         enables = Counter(
             (m.targets["user_id"], m.targets["lock_id"])
             for m in sandbox.writes()

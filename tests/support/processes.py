@@ -14,10 +14,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from doorfix.sandbox.auth import SandboxCredentials
 from support.polling import wait_for
@@ -140,10 +140,16 @@ class DaemonProcess:
             self.proc.stderr.close()
 
 
+D = TypeVar("D", bound=DaemonProcess)
+
+
 @contextmanager
-def daemon(config: Path) -> Iterator[DaemonProcess]:
-    """A daemon process that never outlives the test; its last log lines shown on failure."""
-    process = DaemonProcess(config)
+def daemon(config: Path, *, factory: Callable[[Path], D] = DaemonProcess) -> Iterator[D]:  # type: ignore[assignment]
+    """A daemon process that never outlives the test; its last log lines shown on failure.
+
+    ``factory`` makes the process (a :class:`DaemonProcess` subclass with other timeouts).
+    """
+    process = factory(config)
     try:
         yield process
     except BaseException:
