@@ -25,6 +25,8 @@ class Candidate:
     occurred_at: datetime | None = None
     #: context a remedy's verification needs beyond its call (CLP site, platform user id)
     verify: Mapping[str, Any] = field(default_factory=dict)
+    #: a deferred incident diagnosed again when it fell due (no new refusal, no occurrence)
+    retry: bool = False
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ async def _candidates(
 
     async def one(rows: list[DoorLog]) -> Candidate | None:
         logs = tuple(sorted(rows, key=lambda row: row.log_id))
-        unresolved = await _unresolved(fetcher, project_id, logs[-1])
+        unresolved = await unresolved_log(fetcher, project_id, logs[-1])
         if unresolved is not None:
             field, why = unresolved
             fetcher.on_skip(_unusable(logs[-1], field, f"{why} ({len(logs)} failure(s))"))
@@ -185,7 +185,9 @@ async def _candidates(
     return [candidate for candidate in found if candidate is not None]
 
 
-async def _unresolved(fetcher: RunFetcher, project_id: str, log: DoorLog) -> tuple[str, str] | None:
+async def unresolved_log(
+    fetcher: RunFetcher, project_id: str, log: DoorLog
+) -> tuple[str, str] | None:
     """``(field, why)`` when the log names a door, person or visitor that does not exist."""
     project = await fetcher.project(project_id)
     if log.door_id not in project.doors:

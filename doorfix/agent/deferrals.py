@@ -1,11 +1,12 @@
 """Ending deferred incidents that nothing will retry: superseded, or resolved by themselves.
 
 A deferred incident (too early, in cool-down, over a budget) waits for its subject's next
-refusal. When that refusal is diagnosed again and the new incident reaches a final outcome,
-the deferral is over: the new incident carries the problem, and the old one closes as
-``no_fault`` with a note naming its successor, so a fix is counted once. When the person is
-granted access instead (an ACA grant newer than every refusal), whatever was deferred for
-them resolved itself. Either way no deferred incident lingers open for ever.
+refusal or its retry (:mod:`doorfix.agent.retry`). When the subject is diagnosed again and
+the new incident reaches a final outcome or waits for verification, the deferral is over:
+the new incident carries the problem, and the old one closes as ``no_fault`` with a note
+naming its successor, so a fix is counted once. When the person is granted access instead
+(an ACA grant newer than every refusal), whatever was deferred for them resolved itself.
+Either way no deferred incident lingers open for ever.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ log = structlog.get_logger("doorfix.engine")
 
 #: how many of a subject's newest incidents are looked at (deferrals are recent)
 RECENT = 20
+#: outcomes with which a newer incident takes over its subject's problem from a deferral
+CARRIERS = FINAL_OUTCOMES | {Outcome.PENDING_VERIFICATION.value}
 
 
 def _deferred(journal: Journal, subject: Mapping[str, str], *, but: str = "") -> list[str]:
@@ -41,8 +44,12 @@ def supersede(
     outcome: str,
     subject: Mapping[str, str],
 ) -> list[str]:
-    """Close the subject's deferred incidents that a final newer incident replaces."""
-    if outcome not in FINAL_OUTCOMES or not subject:
+    """Close the subject's deferred incidents that a newer incident now carries.
+
+    The newer one carries the problem once it is decided for good, or waits for the next
+    presentation after a Sync Access (``pending_verification``).
+    """
+    if outcome not in CARRIERS or not subject:
         return []
     closed = _deferred(journal, subject, but=incident_id)
     for other in closed:

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
 from doorfix.agent.candidates import Batch, Candidate, incident_key, merge_by_key
-from doorfix.agent.collect_aca import AcaBatch, FollowUp, collect_rejections
+from doorfix.agent.collect_aca import AcaBatch, collect_rejections
 from doorfix.agent.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.config import Settings
 from doorfix.agent.deferrals import close_resolved, supersede
@@ -28,12 +27,13 @@ from doorfix.agent.journal import Journal
 from doorfix.agent.progress import NO_PROGRESS, Progress
 from doorfix.agent.reconcile import reconcile
 from doorfix.agent.report import ActionReport, IncidentReport, RunReport, SkippedRecord
-from doorfix.agent.reports import format_duration
+from doorfix.agent.retry import add_retries
+from doorfix.agent.verification import settle
 from doorfix.clock import Clock
 from doorfix.connectors.factory import Clients
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
 from doorfix.playbooks.policy import PlanPolicy
-from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
+from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
 
 log = structlog.get_logger("doorfix.engine")
 
@@ -169,7 +169,7 @@ async def _execute_run(
             run.feeds = {e: c.feed for c in batch.commits for e in c.event_ids}
         if isinstance(batch, AcaBatch):
             for follow in batch.follow_ups:
-                _settle(run, follow)
+                settle(run, follow)
             if not dry_run:
                 for subject in batch.resolved:
                     close_resolved(journal, run_id=run_id, subject=subject)
@@ -212,6 +212,18 @@ async def _execute_run(
 
 
 async def _collect(
+    run: RunState, fetcher: RunFetcher, playbook: str, since: datetime | None
+) -> Batch:
+    batch = await _collect_new(run, fetcher, playbook, since)
+    if not run.dry_run:
+        agent = run.agent
+        await add_retries(
+            batch, playbook, fetcher, run.journal, policy=agent.policy, guards=agent.settings.guards
+        )
+    return batch
+
+
+async def _collect_new(
     run: RunState, fetcher: RunFetcher, playbook: str, since: datetime | None
 ) -> Batch:
     g = run.agent.settings.guards
@@ -290,6 +302,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
         event_ids=candidate.event_ids,
         evidence=dict(diagnosis.evidence),
         feeds=run.feeds_of(candidate.event_ids),
+        occurrence=not candidate.retry,
     )
     structlog.contextvars.bind_contextvars(incident_id=row.incident_id)
     try:
@@ -437,66 +450,3 @@ def _supersede(run: RunState, incident: IncidentReport) -> None:
         outcome=incident.outcome,
         subject=incident.subject,
     )
-
-
-def _settle(run: RunState, follow: FollowUp) -> None:
-    """Close or escalate an incident waiting for verification, from the new evidence."""
-    journal = run.journal
-    row = journal.incident(follow.incident_id)
-    if row is None or not row.open:
-        return
-    g = run.agent.settings.guards
-    seen = int(row.evidence.get("rejections_since_fix", 0)) + follow.rejections
-    age = run.report.started_at - follow.acted_at
-    evidence: dict[str, Any] = {"rejections_since_fix": seen}
-    steps: tuple[Step, ...] = ()
-    if follow.granted:
-        outcome, note = Outcome.FIXED, "verified: the lock granted access after the sync"
-    elif seen >= g.pending_escalate_rejections or age >= timedelta(hours=g.pending_escalate_hours):
-        outcome = Outcome.NEEDS_HUMAN
-        note = f"still rejected after the sync ({seen} rejections, {format_duration(age)} since)"
-        steps = (
-            Step(
-                Who.ON_SITE,
-                "Present the maintenance card on the lock and check the IQ's "
-                "incidents in Larry for 'lock time set'; power-cycle the IQ.",
-            ),
-            Step(
-                Who.VENDOR_SUPPORT,
-                "Sync Access did not reach the lock: escalate to vendor "
-                "support with this incident.",
-            ),
-        )
-    elif follow.rejections:
-        journal.set_outcome(
-            follow.incident_id,
-            outcome=Outcome.PENDING_VERIFICATION.value,
-            run_id=run.report.run_id,
-            evidence=evidence,
-            note=f"{seen} rejection(s) since the sync; waiting",
-            seen=run.seen_of(follow.event_ids),
-        )
-        return
-    else:
-        return
-    journal.set_outcome(
-        follow.incident_id,
-        outcome=outcome.value,
-        run_id=run.report.run_id,
-        steps=[s.as_dict() for s in steps],
-        evidence=evidence,
-        note=note,
-        seen=run.seen_of(follow.event_ids),
-    )
-    settled = IncidentReport(
-        incident_id=row.incident_id,
-        cause=row.cause,
-        outcome=outcome.value,
-        subject=row.subject,
-        event_ids=follow.event_ids,
-        evidence={**row.evidence, **evidence},
-        steps=[s.as_dict() for s in steps],
-        reason=note,
-    )
-    run.report.incidents.append(settled)
-    _supersede(run, settled)

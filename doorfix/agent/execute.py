@@ -346,9 +346,9 @@ class Executor:
         """Settle an action left in flight by re-reading its target; never fire it blindly.
 
         ``succeeded``: the re-read shows the change; ``skipped``: it shows the change is not
-        there, so the call never took effect and the remedy may run again (no cool-down), or
-        (Sync Access) nothing can be read back but a new diagnosis may safely send it again;
-        ``failed``: a toggle's sync did not follow, or the holiday is gone.
+        there, so the call never took effect and the remedy may run again (no cool-down);
+        ``failed``: a toggle's sync did not follow, the holiday is gone, or (Sync Access)
+        nothing can be read back (``outcome_unknown``).
         """
         p = row.params.get("call", {})
         v = row.params.get("verify", {})
@@ -391,7 +391,7 @@ class Executor:
                     ok = holiday.working_hours_enabled
                     return _settled(ok), {"working_hours": ok}
             return "failed", {"working_hours": False, "holiday_found": False}
-        # Sync Access leaves no trace to re-read, and sending it again is safe: the next
-        # diagnosis finds the lock in sync (nothing to do) or not, and a job still running
-        # is adopted (409 2301) rather than started twice. So no cool-down starts here.
-        return "skipped", {"outcome_unknown": True, "remedy": row.remedy}
+        # Sync Access leaves no trace to re-read (CLP lists no jobs by collection): as after
+        # a lost answer, it is never sent again blindly; the incident waits for the next
+        # presentation at the lock (see reconcile), which proves or escalates it
+        return "failed", {"outcome_unknown": True, "remedy": row.remedy}

@@ -42,11 +42,14 @@ class JournalIncidents(JournalBase):
         event_ids: Sequence[str],
         evidence: Mapping[str, Any],
         feeds: Mapping[str, str] | None = None,
+        occurrence: bool = True,
     ) -> IncidentRow:
         """Open an incident for ``key``, or add these events to the one already open.
 
         ``feeds`` names the feed of each event (event id -> feed); the incident's outcome,
         once set, marks those events seen in their feeds (see :meth:`set_outcome`).
+        ``occurrence=False``: doorfix looked again (a deferral retried), nobody was refused
+        again, so an open incident's occurrences and last-seen time stay as they are.
         """
         now = self._now()
         new_ids = list(dict.fromkeys(event_ids))
@@ -78,7 +81,7 @@ class JournalIncidents(JournalBase):
                 )
             else:
                 incident_id = row["incident_id"]
-                _regroup(conn, row, new_ids, evidence, now)
+                _regroup(conn, row, new_ids, evidence, now if occurrence else None)
             _link_events(conn, incident_id, new_ids, feeds or {})
             current = conn.execute(sql.INCIDENT_BY_ID, {"incident_id": incident_id}).fetchone()
         return rows.incident_row(current)
@@ -255,9 +258,12 @@ def _regroup(
     row: sqlite3.Row,
     event_ids: list[str],
     evidence: Mapping[str, Any],
-    now: str,
+    now: str | None,
 ) -> None:
-    """Add new event ids and evidence to an incident row; bump its occurrences."""
+    """Add new event ids and evidence to an incident row; bump its occurrences.
+
+    ``now`` None: no new occurrence (a second look without a new refusal).
+    """
     known: list[str] = json.loads(row["event_ids"])
     already = set(known)
     added = [e for e in event_ids if e not in already]
@@ -267,8 +273,8 @@ def _regroup(
             "incident_id": row["incident_id"],
             "event_ids": rows.to_json(known + added),
             "evidence": rows.to_json({**json.loads(row["evidence"]), **evidence}),
-            "now": now,
+            "now": row["last_seen_at"] if now is None else now,
             # a repeat of events already grouped is no new occurrence
-            "added": len(added) if event_ids else 1,
+            "added": len(added) if event_ids else int(now is not None),
         },
     )

@@ -111,6 +111,16 @@ def _decided_by_actions(actions: list[ActionRow]) -> tuple[Outcome, list[dict[st
     """
     if any(a.status == "started" for a in actions):
         return None  # still in flight: the next reconciliation re-reads it first
+    last = actions[-1] if actions else None
+    if (
+        last is not None
+        and last.remedy == Remedy.SYNC_ACCESS.value
+        and last.status == "failed"
+        and (last.detail or {}).get("outcome_unknown")
+    ):
+        # a Sync Access cut off by the crash leaves nothing to re-read: as after a lost
+        # answer, the next presentation at the lock proves it (or escalates it)
+        return Outcome.PENDING_VERIFICATION, []
     done = [a for a in actions if a.status == "succeeded" and a.remedy != Remedy.ESCALATE.value]
     if not done:
         return None

@@ -157,7 +157,7 @@ async def test_a_call_a_kill_cut_off_before_it_was_sent_is_made_once_on_the_next
     assert world.present()["cloud.license_inactive"] is False
 
 
-async def test_a_sync_access_a_kill_left_unknown_is_decided_by_the_next_diagnosis(
+async def test_a_sync_access_a_kill_left_unknown_waits_for_the_next_presentation(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     journal = world.agent.journal
@@ -168,13 +168,16 @@ async def test_a_sync_access_a_kill_left_unknown_is_decided_by_the_next_diagnosi
 
     await world.run("aca-rejections")
 
-    # nothing to re-read: no cool-down, the lock diagnosed again, the sync sent once
+    # nothing to re-read: never sent again blindly; the next presentation tells
     [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
-    assert reconciled.status == "skipped"
+    assert (reconciled.status, reconciled.detail) == (
+        "failed",
+        {"outcome_unknown": True, "remedy": "sync_access"},
+    )
     synced = journal.incident(flying.incident_id)
     assert synced is not None
-    assert synced.outcome == "pending_verification"
-    assert writes(world, "sync_access") == 1
+    assert (synced.open, synced.outcome) == (True, "pending_verification")
+    assert writes(world, "sync_access") == 0
 
 
 async def test_an_acting_run_waits_while_another_process_holds_the_journal(

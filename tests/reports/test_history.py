@@ -27,17 +27,18 @@ async def test_a_user_s_history_runs_from_deferral_to_escalation(three_days: Dem
         ("outcome", "aca.too_early"),
         ("seen", "aca.iq_out_of_sync"),
         ("action", "aca.iq_out_of_sync"),
-        ("outcome", "aca.iq_out_of_sync"),
         ("outcome", "aca.too_early"),
+        ("outcome", "aca.iq_out_of_sync"),
         ("outcome", "aca.iq_out_of_sync"),
     ]
     assert [e.at for e in timeline] == sorted(e.at for e in timeline)
     assert timeline[3].text.startswith("sync_access on ")
     assert timeline[3].text.endswith(": succeeded")
-    assert timeline[4].text.startswith("outcome pending_verification")
-    # the deferral ends when the sync's verdict is in: the newer incident carries the problem
+    # the deferral ends as the sync's incident takes the problem over (in the same second)
     iq_incident = history.incidents[1].incident.incident_id
-    assert timeline[5].text.startswith(f"outcome no_fault: superseded by incident {iq_incident}")
+    assert timeline[4].text.startswith(f"outcome no_fault: superseded by incident {iq_incident}")
+    assert timeline[4].at == timeline[5].at
+    assert timeline[5].text.startswith("outcome pending_verification")
     assert timeline[6].text.startswith("outcome needs_human: still rejected after the sync")
 
 
