@@ -20,7 +20,7 @@ import structlog
 from faultkit import World, make_world
 
 from doorfix.agent.execute import ActionResult, Executor
-from doorfix.agent.journal import IncidentRow, Journal
+from doorfix.agent.journal import ActionRow, IncidentRow, Journal
 from doorfix.clock import SystemClock
 from doorfix.playbooks.types import PlannedAction
 
@@ -61,6 +61,17 @@ def killed_before_the_call(remedy: str) -> Callable[..., Any]:
         return await real_run(self, action, verify)
 
     return run
+
+
+async def kill_before_the_call(
+    world: World, monkeypatch: pytest.MonkeyPatch, remedy: str, playbook: str
+) -> ActionRow:
+    """Run ``playbook`` and kill it before ``remedy``'s call; the action left in flight."""
+    monkeypatch.setattr(Executor, "run", killed_before_the_call(remedy))
+    await killed_run(world, playbook)
+    [flying] = world.agent.journal.in_flight()
+    assert flying.remedy == remedy
+    return flying
 
 
 async def killed_run(world: World, playbook: str) -> None:
@@ -135,10 +146,7 @@ async def test_a_call_a_kill_cut_off_before_it_was_sent_is_made_once_on_the_next
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     journal = world.agent.journal
-    monkeypatch.setattr(Executor, "run", killed_before_the_call("renew_license"))
-    await killed_run(world, "door-logs")
-    [flying] = journal.in_flight()
-    assert flying.remedy == "renew_license"
+    flying = await kill_before_the_call(world, monkeypatch, "renew_license", "door-logs")
     assert writes(world, "renew_door_license") == 0
     before = world.clock.now()
 
@@ -161,10 +169,7 @@ async def test_a_sync_access_a_kill_left_unknown_waits_for_the_next_presentation
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     journal = world.agent.journal
-    monkeypatch.setattr(Executor, "run", killed_before_the_call("sync_access"))
-    await killed_run(world, "aca-rejections")
-    [flying] = journal.in_flight()
-    assert flying.remedy == "sync_access"
+    flying = await kill_before_the_call(world, monkeypatch, "sync_access", "aca-rejections")
 
     await world.run("aca-rejections")
 
