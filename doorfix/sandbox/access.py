@@ -90,9 +90,7 @@ def sync_iq(w: World, iq: IQ) -> None:
 def align_clp(w: World, user: User, now: datetime) -> None:
     """Make CLP and the IQs agree with ACA for one user, by fiat (building, faults)."""
     site_id = w.centers[user.center_id].clp_site_id
-    for lock in w.locks.values():
-        if lock.site_id != site_id:
-            continue
+    for lock in w.locks.where("site_id", site_id):
         access = rules.aca_access(w, user, lock.id, now)
         granted = access is not None and access.state == "active"
         pair = (user.clp_user_id, lock.id)
@@ -109,17 +107,15 @@ def align_clp(w: World, user: User, now: datetime) -> None:
 
 def collection_iqs(w: World, site_id: str, collection_id: str) -> list[IQ]:
     """The IQs of a collection."""
-    return [
-        iq for iq in w.iqs.values() if iq.site_id == site_id and iq.collection_id == collection_id
-    ]
+    return w.iqs.where("collection", (site_id, collection_id))
 
 
 def start_sync_access(w: World, site_id: str, collection_id: str, now: datetime) -> SyncJob:
     """Queue a Sync Access job: running a second later, done ``sync_duration_s`` after."""
     if site_id not in w.sites or not collection_iqs(w, site_id, collection_id):
         raise WorldError("not_found", f"no collection {collection_id} on site {site_id}")
-    for job in w.sync_jobs.values():
-        if job.collection_id == collection_id and job.state in ("queued", "running"):
+    for job in w.sync_jobs.where("collection_id", collection_id):
+        if job.state in ("queued", "running"):
             raise WorldError("sync_running", f"sync {job.job_id} is {job.state}", job_id=job.job_id)
     changed = w.collection_changed_at.get(collection_id)
     if (

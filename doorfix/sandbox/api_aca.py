@@ -165,8 +165,21 @@ async def inventories(request: Request) -> Response:
     """``GET /api/v1/inventories?center_id=``."""
     st = await _begin(request, "inventories")
     center_id = request.query_params.get("center_id")
-    rows = [i for i in st.world.inventories.values() if center_id in (None, i.center_id)]
+    table = st.world.inventories
+    rows = list(table.values()) if center_id is None else table.where("center_id", center_id)
     return _list(request, rows, wire.aca_inventory)
+
+
+def _bookings_of(
+    st: SandboxState, company_id: str | None, center_id: str | None
+) -> list[model.Booking]:
+    """The bookings a filter can match, in table order: those of the company or center given."""
+    table = st.world.bookings
+    if company_id is not None:
+        return table.where("company_id", company_id)
+    if center_id is not None:
+        return table.where("center_id", center_id)
+    return list(table.values())
 
 
 async def bookings(request: Request) -> Response:
@@ -177,7 +190,7 @@ async def bookings(request: Request) -> Response:
     active_at = _time(request, "active_at")
     rows = [
         b
-        for b in st.world.bookings.values()
+        for b in _bookings_of(st, company_id, center_id)
         if company_id in (None, b.company_id)
         and center_id in (None, b.center_id)
         and (active_at is None or rules.booking_active(b, active_at))
@@ -191,17 +204,8 @@ async def user(request: Request) -> Response:
     return JSONResponse(wire.aca_user(_user(st, request.path_params["user_id"])))
 
 
+#: the user searches, each answered by the users table's index of the same name
 _USER_KEYS = ("email", "tag", "clp_user_id", "cloud_personnel_id")
-
-
-def _user_matches(u: model.User, key: str, value: str) -> bool:
-    if key == "email":
-        return u.email.casefold() == value.casefold()
-    if key == "tag":
-        return any(t.number == value for t in u.tags)
-    if key == "clp_user_id":
-        return u.clp_user_id == value
-    return u.cloud_personnel_id == value
 
 
 async def users(request: Request) -> Response:
@@ -212,7 +216,8 @@ async def users(request: Request) -> Response:
         raise _problem(400, "invalid", f"exactly one of {', '.join(_USER_KEYS)} is required")
     key = given[0]
     value = request.query_params[key]
-    rows = [u for u in st.world.users.values() if _user_matches(u, key, value)]
+    # e-mail addresses match without regard to case (the index holds them casefolded)
+    rows = st.world.users.where(key, value.casefold() if key == "email" else value)
     return _list(request, rows, wire.aca_user)
 
 
@@ -227,7 +232,7 @@ async def mobile_keys(request: Request) -> Response:
     """``GET /api/v1/users/{id}/mobile_keys``."""
     st = await _begin(request, "mobile_keys")
     found = _user(st, request.path_params["user_id"])
-    rows = [k for k in st.world.mobile_keys.values() if k.user_id == found.id]
+    rows = st.world.mobile_keys.where("user_id", found.id)
     return _list(request, rows, wire.aca_mobile_key)
 
 
@@ -285,9 +290,10 @@ async def visits(request: Request) -> Response:
     q = request.query_params
     center_id, visitor_id = q.get("center_id"), q.get("cloud_visitor_id")
     active_at = _time(request, "active_at")
+    table = st.world.visits
     rows = [
         v
-        for v in st.world.visits.values()
+        for v in (table.values() if center_id is None else table.where("center_id", center_id))
         if center_id in (None, v.center_id)
         and visitor_id in (None, v.cloud_visitor_id)
         and (active_at is None or _visit_spans(v, active_at))

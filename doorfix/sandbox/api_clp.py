@@ -128,7 +128,7 @@ async def locks(request: Request) -> Response:
     """``GET /v1.2/sites/{site}/locks``."""
     st = await _begin(request, "locks")
     site = _site(st, request)
-    rows = [x for x in st.world.locks.values() if x.site_id == site.id]
+    rows = st.world.locks.where("site_id", site.id)
     return _paged(request, rows, lambda x: _lock_json(st, x))
 
 
@@ -150,7 +150,7 @@ async def users(request: Request) -> Response:
     """``GET /v1.2/sites/{site}/users``: a bare array."""
     st = await _begin(request, "users")
     site = _site(st, request)
-    rows = [u for u in st.world.site_users.values() if u.site_id == site.id]
+    rows = st.world.site_users.where("site_id", site.id)
     return JSONResponse([wire.clp_site_user(u) for u in rows])
 
 
@@ -159,7 +159,7 @@ async def keys(request: Request) -> Response:
     st = await _begin(request, "keys")
     site = _site(st, request)
     site_user = _in_site(st.world.site_users, request.path_params["site_user_id"], site, "user")
-    rows = [k for k in st.world.keys.values() if k.site_user_id == site_user.id]
+    rows = st.world.keys.where("site_user_id", site_user.id)
     return _paged(request, rows, wire.clp_key)
 
 
@@ -167,7 +167,7 @@ async def access_groups(request: Request) -> Response:
     """``GET /v1.2/sites/{site}/access_groups``."""
     st = await _begin(request, "access_groups")
     site = _site(st, request)
-    rows = [g for g in st.world.clp_access_groups.values() if g.site_id == site.id]
+    rows = st.world.clp_access_groups.where("site_id", site.id)
     return _paged(request, rows, wire.clp_access_group)
 
 

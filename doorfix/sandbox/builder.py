@@ -313,7 +313,6 @@ class Builder:
             None,
             [Tag(self.tag_number(), "assigned") for _ in range(tags)],
         )
-        w.users[user.id] = user
         member = SiteUser(w.new_id("su"), center.clp_site_id, user.clp_user_id, name)
         w.site_users[member.id] = member
         for tag in user.tags:
@@ -335,6 +334,8 @@ class Builder:
             )
             w.personnel[personnel.personnel_id] = personnel
             user.cloud_personnel_id = personnel.personnel_id
+        # stored once complete, so the users table indexes its personnel id from the start
+        w.users[user.id] = user
         made = Person(user, member, personnel)
         self._company_users[company.id].append(made)
         return made

@@ -85,9 +85,7 @@ def license_active(door: Door, at: datetime) -> bool:
 
 def credential_owner(world: World, project_id: str, ctype: str, value: str) -> Personnel | None:
     """The person of a project who holds that credential."""
-    for person in world.personnel.values():
-        if person.project_id != project_id:
-            continue
+    for person in world.personnel.where("project_id", project_id):
         for cred in person.credentials:
             if cred.type == ctype and cred.value == value:
                 return person
@@ -96,9 +94,7 @@ def credential_owner(world: World, project_id: str, ctype: str, value: str) -> P
 
 def find_temp_key(world: World, project_id: str, code: str) -> tuple[Visitor, TempKey] | None:
     """The visitor and temp key with that code in a project."""
-    for visitor in world.visitors.values():
-        if visitor.project_id != project_id:
-            continue
+    for visitor in world.visitors.where("project_id", project_id):
         for key in visitor.temp_keys:
             if key.code == code:
                 return visitor, key
@@ -143,8 +139,8 @@ def blocking_holiday(world: World, door: Door, at: datetime) -> Holiday | None:
     local = at.astimezone(zone(world.projects[door.project_id].time_zone))
     day = local.date().isoformat()
     hhmm = local.strftime("%H:%M")
-    for holiday in world.holidays.values():
-        if holiday.project_id != door.project_id or door.door_id not in holiday.door_ids:
+    for holiday in world.holidays.where("project_id", door.project_id):
+        if door.door_id not in holiday.door_ids:
             continue
         if day not in holiday.dates:
             continue

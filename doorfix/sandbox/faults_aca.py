@@ -267,7 +267,7 @@ def _too_early(
         raise WorldError("invalid", "hours must be inside the grace period")
     previous = center.released_at
     center.released_at = now - timedelta(hours=hours)
-    iqs = [iq for iq in w.iqs.values() if iq.site_id == center.clp_site_id]
+    iqs = w.iqs.where("site_id", center.clp_site_id)
     saved = {iq.id: set(iq.held) for iq in iqs}
     for iq in iqs:
         # a new center's IQs have not received their first access yet

@@ -55,12 +55,12 @@ def booking_active(booking: Booking, at: datetime) -> bool:
 
 def company_bookings(world: World, company_id: str) -> list[Booking]:
     """Every booking of a company, in id order."""
-    return [b for b in world.bookings.values() if b.company_id == company_id]
+    return world.bookings.where("company_id", company_id)
 
 
 def inventories_of_lock(world: World, lock_id: str) -> list[Inventory]:
     """The inventories that list a lock."""
-    return [inv for inv in world.inventories.values() if lock_id in inv.lock_ids]
+    return world.inventories.where("lock_id", lock_id)
 
 
 def active_bookings_giving(world: World, user: User, lock_id: str, at: datetime) -> list[Booking]:
@@ -148,10 +148,8 @@ def center_too_early(world: World, center_id: str, at: datetime) -> bool:
 
 def center_of_site(world: World, site_id: str) -> str | None:
     """The ACA center whose CLP site is ``site_id``."""
-    for center in world.centers.values():
-        if center.clp_site_id == site_id:
-            return center.id
-    return None
+    center = world.centers.first("clp_site_id", site_id)
+    return None if center is None else center.id
 
 
 def presented_tag(user: User) -> Tag | None:
@@ -165,8 +163,8 @@ def presented_tag(user: User) -> Tag | None:
 def latest_mobile_key(world: World, user_id: str) -> MobileKey | None:
     """The user's newest mobile key (what the app presents)."""
     best: MobileKey | None = None
-    for key in world.mobile_keys.values():
-        if key.user_id == user_id and (best is None or key.issued_at >= best.issued_at):
+    for key in world.mobile_keys.where("user_id", user_id):
+        if best is None or key.issued_at >= best.issued_at:
             best = key
     return best
 
@@ -176,33 +174,22 @@ def latest_mobile_key(world: World, user_id: str) -> MobileKey | None:
 
 def site_user(world: World, site_id: str, platform_user_id: str) -> SiteUser | None:
     """A platform user's membership of a site."""
-    for su in world.site_users.values():
-        if su.site_id == site_id and su.platform_user_id == platform_user_id:
-            return su
-    return None
+    return world.site_users.first("member", (site_id, platform_user_id))
 
 
 def site_key(
     world: World, site_user_id: str, key_type: Literal["tag", "mkey"], identifier: str
 ) -> Key | None:
     """The CLP key of a site user with that type and identifier."""
-    for key in world.keys.values():
-        if (
-            key.site_user_id == site_user_id
-            and key.key_type == key_type
-            and key.key_identifier == identifier
-        ):
+    for key in world.keys.where("site_user_id", site_user_id):
+        if key.key_type == key_type and key.key_identifier == identifier:
             return key
     return None
 
 
 def groups_listing(world: World, site_id: str, lock_id: str) -> list[ClpAccessGroup]:
     """The CLP access groups of a site that list a lock."""
-    return [
-        g
-        for g in world.clp_access_groups.values()
-        if g.site_id == site_id and lock_id in g.lock_ids
-    ]
+    return [g for g in world.clp_access_groups.where("site_id", site_id) if lock_id in g.lock_ids]
 
 
 def clp_grants(world: World, lock: Lock) -> set[str]:

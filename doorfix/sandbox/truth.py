@@ -183,9 +183,7 @@ def truth_door(
         if ctype != "temp_key"
         else None
     )
-    aca_user = next(
-        (u for u in world.users.values() if any(t.number == value for t in u.tags)), None
-    )
+    aca_user = world.users.first("tag", value)
     person = world.personnel.get(verdict.personnel_id or "")
     visit = doors.find_temp_key(world, door.project_id, value) if ctype == "temp_key" else None
     holiday = doors.blocking_holiday(world, door, at)

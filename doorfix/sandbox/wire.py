@@ -7,6 +7,8 @@ attributes of the model (``project_id`` on a door, ``held`` on an IQ, ...) never
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
@@ -14,6 +16,55 @@ from typing import Any
 from doorfix.sandbox import model
 
 JSON = dict[str, Any]
+
+#: one JSON value as Starlette's ``JSONResponse`` writes it (compact, UTF-8 kept, no NaN)
+scalar = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+).encode
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawJSON:
+    """JSON text already encoded (a door-log page's rows), which :func:`dumps` embeds as is."""
+
+    text: str
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as the bytes ``JSONResponse`` would send, with any :class:`RawJSON` inlined."""
+    pieces: list[str] = []
+    _write(value, pieces.append)
+    # one join, so a long RawJSON is copied once more, not once per enclosing level
+    return "".join(pieces).encode("utf-8")
+
+
+def _write(value: Any, out: Callable[[str], None]) -> None:
+    if isinstance(value, RawJSON):
+        out(value.text)
+    elif isinstance(value, dict):
+        out("{")
+        for n, (key, item) in enumerate(value.items()):
+            out(f",{_key(key)}:" if n else f"{_key(key)}:")
+            _write(item, out)
+        out("}")
+    elif isinstance(value, list | tuple):
+        out("[")
+        for n, item in enumerate(value):
+            if n:
+                out(",")
+            _write(item, out)
+        out("]")
+    else:
+        out(scalar(value))
+
+
+def _key(key: object) -> str:
+    # the json module's own conversions of object keys (it refuses any other type)
+    if isinstance(key, str):
+        return scalar(key)
+    if key is None or isinstance(key, bool | int | float):
+        return scalar(scalar(key))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def iso(dt: datetime) -> str:

@@ -10,11 +10,16 @@ The rules live beside it, one module per concern: :mod:`rules` (ACA, CLP, the lo
 :mod:`doors` (cloud doors), :mod:`access` (ACA → CLP → IQ), :mod:`events` (event delivery),
 :mod:`people` (presentations), :mod:`hardware` (the control API's on-site verbs),
 :mod:`cloud` (the cloud's writes), :mod:`truth` (every layer's view) and :mod:`faults`.
+
+The entity tables the views search (users, personnel, keys, locks, ...) are
+:class:`~doorfix.sandbox.tables.Table` dicts that index themselves, so a search costs its
+matches, not the table. Storing or deleting an entity keeps the indexes right by itself; an
+entity edited in place in an indexed attribute (a user's tags, a person's project, ...) is
+edited inside ``with w.users.editing(user_id) as user:`` (see :mod:`tables`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import random
 from collections.abc import Callable
@@ -23,7 +28,18 @@ from datetime import datetime
 from typing import Literal, cast
 
 from doorfix.clock import Clock
-from doorfix.sandbox import access, cloud, doors, faults, hardware, people, rules, truth
+from doorfix.sandbox import (
+    access,
+    cloud,
+    doors,
+    faults,
+    fingerprint,
+    hardware,
+    people,
+    rules,
+    tables,
+    truth,
+)
 from doorfix.sandbox.doorlogs import DoorLogStore
 from doorfix.sandbox.events import EventPipe
 from doorfix.sandbox.faults import FaultRecord, FaultStatus
@@ -64,6 +80,7 @@ from doorfix.sandbox.model import (
     WorldError,
 )
 from doorfix.sandbox.people import DoorPresentation, LockPresentation
+from doorfix.sandbox.tables import Table
 
 __all__ = [
     "DoorPresentation",
@@ -108,33 +125,33 @@ class World:
         self.settings = settings or WorldSettings()
         self.rng = random.Random(seed)
         # ACA
-        self.centers: dict[str, Center] = {}
-        self.inventories: dict[str, Inventory] = {}
+        self.centers: Table[Center] = tables.centers()
+        self.inventories: Table[Inventory] = tables.inventories()
         self.companies: dict[str, Company] = {}
-        self.bookings: dict[str, Booking] = {}
-        self.users: dict[str, User] = {}
-        self.mobile_keys: dict[str, MobileKey] = {}
-        self.visits: dict[str, Visit] = {}
+        self.bookings: Table[Booking] = tables.bookings()
+        self.users: Table[User] = tables.users()
+        self.mobile_keys: Table[MobileKey] = tables.by_user()
+        self.visits: Table[Visit] = tables.by_center()
         self.matrix: dict[tuple[str, str], MatrixCell] = {}
         self.aca_feed: list[AcaEvent] = []
         # CLP
         self.sites: dict[str, Site] = {}
-        self.locks: dict[str, Lock] = {}
-        self.iqs: dict[str, IQ] = {}
-        self.site_users: dict[str, SiteUser] = {}
-        self.keys: dict[str, Key] = {}
-        self.clp_access_groups: dict[str, ClpAccessGroup] = {}
-        self.sync_jobs: dict[str, SyncJob] = {}
+        self.locks: Table[Lock] = tables.by_site()
+        self.iqs: Table[IQ] = tables.iqs()
+        self.site_users: Table[SiteUser] = tables.site_users()
+        self.keys: Table[Key] = tables.keys()
+        self.clp_access_groups: Table[ClpAccessGroup] = tables.by_site()
+        self.sync_jobs: Table[SyncJob] = tables.sync_jobs()
         self.entries: dict[str, list[Entry]] = {}
         self.incidents: dict[str, list[Incident]] = {}
         # cloud
         self.projects: dict[str, Project] = {}
-        self.doors: dict[str, Door] = {}
-        self.personnel: dict[str, Personnel] = {}
-        self.cloud_access_groups: dict[str, CloudAccessGroup] = {}
-        self.user_groups: dict[str, UserGroup] = {}
-        self.holidays: dict[str, Holiday] = {}
-        self.visitors: dict[str, Visitor] = {}
+        self.doors: Table[Door] = tables.by_project()
+        self.personnel: Table[Personnel] = tables.by_project()
+        self.cloud_access_groups: Table[CloudAccessGroup] = tables.by_project()
+        self.user_groups: Table[UserGroup] = tables.by_project()
+        self.holidays: Table[Holiday] = tables.by_project()
+        self.visitors: Table[Visitor] = tables.by_project()
         self.door_logs = DoorLogStore()
         self.renewals: dict[str, int] = {}
         # the state world faults bend (each fault kind's ``present`` reads it)
@@ -233,11 +250,21 @@ class World:
         self, project_id: str, start_time: int, page_index: int, page_size: int
     ) -> tuple[int, list[DoorLog]]:
         """Rows with ``capture_time >= start_time``: their total and one 1-based page."""
+        self._door_log_query(project_id, page_index, page_size)
+        return self.door_logs.page(project_id, start_time, page_index, page_size)
+
+    def door_log_page_json(
+        self, project_id: str, start_time: int, page_index: int, page_size: int
+    ) -> tuple[int, str]:
+        """:meth:`door_log_page` with the rows as the JSON array text the cloud serves."""
+        self._door_log_query(project_id, page_index, page_size)
+        return self.door_logs.page_json(project_id, start_time, page_index, page_size)
+
+    def _door_log_query(self, project_id: str, page_index: int, page_size: int) -> None:
         self.advance()
         cloud.project(self, project_id)
         if page_index < 1 or not 1 <= page_size <= 500:
             raise WorldError("invalid_param", "page_index >= 1 and page_size 1..500")
-        return self.door_logs.page(project_id, start_time, page_index, page_size)
 
     def collection_locks(self, site_id: str, collection_id: str) -> list[str]:
         """The ids of the locks of a collection."""
@@ -445,62 +472,4 @@ class World:
 
     def fingerprint(self) -> str:
         """A hash of the whole world (entities, feeds, logs, schedule) to compare two builds."""
-        h = hashlib.sha256()
-        for name in _STATE:
-            h.update(name.encode())
-            h.update(repr(_canonical(getattr(self, name))).encode())
-        h.update(self.door_logs.digest().encode())
-        h.update(repr([(due.isoformat(), name) for due, name in self.pending_effects()]).encode())
-        h.update(repr(sorted(self._ids.items())).encode())
-        return h.hexdigest()
-
-
-_STATE = (
-    "centers",
-    "inventories",
-    "companies",
-    "bookings",
-    "users",
-    "mobile_keys",
-    "visits",
-    "matrix",
-    "aca_feed",
-    "sites",
-    "locks",
-    "iqs",
-    "site_users",
-    "keys",
-    "clp_access_groups",
-    "sync_jobs",
-    "entries",
-    "incidents",
-    "projects",
-    "doors",
-    "personnel",
-    "cloud_access_groups",
-    "user_groups",
-    "holidays",
-    "visitors",
-    "renewals",
-    "push_broken",
-    "collection_changed_at",
-    "feed_delay_h",
-    "notes",
-    "_fault_records",
-)
-
-
-def _canonical(value: object) -> object:
-    """A hash-seed-independent form of world state: sets sorted, dataclasses as tuples."""
-    if isinstance(value, dict):
-        return sorted((repr(_canonical(k)), _canonical(v)) for k, v in value.items())
-    if isinstance(value, set | frozenset):
-        return sorted(repr(_canonical(v)) for v in value)
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    slots = getattr(type(value), "__slots__", None)
-    if slots and hasattr(value, "__dataclass_fields__"):
-        return (type(value).__name__, [_canonical(getattr(value, s)) for s in slots])
-    return value
+        return fingerprint.of(self)
