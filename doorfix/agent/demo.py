@@ -26,22 +26,13 @@ from doorfix.agent.config import Settings
 from doorfix.agent.daemon import DaemonReady, run_daemon
 from doorfix.agent.engine import PLAYBOOKS
 from doorfix.agent.journal import Journal
-from doorfix.agent.report import IncidentReport, RunReport
+from doorfix.agent.report import OUTCOME_STYLE, IncidentReport, RunReport
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import AcceleratedClock, Clock
 from doorfix.sandbox.server import ServedSandbox, build_app
 
 #: the demo world's faulted holiday, and the hours doorfix may open it
 DEMO_HOLIDAY = "Public holiday"
-_STYLE = {
-    "fixed": "green",
-    "pending_verification": "cyan",
-    "would_fix": "blue",
-    "needs_human": "yellow",
-    "no_fault": "dim",
-    "deferred": "magenta",
-    "failed": "red",
-}
 
 
 def demo_settings(every_seconds: int) -> Settings:
@@ -106,7 +97,7 @@ class Watch:
                 continue
             self._cycle_new = True
             self.latest[key] = incident
-            style = _STYLE.get(incident.outcome, "")
+            style = OUTCOME_STYLE.get(incident.outcome, "")
             self.console.print(
                 f"[dim]{at}[/dim] [{style}]{incident.outcome:<20}[/{style}] "
                 f"{incident.cause:<28} {escape(_subject(incident.subject))}  "

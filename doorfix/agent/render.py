@@ -18,6 +18,7 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 from rich.text import Text
 
+from doorfix.agent.report import OUTCOME_STYLE
 from doorfix.agent.reports import (
     OPEN,
     SECTION_TITLES,
@@ -43,15 +44,6 @@ OUTCOME_COLOURS: Mapping[str, str] = {
     "deferred": "#7b1fa2",
     "no_fault": "#9e9e9e",
     OPEN: "#5d4037",
-}
-_RICH_STYLE = {
-    "fixed": "green",
-    "pending_verification": "cyan",
-    "would_fix": "blue",
-    "needs_human": "yellow",
-    "failed": "red",
-    "deferred": "magenta",
-    "no_fault": "dim",
 }
 
 
@@ -120,7 +112,7 @@ def render_text(report: PeriodReport, console: Console) -> None:
         problems = report.section(outcome)
         if not problems:
             continue
-        style = _RICH_STYLE.get(outcome, "")
+        style = OUTCOME_STYLE.get(outcome, "")
         console.print()
         console.print(f"[bold {style}]{SECTION_TITLES[outcome]}[/] ({len(problems)})")
         if outcome == "needs_human":

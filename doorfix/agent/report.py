@@ -137,7 +137,8 @@ class RunReport:
         return json.dumps(self.as_dict(), sort_keys=False)
 
 
-_OUTCOME_STYLE = {
+#: the rich style of each outcome on a terminal (the run table, the demo, the period report)
+OUTCOME_STYLE = {
     "fixed": "green",
     "pending_verification": "cyan",
     "would_fix": "blue",
@@ -162,7 +163,7 @@ def render_table(report: RunReport, console: Console) -> None:
         for column in ("outcome", "cause", "subject", "actions", "events"):
             table.add_column(column)
         for inc in report.incidents:
-            style = _OUTCOME_STYLE.get(inc.outcome, "")
+            style = OUTCOME_STYLE.get(inc.outcome, "")
             actions = "; ".join(f"{a.remedy} {a.target} [{a.status}]" for a in inc.actions)
             # the cells are data, not markup: "[succeeded]" must print as it is
             table.add_row(
