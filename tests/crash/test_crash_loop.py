@@ -136,24 +136,7 @@ TIMEOUT_SECONDS = 3
 
 def write_config(path: Path, urls: dict[str, str], journal: Path) -> Path:
     """Every playbook every second, quick retries, renewals on, the holiday openable all day."""
-    schedules = "".join(
-        f"[schedule.{name}]\nevery_seconds = 1\n"
-        for name in ("door_logs", "aca_rejections", "license_renewal")
-    )
-    return configs.write_config(
-        path,
-        urls,
-        journal,
-        f"""[guards]
-renewals_enabled = true
-[remedies.holiday_hours."Public holiday"]
-start_time = "00:00"
-end_time = "23:59"
-[daemon]
-port = 0
-{schedules}""",
-        http=f"retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = {TIMEOUT_SECONDS}\n",
-    )
+    return configs.daemon_config(path, urls, journal, timeout_seconds=TIMEOUT_SECONDS)
 
 
 # ---------------------------------------------------------------------------- the world

@@ -59,24 +59,8 @@ def write_config(
     path: Path, served: ServedSandbox, journal: Path, *, only: str | None = None, port: int = 0
 ) -> Path:
     """A config for the served sandbox: short ticks, quick retries, renewals on."""
-    schedules = "".join(
-        f"[schedule.{name}]\nevery_seconds = 1\nenabled = {str(only in (None, name)).lower()}\n"
-        for name in ("door_logs", "aca_rejections", "license_renewal")
-    )
-    return configs.write_config(
-        path,
-        served.urls,
-        journal,
-        f"""[guards]
-renewals_enabled = true
-# the wall clock may be at night: open the faulted holiday all day
-[remedies.holiday_hours."Public holiday"]
-start_time = "00:00"
-end_time = "23:59"
-[daemon]
-port = {port}
-{schedules}""",
-        http="retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = 5\n",
+    return configs.daemon_config(
+        path, served.urls, journal, timeout_seconds=5, port=port, only=only
     )
 
 

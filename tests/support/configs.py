@@ -33,3 +33,35 @@ path = "{journal}"
         encoding="utf-8",
     )
     return path
+
+
+def daemon_config(
+    path: Path,
+    urls: Mapping[str, str],
+    journal: Path,
+    *,
+    timeout_seconds: float,
+    port: int = 0,
+    only: str | None = None,
+) -> Path:
+    """A daemon's config for the demo sandbox: every playbook (or ``only`` one) every
+    second, quick retries, renewals on, the faulted holiday openable all day (the wall clock
+    may be at night)."""
+    schedules = "".join(
+        f"[schedule.{name}]\nevery_seconds = 1\nenabled = {str(only in (None, name)).lower()}\n"
+        for name in ("door_logs", "aca_rejections", "license_renewal")
+    )
+    return write_config(
+        path,
+        urls,
+        journal,
+        f"""[guards]
+renewals_enabled = true
+[remedies.holiday_hours."Public holiday"]
+start_time = "00:00"
+end_time = "23:59"
+[daemon]
+port = {port}
+{schedules}""",
+        http=f"retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = {timeout_seconds}\n",
+    )
