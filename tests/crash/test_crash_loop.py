@@ -738,11 +738,10 @@ def test_copies_taken_while_a_writer_commits_are_consistent(tmp_path: Path) -> N
     assert len(set(seen)) > 1  # the copies really were taken while the writer went on
 
 
-# ---------------------------------------------------------------------------- known bugs
+# ---------------------------------------------------------------------------- one kill each
 #
-# Each shape the crash loop tolerates (and counts) is reproduced here on its own, marked
-# ``xfail(strict=True)``: once the product fixes it, the test passes, strict xfail turns that
-# into a failure, and the marker and the loop's tolerance of that shape should both go.
+# The shapes the loop once tolerated, each reproduced with one killed ``doorfix run``: a
+# renewal killed in flight (its write landed, or never reached the world), then a second run.
 
 
 def one_shot(config: Path, playbook: str) -> subprocess.Popen[str]:
