@@ -1,7 +1,4 @@
-"""The ``daemon`` and ``demo`` commands; :func:`register` adds them to the ``doorfix`` app.
-
-``python -m doorfix.agent.cli_daemon [--config FILE] daemon|demo`` runs them on their own.
-"""
+"""The ``daemon`` and ``demo`` commands; :func:`register` adds them to the ``doorfix`` app."""
 
 from __future__ import annotations
 
@@ -81,31 +78,3 @@ def register(app: typer.Typer) -> None:
     """Add ``daemon`` and ``demo`` to the ``doorfix`` app (its callback sets ``--config``)."""
     app.command("daemon")(daemon)
     app.command("demo")(demo)
-
-
-def main() -> None:
-    """``python -m doorfix.agent.cli_daemon``: the two commands with ``--config``."""
-    app = typer.Typer(
-        name="doorfix",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-    )
-
-    @app.callback()
-    def root(
-        ctx: typer.Context,
-        config: Annotated[
-            Path | None,
-            typer.Option("--config", "-c", help="Config file (TOML); default $DOORFIX_CONFIG."),
-        ] = None,
-    ) -> None:
-        """doorfix's daemon and demo."""
-        ctx.obj = {"config": config}
-
-    register(app)
-    app()
-
-
-if __name__ == "__main__":
-    main()
