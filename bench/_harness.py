@@ -9,12 +9,14 @@ credentials, build time); closing its stdin stops it.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,19 @@ class PeakRss:
 
 if __name__ == "__main__":
     serve_main(sys.argv[1:])
+
+
+@contextlib.contextmanager
+def scale_sandbox(centers: int, rows: int, *, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Serve the ``scale`` world (``centers``, ``rows`` door logs over 7 days) in a
+    subprocess, print what was built, and yield its ready line; stopped afterwards."""
+    params = {"centers": centers, "door_logs": rows, "days": 7}
+    process, ready = start_sandbox("scale", params, seed=seed)
+    print(
+        f"scale world: {centers} centers, {ready['rows']:,} door logs, "
+        f"built in {ready['build_s']} s, server RSS {ready['server_rss_mib']} MiB"
+    )
+    try:
+        yield ready
+    finally:
+        stop_sandbox(process)

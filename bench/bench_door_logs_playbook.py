@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _harness import MIB, START, PeakRss, start_sandbox, stop_sandbox
+from _harness import MIB, START, PeakRss, scale_sandbox
 
 from doorfix.agent.config import Settings
 from doorfix.agent.engine import run_once
@@ -89,17 +89,11 @@ def main() -> None:
     parser.add_argument("--rps", type=float, default=0.0)
     args = parser.parse_args()
     configure_logging(level="error", json=True)
-    params = {"centers": args.centers, "door_logs": args.rows, "days": 7}
-    process, ready = start_sandbox("scale", params, seed=args.seed)
-    print(
-        f"scale world: {args.centers} centers, {ready['rows']:,} door logs, "
-        f"built in {ready['build_s']} s, server RSS {ready['server_rss_mib']} MiB"
-    )
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run(ready, args.rps, Path(tmp) / "journal.sqlite3"))
-    finally:
-        stop_sandbox(process)
+    with (
+        scale_sandbox(args.centers, args.rows, seed=args.seed) as ready,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        asyncio.run(run(ready, args.rps, Path(tmp) / "journal.sqlite3"))
 
 
 if __name__ == "__main__":
