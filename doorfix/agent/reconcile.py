@@ -48,14 +48,9 @@ async def reconcile(agent: Agent, run_id: str) -> int:
         journal.reconcile(row.action_id, status=status, detail=detail)
         incident = journal.incident(row.incident_id)
         if incident is not None and incident.open and status == "succeeded":
-            outcome = (
-                Outcome.PENDING_VERIFICATION
-                if row.remedy == Remedy.SYNC_ACCESS.value
-                else Outcome.FIXED
-            )
             journal.set_outcome(
                 row.incident_id,
-                outcome=outcome.value,
+                outcome=_held(row.remedy).value,
                 run_id=run_id,
                 note="reconciled after a crash",
             )
@@ -129,6 +124,9 @@ def _decided_by_actions(actions: list[ActionRow]) -> tuple[Outcome, list[dict[st
     recorded = detail.get("outcome")
     if recorded in (Outcome.FIXED, Outcome.PENDING_VERIFICATION, Outcome.NEEDS_HUMAN):
         return Outcome(recorded), list(detail.get("steps", []))
-    if last.remedy == Remedy.SYNC_ACCESS.value:
-        return Outcome.PENDING_VERIFICATION, []
-    return Outcome.FIXED, []
+    return _held(last.remedy), []
+
+
+def _held(remedy: str) -> Outcome:
+    """The outcome of a change the re-read shows: only a presentation proves a Sync Access."""
+    return Outcome.PENDING_VERIFICATION if remedy == Remedy.SYNC_ACCESS.value else Outcome.FIXED

@@ -12,6 +12,7 @@ engine then acts, if the guards now allow), or supersedes it when the cause has 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -147,11 +148,4 @@ def _replayed(row: IncidentRow, now: datetime) -> DoorLog | None:
 
 def _retry(candidate: Candidate, row: IncidentRow) -> Candidate:
     log.info("deferral_retried", incident_id=row.incident_id, cause=candidate.diagnosis.cause)
-    return Candidate(
-        candidate.diagnosis,
-        candidate.plan,
-        (),
-        occurred_at=candidate.occurred_at,
-        verify=candidate.verify,
-        retry=True,
-    )
+    return replace(candidate, event_ids=(), retry=True)
