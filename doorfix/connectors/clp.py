@@ -361,12 +361,14 @@ def _running_job_id(exc: PermanentError) -> str:
 
 
 def _same_origin(page_url: httpx.URL, link: str, *, endpoint: str) -> str:
-    """The next page's absolute URL, refused when it leaves the API's origin.
+    """The next page's absolute URL, refused when it is relative or leaves the API's origin.
 
-    The request to it carries our bearer token, which must never go to another host.
+    The request to it carries our bearer token, which must never go to another host. The
+    contract gives absolute links; a relative one would resolve to a new URL from every page
+    it is read on, so a list that repeats it would never be seen to stand still.
     """
     try:
-        target = page_url.join(link)
+        target = httpx.URL(link)
     except httpx.InvalidURL as exc:
         raise ContractError(
             f"next_page_link is not a URL: {exc}",
@@ -374,6 +376,13 @@ def _same_origin(page_url: httpx.URL, link: str, *, endpoint: str) -> str:
             endpoint=endpoint,
             field="next_page_link",
         ) from exc
+    if not target.is_absolute_url:
+        raise ContractError(
+            "next_page_link is not an absolute URL",
+            system=SYSTEM,
+            endpoint=endpoint,
+            field="next_page_link",
+        )
     if (target.scheme, target.host, target.port) != (page_url.scheme, page_url.host, page_url.port):
         raise ContractError(
             "next_page_link points outside the API's origin",

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import respx
 from faultkit import DOOR_LOGS, EVENTS, make_world, rewrite
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -271,6 +271,8 @@ async def test_aca_list_pages(body: bytes) -> None:
 
 @FUZZ
 @given(body=page_of(LOCK, link_page))
+# found by this test: a relative link resolves anew from each page, so it never stood still
+@example(body=b'{"items": [], "next_page_link": "0/", "count": 0}')
 async def test_clp_list_pages(body: bytes) -> None:
     await read_all(body, locks, Lock, "clp")
 
