@@ -31,8 +31,8 @@ MIB = 1024 * 1024
 def serve_main(argv: list[str]) -> None:
     """Subprocess entry: build ``scenario`` with JSON ``params``, serve it, print the ready line."""
     from doorfix.clock import ManualClock
-    from doorfix.sandbox.app import sandbox_state
-    from doorfix.sandbox.server import ServedSandbox, build_app
+    from doorfix.sandbox.api.app import sandbox_state
+    from doorfix.sandbox.api.server import ServedSandbox, build_app
 
     scenario, params, seed = argv[0], json.loads(argv[1]), int(argv[2])
     started = time.perf_counter()

@@ -25,8 +25,8 @@ from typing import Any
 from _harness import MIB, START, PeakRss, scale_sandbox
 
 from doorfix.agent.config import Settings
-from doorfix.agent.engine import run_once
-from doorfix.agent.journal import Journal
+from doorfix.agent.engine.run import run_once
+from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import ManualClock
 from doorfix.log import configure_logging

@@ -18,8 +18,8 @@ import time
 from datetime import UTC, datetime
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.world import World
+from doorfix.sandbox.scenarios.registry import build_scenario
+from doorfix.sandbox.world.world import World
 
 START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 

@@ -23,8 +23,8 @@ import time
 from datetime import UTC, datetime
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.scenarios.registry import build_scenario
 
 PAGE_SIZE = 500
 COMMANDS_PATH = "/api/v1.0/invoke/open-ability/method/manager-commands"

@@ -46,20 +46,20 @@ from typing import Any
 import httpx
 
 from doorfix.agent.config import Settings
-from doorfix.agent.daemon import run_daemon
-from doorfix.agent.engine import Agent, run_once
-from doorfix.agent.journal import Journal
-from doorfix.agent.report import RunReport
+from doorfix.agent.daemon.scheduler import run_daemon
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import Agent, run_once
+from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import SystemClock
 from doorfix.log import configure_logging
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app, sandbox_state
-from doorfix.sandbox.doors import firmware_current
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.server import ServedSandbox
-from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
-from doorfix.sandbox.world import World
+from doorfix.sandbox.api.app import create_app, sandbox_state
+from doorfix.sandbox.api.server import ServedSandbox
+from doorfix.sandbox.api.transport import IN_PROCESS_ROOT, SandboxTransport
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.registry import build_scenario
+from doorfix.sandbox.world.doors import firmware_current
+from doorfix.sandbox.world.world import World
 
 #: the world: 10 centers of the scale scenario, no door-log history
 WORLD = {"centers": 10, "door_logs": 0}

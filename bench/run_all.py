@@ -316,7 +316,7 @@ def door_logs_floor(centers: int = 1000, rows: int = 1_000_000) -> dict[str, int
     from datetime import UTC, datetime
 
     from doorfix.clock import ManualClock
-    from doorfix.sandbox.scenarios import build_scenario
+    from doorfix.sandbox.scenarios.registry import build_scenario
 
     start = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
     world = build_scenario(

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from doorfix.agent.cli import main
+from doorfix.agent.cli.app import main
 
 main()

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import settings
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.auth import SandboxCredentials
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.auth import SandboxCredentials
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.registry import build_scenario
 
 # CI (``$CI`` set, as .ci/run runs) draws the same hypothesis examples on every run, so a
 # submission never fails on a new draw; anywhere else each run explores new inputs, and a

@@ -1,4 +1,4 @@
-"""Building an :class:`~doorfix.agent.engine.Agent`: from the config, or on the sandbox.
+"""Building an :class:`~doorfix.agent.engine.run.Agent`: from the config, or on the sandbox.
 
 The embedded default runs the agent against the sandbox in the same process: the sandbox's
 own (public, fake) credentials are used and no environment secret is needed, because nothing
@@ -13,8 +13,8 @@ import httpx
 from pydantic import SecretStr
 
 from doorfix.agent.config import HttpSection, Secrets, Settings
-from doorfix.agent.engine import Agent
-from doorfix.agent.journal import Journal
+from doorfix.agent.engine.run import Agent
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import Clock
 from doorfix.connectors._http import RateLimit, RetryPolicy
 from doorfix.connectors.factory import (

@@ -1,7 +1,7 @@
 """The cause table: one frozen row per cause code, from the runbooks to doorfix's plans.
 
-The rows live beside the runbook they come from (:mod:`~doorfix.playbooks.cloud_causes`,
-:mod:`~doorfix.playbooks.aca_causes`); ``unknown``, whose variants serve both runbooks, is
+The rows live beside the runbook they come from (:mod:`~doorfix.playbooks.door_logs.causes`,
+:mod:`~doorfix.playbooks.aca.causes`); ``unknown``, whose variants serve both runbooks, is
 here. A new cause is a new row, not an ``if`` elsewhere.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from doorfix.playbooks.aca_causes import ACA_ROWS
+from doorfix.playbooks.aca.causes import ACA_ROWS
 from doorfix.playbooks.checklists import SUPPORT, CauseSpec, step_texts
-from doorfix.playbooks.cloud_causes import CLOUD_ROWS
+from doorfix.playbooks.door_logs.causes import CLOUD_ROWS
 from doorfix.playbooks.types import Cause
 
 #: ``unknown``: nothing in the runbooks explains the refusal; the evidence is reported.

@@ -10,7 +10,7 @@ Checklist texts are ``str.format`` templates over the plan's context (ids, names
 a value a plan did not supply renders as ``?`` rather than failing the plan.
 
 The table is split by what it holds: :mod:`~doorfix.playbooks.checklists` (the row and its
-templates), :mod:`~doorfix.playbooks.cloud_causes` and :mod:`~doorfix.playbooks.aca_causes`
+templates), :mod:`~doorfix.playbooks.door_logs.causes` and :mod:`~doorfix.playbooks.aca.causes`
 (the rows of each runbook), :mod:`~doorfix.playbooks.cause_table` (the assembled table) and
 :mod:`~doorfix.playbooks.plans` (the plan constructors). This module is their entry point.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from doorfix.playbooks.cause_table import CAUSES, spec
 from doorfix.playbooks.checklists import CauseSpec, StepText
-from doorfix.playbooks.cloud_causes import FIRMWARE_STEP
+from doorfix.playbooks.door_logs.causes import FIRMWARE_STEP
 from doorfix.playbooks.plans import deferred, needs_human, no_fault, remedy
 
 __all__ = [

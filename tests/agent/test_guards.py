@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from doorfix.agent.config import REMEDIES, GuardsSection
-from doorfix.agent.guards import RunGuards, month_start
+from doorfix.agent.engine.guards import RunGuards, month_start
 from doorfix.playbooks.types import PlannedAction, Remedy
 
 NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from doorfix.agent import journal_sql
-from doorfix.agent.journal import FINAL_OUTCOMES, OPEN_OUTCOMES, IncidentRow, Journal
-from doorfix.agent.journal_schema import MIGRATIONS, Migration, migrate
+from doorfix.agent.journal import sql as journal_sql
+from doorfix.agent.journal.schema import MIGRATIONS, Migration, migrate
+from doorfix.agent.journal.store import FINAL_OUTCOMES, OPEN_OUTCOMES, IncidentRow, Journal
 from doorfix.clock import ManualClock
 from doorfix.errors import JournalError
 

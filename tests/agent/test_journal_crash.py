@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from doorfix.agent.journal import Journal
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import ManualClock
 from doorfix.errors import JournalError
 
@@ -29,7 +29,7 @@ PARAMS = {"user_id": "u-7", "lock_id": "l-3", "center_id": "c-1"}
 # The child is the agent: it records through the real Journal, then is killed without warning.
 CHILD = f"""
 import itertools, signal, sys
-from doorfix.agent.journal import Journal
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
 
 path, mode = sys.argv[1], sys.argv[2]

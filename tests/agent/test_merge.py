@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from doorfix.agent.candidates import Candidate, merge_by_key
+from doorfix.agent.engine.candidates import Candidate, merge_by_key
 from doorfix.playbooks.types import Cause, Diagnosis, Plan, Subject
 
 T1 = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)

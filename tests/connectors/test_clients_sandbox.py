@@ -24,7 +24,7 @@ from doorfix.connectors.factory import (
     build_clients,
 )
 from doorfix.errors import AuthError, ContractError, PermanentError
-from doorfix.sandbox.transport import IN_PROCESS_ROOT, InProcessSandbox, SandboxTransport
+from doorfix.sandbox.api.transport import IN_PROCESS_ROOT, InProcessSandbox, SandboxTransport
 
 HTTP = HttpSettings(
     timeout=10.0,

@@ -71,13 +71,13 @@ from support import configs, processes
 from support.polling import wait_for
 from support.processes import DaemonProcess, spawn_doorfix
 
-from doorfix.agent.journal import Journal
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import ManualClock, SystemClock
 from doorfix.errors import JournalError
-from doorfix.sandbox.app import sandbox_state
-from doorfix.sandbox.model import AcaEvent
-from doorfix.sandbox.scenario_demo import demo_manifest
-from doorfix.sandbox.server import ServedSandbox, build_app
+from doorfix.sandbox.api.app import sandbox_state
+from doorfix.sandbox.api.server import ServedSandbox, build_app
+from doorfix.sandbox.scenarios.demo import demo_manifest
+from doorfix.sandbox.world.model import AcaEvent
 
 #: the demo's faults a remedy clears for good (the ground truth says present=false)
 REMEDIABLE = frozenset(

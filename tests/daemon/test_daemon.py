@@ -28,14 +28,14 @@ from support.polling import wait_for
 from support.processes import DaemonProcess, daemon
 from support.renewals import hold_back_renewal, renewals
 
-from doorfix.agent.daemon import run_daemon
-from doorfix.agent.engine import Agent
-from doorfix.agent.journal import Journal
-from doorfix.agent.report import RunReport
+from doorfix.agent.daemon.scheduler import run_daemon
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import Agent
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
-from doorfix.sandbox.app import sandbox_state
-from doorfix.sandbox.runtime import SandboxState
-from doorfix.sandbox.server import ServedSandbox, build_app
+from doorfix.sandbox.api.app import sandbox_state
+from doorfix.sandbox.api.runtime import SandboxState
+from doorfix.sandbox.api.server import ServedSandbox, build_app
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import typer
 from support.processes import DOORFIX
 from typer.testing import CliRunner
 
-from doorfix.agent.cli_daemon import register
+from doorfix.agent.cli.daemon import register
 
 #: what the demo fixes, each on its own line as it happens
 FIXED = (

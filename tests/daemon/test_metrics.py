@@ -16,11 +16,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.demo import DAEMON_SETTINGS, START, make_demo
 
-from doorfix.agent.daemon import DaemonReady, run_daemon
-from doorfix.agent.endpoint import Health, build_endpoint
-from doorfix.agent.engine import Agent
-from doorfix.agent.metrics import Metrics
-from doorfix.agent.report import ActionReport, IncidentReport, RunReport
+from doorfix.agent.daemon.endpoint import Health, build_endpoint
+from doorfix.agent.daemon.metrics import Metrics
+from doorfix.agent.daemon.scheduler import DaemonReady, run_daemon
+from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport
+from doorfix.agent.engine.run import Agent
 from doorfix.connectors._http import CallStats
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]

@@ -18,12 +18,12 @@ from support.polling import wait_for
 from support.processes import spawn_doorfix
 from support.renewals import hold_back_renewal, renewals
 
-from doorfix.agent.journal import Journal
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.server import ServedSandbox
+from doorfix.sandbox.api.app import create_app
+from doorfix.sandbox.api.server import ServedSandbox
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.registry import build_scenario
 
 #: renewals are allowed (the call that bills is the one the test kills the run in)
 RENEWALS = "[guards]\nrenewals_enabled = true\n"

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from support.demo import REMEDIABLE, Demo
 
-from doorfix.agent.report import RunReport
+from doorfix.agent.engine.report import RunReport
 
 #: each demo fault -> (cause reported, outcome of the first run of its playbook)
 EXPECTED = {

@@ -26,14 +26,14 @@ from support.demo import DEMO_SETTINGS, make_demo
 from support.processes import secret_env, spawn_doorfix
 
 from doorfix.agent.config import Secrets
-from doorfix.agent.engine import PLAYBOOKS, Agent, RunFailed, run_once
-from doorfix.agent.report import RunReport
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import PLAYBOOKS, Agent, RunFailed, run_once
 from doorfix.clock import ManualClock
 from doorfix.errors import System
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.auth import SandboxCredentials
-from doorfix.sandbox.runtime import Mutation, SandboxState
-from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
+from doorfix.sandbox.api.auth import SandboxCredentials
+from doorfix.sandbox.api.runtime import Mutation, SandboxState
+from doorfix.sandbox.api.transport import IN_PROCESS_ROOT, SandboxTransport
+from doorfix.sandbox.faults.api import ApiFaults
 
 SYSTEMS: tuple[System, ...] = ("cloud", "aca", "clp")
 #: the cloud's one command path (the command is in the JSON body)

@@ -20,12 +20,12 @@ from support.configs import write_config
 from support.processes import SECRET_VARS
 from typer.testing import CliRunner
 
-from doorfix.agent.cli import app
+from doorfix.agent.cli.app import app
 from doorfix.clock import SystemClock
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.server import ServedSandbox
+from doorfix.sandbox.api.app import create_app
+from doorfix.sandbox.api.server import ServedSandbox
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.registry import build_scenario
 
 #: name -> (config file text, what the one line must name)
 BAD_CONFIGS: dict[str, tuple[str, str]] = {

@@ -29,8 +29,8 @@ from faultkit import (
 )
 from structlog.testing import capture_logs
 
-from doorfix.agent.engine import RunFailed
-from doorfix.agent.report import RunReport
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import RunFailed
 from doorfix.errors import ContractError
 
 FUTURE = "2027-03-01T00:00:00Z"

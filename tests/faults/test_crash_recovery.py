@@ -19,8 +19,8 @@ import pytest
 import structlog
 from faultkit import World, make_world
 
-from doorfix.agent.execute import ActionResult, Executor
-from doorfix.agent.journal import ActionRow, IncidentRow, Journal
+from doorfix.agent.engine.execute import ActionResult, Executor
+from doorfix.agent.journal.store import ActionRow, IncidentRow, Journal
 from doorfix.clock import SystemClock
 from doorfix.playbooks.types import PlannedAction
 

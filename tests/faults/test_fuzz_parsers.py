@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from doorfix.agent.engine import RunFailed
+from doorfix.agent.engine.run import RunFailed
 from doorfix.clock import ManualClock
 from doorfix.connectors._http import RateLimit, RetryPolicy
 from doorfix.connectors.factory import (

@@ -15,14 +15,14 @@ import pytest
 from faultkit import World, cli_env, doorfix, duplicates, every, toggles
 from support.configs import write_config
 
-from doorfix.agent.engine import PLAYBOOKS
+from doorfix.agent.engine.run import PLAYBOOKS
 from doorfix.clock import SystemClock
 from doorfix.errors import System
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app
-from doorfix.sandbox.people import LockPresentation
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.server import ServedSandbox
+from doorfix.sandbox.api.app import create_app
+from doorfix.sandbox.api.server import ServedSandbox
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.registry import build_scenario
+from doorfix.sandbox.world.people import LockPresentation
 
 OUTAGE = every(60)
 STEP = every(5)

@@ -12,7 +12,7 @@ from itertools import pairwise
 import pytest
 from faultkit import every, make_world, toggles
 
-from doorfix.sandbox.people import LockPresentation
+from doorfix.sandbox.world.people import LockPresentation
 
 HOURS = 6
 RUNS = HOURS * 6  # every 10 minutes

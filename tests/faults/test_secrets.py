@@ -23,18 +23,18 @@ from rich.console import Console
 from structlog.testing import capture_logs
 from support.configs import write_config
 
-from doorfix.agent.engine import RunFailed
-from doorfix.agent.render import render
-from doorfix.agent.report import render_table
-from doorfix.agent.reports import build_report
+from doorfix.agent.engine.report import render_table
+from doorfix.agent.engine.run import RunFailed
+from doorfix.agent.engine.ticket import diagnose_ticket
+from doorfix.agent.reports.period import build_report
+from doorfix.agent.reports.render import render
 from doorfix.agent.runtime import sandbox_secrets
-from doorfix.agent.ticket import diagnose_ticket
 from doorfix.clock import SystemClock
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app
-from doorfix.sandbox.auth import SandboxCredentials
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.server import ServedSandbox
+from doorfix.sandbox.api.app import create_app
+from doorfix.sandbox.api.auth import SandboxCredentials
+from doorfix.sandbox.api.server import ServedSandbox
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.registry import build_scenario
 
 CREDS = SandboxCredentials(
     cloud_client_secret="CLOUD-SECRET-9f3a61c2e7",

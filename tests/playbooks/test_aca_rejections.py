@@ -8,8 +8,8 @@ from typing import Any
 import factories as f
 import pytest
 
-from doorfix.playbooks import aca_rejections
-from doorfix.playbooks.aca_rejections import room_label, same_room
+from doorfix.playbooks.aca import playbook as aca_rejections
+from doorfix.playbooks.aca.playbook import room_label, same_room
 from doorfix.playbooks.facts import LockFacts
 from doorfix.playbooks.policy import PlanPolicy
 from doorfix.playbooks.types import Cause, Diagnosis, Plan, Remedy, Who

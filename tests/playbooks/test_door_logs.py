@@ -8,8 +8,8 @@ from typing import Any
 import factories as f
 import pytest
 
-from doorfix.playbooks import door_logs
-from doorfix.playbooks.door_logs import Detail
+from doorfix.playbooks.door_logs import playbook as door_logs
+from doorfix.playbooks.door_logs.playbook import Detail
 from doorfix.playbooks.facts import DoorLogFacts
 from doorfix.playbooks.policy import PlanPolicy
 from doorfix.playbooks.types import Cause, Diagnosis, Plan, Remedy, Who
@@ -811,6 +811,6 @@ def test_subject_names_center_person_and_door() -> None:
 
 @pytest.mark.parametrize("firmware", ["¹", "29.٣0.10.712", "", "1..2", "v29.30"])
 def test_firmware_that_is_not_plain_dotted_digits_is_not_a_version(firmware: str) -> None:
-    from doorfix.playbooks.door_logs import parse_version
+    from doorfix.playbooks.door_logs.playbook import parse_version
 
     assert parse_version(firmware) is None

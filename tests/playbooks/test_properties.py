@@ -10,7 +10,9 @@ import factories as f
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doorfix.playbooks import aca_rejections, door_logs, license_renewal
+from doorfix.playbooks import license_renewal
+from doorfix.playbooks.aca import playbook as aca_rejections
+from doorfix.playbooks.door_logs import playbook as door_logs
 from doorfix.playbooks.facts import DoorLicenseFacts, DoorLogFacts, LockFacts
 from doorfix.playbooks.policy import PlanPolicy
 from doorfix.playbooks.types import Cause, Diagnosis, Plan

@@ -22,10 +22,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from support.polling import wait_for
 
-from doorfix.agent.cli_reports import register
-from doorfix.agent.engine import Agent, run_once
-from doorfix.agent.journal import Journal
-from doorfix.agent.report import RunReport
+from doorfix.agent.cli.reports import register
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import Agent, run_once
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import ManualClock
 
 

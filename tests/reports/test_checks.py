@@ -10,10 +10,10 @@ from reportkit import cli_app, free_port, write_config
 from support.demo import START
 from typer.testing import CliRunner, Result
 
-from doorfix.agent.journal import Journal
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import ManualClock
-from doorfix.sandbox.auth import SandboxCredentials
-from doorfix.sandbox.server import ServedSandbox, build_app
+from doorfix.sandbox.api.auth import SandboxCredentials
+from doorfix.sandbox.api.server import ServedSandbox, build_app
 
 # apprise's e-mail plugin imports the deprecated imghdr when the notify URLs are parsed
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")

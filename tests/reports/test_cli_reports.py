@@ -10,9 +10,9 @@ import pytest
 from reportkit import Demo, cli_app, write_config
 from typer.testing import CliRunner
 
-from doorfix.agent.cli_reports import parse_since
+from doorfix.agent.cli.reports import parse_since
 from doorfix.agent.config import ENV_SECRETS
-from doorfix.agent.journal import Journal
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import ManualClock
 from doorfix.errors import ConfigError
 

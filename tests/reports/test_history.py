@@ -9,8 +9,8 @@ import pytest
 from reportkit import Demo, cli_app, write_config
 from typer.testing import CliRunner
 
-from doorfix.agent.history import subject_history
-from doorfix.agent.journal import Journal
+from doorfix.agent.journal.store import Journal
+from doorfix.agent.reports.history import subject_history
 from doorfix.clock import SystemClock
 
 

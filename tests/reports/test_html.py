@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from reportkit import Demo
 
-from doorfix.agent.journal import Journal
-from doorfix.agent.render import OUTCOME_COLOURS, render_html
-from doorfix.agent.reports import PeriodReport, build_report
+from doorfix.agent.journal.store import Journal
+from doorfix.agent.reports.period import PeriodReport, build_report
+from doorfix.agent.reports.render import OUTCOME_COLOURS, render_html
 from doorfix.clock import ManualClock
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -26,8 +26,14 @@ from reportkit import Demo, Webhook, free_port
 from support.polling import wait_for
 
 from doorfix.agent.config import Settings
-from doorfix.agent.notify import Notifier, notify_run, parse_sinks, send_digest, should_notify
-from doorfix.agent.report import RunReport
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.reports.notify import (
+    Notifier,
+    notify_run,
+    parse_sinks,
+    send_digest,
+    should_notify,
+)
 
 # apprise's e-mail plugin imports imghdr (deprecated in 3.11, gone in 3.13) for PGPy; with
 # warnings as errors that import would fail and no sink would load. Not ours to fix.

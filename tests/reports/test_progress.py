@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from doorfix.agent.progress import NO_PROGRESS, RichProgress, progress_display
+from doorfix.agent.engine.progress import NO_PROGRESS, RichProgress, progress_display
 
 
 def console(*, terminal: bool) -> tuple[Console, io.StringIO]:

@@ -10,9 +10,9 @@ import pytest
 from reportkit import Demo
 from support.demo import START
 
-from doorfix.agent.journal import Journal
-from doorfix.agent.render import FORMATS, render, render_markdown
-from doorfix.agent.reports import PeriodReport, ProblemEntry, build_report, format_duration
+from doorfix.agent.journal.store import Journal
+from doorfix.agent.reports.period import PeriodReport, ProblemEntry, build_report, format_duration
+from doorfix.agent.reports.render import FORMATS, render, render_markdown
 from doorfix.clock import ManualClock
 
 SECRET = "sk-live-REPORT-9f8e7d6c5b4a"

@@ -17,19 +17,19 @@ import httpx
 from starlette.applications import Starlette
 
 from doorfix.agent.config import Secrets, Settings
-from doorfix.agent.engine import Agent, run_once
-from doorfix.agent.journal import Journal
-from doorfix.agent.report import RunReport
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import Agent, run_once
+from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import ManualClock
-from doorfix.sandbox.apifaults import ApiFaults
-from doorfix.sandbox.app import create_app, sandbox_state
-from doorfix.sandbox.auth import SandboxCredentials
-from doorfix.sandbox.runtime import SandboxState
-from doorfix.sandbox.scenario_demo import demo_manifest
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.transport import IN_PROCESS_ROOT, SandboxTransport
-from doorfix.sandbox.world import World
+from doorfix.sandbox.api.app import create_app, sandbox_state
+from doorfix.sandbox.api.auth import SandboxCredentials
+from doorfix.sandbox.api.runtime import SandboxState
+from doorfix.sandbox.api.transport import IN_PROCESS_ROOT, SandboxTransport
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.demo import demo_manifest
+from doorfix.sandbox.scenarios.registry import build_scenario
+from doorfix.sandbox.world.world import World
 
 #: every in-process demo starts here: a Monday morning, inside office hours
 START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from doorfix.sandbox.auth import SandboxCredentials
+from doorfix.sandbox.api.auth import SandboxCredentials
 from support.polling import wait_for
 
 #: the command under test

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from doorfix.sandbox.runtime import SandboxState
+from doorfix.sandbox.api.runtime import SandboxState
 
 
 def hold_back_renewal(state: SandboxState, *, seconds: float) -> None:

@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from doorfix.sandbox.transport import InProcessSandbox
-from doorfix.sandbox.world import World
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.world.world import World
 
 X = TypeVar("X")
 

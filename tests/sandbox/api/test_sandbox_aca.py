@@ -22,7 +22,7 @@ from contract_shapes import (
 from sandbox_calls import active_pair, pick
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
 
 
 async def _get(sb: InProcessSandbox, path: str, **params: Any) -> Any:

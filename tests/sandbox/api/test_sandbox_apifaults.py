@@ -10,8 +10,8 @@ import pytest
 from contract_shapes import ACA_EVENTS, ACA_PROBLEM, CLOUD_UNAUTHORIZED, CLP_ERROR, assert_shape
 from sandbox_calls import active_pair, bearer, cloud_call, pick
 
-from doorfix.sandbox.apifaults import ApiFaults, FaultKind
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.faults.api import ApiFaults, FaultKind
 
 
 def _project_id(sb: InProcessSandbox) -> str:

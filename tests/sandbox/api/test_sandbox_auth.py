@@ -8,7 +8,7 @@ from contract_shapes import ACA_PROBLEM, CLOUD_UNAUTHORIZED, CLP_ERROR, TOKEN, a
 from sandbox_calls import bearer, cloud_call
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

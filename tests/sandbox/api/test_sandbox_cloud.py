@@ -24,8 +24,8 @@ from contract_shapes import (
 from sandbox_calls import COMMANDS_PATH, cloud_call, cloud_error, cloud_result, pick
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox import model
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.world import model
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from sandbox_calls import active_pair, cloud_call, pick
 
 from doorfix.clock import ManualClock, SystemClock
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.scenarios.registry import build_scenario
 
 
 async def _json(response: Any, status: int = 200) -> Any:

@@ -17,9 +17,9 @@ from sandbox_calls import cloud_call
 from starlette.responses import JSONResponse
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox import wire
-from doorfix.sandbox.doorlogs import CREDENTIAL_TYPES, DoorLogStore, DoorSnapshot
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.world import wire
+from doorfix.sandbox.world.doorlogs import CREDENTIAL_TYPES, DoorLogStore, DoorSnapshot
 
 PROJECTS = ("p-1", "p-2")
 #: any text a name, a credential or a Detail may carry: quotes, escapes, non-ASCII, controls

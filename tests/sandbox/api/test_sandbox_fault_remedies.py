@@ -30,8 +30,8 @@ import httpx
 import pytest
 from sandbox_calls import COMMANDS_PATH, bearer
 
-from doorfix.sandbox.scenarios import demo_manifest
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.scenarios.registry import demo_manifest
 
 JSON = dict[str, Any]
 Subject = dict[str, str]

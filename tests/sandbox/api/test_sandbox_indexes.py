@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from sandbox_calls import pick
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox import wire
-from doorfix.sandbox.model import Tag, User, WorldError
-from doorfix.sandbox.scenarios import build_scenario
-from doorfix.sandbox.tables import Table
-from doorfix.sandbox.transport import InProcessSandbox
-from doorfix.sandbox.world import World
+from doorfix.sandbox.api.transport import InProcessSandbox
+from doorfix.sandbox.scenarios.registry import build_scenario
+from doorfix.sandbox.world import wire
+from doorfix.sandbox.world.model import Tag, User, WorldError
+from doorfix.sandbox.world.tables import Table
+from doorfix.sandbox.world.world import World
 
 START = datetime(2026, 11, 16, 8, 0, 0, tzinfo=UTC)
 NEW_NUMBERS = ("NEW-1", "NEW-2")

@@ -7,7 +7,7 @@ from typing import Any
 from sandbox_calls import active_pair, bearer, cloud_call, cloud_result, pick
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.transport import InProcessSandbox
+from doorfix.sandbox.api.transport import InProcessSandbox
 
 
 async def _log(sb: InProcessSandbox, since: int = 0) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.server import ServedSandbox, build_app
+from doorfix.sandbox.api.server import ServedSandbox, build_app
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.scenarios import build_scenario, demo_manifest
-from doorfix.sandbox.world import World
+from doorfix.sandbox.scenarios.registry import build_scenario, demo_manifest
+from doorfix.sandbox.world.world import World
 
 
 @pytest.fixture

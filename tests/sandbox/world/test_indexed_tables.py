@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doorfix.sandbox import tables
-from doorfix.sandbox.model import Tag, User
-from doorfix.sandbox.tables import Table
+from doorfix.sandbox.world import tables
+from doorfix.sandbox.world.model import Tag, User
+from doorfix.sandbox.world.tables import Table
 
 IDS = [f"u-{n}" for n in range(6)]
 NUMBERS = ["100", "200", "300", "400"]

@@ -11,22 +11,22 @@ from datetime import timedelta
 import pytest
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.doors import (
+from doorfix.sandbox.faults.registry import FAULTS
+from doorfix.sandbox.scenarios.registry import SCENARIOS, build_scenario, demo_manifest
+from doorfix.sandbox.world.doors import (
     AMBIGUOUS,
     HOLIDAY,
     LICENSE,
     NO_PERMISSION,
     NOT_VALID,
 )
-from doorfix.sandbox.faults import FAULTS
-from doorfix.sandbox.scenarios import SCENARIOS, build_scenario, demo_manifest
-from doorfix.sandbox.world import World
+from doorfix.sandbox.world.world import World
 
 _FINGERPRINT = """
 import sys
 from datetime import datetime
 from doorfix.clock import ManualClock
-from doorfix.sandbox.scenarios import build_scenario
+from doorfix.sandbox.scenarios.registry import build_scenario
 clock = ManualClock(datetime.fromisoformat(sys.argv[1]))
 print(build_scenario("demo", seed=int(sys.argv[2]), clock=clock).fingerprint())
 """

@@ -16,8 +16,8 @@ import pytest
 from world_helpers import entries_of, events_of, fault, feed, last_log
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.model import WorldError
-from doorfix.sandbox.world import World
+from doorfix.sandbox.world.model import WorldError
+from doorfix.sandbox.world.world import World
 
 Subject = dict[str, str]
 Remedy = Callable[[World, ManualClock, Subject], None]

@@ -12,9 +12,9 @@ import pytest
 from world_helpers import entries_of, feed, last_log
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.builder import Builder, Person
-from doorfix.sandbox.model import IQ, Door, Lock, TimeSchedule, Visitor, WorldError
-from doorfix.sandbox.world import World
+from doorfix.sandbox.world.builder import Builder, Person
+from doorfix.sandbox.world.model import IQ, Door, Lock, TimeSchedule, Visitor, WorldError
+from doorfix.sandbox.world.world import World
 
 
 @dataclass

@@ -5,9 +5,9 @@ Each advances the world first, as every view does before it reads: the clock may
 
 from __future__ import annotations
 
-from doorfix.sandbox.faults import FaultStatus
-from doorfix.sandbox.model import AcaEvent, DoorLog, Entry
-from doorfix.sandbox.world import World
+from doorfix.sandbox.faults.registry import FaultStatus
+from doorfix.sandbox.world.model import AcaEvent, DoorLog, Entry
+from doorfix.sandbox.world.world import World
 
 
 def fault(world: World, kind: str) -> FaultStatus:

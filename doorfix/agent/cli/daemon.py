@@ -1,0 +1,80 @@
+"""The ``daemon`` and ``demo`` commands; :func:`register` adds them to the ``doorfix`` app."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from doorfix.agent.cli.session import Loaded, load, open_agent, secrets_for
+from doorfix.agent.daemon.scheduler import run_daemon
+from doorfix.errors import ConfigError, JournalError
+from doorfix.log import configure_logging
+
+#: DESIGN.md's exit code for bad config, credentials or journal
+EXIT_CONFIG = 2
+
+
+def _fail(exc: Exception) -> NoReturn:
+    typer.echo(f"doorfix: {exc}", err=True)
+    raise typer.Exit(EXIT_CONFIG)
+
+
+def _loaded(ctx: typer.Context) -> Loaded:
+    config: Path | None = ctx.obj["config"] if ctx.obj else None
+    try:
+        return load(config)
+    except ConfigError as exc:
+        _fail(exc)
+
+
+def _secret_values(loaded: Loaded) -> tuple[str, ...]:
+    try:
+        return secrets_for(loaded).values()
+    except ConfigError:
+        return ()  # open_agent names the missing variable
+
+
+def daemon(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Diagnose and plan on schedule; change nothing.")
+    ] = False,
+) -> None:
+    """Run every playbook on its schedule until SIGTERM; /healthz and /metrics on 127.0.0.1."""
+    loaded = _loaded(ctx)
+    configure_logging(level="info", secrets=_secret_values(loaded))
+
+    # the embedded sandbox runs on an accelerated clock: its intervals pass that much faster
+    speed = loaded.settings.sandbox.speed if loaded.embedded else 1.0
+
+    async def go() -> None:
+        async with open_agent(loaded) as agent:
+            await run_daemon(agent, dry_run=dry_run, speed=speed)
+
+    try:
+        asyncio.run(go())
+    except (ConfigError, JournalError) as exc:
+        _fail(exc)
+
+
+def demo(
+    seconds: Annotated[
+        float, typer.Option(min=1, help="Stop after this many real seconds at most.")
+    ] = 60.0,
+    speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second.")] = 120.0,
+) -> None:
+    """The daemon fixing the sandbox's demo world over loopback HTTP: no config, no secrets."""
+    from doorfix.agent.cli.demo import run_demo  # noqa: PLC0415 - the sandbox loads only for the demo
+
+    configure_logging(level="warning")
+    asyncio.run(run_demo(seconds=seconds, speed=speed, console=Console()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``daemon`` and ``demo`` to the ``doorfix`` app (its callback sets ``--config``)."""
+    app.command("daemon")(daemon)
+    app.command("demo")(demo)

@@ -1,0 +1,84 @@
+"""Opening an agent for a command: config, secrets, clock, journal, and the embedded sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from doorfix.agent.config import Secrets, Settings, config_path, load_secrets, load_settings
+from doorfix.agent.engine.run import Agent
+from doorfix.agent.journal.store import Journal
+from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.clock import AcceleratedClock, Clock, SystemClock
+
+log = structlog.get_logger("doorfix.session")
+
+#: The journal of the embedded sandbox when no config names one: the world is new each time.
+IN_MEMORY = ":memory:"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The configuration a command runs with."""
+
+    settings: Settings
+    embedded: bool
+    journal_path: str
+
+
+def load(config: Path | None) -> Loaded:
+    """Load the config; with no file at all, the embedded sandbox is the default."""
+    path = config_path(config)
+    if path is None:
+        settings = Settings.model_validate({"sandbox": {"embedded": True}})
+        return Loaded(settings, embedded=True, journal_path=IN_MEMORY)
+    settings = load_settings(path)
+    return Loaded(settings, settings.sandbox.embedded, str(settings.journal.path))
+
+
+def secrets_for(loaded: Loaded) -> Secrets:
+    """The sandbox's fake credentials when embedded; else the environment's secrets."""
+    return sandbox_secrets() if loaded.embedded else load_secrets()
+
+
+@asynccontextmanager
+async def open_agent(loaded: Loaded, *, clock: Clock | None = None) -> AsyncIterator[Agent]:
+    """An agent for one command; closes its clients and journal on the way out."""
+    settings = loaded.settings
+    secrets = secrets_for(loaded)
+    if loaded.embedded:
+        from doorfix.sandbox.api.app import create_app  # noqa: PLC0415
+        from doorfix.sandbox.api.transport import IN_PROCESS_ROOT, SandboxTransport  # noqa: PLC0415
+        from doorfix.sandbox.faults.api import ApiFaults  # noqa: PLC0415 - only when embedded
+        from doorfix.sandbox.scenarios.registry import build_scenario  # noqa: PLC0415
+
+        sim = clock or AcceleratedClock(SystemClock().now(), settings.sandbox.speed)
+        world = build_scenario(settings.sandbox.scenario, seed=settings.sandbox.seed, clock=sim)
+        app = create_app(world, api_faults=ApiFaults(settings.sandbox.seed))
+        log.info(
+            "embedded_sandbox", scenario=settings.sandbox.scenario, speed=settings.sandbox.speed
+        )
+        agent = build_agent(
+            settings,
+            secrets,
+            clock=sim,
+            journal=Journal(loaded.journal_path, clock=sim),
+            urls=Urls.under(IN_PROCESS_ROOT),
+            transport=SandboxTransport(app),
+        )
+    else:
+        real = clock or SystemClock()
+        agent = build_agent(
+            settings, secrets, clock=real, journal=Journal(loaded.journal_path, clock=real)
+        )
+    try:
+        yield agent
+    finally:
+        try:
+            await agent.clients.aclose()
+        finally:
+            agent.journal.close()

@@ -1,0 +1,363 @@
+"""``doorfix daemon``: every playbook on its schedule, unattended, through the one ``run_once``.
+
+APScheduler's :class:`AsyncIOScheduler` fires each enabled playbook on its interval or cron
+(coalesced, never two runs of one playbook at once). The runs themselves take turns on one
+lock: they share one agent (one journal, one set of clients), and a run's start-up reconciles
+every action left in flight, which must never be another live run's action.
+
+SIGTERM and SIGINT stop the scheduling, let the run in flight finish (it is awaited, never
+cancelled), log one ``daemon_stopped`` line and return. A run that cannot reach a system logs
+``upstream_down`` once and ``upstream_recovered`` once; the journal keeps the feeds' cursors,
+so the first good run catches up. Nothing a run raises stops the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from doorfix.agent.daemon.endpoint import LOOPBACK, Endpoint, Health, build_endpoint
+from doorfix.agent.daemon.metrics import Metrics
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import PLAYBOOKS, Agent, RunFailed, run_once
+from doorfix.errors import AuthError, ConfigError, ConnectorError
+
+log = structlog.get_logger("doorfix.daemon")
+
+#: the journal retention job's id (it runs at start-up, then daily)
+RETENTION_JOB = "journal-retention"
+
+
+@dataclass(frozen=True)
+class DaemonReady:
+    """What the daemon tells its caller once it schedules: where its endpoint listens."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (add ``/healthz`` or ``/metrics``)."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+@dataclass
+class DaemonSummary:
+    """What the daemon did in its life: the ``daemon_stopped`` line."""
+
+    runs: int = 0
+    failed: int = 0
+    crashed: int = 0
+    incidents: Counter[str] = field(default_factory=Counter)
+    uptime_seconds: float = 0.0
+
+    def as_log(self) -> dict[str, Any]:
+        """The summary's key/values."""
+        return {
+            "runs": self.runs,
+            "failed_runs": self.failed,
+            "crashed_runs": self.crashed,
+            "incidents": dict(sorted(self.incidents.items())),
+            "uptime_seconds": round(self.uptime_seconds, 3),
+        }
+
+
+def _trigger(
+    every_seconds: int | None, cron: str | None, speed: float
+) -> IntervalTrigger | CronTrigger:
+    if every_seconds is not None:
+        return IntervalTrigger(seconds=every_seconds / speed, timezone=UTC)
+    if cron is None:  # the config refuses a schedule with neither
+        raise ValueError("a schedule needs every_seconds or cron")
+    return CronTrigger.from_crontab(cron, timezone=UTC)
+
+
+@contextlib.contextmanager
+def _quiet_scheduler_logs() -> Iterator[None]:
+    """APScheduler's own warnings (skipped or missed runs) are logged by our listener."""
+    logger = logging.getLogger("apscheduler")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+class Daemon:
+    """One daemon's scheduler, runs, health and metrics around a shared :class:`Agent`."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        dry_run: bool = False,
+        on_report: Callable[[RunReport], None] | None = None,
+        speed: float = 1.0,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.agent = agent
+        self.dry_run = dry_run
+        self._on_report = on_report
+        self._speed = speed
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        schedule = agent.settings.schedule
+        self.playbooks = tuple(p for p in PLAYBOOKS if schedule.for_playbook(p).enabled)
+        self.metrics = Metrics(
+            playbooks=self.playbooks, stats=agent.clients.stats, up=self.scheduling
+        )
+        self.summary = DaemonSummary()
+        self._turn = asyncio.Lock()
+        self._jobs: set[asyncio.Task[Any]] = set()
+        self._down: dict[str, float] = {}
+        self._stopping = False
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ state
+
+    def scheduling(self) -> bool:
+        """True while the scheduler runs and is not stopping."""
+        return self._scheduler.state == STATE_RUNNING and not self._stopping
+
+    async def health(self) -> Health:
+        """Healthy while scheduling and the journal reads and writes."""
+        details: dict[str, Any] = {
+            "dry_run": self.dry_run,
+            "uptime_seconds": round(time.monotonic() - self._started, 3),
+            "runs": self.summary.runs,
+            "upstream_down": sorted(self._down),
+        }
+        if not self.scheduling():
+            return Health("the scheduler is not running", details)
+        # an integrity check reads the whole file: keep it off the event loop
+        reason = await asyncio.to_thread(self.agent.journal.check)
+        return Health(reason, details)
+
+    # ------------------------------------------------------------------ jobs
+
+    def _schedule(self) -> dict[str, str]:
+        """Add one job per enabled playbook and the retention job; return the timetable."""
+        settings = self.agent.settings.schedule
+        grace = max(1, round(settings.misfire_grace_seconds / self._speed))
+        now = datetime.now(UTC)
+        timetable: dict[str, str] = {}
+        for index, playbook in enumerate(self.playbooks):
+            plan = settings.for_playbook(playbook)
+            self._scheduler.add_job(
+                self._job,
+                _trigger(plan.every_seconds, plan.cron, self._speed),
+                args=[playbook],
+                id=playbook,
+                name=playbook,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=grace,
+                # all start now, in the playbooks' order (the run lock is first come first served)
+                next_run_time=now + timedelta(milliseconds=index),
+            )
+            timetable[playbook] = (
+                f"every {plan.every_seconds}s" if plan.every_seconds else f"cron {plan.cron}"
+            )
+        self._scheduler.add_job(
+            self._retention,
+            IntervalTrigger(days=1, timezone=UTC),
+            id=RETENTION_JOB,
+            name=RETENTION_JOB,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=grace,
+            next_run_time=now,
+        )
+        self._scheduler.add_listener(self._skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        return timetable
+
+    def _skipped(self, event: JobEvent) -> None:
+        reason = "missed" if event.code == EVENT_JOB_MISSED else "previous_run_still_running"
+        log.info("run_skipped", playbook=event.job_id, reason=reason)
+
+    async def _job(self, playbook: str) -> None:
+        """One scheduled tick: wait for the run lock, then run (unless stopping)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            async with self._turn:
+                if self._stopping:
+                    return
+                await self._run(playbook)
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
+
+    async def _run(self, playbook: str) -> None:
+        started = time.monotonic()
+        try:
+            report = await run_once(self.agent, playbook, dry_run=self.dry_run)
+        except RunFailed as exc:
+            self.summary.runs += 1
+            self.summary.failed += 1
+            self.summary.incidents.update(i.outcome for i in exc.report.incidents)
+            self.metrics.observe(exc.report, status="failed", seconds=time.monotonic() - started)
+            self._upstream_failed(playbook, exc)
+            return
+        except Exception:  # a bug in one run must not stop the daemon: log it, keep scheduling
+            self.summary.runs += 1
+            self.summary.crashed += 1
+            self.metrics.crashed(playbook, seconds=time.monotonic() - started)
+            log.exception("run_crashed", playbook=playbook)
+            return
+        self.summary.runs += 1
+        self.summary.incidents.update(i.outcome for i in report.incidents)
+        self.metrics.observe(report, status="completed", seconds=time.monotonic() - started)
+        self._upstream_ok(playbook)
+        if self._on_report is not None:
+            try:
+                self._on_report(report)
+            except Exception:  # a listener's bug must not stop the daemon either
+                log.exception("report_listener_failed", playbook=playbook)
+
+    def _upstream_failed(self, playbook: str, exc: RunFailed) -> None:
+        if playbook in self._down:
+            return
+        self._down[playbook] = time.monotonic()
+        self.metrics.upstream(playbook, down=True)
+        cause = exc.__cause__
+        log.error(
+            "upstream_down",
+            playbook=playbook,
+            error=str(exc),
+            system=cause.system if isinstance(cause, ConnectorError) else None,
+            auth=isinstance(cause, AuthError),
+        )
+
+    def _upstream_ok(self, playbook: str) -> None:
+        since = self._down.pop(playbook, None)
+        if since is None:
+            return
+        self.metrics.upstream(playbook, down=False)
+        log.info(
+            "upstream_recovered", playbook=playbook, down_seconds=round(time.monotonic() - since, 3)
+        )
+
+    async def _retention(self) -> None:
+        """Prune the journal of what is older than ``[journal] retention_days``."""
+        days = self.agent.settings.journal.retention_days
+        before = self.agent.clock.now() - timedelta(days=days)
+        try:
+            deleted = self.agent.journal.prune(before=before)
+        except Exception:  # retention is housekeeping: the next day tries again
+            log.exception("journal_prune_failed", before=before.isoformat())
+            return
+        log.info("journal_pruned", before=before.isoformat(), retention_days=days, deleted=deleted)
+
+    # ------------------------------------------------------------------ life
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        on_ready: Callable[[DaemonReady], None] | None = None,
+        handle_signals: bool = True,
+    ) -> DaemonSummary:
+        """Serve the endpoint, schedule until ``stop`` is set (or a signal), then wind down."""
+        self._started = time.monotonic()
+        for playbook in self.playbooks:
+            last = self.agent.journal.last_successful_run(playbook)
+            if last is not None and last.finished_at is not None:
+                self.metrics.last_success(playbook, last.finished_at)
+        app = build_endpoint(health=self.health, registry=self.metrics.registry)
+        wanted = self.agent.settings.daemon.port
+        endpoint = Endpoint(app, port=wanted)
+        try:
+            port = await endpoint.start()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ConfigError(
+                f"cannot listen on {LOOPBACK}:{wanted}: {reason}", key="[daemon] port"
+            ) from exc
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        try:
+            with _quiet_scheduler_logs():
+                timetable = self._schedule()
+                self._scheduler.start()
+                for sig in signals:
+                    loop.add_signal_handler(sig, self._on_signal, sig, stop)
+                log.info(
+                    "daemon_started",
+                    port=port,
+                    url=f"http://{LOOPBACK}:{port}",
+                    pid=os.getpid(),
+                    playbooks=timetable,
+                    dry_run=self.dry_run,
+                    journal=self.agent.journal.path,
+                )
+                if on_ready is not None:
+                    on_ready(DaemonReady(port))
+                await stop.wait()
+                await self._wind_down()
+        finally:
+            if self._scheduler.running:  # cancelled: no one waits for the runs any more
+                self._scheduler.shutdown(wait=False)
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await endpoint.stop()
+        self.summary.uptime_seconds = time.monotonic() - self._started
+        log.info("daemon_stopped", **self.summary.as_log())
+        return self.summary
+
+    def _on_signal(self, sig: signal.Signals, stop: asyncio.Event) -> None:
+        if not stop.is_set():
+            log.info("daemon_stopping", signal=sig.name, run_in_flight=self._turn.locked())
+        stop.set()
+
+    async def _wind_down(self) -> None:
+        """Schedule nothing more; let the run in flight finish; stop the scheduler."""
+        self._stopping = True
+        if self._scheduler.running:
+            self._scheduler.pause()
+        # a job submitted just before the pause starts on the next loop iteration: let it
+        # register, see ``_stopping`` and return without running
+        await asyncio.sleep(0)
+        while self._jobs:
+            await asyncio.wait(set(self._jobs))
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
+
+
+async def run_daemon(
+    agent: Agent,
+    *,
+    dry_run: bool = False,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[DaemonReady], None] | None = None,
+    on_report: Callable[[RunReport], None] | None = None,
+    speed: float = 1.0,
+    handle_signals: bool = True,
+) -> DaemonSummary:
+    """Run the daemon until ``stop`` is set or SIGTERM/SIGINT arrives; return its summary.
+
+    ``speed`` is the agent's clock speed (clock seconds per real second): the schedule's
+    intervals are clock seconds, so an accelerated demo runs them that much more often.
+    """
+    daemon = Daemon(agent, dry_run=dry_run, on_report=on_report, speed=speed)
+    return await daemon.run(
+        stop or asyncio.Event(), on_ready=on_ready, handle_signals=handle_signals
+    )

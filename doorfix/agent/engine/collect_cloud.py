@@ -1,0 +1,224 @@
+"""Collectors of the cloud playbooks: door-logs (failures in the door logs) and license-renewal.
+
+Door logs stream page by page; only failures are kept, grouped by door, person (or visitor or
+credential) and Detail, so a person refused ten times makes one incident. The feed position
+per project is the newest ``(capture_time, log_id)`` read; the next run re-reads an overlap
+window before it (devices upload late) and drops the failures already seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
+from doorfix.agent.engine.fetch import RunFetcher
+from doorfix.agent.journal.store import Journal
+from doorfix.connectors.models import epoch_seconds, from_epoch, iso_z
+from doorfix.connectors.models.cloud import DoorLog
+from doorfix.errors import ContractError
+from doorfix.playbooks import license_renewal
+from doorfix.playbooks.door_logs import playbook as door_logs
+from doorfix.playbooks.facts import DoorLogFacts
+from doorfix.playbooks.policy import PlanPolicy
+
+#: Door logs re-read before the stored position, for devices that upload late.
+OVERLAP = timedelta(hours=1)
+MASKED = "****"
+
+
+def door_log_feed(project_id: str) -> str:
+    """The journal's feed name for a project's door logs."""
+    return f"door-logs:{project_id}"
+
+
+def event_id(project_id: str, log: DoorLog) -> str:
+    """A door log's event id (log ids are unique per cloud, projects keep them apart)."""
+    return f"{project_id}:{log.log_id}"
+
+
+def _group_key(log: DoorLog) -> tuple[str, str, str]:
+    who = log.personnel_id or (f"visitor:{log.visitor_id}" if log.visitor_id else None)
+    return log.door_id, who or f"credential:{log.credential_value}", log.detail
+
+
+async def door_log_facts(
+    fetcher: RunFetcher,
+    project_id: str,
+    logs: tuple[DoorLog, ...],
+    presentations: tuple[DoorLog, ...],
+) -> DoorLogFacts:
+    """Assemble the facts of one failure group (each lookup fetched once per run)."""
+    project = await fetcher.project(project_id)
+    log = max(logs, key=lambda row: (row.capture_time, row.log_id))
+    center = project.center
+    personnel = await fetcher.personnel(project_id, log.personnel_id) if log.personnel_id else None
+    value = log.credential_value
+    probe_credential = value and value != MASKED and log.visitor_id is None
+    holders = await fetcher.holders(project_id, value) if probe_credential else ()
+    aca_user = None
+    if probe_credential:
+        tagged = await fetcher.users_by_tag(value)
+        aca_user = tagged[0] if tagged else None
+    if aca_user is None and personnel is not None and personnel.external_id:
+        aca_user = await fetcher.user(personnel.external_id)
+    aca_personnel = None
+    if aca_user is not None and aca_user.cloud_personnel_id:
+        aca_personnel = await fetcher.personnel(project_id, aca_user.cloud_personnel_id)
+    bookings = (
+        await fetcher.bookings(aca_user.company_id, center.id)
+        if aca_user is not None and center is not None
+        else ()
+    )
+    visitor = await fetcher.visitor(project_id, log.visitor_id) if log.visitor_id else None
+    visit = None
+    if visitor is not None and visitor.aca_visit_id:
+        visit = await fetcher.visit(
+            center.id if center else None, visitor.aca_visit_id, visitor.visitor_id
+        )
+    return DoorLogFacts(
+        logs=logs,
+        project=project,
+        personnel=personnel,
+        credential_owners=holders,
+        aca_user=aca_user,
+        aca_personnel=aca_personnel,
+        bookings=bookings,
+        visitor=visitor,
+        visit=visit,
+        presentations=presentations,
+    )
+
+
+def _cursor(raw: str | None) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return int(data["capture_time"]), int(data["log_id"])
+
+
+def _diagnosed(
+    facts: DoorLogFacts, project_id: str, policy: PlanPolicy, now: datetime
+) -> Candidate:
+    diagnosis = door_logs.diagnose(facts, now)
+    plan = door_logs.plan(diagnosis, facts, policy, now)
+    newest = max(row.capture_time for row in facts.logs)
+    return Candidate(
+        diagnosis,
+        plan,
+        tuple(event_id(project_id, row) for row in facts.logs),
+        occurred_at=from_epoch(newest),
+    )
+
+
+async def collect_door_logs(
+    fetcher: RunFetcher,
+    journal: Journal,
+    *,
+    policy: PlanPolicy,
+    lookback: timedelta,
+    since: datetime | None,
+) -> Batch:
+    """Read every project's new door logs and turn failure groups into candidates."""
+    batch = Batch()
+    now = fetcher.now
+    latest = epoch_seconds(now + FUTURE_TOLERANCE)
+    for center in await fetcher.centers():
+        project_id = center.cloud_project_id
+        if not project_id:
+            continue
+        feed = door_log_feed(project_id)
+        stored = _cursor(journal.cursor(feed))
+        start = since or (from_epoch(stored[0]) - OVERLAP if stored else now - lookback)
+        newest = stored
+        failures: list[DoorLog] = []
+        logs = fetcher.clients.cloud.iter_door_logs(project_id, start, on_skip=fetcher.on_skip)
+        async for log in logs:
+            if log.capture_time > latest:
+                # a device clock ahead: kept out of the position, or the feed would skip ahead
+                when = iso_z(from_epoch(log.capture_time))
+                fetcher.on_skip(_unusable(log, "capture_time", f"captured in the future ({when})"))
+                continue
+            if newest is None or (log.capture_time, log.log_id) > newest:
+                newest = (log.capture_time, log.log_id)
+            if log.result == "failure":
+                failures.append(log)
+        fresh = journal.unseen(feed, (event_id(project_id, log) for log in failures))
+        failures = [log for log in failures if event_id(project_id, log) in fresh]
+        batch.candidates.extend(await _candidates(fetcher, project_id, failures, policy, now))
+        cursor = json.dumps({"capture_time": newest[0], "log_id": newest[1]}) if newest else None
+        batch.commits.append(
+            FeedCommit(feed, cursor, tuple(event_id(project_id, log) for log in failures))
+        )
+    return batch
+
+
+async def _candidates(
+    fetcher: RunFetcher,
+    project_id: str,
+    failures: Iterable[DoorLog],
+    policy: PlanPolicy,
+    now: datetime,
+) -> list[Candidate]:
+    groups: dict[tuple[str, str, str], list[DoorLog]] = defaultdict(list)
+    by_value: dict[str, list[DoorLog]] = defaultdict(list)
+    for log in failures:
+        groups[_group_key(log)].append(log)
+        by_value[log.credential_value].append(log)
+
+    async def one(rows: list[DoorLog]) -> Candidate | None:
+        logs = tuple(sorted(rows, key=lambda row: row.log_id))
+        unresolved = await unresolved_log(fetcher, project_id, logs[-1])
+        if unresolved is not None:
+            field, why = unresolved
+            fetcher.on_skip(_unusable(logs[-1], field, f"{why} ({len(logs)} failure(s))"))
+            return None
+        value = logs[-1].credential_value
+        shown = tuple(by_value[value]) if value and value != MASKED else logs
+        facts = await door_log_facts(fetcher, project_id, logs, shown)
+        return _diagnosed(facts, project_id, policy, now)
+
+    # the groups' lookups overlap (the layer caps requests in flight; the fetcher shares facts)
+    found = await asyncio.gather(*(one(rows) for rows in groups.values()))
+    return [candidate for candidate in found if candidate is not None]
+
+
+async def unresolved_log(
+    fetcher: RunFetcher, project_id: str, log: DoorLog
+) -> tuple[str, str] | None:
+    """``(field, why)`` when the log names a door, person or visitor that does not exist."""
+    project = await fetcher.project(project_id)
+    if log.door_id not in project.doors:
+        return "door_id", f"door {log.door_id} is not a door of project {project_id}"
+    if log.personnel_id and await fetcher.personnel(project_id, log.personnel_id) is None:
+        return "personnel_id", f"person {log.personnel_id} does not exist"
+    if log.visitor_id and await fetcher.visitor(project_id, log.visitor_id) is None:
+        return "visitor_id", f"visitor {log.visitor_id} does not exist"
+    return None
+
+
+def _unusable(log: DoorLog, field: str, why: str) -> ContractError:
+    """A door log the run skips, as the error the run's report lists."""
+    return ContractError(
+        f"door log {log.log_id} skipped: {why}",
+        system="cloud",
+        endpoint="get_door_log",
+        field=field,
+    )
+
+
+async def collect_licenses(fetcher: RunFetcher, *, policy: PlanPolicy) -> Batch:
+    """Every door whose license is expired, inactive or expiring soon, in every project."""
+    batch = Batch()
+    for center in await fetcher.centers():
+        if not center.cloud_project_id:
+            continue
+        project = await fetcher.project(center.cloud_project_id)
+        for diagnosis, plan in license_renewal.diagnose_licenses(
+            project.doors.values(), project.project, policy, fetcher.now, center_id=center.id
+        ):
+            batch.candidates.append(Candidate(diagnosis, plan))
+    return batch

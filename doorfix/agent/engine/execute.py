@@ -1,0 +1,397 @@
+"""Where doorfix touches the world: each remedy's calls, its verification, its reconciliation.
+
+This is the only module that mutates the three systems. Dry-run is simply "do not call
+:meth:`Executor.run`". Every remedy is verified by re-reading what it changed; a remedy whose
+effect only the next presentation can prove (Sync Access) ends ``pending_verification``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from typing import Any, Literal, TypeVar
+
+import structlog
+from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_attempt, wait_fixed
+
+from doorfix.agent.journal.store import ActionRow
+from doorfix.clock import Clock
+from doorfix.connectors.factory import Clients
+from doorfix.connectors.models import from_epoch
+from doorfix.connectors.models.clp import SyncJob
+from doorfix.errors import ConnectorError, ContractError, TransientError, WriteOutcomeUnknown
+from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
+
+log = structlog.get_logger("doorfix.execute")
+T = TypeVar("T")
+
+#: How often a verification re-reads while it waits (clock seconds).
+POLL_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an executed action did and what the incident's outcome is because of it."""
+
+    #: ``skipped``: the system refused to act for now, nothing changed (no cool-down starts);
+    #: ``unknown``: the write may have taken effect and no re-read could tell, so the action
+    #: stays in flight in the journal for the next run's reconciliation to settle
+    status: Literal["succeeded", "failed", "skipped", "unknown"]
+    outcome: Outcome
+    detail: dict[str, Any] = field(default_factory=dict)
+    #: the write itself failed (counts towards the circuit breaker)
+    write_error: bool = False
+    #: extra checklist items when the remedy did not hold
+    steps: tuple[Step, ...] = ()
+
+
+Settled = Literal["succeeded", "failed", "skipped"]
+
+
+def _settled(done: bool) -> Settled:
+    """A re-read after a crash: the change is there, or the call never took effect."""
+    return "succeeded" if done else "skipped"
+
+
+def _hhmm(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _verified(held: bool, detail: dict[str, Any], what: str) -> ActionResult:
+    """``fixed`` when the re-read shows the remedy held; else escalate, saying ``what`` is wrong."""
+    if held:
+        return ActionResult("succeeded", Outcome.FIXED, detail)
+    step = Step(
+        Who.VENDOR_SUPPORT,
+        f"doorfix ran the remedy but {what}; escalate to vendor support with this incident.",
+    )
+    return ActionResult("succeeded", Outcome.NEEDS_HUMAN, detail, steps=(step,))
+
+
+def _may_have_landed(exc: ConnectorError) -> bool:
+    """Whether a failed write may still have taken effect (its answer was lost or garbled)."""
+    return isinstance(exc, ContractError) or (
+        isinstance(exc, TransientError) and exc.maybe_processed
+    )
+
+
+def _left_disabled(user_id: str, lock_id: str, exc: ConnectorError) -> ActionResult:
+    """The toggle's enable failed after its disable: the user may be locked out; say how to undo."""
+    log.warning(
+        "remedy_failed",
+        remedy=Remedy.TOGGLE_ACCESS_MATRIX.value,
+        target=f"{user_id}/{lock_id}",
+        system=exc.system,
+        endpoint=exc.endpoint,
+        status=exc.status,
+        code=exc.code,
+        access_left_disabled=True,
+    )
+    step = Step(
+        Who.SUPPORT,
+        f"Switch user {user_id}'s access to lock {lock_id} back on in the ACA Access Matrix: "
+        "doorfix switched it off to force a sync and could not switch it on again.",
+    )
+    detail = {"error": str(exc), "system": exc.system, "endpoint": exc.endpoint}
+    return ActionResult(
+        "failed",
+        Outcome.FAILED,
+        detail | {"access_left_disabled": True},
+        write_error=True,
+        steps=(step,),
+    )
+
+
+class Executor:
+    """Runs remedies through the connectors and verifies them by re-reading."""
+
+    def __init__(self, clients: Clients, clock: Clock, *, verify_timeout: float) -> None:
+        self._c = clients
+        self._clock = clock
+        self._verify_timeout = verify_timeout
+        #: Sync Access runs once per collection per run, however many users it helps
+        self._syncs: dict[tuple[str, str], ActionResult] = {}
+
+    async def _poll(self, read: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
+        """Re-read until ``done`` or the verification timeout; return the last reading."""
+        attempts = max(1, int(self._verify_timeout // POLL_SECONDS) + 1)
+        retrying = AsyncRetrying(
+            retry=retry_if_result(lambda value: not done(value)),
+            stop=stop_after_attempt(attempts),
+            wait=wait_fixed(POLL_SECONDS),
+            sleep=self._clock.sleep,
+        )
+
+        async def attempt() -> T:
+            # tenacity awaits only coroutine functions: a lambda returning one is not
+            return await read()
+
+        try:
+            result: T = await retrying(attempt)
+        except RetryError as exc:
+            last: T = exc.last_attempt.result()
+            return last
+        return result
+
+    async def run(self, action: PlannedAction, verify: Mapping[str, Any]) -> ActionResult:
+        """Execute ``action`` and verify it; connector errors become a failed result."""
+        handler = self._handlers()[action.remedy]
+        try:
+            return await handler(action.params, verify)
+        except WriteOutcomeUnknown as exc:
+            # neither claimed nor sent again: the next run re-reads the target first
+            log.warning(
+                "remedy_outcome_unknown",
+                remedy=action.remedy.value,
+                target=action.target,
+                system=exc.system,
+                endpoint=exc.endpoint,
+            )
+            detail = {"error": str(exc), "outcome_unknown": True}
+            return ActionResult("unknown", Outcome.DEFERRED, detail, write_error=True)
+        except ConnectorError as exc:
+            if isinstance(exc, TransientError) and not exc.maybe_processed:
+                # the system refused to act for now (429, CLP 2203): nothing changed, try later
+                log.info("remedy_deferred", remedy=action.remedy.value, target=action.target)
+                return ActionResult(
+                    "skipped", Outcome.DEFERRED, {"error": str(exc), "deferred": True}
+                )
+            log.warning(
+                "remedy_failed",
+                remedy=action.remedy.value,
+                target=action.target,
+                system=exc.system,
+                endpoint=exc.endpoint,
+                status=exc.status,
+                code=exc.code,
+                transient=isinstance(exc, TransientError),
+            )
+            return ActionResult(
+                "failed",
+                Outcome.FAILED,
+                {"error": str(exc), "system": exc.system, "endpoint": exc.endpoint},
+                write_error=True,
+            )
+
+    def _handlers(
+        self,
+    ) -> dict[Remedy, Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[ActionResult]]]:
+        return {
+            Remedy.TOGGLE_ACCESS_MATRIX: self._toggle,
+            Remedy.SYNC_ACCESS: self._sync,
+            Remedy.RENEW_LICENSE: self._renew,
+            Remedy.ASSIGN_CREDENTIAL: self._assign,
+            Remedy.ADD_TO_ACCESS_GROUP: self._add_to_group,
+            Remedy.CREATE_TEMP_KEY: self._temp_key,
+            Remedy.SET_HOLIDAY_HOURS: self._holiday,
+            Remedy.ESCALATE: self._escalate,
+        }
+
+    # ------------------------------------------------------------------ ACA -> CLP
+
+    async def _toggle(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
+        aca = self._c.aca
+        user_id, lock_id = p["user_id"], p["lock_id"]
+        try:
+            await aca.set_access_matrix(user_id, lock_id, enabled=False)
+        except ConnectorError as exc:
+            if not _may_have_landed(exc):
+                raise  # refused before anything changed: there is nothing to switch back on
+            # the disable may have landed with its answer lost: the enable must follow it,
+            # and the re-read of Larry access below tells whether the toggle worked
+            log.warning("toggle_disable_unconfirmed", user_id=user_id, lock_id=lock_id)
+        try:
+            # the PUT is idempotent and retried by the layer; a crash in between is
+            # re-enabled by reconcile()
+            await aca.set_access_matrix(user_id, lock_id, enabled=True)
+        except ConnectorError as exc:
+            return _left_disabled(user_id, lock_id, exc)
+        larry = await self._poll(
+            lambda: self._c.clp.larry_access(v["site_id"], v["clp_user_id"], p["lock_id"]),
+            lambda access: access.status == "granted",
+        )
+        return _verified(
+            larry.status == "granted",
+            {"larry_access": larry.status, "larry_reason": larry.reason},
+            "CLP still denies access after the Access Matrix toggle",
+        )
+
+    # ------------------------------------------------------------------ CLP -> IQ
+
+    async def _sync(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
+        key = (p["site_id"], p["collection_id"])
+        if key in self._syncs:
+            shared = self._syncs[key]
+            return ActionResult(
+                "succeeded",
+                shared.outcome,
+                {**shared.detail, "shared_job": True},
+                steps=shared.steps,
+            )
+        try:
+            ref = await self._c.clp.sync_access(p["site_id"], p["collection_id"])
+        except ConnectorError as exc:
+            if not _may_have_landed(exc):
+                raise
+            # the answer was lost, so the job may be running; it is never re-sent blindly, and
+            # only the next presentation at the lock can tell (as after any Sync Access)
+            log.warning("sync_outcome_unknown", collection_id=p["collection_id"], error=str(exc))
+            unknown = ActionResult(
+                "failed",
+                Outcome.PENDING_VERIFICATION,
+                {"error": str(exc), "outcome_unknown": True},
+                write_error=True,
+            )
+            self._syncs[key] = unknown
+            return unknown
+        job = await self._poll(
+            lambda: self._c.clp.get_sync_job(p["site_id"], ref.job_id),
+            lambda j: j.state in ("succeeded", "failed"),
+        )
+        result = self._sync_result(job, adopted=ref.adopted)
+        self._syncs[key] = result
+        return result
+
+    @staticmethod
+    def _sync_result(job: SyncJob, *, adopted: bool) -> ActionResult:
+        detail = {"job_id": job.job_id, "job_state": job.state, "adopted": adopted}
+        if job.state == "failed":
+            detail["job_error"] = job.error
+            who = Who.ON_SITE if job.error == "iq_offline" else Who.VENDOR_SUPPORT
+            text = (
+                "Sync Access failed because an IQ of the collection is offline: power-cycle it, "
+                "then run Sync Access again."
+                if job.error == "iq_offline"
+                else "Sync Access failed inside CLP: escalate to vendor support."
+            )
+            return ActionResult("succeeded", Outcome.NEEDS_HUMAN, detail, steps=(Step(who, text),))
+        # only the next presentation at the lock can prove the IQ now holds the access
+        return ActionResult("succeeded", Outcome.PENDING_VERIFICATION, detail)
+
+    # ------------------------------------------------------------------ cloud
+
+    async def _renew(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
+        cloud = self._c.cloud
+        before = await cloud.get_door_detail(p["project_id"], p["door_id"])
+        door = await cloud.renew_door_license(
+            p["project_id"], p["door_id"], int(p["months"]), before=before
+        )
+        lic = door.license
+        return _verified(
+            lic.status == "active",
+            {"license_status": lic.status, "expires_at": lic.expires_at},
+            "the door license is still not active",
+        )
+
+    async def _assign(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
+        cloud = self._c.cloud
+        await cloud.add_personnel_credential(
+            p["project_id"], p["personnel_id"], p["type"], p["value"]
+        )
+        person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
+        held = person.has_credential(p["type"], p["value"])
+        return _verified(
+            held, {"credential_assigned": held}, "the person still lacks the credential"
+        )
+
+    async def _add_to_group(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
+        cloud = self._c.cloud
+        await cloud.add_access_group_member(
+            p["project_id"], p["access_group_id"], p["personnel_id"]
+        )
+        person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
+        member = p["access_group_id"] in person.access_group_ids
+        return _verified(member, {"member": member}, "the person is still not in the access group")
+
+    async def _temp_key(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
+        cloud = self._c.cloud
+        key = await cloud.create_visitor_temp_key(
+            p["project_id"],
+            p["visitor_id"],
+            list(p["door_ids"]),
+            from_epoch(int(p["start_time"])),
+            from_epoch(int(p["finish_time"])),
+        )
+        visitor = await cloud.get_visitor_detail(p["project_id"], p["visitor_id"])
+        held = any(k.temp_key_id == key.temp_key_id and not k.expired for k in visitor.temp_keys)
+        detail = {"temp_key_id": key.temp_key_id, "finish_time": key.finish_time}
+        return _verified(held, detail, "the visitor has no valid temp key")
+
+    async def _holiday(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
+        cloud = self._c.cloud
+        start, end = _hhmm(p["start_time"]), _hhmm(p["end_time"])
+        await cloud.set_holiday_working_hours(
+            p["project_id"], p["holiday_id"], enabled=True, start_time=start, end_time=end
+        )
+        held = False
+        async for holiday in cloud.iter_holidays(p["project_id"]):
+            if holiday.holiday_id == p["holiday_id"]:
+                hours = holiday.working_hours
+                held = (
+                    holiday.working_hours_enabled
+                    and hours.start_time == start
+                    and hours.end_time == end
+                )
+        return _verified(held, {"working_hours": held}, "the holiday still has no working hours")
+
+    async def _escalate(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
+        # no API effect: the incident's checklist carries the report to vendor support
+        return ActionResult("succeeded", Outcome.NEEDS_HUMAN, {"escalated": p.get("reason", "")})
+
+    # ------------------------------------------------------------------ after a crash
+
+    async def reconcile(self, row: ActionRow) -> tuple[Settled, dict[str, Any]]:
+        """Settle an action left in flight by re-reading its target; never fire it blindly.
+
+        ``succeeded``: the re-read shows the change; ``skipped``: it shows the change is not
+        there, so the call never took effect and the remedy may run again (no cool-down);
+        ``failed``: a toggle's sync did not follow, the holiday is gone, or (Sync Access)
+        nothing can be read back (``outcome_unknown``).
+        """
+        p = row.params.get("call", {})
+        v = row.params.get("verify", {})
+        remedy = Remedy(row.remedy)
+        cloud = self._c.cloud
+        if remedy is Remedy.TOGGLE_ACCESS_MATRIX:
+            # the crash may have come between disable and enable: restore what ACA granted
+            await self._c.aca.set_access_matrix(p["user_id"], p["lock_id"], enabled=True)
+            larry = await self._c.clp.larry_access(v["site_id"], v["clp_user_id"], p["lock_id"])
+            ok = larry.status == "granted"
+            return ("succeeded" if ok else "failed"), {
+                "re_enabled": True,
+                "larry_access": larry.status,
+            }
+        if remedy is Remedy.RENEW_LICENSE:
+            door = await cloud.get_door_detail(p["project_id"], p["door_id"])
+            before = v.get("expires_at")
+            renewed = door.license.status == "active" and (
+                before is None or (door.license.expires_at or 0) > int(before)
+            )
+            return _settled(renewed), {"license_status": door.license.status}
+        if remedy is Remedy.ASSIGN_CREDENTIAL:
+            person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
+            ok = person.has_credential(p["type"], p["value"])
+            return _settled(ok), {"credential_assigned": ok}
+        if remedy is Remedy.ADD_TO_ACCESS_GROUP:
+            person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
+            ok = p["access_group_id"] in person.access_group_ids
+            return _settled(ok), {"member": ok}
+        if remedy is Remedy.CREATE_TEMP_KEY:
+            visitor = await cloud.get_visitor_detail(p["project_id"], p["visitor_id"])
+            ok = any(
+                k.start_time == int(p["start_time"]) and k.finish_time == int(p["finish_time"])
+                for k in visitor.temp_keys
+            )
+            return _settled(ok), {"temp_key_found": ok}
+        if remedy is Remedy.SET_HOLIDAY_HOURS:
+            async for holiday in cloud.iter_holidays(p["project_id"]):
+                if holiday.holiday_id == p["holiday_id"]:
+                    ok = holiday.working_hours_enabled
+                    return _settled(ok), {"working_hours": ok}
+            return "failed", {"working_hours": False, "holiday_found": False}
+        # Sync Access leaves no trace to re-read (CLP lists no jobs by collection): as after
+        # a lost answer, it is never sent again blindly; the incident waits for the next
+        # presentation at the lock (see reconcile), which proves or escalates it
+        return "failed", {"outcome_unknown": True, "remedy": row.remedy}

@@ -1,0 +1,132 @@
+"""After a crash: settle the actions left in flight and the incidents left undecided.
+
+Every non-dry run starts here (:func:`reconcile`), before it reads any feed. Nothing a crash
+cut off is fired again blindly: each target is re-read, and what the re-read shows decides.
+The journal's file lock makes this process the journal's only writer, so an action still
+``started`` here was left by a process that is gone.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from doorfix.agent.engine.execute import Executor
+from doorfix.agent.journal.store import ActionRow
+from doorfix.errors import ConnectorError
+from doorfix.playbooks.types import Outcome, Remedy
+
+if TYPE_CHECKING:
+    from doorfix.agent.engine.run import Agent
+
+log = structlog.get_logger("doorfix.engine")
+
+
+async def reconcile(agent: Agent, run_id: str) -> int:
+    """Settle what a crash left half-done, by re-reading; never re-fire a call blindly.
+
+    Actions left ``started`` are settled first: each target is re-read once the call could
+    no longer land (:func:`_settle_wait`), and the action recorded ``succeeded``, ``failed``,
+    or ``skipped`` when the change is not there (it never took effect, so it may run again).
+    Then incidents left without an outcome are decided from the change their actions made;
+    one whose actions changed nothing stays open, and its events, never marked seen, are
+    read and diagnosed again by this run. Finally runs left ``running`` become
+    ``interrupted``. Returns how many actions and incidents it settled.
+    """
+    journal = agent.journal
+    executor = Executor(agent.clients, agent.clock, verify_timeout=0)
+    settled = 0
+    for row in journal.in_flight():
+        await _settle_wait(agent, row)
+        try:
+            status, detail = await executor.reconcile(row)
+        except ConnectorError as exc:
+            log.warning("reconcile_deferred", action_id=row.action_id, error=str(exc))
+            continue
+        journal.reconcile(row.action_id, status=status, detail=detail)
+        incident = journal.incident(row.incident_id)
+        if incident is not None and incident.open and status == "succeeded":
+            journal.set_outcome(
+                row.incident_id,
+                outcome=_held(row.remedy).value,
+                run_id=run_id,
+                note="reconciled after a crash",
+            )
+        log.info("action_reconciled", action_id=row.action_id, remedy=row.remedy, status=status)
+        settled += 1
+    for incident in journal.undecided():
+        decided = _decided_by_actions(journal.actions(incident_id=incident.incident_id))
+        if decided is None:
+            continue
+        outcome, steps = decided
+        journal.set_outcome(
+            incident.incident_id,
+            outcome=outcome.value,
+            run_id=run_id,
+            steps=steps,
+            note="decided after a crash, from the result of its action",
+        )
+        log.info("incident_reconciled", incident_id=incident.incident_id, outcome=outcome.value)
+        settled += 1
+    for run in journal.runs(limit=50):
+        if run.status == "running" and run.run_id != run_id:
+            journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
+    return settled
+
+
+async def _settle_wait(agent: Agent, row: ActionRow) -> None:
+    """Wait until a call cut off by a crash can no longer land before re-reading its target.
+
+    The crashed process waited at most its timeout for an answer; a re-read before then
+    could miss a write the system is still applying and let the remedy run twice.
+    """
+    section = {
+        "cloud": agent.settings.cloud,
+        "aca": agent.settings.aca,
+        "clp": agent.settings.clp,
+    }.get(row.system)
+    if section is None:
+        return
+    # started_at is stored to the second: one more second covers the truncation
+    until = row.started_at + timedelta(seconds=section.timeout_seconds + 1)
+    wait = (until - agent.clock.now()).total_seconds()
+    if wait > 0:
+        log.info("reconcile_waiting", action_id=row.action_id, seconds=round(wait, 1))
+        await agent.clock.sleep(wait)
+
+
+def _decided_by_actions(actions: list[ActionRow]) -> tuple[Outcome, list[dict[str, str]]] | None:
+    """An undecided incident's outcome from what its actions did, or None to diagnose again.
+
+    Only a change that held decides: the last succeeded action other than an escalation (a
+    report without an API effect, whose checklist a new diagnosis writes again), with the
+    outcome and steps recorded beside its result.
+    """
+    if any(a.status == "started" for a in actions):
+        return None  # still in flight: the next reconciliation re-reads it first
+    last = actions[-1] if actions else None
+    if (
+        last is not None
+        and last.remedy == Remedy.SYNC_ACCESS.value
+        and last.status == "failed"
+        and (last.detail or {}).get("outcome_unknown")
+    ):
+        # a Sync Access cut off by the crash leaves nothing to re-read: as after a lost
+        # answer, the next presentation at the lock proves it (or escalates it)
+        return Outcome.PENDING_VERIFICATION, []
+    done = [a for a in actions if a.status == "succeeded" and a.remedy != Remedy.ESCALATE.value]
+    if not done:
+        return None
+    last = done[-1]
+    detail = last.detail or {}
+    recorded = detail.get("outcome")
+    if recorded in (Outcome.FIXED, Outcome.PENDING_VERIFICATION, Outcome.NEEDS_HUMAN):
+        return Outcome(recorded), list(detail.get("steps", []))
+    return _held(last.remedy), []
+
+
+def _held(remedy: str) -> Outcome:
+    """The outcome of a change the re-read shows: only a presentation proves a Sync Access."""
+    return Outcome.PENDING_VERIFICATION if remedy == Remedy.SYNC_ACCESS.value else Outcome.FIXED

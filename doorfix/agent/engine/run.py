@@ -1,0 +1,452 @@
+"""The engine: fetch -> diagnose -> plan -> guard -> act -> verify -> record, for every mode.
+
+:func:`run_once` is the one entry point the one-shot command, the daemon and dry-run share.
+Playbooks decide; this module only sequences: it opens incidents in the journal, asks the
+guards, writes each action's intent before the call and its result after, and commits the
+feeds' positions only once every incident of the run is recorded, so a crash re-reads events
+instead of losing them, and reconciles actions instead of repeating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from doorfix.agent.config import Settings
+from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merge_by_key
+from doorfix.agent.engine.collect_aca import AcaBatch, collect_rejections
+from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
+from doorfix.agent.engine.deferrals import close_resolved, supersede
+from doorfix.agent.engine.execute import Executor
+from doorfix.agent.engine.fetch import RunFetcher
+from doorfix.agent.engine.guards import RunGuards
+from doorfix.agent.engine.progress import NO_PROGRESS, Progress
+from doorfix.agent.engine.reconcile import reconcile
+from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport, SkippedRecord
+from doorfix.agent.engine.retry import add_retries
+from doorfix.agent.engine.verification import settle
+from doorfix.agent.journal.store import Journal
+from doorfix.clock import Clock
+from doorfix.connectors.factory import Clients
+from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
+from doorfix.playbooks.policy import PlanPolicy
+from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
+
+log = structlog.get_logger("doorfix.engine")
+
+PLAYBOOKS = ("door-logs", "aca-rejections", "license-renewal")
+
+#: Outcomes after which a repeat of the same incident within the cool-down is not reported.
+_QUIET_REPEATS = frozenset({Outcome.NEEDS_HUMAN, Outcome.NO_FAULT})
+
+
+class RunFailed(DoorfixError):
+    """A run could not complete (an API unreachable after retries); exit code 1."""
+
+    def __init__(self, report: RunReport, cause: Exception) -> None:
+        self.report = report
+        super().__init__(str(cause))
+
+
+@dataclass
+class Agent:
+    """Everything a run needs: config, clients, journal, clock, and the playbooks' policy."""
+
+    settings: Settings
+    clients: Clients
+    journal: Journal
+    clock: Clock
+    policy: PlanPolicy = field(default_factory=PlanPolicy)
+
+
+@dataclass
+class RunState:
+    """One run's state: its report, guards and executor."""
+
+    agent: Agent
+    report: RunReport
+    guards: RunGuards
+    executor: Executor
+    dry_run: bool
+    #: the feed each event of this run came from (empty in a dry-run: it marks nothing seen)
+    feeds: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def journal(self) -> Journal:
+        return self.agent.journal
+
+    def feeds_of(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """Event id -> feed, for the events of this run that came from a feed."""
+        return {e: self.feeds[e] for e in event_ids if e in self.feeds}
+
+    def seen_of(self, event_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Feed -> event ids, for marking these events seen with a decision."""
+        out: dict[str, list[str]] = {}
+        for event_id, feed in self.feeds_of(event_ids).items():
+            out.setdefault(feed, []).append(event_id)
+        return out
+
+
+def _skip_recorder(report: RunReport) -> Callable[[ContractError], None]:
+    def record(exc: ContractError) -> None:
+        log.warning("record_skipped", system=exc.system, endpoint=exc.endpoint, field=exc.field)
+        report.skipped.append(SkippedRecord(exc.system, exc.endpoint, exc.field, exc.message))
+
+    return record
+
+
+Collector = Callable[["RunState", RunFetcher], Awaitable[Batch]]
+
+
+async def run_once(
+    agent: Agent,
+    playbook: str,
+    *,
+    dry_run: bool = False,
+    since: datetime | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> RunReport:
+    """Run one playbook once; raise RunFailed (with the partial report) if it cannot finish."""
+    if playbook not in PLAYBOOKS:
+        raise ValueError(f"unknown playbook {playbook!r}; choose one of {', '.join(PLAYBOOKS)}")
+
+    async def collect(run: RunState, fetcher: RunFetcher) -> Batch:
+        return await _collect(run, fetcher, playbook, since)
+
+    return await execute_run(agent, playbook, collect, dry_run=dry_run, progress=progress)
+
+
+async def execute_run(
+    agent: Agent,
+    name: str,
+    collect: Collector,
+    *,
+    dry_run: bool,
+    progress: Progress = NO_PROGRESS,
+) -> RunReport:
+    """The run every mode shares: reconcile, collect, process each candidate, commit feeds.
+
+    A run that may act holds the journal's run lock throughout: another process's acting run
+    on the same journal waits for it (see :mod:`doorfix.agent.journal.lock`).
+    """
+    if dry_run:
+        return await _execute_run(agent, name, collect, dry_run=True, progress=progress)
+    async with agent.journal.run_lock.held(name):
+        return await _execute_run(agent, name, collect, dry_run=False, progress=progress)
+
+
+async def _execute_run(
+    agent: Agent,
+    name: str,
+    collect: Collector,
+    *,
+    dry_run: bool,
+    progress: Progress,
+) -> RunReport:
+    journal, clock = agent.journal, agent.clock
+    now = clock.now()
+    run_id = journal.start_run(name, dry_run=dry_run)
+    report = RunReport(run_id=run_id, playbook=name, dry_run=dry_run, started_at=now)
+    structlog.contextvars.bind_contextvars(run_id=run_id, playbook=name)
+    g = agent.settings.guards
+    run = RunState(
+        agent,
+        report,
+        RunGuards(g, enabled=frozenset(agent.settings.remedies.enabled), history=journal, now=now),
+        Executor(agent.clients, clock, verify_timeout=g.verify_timeout_seconds),
+        dry_run,
+    )
+    try:
+        if not dry_run:
+            await reconcile(agent, run_id)
+        fetcher = RunFetcher(agent.clients, now=now, on_skip=_skip_recorder(report))
+        progress.stage(f"{name}: reading the systems")
+        batch = await collect(run, fetcher)
+        if not dry_run:
+            run.feeds = {e: c.feed for c in batch.commits for e in c.event_ids}
+        if isinstance(batch, AcaBatch):
+            for follow in batch.follow_ups:
+                settle(run, follow)
+            if not dry_run:
+                for subject in batch.resolved:
+                    close_resolved(journal, run_id=run_id, subject=subject)
+        candidates = sorted(merge_by_key(batch.candidates), key=_order)
+        progress.stage(f"{name}: working incidents", total=len(candidates))
+        for candidate in candidates:
+            incident = await _process(run, candidate)
+            if incident is not None:
+                report.incidents.append(incident)
+            progress.advance()
+        if not dry_run:
+            # only now: every incident of these events is recorded (each decision marked its
+            # own events seen), so a crash before this line re-reads only undecided events
+            for commit in batch.commits:
+                journal.advance_feed(
+                    commit.feed, cursor=commit.cursor, event_ids=commit.event_ids, run_id=run_id
+                )
+    except (ConnectorError, OSError) as exc:
+        report.finished_at = clock.now()
+        report.error = str(exc)
+        journal.finish_run(run_id, status="failed", counts=report.counts, error=str(exc))
+        # the error names system, endpoint and status; a traceback would add only noise
+        log.error("run_failed", error=str(exc), auth=isinstance(exc, AuthError))  # noqa: TRY400
+        raise RunFailed(report, exc) from exc
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id", "playbook")
+    report.finished_at = clock.now()
+    report.breakers = run.guards.open_breakers()
+    journal.finish_run(run_id, status="completed", counts=report.counts)
+    log.info(
+        "run_completed",
+        run_id=run_id,
+        playbook=name,
+        dry_run=dry_run,
+        counts=report.counts,
+        skipped=len(report.skipped),
+        breakers=report.breakers,
+    )
+    return report
+
+
+async def _collect(
+    run: RunState, fetcher: RunFetcher, playbook: str, since: datetime | None
+) -> Batch:
+    batch = await _collect_new(run, fetcher, playbook, since)
+    if not run.dry_run:
+        agent = run.agent
+        await add_retries(
+            batch, playbook, fetcher, run.journal, policy=agent.policy, guards=agent.settings.guards
+        )
+    return batch
+
+
+async def _collect_new(
+    run: RunState, fetcher: RunFetcher, playbook: str, since: datetime | None
+) -> Batch:
+    g = run.agent.settings.guards
+    lookback = timedelta(hours=g.lookback_hours)
+    policy = run.agent.policy
+    if playbook == "door-logs":
+        return await collect_door_logs(
+            fetcher, run.journal, policy=policy, lookback=lookback, since=since
+        )
+    if playbook == "license-renewal":
+        return await collect_licenses(fetcher, policy=policy)
+
+    def unresolved(message: str, event_ids: str, field: str) -> None:
+        log.warning("record_skipped", system="aca", endpoint="events", field=field)
+        run.report.skipped.append(SkippedRecord("aca", "events", field, f"{message} ({event_ids})"))
+
+    return await collect_rejections(
+        fetcher,
+        run.journal,
+        policy=policy,
+        lookback=lookback,
+        since=since,
+        on_unresolved=unresolved,
+    )
+
+
+def _order(candidate: Candidate) -> int:
+    """Sync Access first: a toggle changes CLP access, and CLP then refuses Sync Access a minute."""
+    actions = candidate.plan.actions
+    return 0 if actions and actions[0].remedy is Remedy.SYNC_ACCESS else 1
+
+
+def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
+    """The id of a needs_human/no_fault incident with this key closed within the cool-down.
+
+    An escalation counts as needs_human: reporting the same vendor bug at every rejection
+    would only bury it.
+    """
+    plan = candidate.plan
+    escalation = bool(plan.actions) and all(a.remedy is Remedy.ESCALATE for a in plan.actions)
+    if plan.disposition not in ("needs_human", "no_fault") and not escalation:
+        return None
+    cooldown = timedelta(minutes=run.agent.settings.guards.cooldown_minutes)
+    row = run.journal.latest_incident(key)
+    if (
+        row is not None
+        and not row.open
+        and row.outcome in _QUIET_REPEATS
+        and row.last_seen_at >= run.report.started_at - cooldown
+    ):
+        return row.incident_id
+    return None
+
+
+async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None:
+    diagnosis, plan = candidate.diagnosis, candidate.plan
+    key = incident_key(candidate)
+    journal = run.journal
+    repeat = _recent_repeat(run, key, candidate)
+    if repeat is not None:
+        # reported a moment ago: keep the events with it instead of reporting it again
+        journal.add_events(
+            repeat,
+            event_ids=candidate.event_ids,
+            evidence={},
+            feeds=run.feeds_of(candidate.event_ids),
+            run_id=None if run.dry_run else run.report.run_id,
+        )
+        log.info("incident_repeated", incident_id=repeat, events=len(candidate.event_ids))
+        return None
+    row = journal.open_incident(
+        key=key,
+        cause=diagnosis.cause.value,
+        subject=diagnosis.subject.as_dict(),
+        run_id=run.report.run_id,
+        event_ids=candidate.event_ids,
+        evidence=dict(diagnosis.evidence),
+        feeds=run.feeds_of(candidate.event_ids),
+        occurrence=not candidate.retry,
+    )
+    structlog.contextvars.bind_contextvars(incident_id=row.incident_id)
+    try:
+        incident = IncidentReport(
+            incident_id=row.incident_id,
+            cause=diagnosis.cause.value,
+            outcome="",
+            subject=diagnosis.subject.as_dict(),
+            event_ids=list(candidate.event_ids),
+            evidence=dict(diagnosis.evidence),
+            reason=plan.reason,
+        )
+        outcome, steps = await _decide(run, candidate, row.incident_id, incident)
+        incident.outcome = outcome.value
+        incident.steps = [s.as_dict() for s in steps]
+        journal.set_outcome(
+            row.incident_id,
+            outcome=outcome.value,
+            run_id=run.report.run_id,
+            steps=incident.steps,
+            evidence=incident.evidence,
+            note=incident.reason or None,
+        )
+        _supersede(run, incident)
+        log.info(
+            "incident_recorded",
+            cause=incident.cause,
+            outcome=incident.outcome,
+            subject=incident.subject,
+            actions=[a.as_dict() for a in incident.actions],
+        )
+        return incident
+    finally:
+        structlog.contextvars.unbind_contextvars("incident_id")
+
+
+async def _decide(
+    run: RunState, candidate: Candidate, incident_id: str, incident: IncidentReport
+) -> tuple[Outcome, tuple[Step, ...]]:
+    plan = candidate.plan
+    if plan.disposition == "no_fault":
+        return Outcome.NO_FAULT, plan.steps
+    if plan.disposition == "needs_human":
+        return Outcome.NEEDS_HUMAN, plan.steps
+    if plan.disposition == "deferred":
+        if plan.not_before is not None:
+            incident.evidence["not_before"] = plan.not_before.isoformat()
+        return Outcome.DEFERRED, ()
+    if candidate.occurred_at is not None and run.guards.event_too_old(candidate.occurred_at):
+        incident.reason = (
+            f"event older than {run.agent.settings.guards.max_event_age_days:g} days: "
+            "not acted on; check whether the problem persists"
+        )
+        return Outcome.NEEDS_HUMAN, plan.steps
+    return await _act(run, candidate, incident_id, incident)
+
+
+async def _act(
+    run: RunState, candidate: Candidate, incident_id: str, incident: IncidentReport
+) -> tuple[Outcome, tuple[Step, ...]]:
+    plan = candidate.plan
+    outcome = Outcome.WOULD_FIX if run.dry_run else Outcome.FIXED
+    steps: tuple[Step, ...] = ()
+    for action in plan.actions:
+        report = ActionReport(
+            action.remedy.value, action.target, "planned", action.system, dict(action.params)
+        )
+        incident.actions.append(report)
+        decision = run.guards.check(action)
+        if not decision.allowed:
+            report.status = "skipped"
+            report.detail = decision.reason
+            incident.reason = decision.reason
+            if decision.not_before is not None:
+                incident.evidence["not_before"] = decision.not_before.isoformat()
+            if decision.verdict == "needs_human":
+                return Outcome.NEEDS_HUMAN, plan.steps
+            return Outcome.DEFERRED, ()
+        if run.dry_run:
+            continue
+        result_outcome, extra = await _execute(run, action, candidate, incident_id, report)
+        if result_outcome is Outcome.FIXED:
+            continue
+        outcome = result_outcome
+        steps = plan.steps + extra if result_outcome is not Outcome.PENDING_VERIFICATION else ()
+        if result_outcome is not Outcome.PENDING_VERIFICATION:
+            break
+    if outcome is Outcome.FIXED and any(
+        a.remedy == Remedy.ESCALATE.value for a in incident.actions
+    ):
+        return Outcome.NEEDS_HUMAN, plan.steps
+    return outcome, steps
+
+
+async def _execute(
+    run: RunState,
+    action: PlannedAction,
+    candidate: Candidate,
+    incident_id: str,
+    report: ActionReport,
+) -> tuple[Outcome, tuple[Step, ...]]:
+    journal = run.journal
+    previous = journal.actions(
+        incident_id=incident_id, target=action.target, remedy=action.remedy.value
+    )
+    action_id = journal.intent(
+        run_id=run.report.run_id,
+        incident_id=incident_id,
+        remedy=action.remedy.value,
+        target=action.target,
+        system=action.system or "none",
+        params={"call": dict(action.params), "verify": dict(candidate.verify)},
+        idempotency_key=f"{incident_id}:{action.remedy.value}:{action.target}:{len(previous)}",
+    )
+    result = await run.executor.run(action, candidate.verify)
+    run.guards.record(action, write_error=result.write_error)
+    report.status = result.status
+    if result.detail.get("error"):
+        report.detail = str(result.detail["error"])
+    if result.status == "unknown":
+        # left started: the next run's reconciliation re-reads the target before anything
+        report.detail = (
+            f"{report.detail}; left in flight: the next run re-reads the target to settle it"
+        )
+        return result.outcome, result.steps
+    # the outcome and steps go with the result, so a crash before the incident's outcome
+    # is recorded can still decide the incident from them (see reconcile)
+    detail = {
+        **result.detail,
+        "outcome": result.outcome.value,
+        "steps": [s.as_dict() for s in result.steps],
+    }
+    journal.result(action_id, status=result.status, detail=detail)
+    return result.outcome, result.steps
+
+
+def _supersede(run: RunState, incident: IncidentReport) -> None:
+    if run.dry_run:
+        return  # a dry-run changes nothing, the journal's deferrals included
+    supersede(
+        run.journal,
+        run_id=run.report.run_id,
+        incident_id=incident.incident_id,
+        cause=incident.cause,
+        outcome=incident.outcome,
+        subject=incident.subject,
+    )

@@ -1,0 +1,148 @@
+"""The journal: doorfix's memory of runs, feed positions, incidents and actions.
+
+One SQLite file in WAL mode with ``synchronous=FULL``. The engine writes an action's intent
+(committed and fsynced) before the API call and its result after, so a crash leaves the
+action ``started``: on start-up the engine re-reads the target of each ``in_flight()`` action
+and calls ``reconcile()`` instead of firing it again. A feed's cursor and the ids of the
+events it delivered are committed together, so a crash never loses or doubles an event.
+
+Every SQL statement lives in :mod:`doorfix.agent.journal.schema` and
+:mod:`doorfix.agent.journal.sql`; every ``sqlite3`` error leaves the journal as
+:class:`~doorfix.errors.JournalError` naming the operation and file. One connection per
+journal, guarded by a lock, so the scheduler thread and the health endpoint may share it;
+each call is short enough to make from the event loop.
+
+:class:`Journal` holds runs and feeds itself and combines the connection
+(:mod:`~doorfix.agent.journal.base`), incidents and their history
+(:mod:`~doorfix.agent.journal.incidents`), and actions and retention
+(:mod:`~doorfix.agent.journal.actions`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from doorfix.agent.journal import rows, sql
+from doorfix.agent.journal.actions import JournalActions
+from doorfix.agent.journal.incidents import (
+    FINAL_OUTCOMES,
+    OPEN_OUTCOMES,
+    OUTCOMES,
+    JournalIncidents,
+)
+from doorfix.agent.journal.rows import ActionRow, HistoryRow, IncidentRow, RunRow
+from doorfix.errors import JournalError
+
+__all__ = [
+    "FINAL_OUTCOMES",
+    "OPEN_OUTCOMES",
+    "OUTCOMES",
+    "ActionRow",
+    "HistoryRow",
+    "IncidentRow",
+    "Journal",
+    "RunRow",
+]
+
+RunStatus = Literal["completed", "failed", "interrupted"]
+
+
+class Journal(JournalIncidents, JournalActions):
+    """The SQLite journal; one connection, safe to share between threads."""
+
+    # runs --------------------------------------------------------------------------------
+
+    def start_run(self, playbook: str, *, dry_run: bool) -> str:
+        """Record a run as running and return its id."""
+        run_id = uuid.uuid4().hex
+        with self._write("start_run") as conn:
+            conn.execute(
+                sql.INSERT_RUN,
+                {
+                    "run_id": run_id,
+                    "playbook": playbook,
+                    "dry_run": int(dry_run),
+                    "started_at": self._now(),
+                },
+            )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        counts: Mapping[str, int],
+        error: str | None = None,
+    ) -> None:
+        """Record how a running run ended."""
+        with self._write("finish_run") as conn:
+            updated = conn.execute(
+                sql.FINISH_RUN,
+                {
+                    "run_id": run_id,
+                    "status": status,
+                    "finished_at": self._now(),
+                    "counts": rows.to_json(dict(counts)),
+                    "error": error,
+                },
+            ).rowcount
+            if updated != 1:
+                row = conn.execute(sql.RUN_STATUS, {"run_id": run_id}).fetchone()
+                state = "unknown" if row is None else f"already {row[0]}"
+                raise JournalError(f"finish_run: run {run_id} is {state} in {self._path}")
+
+    def runs(
+        self, *, playbook: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[RunRow]:
+        """Runs newest first, optionally of one playbook and started since a time."""
+        query = sql.select_runs(playbook=playbook is not None, since=since is not None)
+        params: dict[str, Any] = {"limit": limit, "playbook": playbook}
+        if since is not None:
+            params["since"] = rows.to_text(since)
+        with self._read("runs") as conn:
+            return [rows.run_row(row) for row in conn.execute(query, params)]
+
+    def last_successful_run(self, playbook: str) -> RunRow | None:
+        """The newest completed run of a playbook."""
+        with self._read("last_successful_run") as conn:
+            row = conn.execute(sql.LAST_SUCCESSFUL_RUN, {"playbook": playbook}).fetchone()
+        return None if row is None else rows.run_row(row)
+
+    # feeds -------------------------------------------------------------------------------
+
+    def cursor(self, feed: str) -> str | None:
+        """The stored cursor of a feed, or None before its first advance."""
+        with self._read("cursor") as conn:
+            row = conn.execute(sql.FEED_CURSOR, {"feed": feed}).fetchone()
+        return None if row is None else row[0]
+
+    def advance_feed(
+        self, feed: str, *, cursor: str | None, event_ids: Iterable[str], run_id: str
+    ) -> None:
+        """Mark events seen and store the cursor in one transaction (None keeps the cursor)."""
+        now = self._now()
+        marks = [
+            {"feed": feed, "event_id": event_id, "run_id": run_id, "seen_at": now}
+            for event_id in event_ids
+        ]
+        with self._write("advance_feed") as conn:
+            conn.executemany(sql.MARK_SEEN, marks)
+            conn.execute(
+                sql.STORE_CURSOR,
+                {"feed": feed, "cursor": cursor, "run_id": run_id, "updated_at": now},
+            )
+
+    def unseen(self, feed: str, event_ids: Iterable[str]) -> set[str]:
+        """The ids among ``event_ids`` that this feed never delivered before."""
+        wanted = list(dict.fromkeys(event_ids))
+        seen: set[str] = set()
+        with self._read("unseen") as conn:
+            for start in range(0, len(wanted), sql.IN_CHUNK):
+                names, values = sql.in_list("e", wanted[start : start + sql.IN_CHUNK])
+                cur = conn.execute(sql.select_seen(names), {"feed": feed, **values})
+                seen.update(row[0] for row in cur)
+        return set(wanted) - seen
