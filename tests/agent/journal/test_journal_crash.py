@@ -20,7 +20,7 @@ from doorfix.errors import JournalError
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEADLINE_S = 30.0
 BATCH = 50
 KEY = "incident/toggle_access_matrix/u-7/l-3"
