@@ -37,7 +37,8 @@ from typing import Any
 from _harness import MIB, START, PeakRss, scale_sandbox
 
 from doorfix.agent.config import Settings
-from doorfix.agent.engine.run import PLAYBOOKS, Agent, run_once
+from doorfix.agent.engine.run import PLAYBOOKS, run_once
+from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import AcceleratedClock

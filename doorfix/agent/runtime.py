@@ -13,7 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from doorfix.agent.config import HttpSection, Secrets, Settings
-from doorfix.agent.engine.run import Agent
+from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import Clock
 from doorfix.connectors._http import RateLimit, RetryPolicy

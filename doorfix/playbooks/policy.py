@@ -12,10 +12,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from doorfix.agent.config import GuardsSection
+
+class GuardValues(Protocol):
+    """The ``[guards]`` values a policy takes (the agent's config section has them all).
+
+    A protocol, so playbooks never import the agent's config: arrows point from the agent to
+    the playbooks, never back.
+    """
+
+    @property
+    def release_grace_hours(self) -> float: ...
+    @property
+    def renewals_enabled(self) -> bool: ...
+    @property
+    def renewal_months(self) -> int: ...
+    @property
+    def license_lookahead_days(self) -> int: ...
+
 
 #: ``(start "HH:MM", end "HH:MM")`` in the project's time zone.
 HolidayHours = tuple[str, str]
@@ -67,7 +82,7 @@ class PlanPolicy:
     @classmethod
     def from_guards(
         cls,
-        guards: GuardsSection,
+        guards: GuardValues,
         *,
         holiday_hours: Mapping[str, HolidayHours] | None = None,
     ) -> PlanPolicy:

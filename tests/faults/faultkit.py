@@ -27,7 +27,8 @@ from support.processes import secret_env, spawn_doorfix
 
 from doorfix.agent.config import Secrets
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.run import PLAYBOOKS, Agent, RunFailed, run_once
+from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
+from doorfix.agent.engine.state import Agent
 from doorfix.clock import ManualClock
 from doorfix.errors import System
 from doorfix.sandbox.api.auth import SandboxCredentials

@@ -18,7 +18,8 @@ from starlette.applications import Starlette
 
 from doorfix.agent.config import Secrets, Settings
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.run import Agent, run_once
+from doorfix.agent.engine.run import run_once
+from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import ManualClock

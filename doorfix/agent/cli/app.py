@@ -18,7 +18,8 @@ from doorfix.agent.cli.session import Loaded, load, open_agent, secrets_for
 from doorfix.agent.engine.collect_aca import UnresolvedError
 from doorfix.agent.engine.progress import Progress, progress_display
 from doorfix.agent.engine.report import RunReport, render_table
-from doorfix.agent.engine.run import PLAYBOOKS, Agent, RunFailed, run_once
+from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
+from doorfix.agent.engine.state import Agent
 from doorfix.agent.engine.ticket import diagnose_ticket
 from doorfix.clock import utc
 from doorfix.errors import AuthError, ConfigError, JournalError

@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 
 from doorfix.agent.config import Secrets, Settings, config_path, load_secrets, load_settings
-from doorfix.agent.engine.run import Agent
+from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import AcceleratedClock, Clock, SystemClock

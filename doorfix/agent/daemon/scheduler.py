@@ -35,7 +35,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from doorfix.agent.daemon.endpoint import LOOPBACK, Endpoint, Health, build_endpoint
 from doorfix.agent.daemon.metrics import Metrics
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.run import PLAYBOOKS, Agent, RunFailed, run_once
+from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
+from doorfix.agent.engine.state import Agent
 from doorfix.errors import AuthError, ConfigError, ConnectorError
 
 log = structlog.get_logger("doorfix.daemon")

@@ -19,7 +19,7 @@ from doorfix.errors import ConnectorError
 from doorfix.playbooks.types import Outcome, Remedy
 
 if TYPE_CHECKING:
-    from doorfix.agent.engine.run import Agent
+    from doorfix.agent.engine.state import Agent
 
 log = structlog.get_logger("doorfix.engine")
 

@@ -9,13 +9,11 @@ instead of losing them, and reconciles actions instead of repeating them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
 
-from doorfix.agent.config import Settings
 from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merge_by_key
 from doorfix.agent.engine.collect_aca import AcaBatch, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
@@ -27,12 +25,9 @@ from doorfix.agent.engine.progress import NO_PROGRESS, Progress
 from doorfix.agent.engine.reconcile import reconcile
 from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport, SkippedRecord
 from doorfix.agent.engine.retry import add_retries
+from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.verification import settle
-from doorfix.agent.journal.store import Journal
-from doorfix.clock import Clock
-from doorfix.connectors.factory import Clients
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
-from doorfix.playbooks.policy import PlanPolicy
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
 
 log = structlog.get_logger("doorfix.engine")
@@ -49,45 +44,6 @@ class RunFailed(DoorfixError):
     def __init__(self, report: RunReport, cause: Exception) -> None:
         self.report = report
         super().__init__(str(cause))
-
-
-@dataclass
-class Agent:
-    """Everything a run needs: config, clients, journal, clock, and the playbooks' policy."""
-
-    settings: Settings
-    clients: Clients
-    journal: Journal
-    clock: Clock
-    policy: PlanPolicy = field(default_factory=PlanPolicy)
-
-
-@dataclass
-class RunState:
-    """One run's state: its report, guards and executor."""
-
-    agent: Agent
-    report: RunReport
-    guards: RunGuards
-    executor: Executor
-    dry_run: bool
-    #: the feed each event of this run came from (empty in a dry-run: it marks nothing seen)
-    feeds: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def journal(self) -> Journal:
-        return self.agent.journal
-
-    def feeds_of(self, event_ids: Iterable[str]) -> dict[str, str]:
-        """Event id -> feed, for the events of this run that came from a feed."""
-        return {e: self.feeds[e] for e in event_ids if e in self.feeds}
-
-    def seen_of(self, event_ids: Iterable[str]) -> dict[str, list[str]]:
-        """Feed -> event ids, for marking these events seen with a decision."""
-        out: dict[str, list[str]] = {}
-        for event_id, feed in self.feeds_of(event_ids).items():
-            out.setdefault(feed, []).append(event_id)
-        return out
 
 
 def _skip_recorder(report: RunReport) -> Callable[[ContractError], None]:

@@ -13,7 +13,8 @@ from doorfix.agent.engine.collect_aca import UnresolvedError, lock_candidate, lo
 from doorfix.agent.engine.collect_cloud import door_log_facts
 from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.run import Agent, RunState, execute_run
+from doorfix.agent.engine.run import execute_run
+from doorfix.agent.engine.state import Agent, RunState
 from doorfix.connectors.models import epoch_seconds
 from doorfix.connectors.models.cloud import DoorLog
 from doorfix.playbooks.door_logs import playbook as door_logs

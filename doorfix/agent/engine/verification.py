@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from doorfix.agent.engine.collect_aca import FollowUp
 from doorfix.agent.engine.deferrals import supersede
 from doorfix.agent.engine.report import IncidentReport
-from doorfix.agent.reports.period import format_duration
+from doorfix.durations import format_duration
 from doorfix.playbooks.types import Outcome, Step, Who
 
 if TYPE_CHECKING:
-    from doorfix.agent.engine.run import RunState
+    from doorfix.agent.engine.state import RunState
 
 
 def settle(run: RunState, follow: FollowUp) -> None:

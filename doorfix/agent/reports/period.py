@@ -18,6 +18,7 @@ from typing import Any
 from doorfix.agent.journal.store import ActionRow, HistoryRow, IncidentRow, Journal
 from doorfix.clock import utc
 from doorfix.connectors.models import iso_z
+from doorfix.durations import format_duration
 from doorfix.log import Redactor
 
 #: what scrubs secrets out of a value (strings, and strings inside lists and dicts)
@@ -254,21 +255,6 @@ def first_event_at(row: IncidentRow) -> datetime:
             return row.first_seen_at
         return min(seen, row.first_seen_at)
     return row.first_seen_at
-
-
-def format_duration(delta: timedelta) -> str:
-    """A duration for a person: ``2 d 3 h``, ``1 h 05 min``, ``4 min 10 s``."""
-    seconds = max(0, round(delta.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
 
 
 def subject_text(subject: Mapping[str, str]) -> str:

@@ -26,10 +26,10 @@ from doorfix.agent.reports.period import (
     DayCount,
     PeriodReport,
     ProblemEntry,
-    format_duration,
     subject_text,
 )
 from doorfix.connectors.models import iso_z
+from doorfix.durations import format_duration
 
 Format = Literal["text", "markdown", "html", "json"]
 FORMATS: tuple[Format, ...] = ("text", "markdown", "html", "json")

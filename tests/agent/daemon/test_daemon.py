@@ -30,7 +30,7 @@ from support.renewals import hold_back_renewal, renewals
 
 from doorfix.agent.daemon.scheduler import run_daemon
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.run import Agent
+from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
 from doorfix.sandbox.api.app import sandbox_state

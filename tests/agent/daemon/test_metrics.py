@@ -20,7 +20,7 @@ from doorfix.agent.daemon.endpoint import Health, build_endpoint
 from doorfix.agent.daemon.metrics import Metrics
 from doorfix.agent.daemon.scheduler import DaemonReady, run_daemon
 from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport
-from doorfix.agent.engine.run import Agent
+from doorfix.agent.engine.state import Agent
 from doorfix.connectors._http import CallStats
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]

@@ -24,7 +24,8 @@ from support.polling import wait_for
 
 from doorfix.agent.cli.reports import register
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.run import Agent, run_once
+from doorfix.agent.engine.run import run_once
+from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import ManualClock
 

@@ -11,9 +11,10 @@ from reportkit import Demo
 from support.demo import START
 
 from doorfix.agent.journal.store import Journal
-from doorfix.agent.reports.period import PeriodReport, ProblemEntry, build_report, format_duration
+from doorfix.agent.reports.period import PeriodReport, ProblemEntry, build_report
 from doorfix.agent.reports.render import FORMATS, render, render_markdown
 from doorfix.clock import ManualClock
+from doorfix.durations import format_duration
 
 SECRET = "sk-live-REPORT-9f8e7d6c5b4a"
 
