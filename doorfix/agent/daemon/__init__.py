@@ -1,1 +1,9 @@
-"""TODO"""
+"""The unattended daemon: the schedule, the health and metrics endpoint.
+
+Owns ``scheduler`` (APScheduler 3.11 on the single node: every enabled playbook on its
+schedule, never two runs at once, missed runs coalesced, signals, retention pruning),
+``endpoint`` (the Starlette app on 127.0.0.1: ``/healthz``, ``/metrics``; the supervisors'
+console goes here) and ``metrics`` (the Prometheus registry).
+
+May import: the engine, the reports, the journal, the config. Never the CLI.
+"""
