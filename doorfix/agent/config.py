@@ -162,6 +162,13 @@ class ScheduleSection(_Section):
         return schedule
 
 
+class EngineSection(_Section):
+    """``[engine]``: how a run works its incidents."""
+
+    #: incidents of one run worked at the same time (those sharing a target take turns)
+    max_concurrent_incidents: Annotated[int, Field(ge=1, le=256)] = 16
+
+
 class DaemonSection(_Section):
     """``[daemon]``: the local health and metrics endpoint."""
 
@@ -257,6 +264,7 @@ class Settings(_Section):
     journal: JournalSection = JournalSection()
     remedies: RemediesSection = RemediesSection()
     guards: GuardsSection = GuardsSection()
+    engine: EngineSection = EngineSection()
     schedule: ScheduleSection = ScheduleSection()
     daemon: DaemonSection = DaemonSection()
     report: ReportSection = ReportSection()

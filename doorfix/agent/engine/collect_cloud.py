@@ -216,9 +216,9 @@ async def collect_licenses(fetcher: RunFetcher, *, policy: PlanPolicy) -> Batch:
     for center in await fetcher.centers():
         if not center.cloud_project_id:
             continue
-        project = await fetcher.project(center.cloud_project_id)
+        info, doors = await fetcher.door_licenses(center.cloud_project_id)
         for diagnosis, plan in license_renewal.diagnose_licenses(
-            project.doors.values(), project.project, policy, fetcher.now, center_id=center.id
+            doors, info, policy, fetcher.now, center_id=center.id
         ):
             batch.candidates.append(Candidate(diagnosis, plan))
     return batch

@@ -23,7 +23,7 @@ from doorfix.connectors.models.aca import (
     User,
     Visit,
 )
-from doorfix.connectors.models.cloud import Personnel, Visitor
+from doorfix.connectors.models.cloud import Door, Personnel, ProjectInfo, Visitor
 from doorfix.connectors.models.clp import Entry, Incident, Iq, LarryAccess, Lock
 from doorfix.errors import PermanentError
 from doorfix.playbooks.facts import ProjectFacts
@@ -186,6 +186,27 @@ class RunFetcher:
             )
 
         return await self._once(("project", project_id), build)
+
+    async def door_licenses(self, project_id: str) -> tuple[ProjectInfo, tuple[Door, ...]]:
+        """A cloud project's permissions and doors: all ``license-renewal`` needs of it.
+
+        Two requests (project info, the doors' pages), not the five :meth:`project` makes;
+        served from :meth:`project`'s facts when this run already read them.
+        """
+        built = self._memo.get(("project", project_id))
+        if built is not None and built.done() and not built.cancelled() and not built.exception():
+            facts: ProjectFacts = built.result()
+            return facts.project, tuple(facts.doors.values())
+
+        async def build() -> tuple[ProjectInfo, tuple[Door, ...]]:
+            cloud = self.clients.cloud
+            info, doors = await asyncio.gather(
+                cloud.get_project_info(project_id),
+                collect(cloud.iter_doors(project_id, on_skip=self._skip)),
+            )
+            return info, tuple(doors)
+
+        return await self._once(("door_licenses", project_id), build)
 
     async def personnel(self, project_id: str, personnel_id: str) -> Personnel | None:
         """One cloud person."""

@@ -1,9 +1,12 @@
-"""The guards every remedy runs inside: allowlist, caps, cool-down, breaker, budgets, age.
+r"""The guards every remedy runs inside: allowlist, caps, cool-down, breaker, budgets, age.
 
-A :class:`RunGuards` lives for one run. The engine asks :meth:`RunGuards.check` before each
-action and reports each action's result back, so the caps and the circuit breaker count what
-really happened. History that outlives a run (cool-downs, the month's renewals) comes from
-the journal through the small :class:`ActionHistory` protocol.
+A :class:`RunGuards` lives for one run. The engine admits each action with
+:meth:`RunGuards.admit`: the check and the count in one step, with no await between them, so
+incidents worked concurrently can never together pass a cap or a budget. It reports each
+action's write errors back, so the circuit breaker counts what really happened. A dry-run
+only calls :meth:`RunGuards.check`: what it plans counts against nothing. History that
+outlives a run (cool-downs, the month's renewals) comes from the journal through the small
+:class:`ActionHistory` protocol.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ class RunGuards:
         return self._write_errors[system] >= self._g.breaker_write_errors
 
     def check(self, action: PlannedAction) -> GuardDecision:
-        """Decide whether ``action`` may run now; does not count it (see :meth:`record`)."""
+        """Decide whether ``action`` may run now; does not count it (see :meth:`admit`)."""
         remedy = action.remedy.value
         if remedy not in self._enabled:
             return GuardDecision("needs_human", f"remedy {remedy} is not in [remedies] enabled")
@@ -116,15 +119,24 @@ class RunGuards:
             return GuardDecision("needs_human", "this month's renewal budget is spent")
         return ALLOW
 
+    def admit(self, action: PlannedAction) -> GuardDecision:
+        """Check ``action`` and, when it may run, count it against the caps at once.
+
+        Synchronous on purpose: between the check and the count no other incident of the run
+        can be admitted, so the caps and the renewal budgets are counted exactly however many
+        incidents are worked at the same time.
+        """
+        decision = self.check(action)
+        if decision.allowed and action.remedy is not Remedy.ESCALATE:
+            self._actions += 1
+            self._per_target[action.target] += 1
+            if action.remedy is Remedy.RENEW_LICENSE:
+                self._renewals += 1
+        return decision
+
     def record(self, action: PlannedAction, *, write_error: bool) -> None:
-        """Count an executed action (and a write error for the circuit breaker)."""
-        if action.remedy is Remedy.ESCALATE:
-            return
-        self._actions += 1
-        self._per_target[action.target] += 1
-        if action.remedy is Remedy.RENEW_LICENSE:
-            self._renewals += 1
-        if write_error and action.system is not None:
+        """Count an admitted action's write error for the circuit breaker."""
+        if write_error and action.system is not None and action.remedy is not Remedy.ESCALATE:
             self._write_errors[action.system] += 1
 
     def open_breakers(self) -> list[str]:

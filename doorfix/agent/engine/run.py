@@ -9,6 +9,7 @@ instead of losing them, and reconciles actions instead of repeating them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -21,6 +22,7 @@ from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.execute import Executor
 from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.guards import RunGuards
+from doorfix.agent.engine.lanes import is_sync, plan_lanes
 from doorfix.agent.engine.progress import NO_PROGRESS, Progress
 from doorfix.agent.engine.reconcile import reconcile
 from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport, SkippedRecord
@@ -129,13 +131,9 @@ async def _execute_run(
             if not dry_run:
                 for subject in batch.resolved:
                     close_resolved(journal, run_id=run_id, subject=subject)
-        candidates = sorted(merge_by_key(batch.candidates), key=_order)
+        candidates = merge_by_key(batch.candidates)
         progress.stage(f"{name}: working incidents", total=len(candidates))
-        for candidate in candidates:
-            incident = await _process(run, candidate)
-            if incident is not None:
-                report.incidents.append(incident)
-            progress.advance()
+        await _work(run, candidates, progress)
         if not dry_run:
             # only now: every incident of these events is recorded (each decision marked its
             # own events seen), so a crash before this line re-reads only undecided events
@@ -206,10 +204,54 @@ async def _collect_new(
     )
 
 
-def _order(candidate: Candidate) -> int:
-    """Sync Access first: a toggle changes CLP access, and CLP then refuses Sync Access a minute."""
-    actions = candidate.plan.actions
-    return 0 if actions and actions[0].remedy is Remedy.SYNC_ACCESS else 1
+async def _work(run: RunState, candidates: list[Candidate], progress: Progress) -> None:
+    """Work the run's incidents, concurrently by lane (see :mod:`lanes`), bounded.
+
+    Each lane works its incidents in order; lanes run at the same time, at most
+    ``[engine] max_concurrent_incidents`` incidents at once, sharing the clients' rate limits.
+    The report lists incidents in the order the run found them (Sync Access first), however
+    they finished. When a system becomes unreachable, no lane starts another incident, the
+    incidents in flight finish (a call already sent is answered and recorded), and the run
+    fails with that error.
+    """
+    limit = asyncio.Semaphore(run.agent.settings.engine.max_concurrent_incidents)
+    results: dict[int, IncidentReport | None] = {}
+    failure: list[BaseException] = []
+
+    async def lane(indexes: list[int]) -> None:
+        for i in indexes:
+            if failure:
+                return
+            async with limit:
+                if failure:
+                    return
+                try:
+                    results[i] = await _process(run, candidates[i])
+                except (ConnectorError, OSError) as exc:
+                    failure.append(exc)
+                    return
+            progress.advance()
+
+    try:
+        for phase in plan_lanes(candidates):
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for indexes in phase:
+                        group.create_task(lane(indexes))
+            except BaseExceptionGroup as errors:
+                # an unexpected error (a bug, a cancellation) surfaces as itself, not as a
+                # group: the caller's handling is the same whether incidents ran together
+                raise errors.exceptions[0] from None
+            if failure:
+                break
+    finally:
+        # Sync Access first, then the rest, each in the order found (a stable sort)
+        order = sorted(range(len(candidates)), key=lambda i: not is_sync(candidates[i]))
+        run.report.incidents.extend(
+            incident for i in order if (incident := results.get(i)) is not None
+        )
+    if failure:
+        raise failure[0]
 
 
 def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
@@ -327,7 +369,7 @@ async def _act(
             action.remedy.value, action.target, "planned", action.system, dict(action.params)
         )
         incident.actions.append(report)
-        decision = run.guards.check(action)
+        decision = run.guards.check(action) if run.dry_run else run.guards.admit(action)
         if not decision.allowed:
             report.status = "skipped"
             report.detail = decision.reason

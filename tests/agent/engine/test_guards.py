@@ -55,12 +55,20 @@ def test_remedy_outside_the_allowlist_needs_a_person() -> None:
 def test_cap_per_target_and_per_run() -> None:
     g = guards(max_actions_per_target=2, max_actions_per_run=3)
     for _ in range(2):
-        assert g.check(toggle()).allowed
-        g.record(toggle(), write_error=False)
+        assert g.admit(toggle()).allowed
     assert g.check(toggle()).verdict == "deferred"
-    assert g.check(toggle("u-2/l-2")).allowed
-    g.record(toggle("u-2/l-2"), write_error=False)
+    assert g.admit(toggle("u-2/l-2")).allowed
     assert g.check(toggle("u-3/l-3")).reason == "max_actions_per_run reached"
+
+
+def test_check_counts_nothing_admit_counts_at_once() -> None:
+    """A dry-run checks; an acting run admits, so concurrent incidents cannot pass a cap."""
+    g = guards(max_actions_per_run=1)
+    assert g.check(toggle()).allowed
+    assert g.check(toggle("u-2/l-2")).allowed  # checking twice spends nothing
+    assert g.admit(toggle()).allowed
+    # admitted, not yet executed: the next one is refused already
+    assert g.admit(toggle("u-2/l-2")).reason == "max_actions_per_run reached"
 
 
 def test_cool_down_defers_until_it_ends() -> None:
@@ -77,6 +85,7 @@ def test_circuit_breaker_stops_one_system_only() -> None:
     g = guards(breaker_write_errors=2)
     sync = PlannedAction(Remedy.SYNC_ACCESS, "clp", "s-1/c-1", {})
     for n in range(2):
+        assert g.admit(toggle(f"u-{n}/l")).allowed
         g.record(toggle(f"u-{n}/l"), write_error=True)
     assert g.check(toggle("u-9/l-9")).reason.startswith("circuit breaker open for aca")
     assert g.check(sync).allowed
@@ -86,8 +95,7 @@ def test_circuit_breaker_stops_one_system_only() -> None:
 def test_renewals_off_by_default_and_budgeted() -> None:
     assert guards().check(renew()).verdict == "needs_human"
     g = guards(renewals_enabled=True, max_renewals_per_run=1)
-    assert g.check(renew()).allowed
-    g.record(renew(), write_error=False)
+    assert g.admit(renew()).allowed
     assert g.check(renew("d-2")).verdict == "deferred"
     history = History()
     history.month_renewals = 50

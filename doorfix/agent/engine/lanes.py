@@ -1,0 +1,70 @@
+"""Which incidents of a run may be worked at the same time, and in what order.
+
+Incidents that share anything (a person, a lock, a door, a collection, an action's target)
+go into one *lane* and are worked one after another, in the order the run found them: two
+incidents never act on one target at the same time, and the second sees what the first did
+(a Sync Access it can join, a cool-down it must respect). Lanes run concurrently.
+
+Sync Access comes first, in a phase of its own: a toggle changes CLP access, and CLP then
+refuses a Sync Access on that collection for a minute.
+
+    phases = plan_lanes(candidates)      # [[lane, ...], [lane, ...]]; a lane is [index, ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from doorfix.agent.engine.candidates import Candidate
+from doorfix.playbooks.types import Remedy
+
+Lane = list[int]
+
+
+#: subject fields that name a container, not something an incident acts on or reads as its own
+_CONTAINERS = frozenset({"center_id", "project_id", "site_id"})
+
+
+def resources(candidate: Candidate) -> set[str]:
+    """What a candidate touches: its subject's ids (not its center) and its plan's targets."""
+    subject = candidate.diagnosis.subject.as_dict()
+    touched = {f"{kind}={value}" for kind, value in subject.items() if kind not in _CONTAINERS}
+    touched.update(f"target={action.target}" for action in candidate.plan.actions)
+    return touched
+
+
+def is_sync(candidate: Candidate) -> bool:
+    """True when the candidate's plan starts with a Sync Access."""
+    actions = candidate.plan.actions
+    return bool(actions) and actions[0].remedy is Remedy.SYNC_ACCESS
+
+
+def lanes_of(candidates: Sequence[Candidate], indexes: Iterable[int]) -> list[Lane]:
+    """The given candidates in lanes: connected by any shared resource, each in run order."""
+    parent: dict[int, int] = {}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    order = list(indexes)
+    for i in order:
+        parent[i] = i
+        for resource in resources(candidates[i]):
+            j = owner.setdefault(resource, i)
+            if j != i:
+                parent[find(i)] = find(j)
+    lanes: dict[int, Lane] = {}
+    for i in order:
+        lanes.setdefault(find(i), []).append(i)
+    return list(lanes.values())
+
+
+def plan_lanes(candidates: Sequence[Candidate]) -> list[list[Lane]]:
+    """Two phases (Sync Access first, then the rest), each a list of lanes."""
+    syncs = [i for i, c in enumerate(candidates) if is_sync(c)]
+    rest = [i for i, c in enumerate(candidates) if not is_sync(c)]
+    return [phase for phase in (lanes_of(candidates, syncs), lanes_of(candidates, rest)) if phase]
