@@ -23,7 +23,6 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, cast
 
@@ -80,6 +79,7 @@ from doorfix.sandbox.world.model import (
     WorldError,
 )
 from doorfix.sandbox.world.people import DoorPresentation, LockPresentation
+from doorfix.sandbox.world.state import Effect, WorldSettings
 from doorfix.sandbox.world.tables import Table
 
 __all__ = [
@@ -88,24 +88,6 @@ __all__ = [
     "World",
     "WorldSettings",
 ]
-
-Effect = Callable[[datetime], None]
-
-
-@dataclass(slots=True)
-class WorldSettings:
-    """The world's timings; every delay is in clock seconds (or hours where named ``_h``)."""
-
-    push_delay_s: float = 5
-    propagation_delay_s: float = 30
-    sync_start_delay_s: float = 1
-    sync_duration_s: float = 20
-    clp_change_block_seconds: float = 60
-    release_grace_h: float = 24
-    #: when a new center's IQs receive their first access (always inside the grace period)
-    initial_propagation_h: float = 20
-    #: days one month of door license adds
-    license_month_days: int = 30
 
 
 class World:
