@@ -10,6 +10,9 @@ The rules live beside it, one module per concern: :mod:`rules` (ACA, CLP, the lo
 :mod:`doors` (cloud doors), :mod:`access` (ACA → CLP → IQ), :mod:`events` (event delivery),
 :mod:`people` (presentations), :mod:`hardware` (the control API's on-site verbs),
 :mod:`cloud` (the cloud's writes), :mod:`truth` (every layer's view) and :mod:`faults`.
+They import nothing of this module: their functions take a
+:class:`~doorfix.sandbox.world.state.WorldState` (the tables, settings, rng, clock and the few
+methods they call), which ``World`` satisfies structurally, so the imports point one way.
 
 The entity tables the views search (users, personnel, keys, locks, ...) are
 :class:`~doorfix.sandbox.world.tables.Table` dicts that index themselves, so a search costs its
