@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from doorfix.sandbox.faults.base import (
     FaultSpec,
@@ -19,16 +18,13 @@ from doorfix.sandbox.faults.base import (
 )
 from doorfix.sandbox.world import rules
 from doorfix.sandbox.world.model import MatrixCell, MobileKeyState, User, WorldError
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
-
+from doorfix.sandbox.world.state import WorldState
 
 # --------------------------------------------------------------------------- ACA <-> CLP <-> IQ
 
 
 def _clp_out_of_sync(
-    w: World, now: datetime, *, user_id: str, lock_id: str, sticky: bool = False
+    w: WorldState, now: datetime, *, user_id: str, lock_id: str, sticky: bool = False
 ) -> Injected:
     user, lock = get(w.users, user_id, "user"), get(w.locks, lock_id, "lock")
     if not aca_active(w, user, lock_id, now):
@@ -53,12 +49,12 @@ def _clp_out_of_sync(
     return Injected(lock_subject(w, user, lock), undo, outcome="needs_human" if sticky else None)
 
 
-def _present_clp_out_of_sync(w: World, s: Subject, now: datetime) -> bool:
+def _present_clp_out_of_sync(w: WorldState, s: Subject, now: datetime) -> bool:
     user, lock = pair(w, s)
     return aca_active(w, user, lock.id, now) and not larry_granted(w, user, lock, now)
 
 
-def _iq_out_of_sync(w: World, now: datetime, *, user_id: str, lock_id: str) -> Injected:
+def _iq_out_of_sync(w: WorldState, now: datetime, *, user_id: str, lock_id: str) -> Injected:
     user, lock = get(w.users, user_id, "user"), get(w.locks, lock_id, "lock")
     if not (aca_active(w, user, lock_id, now) and larry_granted(w, user, lock, now)):
         raise WorldError("invalid", "ACA and CLP must grant the lock for the IQ to lag behind")
@@ -74,7 +70,7 @@ def _iq_out_of_sync(w: World, now: datetime, *, user_id: str, lock_id: str) -> I
     return Injected(lock_subject(w, user, lock), undo)
 
 
-def _present_iq_out_of_sync(w: World, s: Subject, now: datetime) -> bool:
+def _present_iq_out_of_sync(w: WorldState, s: Subject, now: datetime) -> bool:
     user, lock = pair(w, s)
     return (
         aca_active(w, user, lock.id, now)
@@ -87,7 +83,7 @@ def _present_iq_out_of_sync(w: World, s: Subject, now: datetime) -> bool:
 
 
 def _lock_offline(
-    w: World,
+    w: WorldState,
     now: datetime,
     *,
     lock_id: str,
@@ -123,11 +119,13 @@ def _lock_offline(
     return Injected(lock_subject(w, user, lock), undo)
 
 
-def _present_lock_offline(w: World, s: Subject, now: datetime) -> bool:
+def _present_lock_offline(w: WorldState, s: Subject, now: datetime) -> bool:
     return not rules.lock_connected(w, w.locks[s["lock_id"]])
 
 
-def _privacy_mode(w: World, now: datetime, *, lock_id: str, user_id: str | None = None) -> Injected:
+def _privacy_mode(
+    w: WorldState, now: datetime, *, lock_id: str, user_id: str | None = None
+) -> Injected:
     lock = get(w.locks, lock_id, "lock")
     if lock.lock_type != "escutcheon":
         raise WorldError("invalid", "only an escutcheon lock has a privacy mode")
@@ -140,19 +138,19 @@ def _privacy_mode(w: World, now: datetime, *, lock_id: str, user_id: str | None 
     return Injected(lock_subject(w, user, lock), undo)
 
 
-def _present_privacy_mode(w: World, s: Subject, now: datetime) -> bool:
+def _present_privacy_mode(w: WorldState, s: Subject, now: datetime) -> bool:
     return w.locks[s["lock_id"]].privacy_mode
 
 
 # --------------------------------------------------------------------------- ACA access
 
 
-def _company_users(w: World, company_id: str) -> list[User]:
+def _company_users(w: WorldState, company_id: str) -> list[User]:
     return [u for u in w.users.values() if u.company_id == company_id]
 
 
 def _booking_mismatch(
-    w: World, now: datetime, *, user_id: str, lock_id: str, inventory_id: str | None = None
+    w: WorldState, now: datetime, *, user_id: str, lock_id: str, inventory_id: str | None = None
 ) -> Injected:
     user, lock = get(w.users, user_id, "user"), get(w.locks, lock_id, "lock")
     bookings = rules.active_bookings_giving(w, user, lock_id, now)
@@ -189,14 +187,14 @@ def _booking_mismatch(
     return Injected(subject, undo)
 
 
-def _present_booking_mismatch(w: World, s: Subject, now: datetime) -> bool:
+def _present_booking_mismatch(w: WorldState, s: Subject, now: datetime) -> bool:
     user, lock = pair(w, s)
     return not rules.active_bookings_giving(w, user, lock.id, now) and (
         rules.booking_mismatch(w, user, lock.id, now) is not None
     )
 
 
-def _access_disabled(w: World, now: datetime, *, user_id: str, lock_id: str) -> Injected:
+def _access_disabled(w: WorldState, now: datetime, *, user_id: str, lock_id: str) -> Injected:
     user, lock = get(w.users, user_id, "user"), get(w.locks, lock_id, "lock")
     if not aca_active(w, user, lock_id, now):
         raise WorldError("invalid", "the user must have the lock's access to disable it")
@@ -214,12 +212,12 @@ def _access_disabled(w: World, now: datetime, *, user_id: str, lock_id: str) -> 
     return Injected(lock_subject(w, user, lock), undo)
 
 
-def _present_access_disabled(w: World, s: Subject, now: datetime) -> bool:
+def _present_access_disabled(w: WorldState, s: Subject, now: datetime) -> bool:
     cell = w.matrix.get((s["user_id"], s["lock_id"]))
     return cell is not None and not cell.enabled
 
 
-def _no_booking(w: World, now: datetime, *, user_id: str, lock_id: str) -> Injected:
+def _no_booking(w: WorldState, now: datetime, *, user_id: str, lock_id: str) -> Injected:
     user, lock = get(w.users, user_id, "user"), get(w.locks, lock_id, "lock")
     ended = rules.active_bookings_giving(w, user, lock_id, now)
     saved = [(b, b.status, b.starts_at, b.ends_at) for b in ended]
@@ -246,7 +244,7 @@ def _no_booking(w: World, now: datetime, *, user_id: str, lock_id: str) -> Injec
     return Injected(lock_subject(w, user, lock), undo)
 
 
-def _present_no_booking(w: World, s: Subject, now: datetime) -> bool:
+def _present_no_booking(w: WorldState, s: Subject, now: datetime) -> bool:
     user, lock = pair(w, s)
     return not rules.active_bookings_giving(w, user, lock.id, now) and (
         rules.booking_mismatch(w, user, lock.id, now) is None
@@ -254,7 +252,7 @@ def _present_no_booking(w: World, s: Subject, now: datetime) -> bool:
 
 
 def _too_early(
-    w: World,
+    w: WorldState,
     now: datetime,
     *,
     center_id: str,
@@ -292,12 +290,14 @@ def _too_early(
     return Injected(subject, undo)
 
 
-def _present_too_early(w: World, s: Subject, now: datetime) -> bool:
+def _present_too_early(w: WorldState, s: Subject, now: datetime) -> bool:
     return rules.center_too_early(w, s["center_id"], now)
 
 
 def _mkey(state: MobileKeyState | None, failed: bool) -> Callable[..., Injected]:
-    def inject(w: World, now: datetime, *, user_id: str, lock_id: str | None = None) -> Injected:
+    def inject(
+        w: WorldState, now: datetime, *, user_id: str, lock_id: str | None = None
+    ) -> Injected:
         user = get(w.users, user_id, "user")
         key = rules.latest_mobile_key(w, user_id)
         if key is None:
@@ -326,8 +326,8 @@ def _mkey(state: MobileKeyState | None, failed: bool) -> Callable[..., Injected]
     return inject
 
 
-def _present_mkey(state: MobileKeyState | None) -> Callable[[World, Subject, datetime], bool]:
-    def present(w: World, s: Subject, now: datetime) -> bool:
+def _present_mkey(state: MobileKeyState | None) -> Callable[[WorldState, Subject, datetime], bool]:
+    def present(w: WorldState, s: Subject, now: datetime) -> bool:
         key = rules.latest_mobile_key(w, s["user_id"])
         if key is None:
             return False

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from doorfix.sandbox.world import rules
 from doorfix.sandbox.world.model import Lock, User, WorldError
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 Undo = Callable[[], None]
 Subject = dict[str, str]
@@ -37,7 +35,7 @@ class FaultSpec:
     remedy: str | None
     outcome: str | None
     inject: Callable[..., Injected]
-    present: Callable[[World, Subject, datetime], bool]
+    present: Callable[[WorldState, Subject, datetime], bool]
 
 
 def get(mapping: Mapping[str, T], key: str, what: str) -> T:
@@ -48,7 +46,7 @@ def get(mapping: Mapping[str, T], key: str, what: str) -> T:
     return found
 
 
-def lock_subject(w: World, user: User | None, lock: Lock, via: str = "tag") -> Subject:
+def lock_subject(w: WorldState, user: User | None, lock: Lock, via: str = "tag") -> Subject:
     """The ids a lock fault concerns (and the user who complains, if any)."""
     subject = {
         "center_id": rules.center_of_site(w, lock.site_id) or "",
@@ -62,24 +60,24 @@ def lock_subject(w: World, user: User | None, lock: Lock, via: str = "tag") -> S
     return subject
 
 
-def aca_active(w: World, user: User, lock_id: str, now: datetime) -> bool:
+def aca_active(w: WorldState, user: User, lock_id: str, now: datetime) -> bool:
     """Whether ACA shows the user an active access to the lock."""
     access = rules.aca_access(w, user, lock_id, now)
     return access is not None and access.state == "active"
 
 
-def pair(w: World, s: Subject) -> tuple[User, Lock]:
+def pair(w: WorldState, s: Subject) -> tuple[User, Lock]:
     """The user and lock a subject names."""
     return w.users[s["user_id"]], w.locks[s["lock_id"]]
 
 
-def larry_granted(w: World, user: User, lock: Lock, now: datetime) -> bool:
+def larry_granted(w: WorldState, user: User, lock: Lock, now: datetime) -> bool:
     """Whether CLP grants the user the lock."""
     access = rules.larry_access(w, lock.site_id, user.clp_user_id, lock.id, now)
     return access.status == "granted"
 
 
-def door_subject(w: World, door_id: str) -> Subject:
+def door_subject(w: WorldState, door_id: str) -> Subject:
     """The ids a door fault concerns."""
     door = w.doors[door_id]
     centers = [c.id for c in w.centers.values() if c.cloud_project_id == door.project_id]
@@ -90,7 +88,7 @@ def door_subject(w: World, door_id: str) -> Subject:
     }
 
 
-def person_subject(w: World, personnel_id: str, door_id: str) -> Subject:
+def person_subject(w: WorldState, personnel_id: str, door_id: str) -> Subject:
     """A door fault's ids plus the person, their ACA user and the card they carry."""
     person = w.personnel[personnel_id]
     subject = door_subject(w, door_id) | {"personnel_id": personnel_id}
@@ -103,7 +101,7 @@ def person_subject(w: World, personnel_id: str, door_id: str) -> Subject:
     return subject
 
 
-def door_or_person(w: World, door_id: str, personnel_id: str | None) -> Subject:
+def door_or_person(w: WorldState, door_id: str, personnel_id: str | None) -> Subject:
     """The door's subject, naming the person who complains when one is given."""
     if personnel_id is None:
         return door_subject(w, door_id)

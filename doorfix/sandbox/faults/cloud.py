@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from doorfix.sandbox.faults.base import (
     FaultSpec,
@@ -19,15 +18,12 @@ from doorfix.sandbox.faults.base import (
 )
 from doorfix.sandbox.world import doors, rules
 from doorfix.sandbox.world.model import AcaEvent, Holiday, UserGroup, WorkingHours, WorldError
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
-
+from doorfix.sandbox.world.state import WorldState
 
 # --------------------------------------------------------------------------- cloud
 
 
-def _set_license(w: World, door_id: str, status: str, now: datetime) -> Undo:
+def _set_license(w: WorldState, door_id: str, status: str, now: datetime) -> Undo:
     door = get(w.doors, door_id, "door")
     if status not in ("expired", "inactivated"):
         raise WorldError("invalid", "status is expired or inactivated")
@@ -44,7 +40,7 @@ def _set_license(w: World, door_id: str, status: str, now: datetime) -> Undo:
 
 
 def _license_inactive(
-    w: World,
+    w: WorldState,
     now: datetime,
     *,
     door_id: str,
@@ -55,12 +51,12 @@ def _license_inactive(
     return Injected(door_or_person(w, door_id, personnel_id), undo)
 
 
-def _present_license(w: World, s: Subject, now: datetime) -> bool:
+def _present_license(w: WorldState, s: Subject, now: datetime) -> bool:
     return not doors.license_active(w.doors[s["door_id"]], now)
 
 
 def _no_payment(
-    w: World,
+    w: WorldState,
     now: datetime,
     *,
     door_id: str,
@@ -85,7 +81,7 @@ def _no_payment(
     return Injected(door_or_person(w, door_id, personnel_id), undo)
 
 
-def _credential_unassigned(w: World, now: datetime, *, user_id: str, door_id: str) -> Injected:
+def _credential_unassigned(w: WorldState, now: datetime, *, user_id: str, door_id: str) -> Injected:
     user = get(w.users, user_id, "user")
     door = get(w.doors, door_id, "door")
     person = w.personnel.get(user.cloud_personnel_id or "")
@@ -107,12 +103,12 @@ def _credential_unassigned(w: World, now: datetime, *, user_id: str, door_id: st
     return Injected(subject, undo)
 
 
-def _present_credential_unowned(w: World, s: Subject, now: datetime) -> bool:
+def _present_credential_unowned(w: WorldState, s: Subject, now: datetime) -> bool:
     return doors.credential_owner(w, s["project_id"], "card", s["credential_value"]) is None
 
 
 def _unknown_credential(
-    w: World,
+    w: WorldState,
     now: datetime,
     *,
     door_id: str,
@@ -168,7 +164,7 @@ def _unknown_credential(
     return Injected(subject, undo)
 
 
-def _no_access_group(w: World, now: datetime, *, personnel_id: str, door_id: str) -> Injected:
+def _no_access_group(w: WorldState, now: datetime, *, personnel_id: str, door_id: str) -> Injected:
     person = get(w.personnel, personnel_id, "personnel")
     door = get(w.doors, door_id, "door")
     if person.user_group_ids:
@@ -182,13 +178,18 @@ def _no_access_group(w: World, now: datetime, *, personnel_id: str, door_id: str
     return Injected(person_subject(w, person.personnel_id, door.door_id), undo)
 
 
-def _present_no_access_group(w: World, s: Subject, now: datetime) -> bool:
+def _present_no_access_group(w: WorldState, s: Subject, now: datetime) -> bool:
     person = w.personnel[s["personnel_id"]]
     return not doors.opening_groups(w, person, w.doors[s["door_id"]], now)
 
 
 def _inherited_group(
-    w: World, now: datetime, *, personnel_id: str, door_id: str, user_group_id: str | None = None
+    w: WorldState,
+    now: datetime,
+    *,
+    personnel_id: str,
+    door_id: str,
+    user_group_id: str | None = None,
 ) -> Injected:
     person = get(w.personnel, personnel_id, "personnel")
     door = get(w.doors, door_id, "door")
@@ -219,13 +220,13 @@ def _inherited_group(
     return Injected(subject, undo)
 
 
-def _present_inherited_group(w: World, s: Subject, now: datetime) -> bool:
+def _present_inherited_group(w: WorldState, s: Subject, now: datetime) -> bool:
     person = w.personnel[s["personnel_id"]]
     return bool(person.user_group_ids) and _present_no_access_group(w, s, now)
 
 
 def _visitor_expired(
-    w: World, now: datetime, *, visitor_id: str, visit_over: bool = False
+    w: WorldState, now: datetime, *, visitor_id: str, visit_over: bool = False
 ) -> Injected:
     visitor = get(w.visitors, visitor_id, "visitor")
     if not visitor.temp_keys:
@@ -262,7 +263,7 @@ def _visitor_expired(
     )
 
 
-def _present_visitor_expired(w: World, s: Subject, now: datetime) -> bool:
+def _present_visitor_expired(w: WorldState, s: Subject, now: datetime) -> bool:
     visitor = w.visitors[s["visitor_id"]]
     return not any(
         doors.temp_key_valid(k, now) and s["door_id"] in k.door_ids for k in visitor.temp_keys
@@ -270,7 +271,7 @@ def _present_visitor_expired(w: World, s: Subject, now: datetime) -> bool:
 
 
 def _holiday_restriction(
-    w: World,
+    w: WorldState,
     now: datetime,
     *,
     door_id: str,
@@ -310,14 +311,14 @@ def _holiday_restriction(
     return Injected(subject, undo)
 
 
-def _present_holiday(w: World, s: Subject, now: datetime) -> bool:
+def _present_holiday(w: WorldState, s: Subject, now: datetime) -> bool:
     return doors.blocking_holiday(w, w.doors[s["door_id"]], now) is not None
 
 
 # --------------------------------------------------------------------------- feeds
 
 
-def _duplicate_events(w: World, now: datetime, *, every: int = 5, count: int = 2) -> Injected:
+def _duplicate_events(w: WorldState, now: datetime, *, every: int = 5, count: int = 2) -> Injected:
     if every < 1 or count < 0:
         raise WorldError("invalid", "every >= 1 and count >= 0")
     previous = w.feed_duplicate_every
@@ -339,7 +340,7 @@ def _duplicate_events(w: World, now: datetime, *, every: int = 5, count: int = 2
     return Injected({"feed": "aca"}, undo)
 
 
-def _late_events(w: World, now: datetime, *, lock_id: str, hours: float = 3.0) -> Injected:
+def _late_events(w: WorldState, now: datetime, *, lock_id: str, hours: float = 3.0) -> Injected:
     lock = get(w.locks, lock_id, "lock")
     if hours <= 0:
         raise WorldError("invalid", "hours must be positive")
@@ -351,11 +352,11 @@ def _late_events(w: World, now: datetime, *, lock_id: str, hours: float = 3.0) -
     return Injected(lock_subject(w, None, lock) | {"feed": "aca"}, undo)
 
 
-def _present_duplicates(w: World, s: Subject, now: datetime) -> bool:
+def _present_duplicates(w: WorldState, s: Subject, now: datetime) -> bool:
     return w.feed_duplicate_every > 0
 
 
-def _present_late(w: World, s: Subject, now: datetime) -> bool:
+def _present_late(w: WorldState, s: Subject, now: datetime) -> bool:
     return s["lock_id"] in w.feed_delay_h
 
 

@@ -39,15 +39,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from doorfix.sandbox.faults import aca as faults_aca
 from doorfix.sandbox.faults import cloud as faults_cloud
 from doorfix.sandbox.faults.base import FaultSpec, Subject, Undo
 from doorfix.sandbox.world.model import WorldError
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 __all__ = ["FAULTS", "FaultRecord", "FaultSpec", "FaultStatus", "inject", "status"]
 
@@ -117,7 +114,7 @@ def _check_params(spec: FaultSpec, params: Mapping[str, object]) -> None:
 
 
 def inject(
-    w: World, kind: str, params: Mapping[str, object], now: datetime
+    w: WorldState, kind: str, params: Mapping[str, object], now: datetime
 ) -> tuple[FaultRecord, Undo]:
     """Inject a fault of ``kind`` into ``w``; answer its record and how to undo it."""
     spec = FAULTS.get(kind)
@@ -137,7 +134,7 @@ def inject(
     return record, done.undo
 
 
-def status(w: World, record: FaultRecord, now: datetime) -> FaultStatus:
+def status(w: WorldState, record: FaultRecord, now: datetime) -> FaultStatus:
     """The record with ``present`` computed from the world as it is at ``now``."""
     spec = FAULTS[record.kind]
     return FaultStatus(

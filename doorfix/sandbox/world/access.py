@@ -8,16 +8,15 @@ moment; Sync Access loads every online IQ of a collection with exactly CLP's gra
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from doorfix.sandbox.world import rules
 from doorfix.sandbox.world.model import IQ, Lock, MatrixCell, SyncJob, User, WorldError
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 
-def set_access_matrix(w: World, user: User, lock: Lock, enabled: bool, now: datetime) -> MatrixCell:
+def set_access_matrix(
+    w: WorldState, user: User, lock: Lock, enabled: bool, now: datetime
+) -> MatrixCell:
     """Switch a user's access to a lock; a change is pushed to CLP ``push_delay_s`` later."""
     if enabled and not rules.active_bookings_giving(w, user, lock.id, now):
         raise WorldError("no_booking", f"no active booking of {user.company_id} gives {lock.id}")
@@ -38,13 +37,15 @@ def set_access_matrix(w: World, user: User, lock: Lock, enabled: bool, now: date
     return cell
 
 
-def _push(w: World, user: User, lock: Lock, enabled: bool, at: datetime) -> None:
+def _push(w: WorldState, user: User, lock: Lock, enabled: bool, at: datetime) -> None:
     """ACA's push of one matrix change into CLP's access groups."""
     if user.id not in w.push_broken:
         set_membership(w, user.clp_user_id, lock, enabled, at)
 
 
-def set_membership(w: World, platform_user_id: str, lock: Lock, member: bool, at: datetime) -> None:
+def set_membership(
+    w: WorldState, platform_user_id: str, lock: Lock, member: bool, at: datetime
+) -> None:
     """Put a platform user in (or out of) the CLP groups of a lock, then propagate."""
     changed: set[str] = set()
     for group in rules.groups_listing(w, lock.site_id, lock.id):
@@ -67,7 +68,7 @@ def set_membership(w: World, platform_user_id: str, lock: Lock, member: bool, at
     )
 
 
-def _propagate(w: World, pairs: list[tuple[str, str]]) -> None:
+def _propagate(w: WorldState, pairs: list[tuple[str, str]]) -> None:
     """CLP pushes access changes to the IQs; an offline IQ misses them until a Sync Access."""
     for platform_user_id, lock_id in pairs:
         lock = w.locks[lock_id]
@@ -80,14 +81,14 @@ def _propagate(w: World, pairs: list[tuple[str, str]]) -> None:
             iq.held.discard((platform_user_id, lock_id))
 
 
-def sync_iq(w: World, iq: IQ) -> None:
+def sync_iq(w: WorldState, iq: IQ) -> None:
     """Load an IQ with exactly CLP's grants for its locks (what Sync Access does)."""
     iq.held = {
         (uid, lock_id) for lock_id in iq.lock_ids for uid in rules.clp_grants(w, w.locks[lock_id])
     }
 
 
-def align_clp(w: World, user: User, now: datetime) -> None:
+def align_clp(w: WorldState, user: User, now: datetime) -> None:
     """Make CLP and the IQs agree with ACA for one user, by fiat (building, faults)."""
     site_id = w.centers[user.center_id].clp_site_id
     for lock in w.locks.where("site_id", site_id):
@@ -105,12 +106,12 @@ def align_clp(w: World, user: User, now: datetime) -> None:
             w.iqs[lock.iq_id].held.discard(pair)
 
 
-def collection_iqs(w: World, site_id: str, collection_id: str) -> list[IQ]:
+def collection_iqs(w: WorldState, site_id: str, collection_id: str) -> list[IQ]:
     """The IQs of a collection."""
     return w.iqs.where("collection", (site_id, collection_id))
 
 
-def start_sync_access(w: World, site_id: str, collection_id: str, now: datetime) -> SyncJob:
+def start_sync_access(w: WorldState, site_id: str, collection_id: str, now: datetime) -> SyncJob:
     """Queue a Sync Access job: running a second later, done ``sync_duration_s`` after."""
     if site_id not in w.sites or not collection_iqs(w, site_id, collection_id):
         raise WorldError("not_found", f"no collection {collection_id} on site {site_id}")
@@ -140,7 +141,7 @@ def start_sync_access(w: World, site_id: str, collection_id: str, now: datetime)
     return job
 
 
-def _sync_finish(w: World, job: SyncJob, at: datetime) -> None:
+def _sync_finish(w: WorldState, job: SyncJob, at: datetime) -> None:
     """Load the online IQs; the job fails if any IQ of the collection is offline."""
     offline = False
     for iq in collection_iqs(w, job.site_id, job.collection_id):

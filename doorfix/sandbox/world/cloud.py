@@ -7,7 +7,7 @@ Each validates like the vendor does and raises :class:`WorldError` with the cont
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from doorfix.sandbox.world import doors
 from doorfix.sandbox.world.model import (
@@ -22,12 +22,10 @@ from doorfix.sandbox.world.model import (
     WorkingHours,
     WorldError,
 )
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 
-def project(w: World, project_id: str) -> Project:
+def project(w: WorldState, project_id: str) -> Project:
     """A project, or ``not_found``."""
     found = w.projects.get(project_id)
     if found is None:
@@ -35,7 +33,7 @@ def project(w: World, project_id: str) -> Project:
     return found
 
 
-def door(w: World, project_id: str, door_id: str) -> Door:
+def door(w: WorldState, project_id: str, door_id: str) -> Door:
     """A door of the project, or ``not_found``."""
     project(w, project_id)
     found = w.doors.get(door_id)
@@ -44,7 +42,7 @@ def door(w: World, project_id: str, door_id: str) -> Door:
     return found
 
 
-def person(w: World, project_id: str, personnel_id: str) -> Personnel:
+def person(w: WorldState, project_id: str, personnel_id: str) -> Personnel:
     """A person of the project, or ``not_found``."""
     project(w, project_id)
     found = w.personnel.get(personnel_id)
@@ -53,7 +51,9 @@ def person(w: World, project_id: str, personnel_id: str) -> Personnel:
     return found
 
 
-def renew_door_license(w: World, project_id: str, door_id: str, months: int, now: datetime) -> Door:
+def renew_door_license(
+    w: WorldState, project_id: str, door_id: str, months: int, now: datetime
+) -> Door:
     """Renew (and bill) a door license by ``months``; counted in ``w.renewals``."""
     target = door(w, project_id, door_id)
     account = w.projects[project_id]
@@ -72,7 +72,7 @@ def renew_door_license(w: World, project_id: str, door_id: str, months: int, now
     return target
 
 
-def watch_license(w: World, target: Door) -> None:
+def watch_license(w: WorldState, target: Door) -> None:
     """Turn the license's status to expired when its ``expires_at`` passes."""
     expires = target.license.expires_at
     if target.license.status != "active" or expires is None:
@@ -87,7 +87,7 @@ def watch_license(w: World, target: Door) -> None:
 
 
 def add_personnel_credential(
-    w: World, project_id: str, personnel_id: str, ctype: str, value: str
+    w: WorldState, project_id: str, personnel_id: str, ctype: str, value: str
 ) -> Personnel:
     """Give a person a credential; ``conflict`` if someone else holds that value."""
     holder = person(w, project_id, personnel_id)
@@ -102,7 +102,7 @@ def add_personnel_credential(
 
 
 def add_access_group_member(
-    w: World, project_id: str, access_group_id: str, personnel_id: str
+    w: WorldState, project_id: str, access_group_id: str, personnel_id: str
 ) -> CloudAccessGroup:
     """Add a person to an access group; twice is a no-op; refused for user-group members."""
     member = person(w, project_id, personnel_id)
@@ -127,7 +127,13 @@ def _hhmm(value: str) -> bool:
 
 
 def set_holiday_working_hours(
-    w: World, project_id: str, holiday_id: str, *, enabled: bool, start_time: str, end_time: str
+    w: WorldState,
+    project_id: str,
+    holiday_id: str,
+    *,
+    enabled: bool,
+    start_time: str,
+    end_time: str,
 ) -> Holiday:
     """Switch a holiday's working hours on or off."""
     project(w, project_id)
@@ -144,7 +150,7 @@ def set_holiday_working_hours(
 
 
 def create_visitor_temp_key(
-    w: World,
+    w: WorldState,
     project_id: str,
     visitor_id: str,
     *,

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from doorfix.sandbox.world.model import (
     CloudAccessGroup,
@@ -26,9 +25,7 @@ from doorfix.sandbox.world.model import (
     Visitor,
 )
 from doorfix.sandbox.world.rules import zone
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 #: The runbook's "Supported Devices" table: older firmware writes an empty Detail.
 MIN_FIRMWARE: Mapping[str, tuple[int, ...]] = MappingProxyType(
@@ -55,6 +52,7 @@ INVALID: Mapping[str, str] = MappingProxyType(
         "temp_key": "Invalid QR Code",
     }
 )
+
 LICENSE = "Door license expired or not activated"
 NO_PERMISSION = "No access permission"
 AMBIGUOUS = "No access permission or door license is not available"
@@ -83,7 +81,9 @@ def license_active(door: Door, at: datetime) -> bool:
     return lic.status == "active" and (lic.expires_at is None or lic.expires_at > at)
 
 
-def credential_owner(world: World, project_id: str, ctype: str, value: str) -> Personnel | None:
+def credential_owner(
+    world: WorldState, project_id: str, ctype: str, value: str
+) -> Personnel | None:
     """The person of a project who holds that credential."""
     for person in world.personnel.where("project_id", project_id):
         for cred in person.credentials:
@@ -92,7 +92,7 @@ def credential_owner(world: World, project_id: str, ctype: str, value: str) -> P
     return None
 
 
-def find_temp_key(world: World, project_id: str, code: str) -> tuple[Visitor, TempKey] | None:
+def find_temp_key(world: WorldState, project_id: str, code: str) -> tuple[Visitor, TempKey] | None:
     """The visitor and temp key with that code in a project."""
     for visitor in world.visitors.where("project_id", project_id):
         for key in visitor.temp_keys:
@@ -114,7 +114,7 @@ def schedule_open(schedule: Schedule, local: datetime) -> bool:
     )
 
 
-def person_groups(world: World, person: Personnel) -> list[CloudAccessGroup]:
+def person_groups(world: WorldState, person: Personnel) -> list[CloudAccessGroup]:
     """A person's access groups: direct ones, then those inherited through user groups."""
     ids = list(person.access_group_ids)
     for ug_id in person.user_group_ids:
@@ -124,7 +124,7 @@ def person_groups(world: World, person: Personnel) -> list[CloudAccessGroup]:
     return [world.cloud_access_groups[i] for i in ids if i in world.cloud_access_groups]
 
 
-def opening_groups(world: World, person: Personnel, door: Door, at: datetime) -> list[str]:
+def opening_groups(world: WorldState, person: Personnel, door: Door, at: datetime) -> list[str]:
     """The ids of the person's groups that open the door at ``at``."""
     local = at.astimezone(zone(world.projects[door.project_id].time_zone))
     return [
@@ -134,7 +134,7 @@ def opening_groups(world: World, person: Personnel, door: Door, at: datetime) ->
     ]
 
 
-def blocking_holiday(world: World, door: Door, at: datetime) -> Holiday | None:
+def blocking_holiday(world: WorldState, door: Door, at: datetime) -> Holiday | None:
     """The holiday that keeps the door shut at ``at``, if any."""
     local = at.astimezone(zone(world.projects[door.project_id].time_zone))
     day = local.date().isoformat()
@@ -163,7 +163,7 @@ class DoorVerdict:
 
 
 def decide_at_door(
-    world: World, door: Door, ctype: CredentialType, value: str, at: datetime
+    world: WorldState, door: Door, ctype: CredentialType, value: str, at: datetime
 ) -> DoorVerdict:
     """What a door's device does with a presented credential at ``at``."""
     ambiguous = door.device.model in AMBIGUOUS_MODELS

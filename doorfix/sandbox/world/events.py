@@ -12,13 +12,11 @@ from __future__ import annotations
 from bisect import insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from doorfix.sandbox.world import rules
 from doorfix.sandbox.world.model import AcaEvent, Entry, EventRecorded, Incident, Lock
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 
 @dataclass(slots=True)
@@ -36,7 +34,7 @@ class Pending:
 class EventPipe:
     """The world's event delivery, with what disconnected locks hold back."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldState) -> None:
         self._world = world
         self._held: dict[str, list[Pending]] = {}
         self._delivered = 0
@@ -100,3 +98,9 @@ class EventPipe:
     def held_back(self, lock_id: str) -> int:
         """How many events a lock (or its IQ) holds back."""
         return len(self._held.get(lock_id, []))
+
+
+class WorldWithEvents(WorldState, Protocol):
+    """The world as the modules that emit events see it: its state and its event pipe."""
+
+    events: EventPipe

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 
-def of(world: World) -> str:
+class Fingerprinted(WorldState, Protocol):
+    """A world as the hash reads it: its state and its id counters."""
+
+    _ids: dict[str, int]
+
+
+def of(world: Fingerprinted) -> str:
     """The world's fingerprint (``World.fingerprint``)."""
     h = hashlib.sha256()
     for name in _STATE:

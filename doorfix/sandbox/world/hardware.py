@@ -8,21 +8,16 @@ reinstall the app), and the connection losses that make those steps necessary.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from doorfix.sandbox.world import rules
-from doorfix.sandbox.world.events import Pending
+from doorfix.sandbox.world.events import Pending, WorldWithEvents
 from doorfix.sandbox.world.model import IQ, EventRecorded, Incident, Key, Lock, MobileKey, User
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
-
 
 #: how often an online IQ reports to CLP
 HEARTBEAT = timedelta(seconds=60)
 
 
-def start_heartbeats(w: World, first: datetime) -> None:
+def start_heartbeats(w: WorldWithEvents, first: datetime) -> None:
     """Online IQs report every minute; after a jump of the clock, one beat catches up."""
 
     def beat(at: datetime) -> None:
@@ -34,7 +29,7 @@ def start_heartbeats(w: World, first: datetime) -> None:
     w.schedule(first, "iq_heartbeat", beat)
 
 
-def set_iq_online(w: World, iq: IQ, online: bool, now: datetime) -> IQ:
+def set_iq_online(w: WorldWithEvents, iq: IQ, online: bool, now: datetime) -> IQ:
     """An IQ loses or regains its connection; regaining delivers its held-back events."""
     if iq.online == online:
         return iq
@@ -48,7 +43,7 @@ def set_iq_online(w: World, iq: IQ, online: bool, now: datetime) -> IQ:
     return iq
 
 
-def power_cycle_iq(w: World, iq: IQ, now: datetime) -> IQ:
+def power_cycle_iq(w: WorldWithEvents, iq: IQ, now: datetime) -> IQ:
     """Power cycle an IQ (runbook A a1.1): it reconnects, half-connected locks re-attach."""
     set_iq_online(w, iq, False, now)
     for lock_id in iq.lock_ids:
@@ -58,7 +53,7 @@ def power_cycle_iq(w: World, iq: IQ, now: datetime) -> IQ:
     return set_iq_online(w, iq, True, now)
 
 
-def set_lock_online(w: World, lock: Lock, online: bool, now: datetime) -> Lock:
+def set_lock_online(w: WorldWithEvents, lock: Lock, online: bool, now: datetime) -> Lock:
     """A lock loses or regains its link to its IQ."""
     if lock.online == online:
         return lock
@@ -70,13 +65,13 @@ def set_lock_online(w: World, lock: Lock, online: bool, now: datetime) -> Lock:
     return lock
 
 
-def present_maintenance_card(w: World, lock: Lock, now: datetime) -> EventRecorded:
+def present_maintenance_card(w: WorldWithEvents, lock: Lock, now: datetime) -> EventRecorded:
     """The lock sets its time: a ``lock_time_set`` incident, if its events can get out."""
     incident = Incident(w.new_id("inc"), "lock_time_set", now, lock.id, lock.iq_id)
     return w.events.emit(Pending(lock.id, lock.site_id, now, incident=incident), now)
 
 
-def reinstall_app(w: World, user: User, now: datetime) -> MobileKey:
+def reinstall_app(w: WorldWithEvents, user: User, now: datetime) -> MobileKey:
     """A new mobile key for the user; it fails again when generation itself is broken (D)."""
     old = rules.latest_mobile_key(w, user.id)
     broken = old is not None and old.last_error == "generation_failed"

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from doorfix.sandbox.world import doors, rules, truth
 from doorfix.sandbox.world.doorlogs import DoorSnapshot
-from doorfix.sandbox.world.events import Pending
+from doorfix.sandbox.world.events import Pending, WorldWithEvents
 from doorfix.sandbox.world.model import (
     AcaEvent,
     AcaEventType,
@@ -23,9 +23,6 @@ from doorfix.sandbox.world.model import (
     User,
 )
 from doorfix.sandbox.world.rules import Via
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +44,7 @@ class DoorPresentation:
     visitor_id: str | None = None
 
 
-def at_lock(w: World, user: User, lock: Lock, via: Via, at: datetime) -> LockDecision:
+def at_lock(w: WorldWithEvents, user: User, lock: Lock, via: Via, at: datetime) -> LockDecision:
     """The lock decides; its event goes to CLP and ACA as the connection allows."""
     verdict = rules.decide_at_lock(w, user, lock, via)
     layers = truth.truth_lock(w, user, lock, at)
@@ -91,7 +88,9 @@ def at_lock(w: World, user: User, lock: Lock, via: Via, at: datetime) -> LockDec
     )
 
 
-def at_door(w: World, door: Door, ctype: CredentialType, value: str, at: datetime) -> DoorDecision:
+def at_door(
+    w: WorldWithEvents, door: Door, ctype: CredentialType, value: str, at: datetime
+) -> DoorDecision:
     """The door's device decides and writes a log row (no Detail on old firmware)."""
     verdict = doors.decide_at_door(w, door, ctype, value, at)
     detail = verdict.detail
@@ -113,7 +112,7 @@ def at_door(w: World, door: Door, ctype: CredentialType, value: str, at: datetim
 
 
 def schedule(
-    w: World,
+    w: WorldWithEvents,
     presentation: LockPresentation | DoorPresentation,
     first: datetime,
     every_s: float,
@@ -131,7 +130,7 @@ def schedule(
     w.schedule(first, name, run)
 
 
-def _run(w: World, p: LockPresentation | DoorPresentation, at: datetime) -> None:
+def _run(w: WorldWithEvents, p: LockPresentation | DoorPresentation, at: datetime) -> None:
     if isinstance(p, LockPresentation):
         at_lock(w, w.users[p.user_id], w.locks[p.lock_id], p.via, at)
         return

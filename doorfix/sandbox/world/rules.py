@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from doorfix.sandbox.world.model import (
@@ -30,9 +30,7 @@ from doorfix.sandbox.world.model import (
     User,
     WorldError,
 )
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 Via = Literal["tag", "mkey"]
 
@@ -53,17 +51,19 @@ def booking_active(booking: Booking, at: datetime) -> bool:
     return booking.status == "active" and booking.starts_at <= at < booking.ends_at
 
 
-def company_bookings(world: World, company_id: str) -> list[Booking]:
+def company_bookings(world: WorldState, company_id: str) -> list[Booking]:
     """Every booking of a company, in id order."""
     return world.bookings.where("company_id", company_id)
 
 
-def inventories_of_lock(world: World, lock_id: str) -> list[Inventory]:
+def inventories_of_lock(world: WorldState, lock_id: str) -> list[Inventory]:
     """The inventories that list a lock."""
     return world.inventories.where("lock_id", lock_id)
 
 
-def active_bookings_giving(world: World, user: User, lock_id: str, at: datetime) -> list[Booking]:
+def active_bookings_giving(
+    world: WorldState, user: User, lock_id: str, at: datetime
+) -> list[Booking]:
     """The user's company's active bookings whose inventory holds ``lock_id``."""
     out = []
     for booking in company_bookings(world, user.company_id):
@@ -73,7 +73,7 @@ def active_bookings_giving(world: World, user: User, lock_id: str, at: datetime)
     return out
 
 
-def aca_accesses(world: World, user: User, at: datetime) -> list[Access]:
+def aca_accesses(world: WorldState, user: User, at: datetime) -> list[Access]:
     """ACA's access rows for a user: one per lock of every booked inventory, active ones first."""
     active: dict[str, Access] = {}
     ended: dict[str, Access] = {}
@@ -106,7 +106,7 @@ def aca_accesses(world: World, user: User, at: datetime) -> list[Access]:
     return rows
 
 
-def aca_access(world: World, user: User, lock_id: str, at: datetime) -> Access | None:
+def aca_access(world: WorldState, user: User, lock_id: str, at: datetime) -> Access | None:
     """ACA's access row for one user and lock, or None when no booking ever gave it."""
     for row in aca_accesses(world, user, at):
         if row.lock_id == lock_id:
@@ -120,7 +120,7 @@ def room_label(name: str) -> str | None:
     return match.group(0) if match else None
 
 
-def booking_mismatch(world: World, user: User, lock_id: str, at: datetime) -> Inventory | None:
+def booking_mismatch(world: WorldState, user: User, lock_id: str, at: datetime) -> Inventory | None:
     """The inventory of a booking that shares the lock's room label but lacks the lock (A a3)."""
     labels = {room_label(inv.name) for inv in inventories_of_lock(world, lock_id)}
     labels.discard(None)
@@ -139,14 +139,14 @@ def booking_mismatch(world: World, user: User, lock_id: str, at: datetime) -> In
     return None
 
 
-def center_too_early(world: World, center_id: str, at: datetime) -> bool:
+def center_too_early(world: WorldState, center_id: str, at: datetime) -> bool:
     """Whether a center was released less than the grace period before ``at``."""
     center = world.centers[center_id]
     grace = world.settings.release_grace_h * 3600
     return (at - center.released_at).total_seconds() < grace
 
 
-def center_of_site(world: World, site_id: str) -> str | None:
+def center_of_site(world: WorldState, site_id: str) -> str | None:
     """The ACA center whose CLP site is ``site_id``."""
     center = world.centers.first("clp_site_id", site_id)
     return None if center is None else center.id
@@ -160,7 +160,7 @@ def presented_tag(user: User) -> Tag | None:
     return user.tags[0] if user.tags else None
 
 
-def latest_mobile_key(world: World, user_id: str) -> MobileKey | None:
+def latest_mobile_key(world: WorldState, user_id: str) -> MobileKey | None:
     """The user's newest mobile key (what the app presents)."""
     best: MobileKey | None = None
     for key in world.mobile_keys.where("user_id", user_id):
@@ -172,13 +172,13 @@ def latest_mobile_key(world: World, user_id: str) -> MobileKey | None:
 # --------------------------------------------------------------------------- CLP
 
 
-def site_user(world: World, site_id: str, platform_user_id: str) -> SiteUser | None:
+def site_user(world: WorldState, site_id: str, platform_user_id: str) -> SiteUser | None:
     """A platform user's membership of a site."""
     return world.site_users.first("member", (site_id, platform_user_id))
 
 
 def site_key(
-    world: World, site_user_id: str, key_type: Literal["tag", "mkey"], identifier: str
+    world: WorldState, site_user_id: str, key_type: Literal["tag", "mkey"], identifier: str
 ) -> Key | None:
     """The CLP key of a site user with that type and identifier."""
     for key in world.keys.where("site_user_id", site_user_id):
@@ -187,12 +187,12 @@ def site_key(
     return None
 
 
-def groups_listing(world: World, site_id: str, lock_id: str) -> list[ClpAccessGroup]:
+def groups_listing(world: WorldState, site_id: str, lock_id: str) -> list[ClpAccessGroup]:
     """The CLP access groups of a site that list a lock."""
     return [g for g in world.clp_access_groups.where("site_id", site_id) if lock_id in g.lock_ids]
 
 
-def clp_grants(world: World, lock: Lock) -> set[str]:
+def clp_grants(world: WorldState, lock: Lock) -> set[str]:
     """Platform users CLP gives a lock to: what a push sends to the lock's IQ."""
     users: set[str] = set()
     for group in groups_listing(world, lock.site_id, lock.id):
@@ -209,7 +209,7 @@ def schedule_matches(schedule: TimeSchedule, local: datetime) -> bool:
 
 
 def larry_access(
-    world: World, site_id: str, platform_user_id: str, lock_id: str, at: datetime
+    world: WorldState, site_id: str, platform_user_id: str, lock_id: str, at: datetime
 ) -> LarryAccess:
     """ "Larry access": whether CLP grants a platform user a lock at ``at``, and if not why."""
     site = world.sites.get(site_id)
@@ -235,13 +235,13 @@ def larry_access(
     return LarryAccess(platform_user_id, lock_id, "granted", None, ids)
 
 
-def lock_connected(world: World, lock: Lock) -> bool:
+def lock_connected(world: WorldState, lock: Lock) -> bool:
     """Whether the lock, its link and its IQ are all up (A a1 is about the opposite)."""
     iq = world.iqs[lock.iq_id]
     return lock.online and iq.online and lock.iq_link_state == "attached"
 
 
-def event_path(world: World, lock: Lock) -> EventRecorded:
+def event_path(world: WorldState, lock: Lock) -> EventRecorded:
     """Where an event at this lock goes: to CLP/ACA now, later on reconnect, or nowhere."""
     iq = world.iqs[lock.iq_id]
     if lock.iq_link_state != "attached":
@@ -273,7 +273,7 @@ def _refuse(
 
 
 def _credential(
-    world: World, user: User, member: SiteUser | None, via: Via
+    world: WorldState, user: User, member: SiteUser | None, via: Via
 ) -> tuple[str, Key | None, LockVerdict | None]:
     """The presented credential, its CLP key, and the refusal it earns on its own (if any)."""
     if via == "tag":
@@ -304,7 +304,7 @@ def _credential(
     return mkey.id, key, None
 
 
-def decide_at_lock(world: World, user: User, lock: Lock, via: Via) -> LockVerdict:
+def decide_at_lock(world: WorldState, user: User, lock: Lock, via: Via) -> LockVerdict:
     """The lock's own decision: privacy mode, the credential, the site user, what the IQ holds."""
     if lock.privacy_mode:
         return LockVerdict(False, "privacy_mode", "", None, None)

@@ -9,13 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from doorfix.sandbox.world import doors, rules
 from doorfix.sandbox.world.model import CredentialType, Door, Lock, User, WorldError
-
-if TYPE_CHECKING:
-    from doorfix.sandbox.world.world import World
+from doorfix.sandbox.world.state import WorldState
 
 _MKEY_CAUSES: Mapping[str, str] = MappingProxyType(
     {
@@ -53,7 +50,7 @@ def _cause(facts: dict[str, object], verdict: rules.LockVerdict) -> str | None:
     return "unknown"
 
 
-def truth_lock(world: World, user: User, lock: Lock, at: datetime) -> dict[str, object]:
+def truth_lock(world: WorldState, user: User, lock: Lock, at: datetime) -> dict[str, object]:
     """Every layer's view of ``user`` at ``lock`` at ``at``, the decisions and their causes."""
     iq = world.iqs[lock.iq_id]
     center_id = rules.center_of_site(world, lock.site_id) or user.center_id
@@ -141,7 +138,7 @@ def truth_lock(world: World, user: User, lock: Lock, at: datetime) -> dict[str, 
 
 
 def resolve_credential(
-    world: World,
+    world: WorldState,
     *,
     personnel_id: str | None,
     visitor_id: str | None,
@@ -172,7 +169,7 @@ def resolve_credential(
 
 
 def truth_door(
-    world: World, door: Door, ctype: CredentialType, value: str, at: datetime
+    world: WorldState, door: Door, ctype: CredentialType, value: str, at: datetime
 ) -> dict[str, object]:
     """Every check of a door for one presented credential at ``at``, and the resulting Detail."""
     project = world.projects[door.project_id]

@@ -10,6 +10,9 @@ The rules live beside it, one module per concern: :mod:`rules` (ACA, CLP, the lo
 :mod:`doors` (cloud doors), :mod:`access` (ACA → CLP → IQ), :mod:`events` (event delivery),
 :mod:`people` (presentations), :mod:`hardware` (the control API's on-site verbs),
 :mod:`cloud` (the cloud's writes), :mod:`truth` (every layer's view) and :mod:`faults`.
+They import nothing of this module: their functions take a
+:class:`~doorfix.sandbox.world.state.WorldState` (the tables, settings, rng, clock and the few
+methods they call), which ``World`` satisfies structurally, so the imports point one way.
 
 The entity tables the views search (users, personnel, keys, locks, ...) are
 :class:`~doorfix.sandbox.world.tables.Table` dicts that index themselves, so a search costs its
@@ -23,7 +26,6 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, cast
 
@@ -80,6 +82,7 @@ from doorfix.sandbox.world.model import (
     WorldError,
 )
 from doorfix.sandbox.world.people import DoorPresentation, LockPresentation
+from doorfix.sandbox.world.state import Effect, WorldSettings
 from doorfix.sandbox.world.tables import Table
 
 __all__ = [
@@ -88,24 +91,6 @@ __all__ = [
     "World",
     "WorldSettings",
 ]
-
-Effect = Callable[[datetime], None]
-
-
-@dataclass(slots=True)
-class WorldSettings:
-    """The world's timings; every delay is in clock seconds (or hours where named ``_h``)."""
-
-    push_delay_s: float = 5
-    propagation_delay_s: float = 30
-    sync_start_delay_s: float = 1
-    sync_duration_s: float = 20
-    clp_change_block_seconds: float = 60
-    release_grace_h: float = 24
-    #: when a new center's IQs receive their first access (always inside the grace period)
-    initial_propagation_h: float = 20
-    #: days one month of door license adds
-    license_month_days: int = 30
 
 
 class World:
