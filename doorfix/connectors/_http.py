@@ -31,11 +31,15 @@ from doorfix.errors import (
     System,
     TransientError,
 )
+from doorfix.redact import SecretRedactor
 
 log = structlog.get_logger("doorfix.http")
 
 #: Extracts ``(vendor_code, message)`` from a system's error body; never raises.
 VendorErrorReader = Callable[[httpx.Response], tuple[str | None, str]]
+
+#: The largest answer read by default, counted after decompression (``max_response_bytes``).
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 #: CLP's "operation cannot be executed": also given for about a minute after a change.
 CLP_BLOCKED = "2203"
@@ -226,6 +230,8 @@ class ClientCredentialsAuth:
                 field="access_token",
                 status=response.status_code,
             ) from exc
+        # known to the redactor before anything can echo it back
+        layer.redactor.add(token)
         self._token = SecretStr(token)
         self._expires = layer.clock.now() + timedelta(seconds=max(0.0, expires_in - self._margin))
 
@@ -270,10 +276,18 @@ class HttpLayer:
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | None = None,
         clock: Clock | None = None,
+        redactor: SecretRedactor | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.system: System = system
         self.clock: Clock = clock or SystemClock()
         self.stats = CallStats()
+        #: every vendor text in an error passes it; tokens obtained are added to it
+        self.redactor = redactor or SecretRedactor()
+        #: real seconds one exchange may take, connect to last byte (None: the client's own)
+        self._deadline = deadline
+        self._max_bytes = max_response_bytes
         self._client = client
         self._auth = auth
         self._vendor_error = vendor_error
@@ -369,6 +383,11 @@ class HttpLayer:
                     # a dropped answer must not tell the caller that nothing changed
                     processed = processed or exc.maybe_processed
                     exc.maybe_processed = processed
+                    exc.scrub(self.redactor.redact)
+                    raise
+                except ConnectorError as exc:
+                    # a vendor may quote our credentials back: no error leaves with them
+                    exc.scrub(self.redactor.redact)
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
@@ -425,17 +444,52 @@ class HttpLayer:
         try:
             self.stats.calls += 1
             self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
-            kwargs: dict[str, Any] = {"params": params, "json": json, "data": data}
-            if headers is not None:
-                kwargs["headers"] = headers
-            if auth is not None:
-                kwargs["auth"] = auth
-            return await self._client.request(method, url, **kwargs)
+            request = self._client.build_request(
+                method, url, params=params, json=json, data=data, headers=headers
+            )
+            # one deadline from connect to the last byte: httpx's timeouts bound each read,
+            # so a server trickling a byte at a time would hold the call for ever
+            async with asyncio.timeout(self._deadline):
+                return await self._exchange(request, endpoint=endpoint, auth=auth)
+        except TimeoutError as exc:
+            self.stats.errors += 1
+            raise TransientError(
+                f"no complete answer within {self._deadline:g} s",
+                system=self.system,
+                endpoint=endpoint,
+            ) from exc
         except httpx.HTTPError as exc:
             self.stats.errors += 1
             raise self._transport_error(exc, endpoint) from exc
         finally:
             self._limiter.release()
+
+    async def _exchange(
+        self, request: httpx.Request, *, endpoint: str, auth: httpx.Auth | None
+    ) -> httpx.Response:
+        """Send, and read the body up to ``max_response_bytes`` after decompression."""
+        response = await self._client.send(
+            request, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT, stream=True
+        )
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    self.stats.errors += 1
+                    raise ContractError(
+                        f"answer larger than max_response_bytes ({self._max_bytes} bytes)",
+                        system=self.system,
+                        endpoint=endpoint,
+                        status=response.status_code,
+                    )
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        # what ``Response.aread`` would have stored, read within the limit instead
+        response._content = b"".join(chunks)
+        return response
 
     def _transport_error(self, exc: httpx.HTTPError, endpoint: str) -> ConnectorError:
         name = type(exc).__name__
