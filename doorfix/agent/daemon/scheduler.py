@@ -129,6 +129,8 @@ class Daemon:
         self._down: dict[str, float] = {}
         self._stopping = False
         self._started = time.monotonic()
+        #: the playbook running now and when it started (monotonic), for the health check
+        self._current: tuple[str, float] | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -146,9 +148,23 @@ class Daemon:
         }
         if not self.scheduling():
             return Health("the scheduler is not running", details)
+        over = self._over_deadline()
+        if over is not None:
+            return Health(over, details)
         # an integrity check reads the whole file: keep it off the event loop
         reason = await asyncio.to_thread(self.agent.journal.check)
         return Health(reason, details)
+
+    def _over_deadline(self) -> str | None:
+        current = self._current
+        if current is None:
+            return None
+        playbook, since = current
+        limit = self.agent.settings.engine.max_run_seconds
+        held = time.monotonic() - since
+        if held <= limit:
+            return None
+        return f"run of {playbook} over its deadline: {held:.0f} s > max_run_seconds {limit:g}"
 
     # ------------------------------------------------------------------ jobs
 
@@ -208,9 +224,11 @@ class Daemon:
 
     async def _run(self, playbook: str) -> None:
         started = time.monotonic()
+        self._current = (playbook, started)
         try:
             report = await run_once(self.agent, playbook, dry_run=self.dry_run)
         except RunFailed as exc:
+            self._current = None
             self.summary.runs += 1
             self.summary.failed += 1
             self.summary.incidents.update(i.outcome for i in exc.report.incidents)
@@ -218,11 +236,13 @@ class Daemon:
             self._upstream_failed(playbook, exc)
             return
         except Exception:  # a bug in one run must not stop the daemon: log it, keep scheduling
+            self._current = None
             self.summary.runs += 1
             self.summary.crashed += 1
             self.metrics.crashed(playbook, seconds=time.monotonic() - started)
             log.exception("run_crashed", playbook=playbook)
             return
+        self._current = None
         self.summary.runs += 1
         self.summary.incidents.update(i.outcome for i in report.incidents)
         self.metrics.observe(report, status="completed", seconds=time.monotonic() - started)
