@@ -217,7 +217,10 @@ class Daemon:
             async with self._turn:
                 if self._stopping:
                     return
-                await self._run(playbook)
+                try:
+                    await self._run(playbook)
+                finally:
+                    self._current = None
         finally:
             if task is not None:
                 self._jobs.discard(task)
@@ -228,7 +231,6 @@ class Daemon:
         try:
             report = await run_once(self.agent, playbook, dry_run=self.dry_run)
         except RunFailed as exc:
-            self._current = None
             self.summary.runs += 1
             self.summary.failed += 1
             self.summary.incidents.update(i.outcome for i in exc.report.incidents)
@@ -236,13 +238,11 @@ class Daemon:
             self._upstream_failed(playbook, exc)
             return
         except Exception:  # a bug in one run must not stop the daemon: log it, keep scheduling
-            self._current = None
             self.summary.runs += 1
             self.summary.crashed += 1
             self.metrics.crashed(playbook, seconds=time.monotonic() - started)
             log.exception("run_crashed", playbook=playbook)
             return
-        self._current = None
         self.summary.runs += 1
         self.summary.incidents.update(i.outcome for i in report.incidents)
         self.metrics.observe(report, status="completed", seconds=time.monotonic() - started)
