@@ -139,6 +139,7 @@ def run_cli(
     timeout: float = 120,
     measure_rss: bool = False,
     json_out: bool = True,
+    environ: dict[str, str] | None = None,
 ) -> Ran:
     """``doorfix --config … run PLAYBOOK [--json]`` against ``box``."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +155,7 @@ def run_cli(
     started = time.monotonic()
     proc = subprocess.Popen(
         command,
-        env=env(),
+        env=env() if environ is None else environ,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
