@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -40,6 +41,9 @@ VendorErrorReader = Callable[[httpx.Response], tuple[str | None, str]]
 
 #: The largest answer read by default, counted after decompression (``max_response_bytes``).
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+#: The most one inflating step produces: the body grows by steps, never by a whole chunk.
+_INFLATE_STEP = 1 << 20
 
 #: CLP's "operation cannot be executed": also given for about a minute after a change.
 CLP_BLOCKED = "2203"
@@ -472,24 +476,49 @@ class HttpLayer:
             request, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT, stream=True
         )
         try:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_bytes:
-                    self.stats.errors += 1
-                    raise ContractError(
-                        f"answer larger than max_response_bytes ({self._max_bytes} bytes)",
-                        system=self.system,
-                        endpoint=endpoint,
-                        status=response.status_code,
-                    )
-                chunks.append(chunk)
+            body = await self._read_body(response, endpoint)
+        except zlib.error as exc:
+            raise self._contract(response, endpoint, f"cannot be decompressed: {exc}") from exc
         finally:
             await response.aclose()
         # what ``Response.aread`` would have stored, read within the limit instead
-        response._content = b"".join(chunks)
+        response._content = body
         return response
+
+    async def _read_body(self, response: httpx.Response, endpoint: str) -> bytes:
+        """The body, inflated here a bounded step at a time, never past the limit.
+
+        httpx would inflate each chunk whole: one 64 KiB chunk of a compression bomb is 64 MiB.
+        """
+        limit = self._max_bytes
+        if response.is_stream_consumed:
+            # an in-memory transport's answer, read (and inflated) when it was made
+            if len(response.content) > limit:
+                raise self._contract(
+                    response, endpoint, f"larger than max_response_bytes ({limit} bytes)"
+                )
+            return response.content
+        encoding = response.headers.get("Content-Encoding", "")
+        inflate = _Inflater.of(encoding)
+        if inflate is None:
+            raise self._contract(response, endpoint, f"unsupported encoding {encoding[:40]!r}")
+        chunks: list[bytes] = []
+        size = 0
+        async for raw in response.aiter_raw():
+            for piece in inflate.feed(raw, min(limit - size + 1, _INFLATE_STEP)):
+                size += len(piece)
+                if size > limit:
+                    raise self._contract(
+                        response, endpoint, f"larger than max_response_bytes ({limit} bytes)"
+                    )
+                chunks.append(piece)
+        return b"".join(chunks)
+
+    def _contract(self, response: httpx.Response, endpoint: str, what: str) -> ContractError:
+        self.stats.errors += 1
+        return ContractError(
+            f"answer {what}", system=self.system, endpoint=endpoint, status=response.status_code
+        )
 
     def _transport_error(self, exc: httpx.HTTPError, endpoint: str) -> ConnectorError:
         name = type(exc).__name__
@@ -557,6 +586,52 @@ class HttpLayer:
         raise PermanentError(
             message, system=self.system, endpoint=endpoint, status=status, code=code
         )
+
+
+class _Inflater:
+    """Content-Encoding ``identity``, ``gzip`` or ``deflate``, inflated at most N bytes a step."""
+
+    def __init__(self, wbits: int | None) -> None:
+        self._wbits = wbits
+        self._zlib = None if wbits is None else zlib.decompressobj(wbits)
+        self._first = True
+
+    @classmethod
+    def of(cls, header: str) -> _Inflater | None:
+        """The inflater of a Content-Encoding header; None when doorfix does not accept it."""
+        encoding = header.strip().lower()
+        if encoding in ("", "identity"):
+            return cls(None)
+        if encoding in ("gzip", "x-gzip"):
+            return cls(zlib.MAX_WBITS | 16)
+        if encoding == "deflate":
+            return cls(zlib.MAX_WBITS)
+        return None
+
+    def feed(self, data: bytes, most: int) -> Iterator[bytes]:
+        """The bytes ``data`` inflates to, in pieces of at most ``most`` bytes."""
+        if self._zlib is None:
+            yield data
+            return
+        pending = data
+        while pending:
+            try:
+                piece = self._zlib.decompress(pending, max(1, most))
+            except zlib.error:
+                if not (self._first and self._wbits == zlib.MAX_WBITS):
+                    raise
+                # "deflate" is sent raw by some servers, without the zlib header
+                self._wbits = -zlib.MAX_WBITS
+                self._zlib = zlib.decompressobj(self._wbits)
+                continue
+            self._first = False
+            pending = self._zlib.unconsumed_tail
+            if piece:
+                yield piece
+            elif pending:
+                continue
+            if self._zlib.eof:
+                return
 
 
 def _retry_after(state: RetryCallState) -> float | None:

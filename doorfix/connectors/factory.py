@@ -98,7 +98,12 @@ def _layer(
         base_url=base_url,
         timeout=httpx.Timeout(http.timeout),
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        headers={"Accept": "application/json", "User-Agent": f"doorfix/{__version__}"},
+        # only what the HTTP layer inflates itself, within max_response_bytes
+        headers={
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": f"doorfix/{__version__}",
+        },
         transport=transport,
         trust_env=http.trust_env,
         proxy=http.proxy if transport is None else None,
