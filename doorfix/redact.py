@@ -14,12 +14,16 @@ import base64
 import json
 import re
 import threading
+from collections import deque
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
 #: shorter values are not redacted: replacing ``ab`` everywhere would garble every text
 MIN_SECRET_LENGTH = 4
+#: access tokens remembered (the newest): older ones expired long ago, and a daemon fetching
+#: one every few minutes must not grow its redactor for ever
+MAX_TOKENS = 64
 
 _CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+|%20|\+)[A-Za-z0-9._~+/=%-]+")
 
@@ -47,18 +51,34 @@ class SecretRedactor:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self._tokens: deque[str] = deque(maxlen=MAX_TOKENS)
         self._forms: tuple[str, ...] = ()
         self._pattern: re.Pattern[str] | None = None
 
     def add(self, secret: str, *, user: str | None = None) -> None:
-        """Know ``secret`` (a configured secret, or a token just obtained) in all its forms."""
+        """Know a configured ``secret`` in all its forms (``user``: its Basic-auth user)."""
         if len(secret) < MIN_SECRET_LENGTH:
             return
         with self._lock:
-            forms = set(self._forms) | wire_forms(secret, user=user)
-            # longest first: a form that contains another is replaced whole
-            self._forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))
-            self._pattern = re.compile("|".join(re.escape(f) for f in self._forms))
+            self._secrets |= wire_forms(secret, user=user)
+            self._compile()
+
+    def add_token(self, token: str) -> None:
+        """Know an access token just obtained (the newest :data:`MAX_TOKENS` are kept)."""
+        if len(token) < MIN_SECRET_LENGTH or token in self._tokens:
+            return
+        with self._lock:
+            self._tokens.append(token)
+            self._compile()
+
+    def _compile(self) -> None:
+        forms = set(self._secrets)
+        for token in self._tokens:
+            forms |= wire_forms(token)
+        # longest first: a form that contains another is replaced whole
+        self._forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))
+        self._pattern = re.compile("|".join(re.escape(f) for f in self._forms))
 
     def add_all(self, secrets: Iterable[str]) -> None:
         """Know each of ``secrets``."""

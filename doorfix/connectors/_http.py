@@ -235,7 +235,7 @@ class ClientCredentialsAuth:
                 status=response.status_code,
             ) from exc
         # known to the redactor before anything can echo it back
-        layer.redactor.add(token)
+        layer.redactor.add_token(token)
         self._token = SecretStr(token)
         self._expires = layer.clock.now() + timedelta(seconds=max(0.0, expires_in - self._margin))
 
