@@ -15,7 +15,8 @@ import unicodedata
 #: bidi embedding, override and isolate controls, and the marks that steer them
 BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+#: markdown meta-characters; ``_`` only where it can open or close emphasis (not in a word)
+_MARKDOWN = re.compile(r"([\\`*{}\[\]()#+!|~]|(?<!\w)_|_(?!\w))")
 _URL = re.compile(r"(?i)(://|\bwww\.)")
 
 

@@ -54,10 +54,13 @@ ECHO_CASES = (
     ("aca-rejections", (CLP_API,)),
 )
 #: the wrapper that runs the CLI and reports its own peak RSS (KiB) on its last stderr line
+#: (VmHWM, not ru_maxrss: the latter keeps the high-water mark of the forked parent)
 RSS_WRAPPER = (
-    "import atexit, resource, sys\n"
-    "atexit.register(lambda: sys.stderr.write("
-    "'\\nMAXRSS_KIB %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    "import atexit, re, sys\n"
+    "def peak():\n"
+    "    status = open('/proc/self/status').read()\n"
+    "    sys.stderr.write('\\nMAXRSS_KIB %s\\n' % re.search(r'VmHWM:\\s+(\\d+)', status)[1])\n"
+    "atexit.register(peak)\n"
     "sys.argv = ['doorfix', *sys.argv[1:]]\n"
     "from doorfix.agent.cli.app import main\n"
     "main()\n"

@@ -137,8 +137,9 @@ async def _execute_run(
     except (ConnectorError, OSError) as exc:
         text = _failed(agent, report, exc, redact)
         raise RunFailed(report, exc, message=text) from exc
-    except BaseException as exc:
-        # a bug, a journal error or an interruption: the run row must not stay `running`
+    except Exception as exc:
+        # a bug or a journal error: the run row must not stay `running` (a kill or a
+        # cancellation leaves it, like a crash, for the next run's reconciliation)
         with contextlib.suppress(DoorfixError):
             journal.finish_run(
                 run_id,
