@@ -199,12 +199,10 @@ def probe_echo(root: Path) -> dict[str, int]:
 
 
 def probe_trickle(root: Path, *, cap: float = 60.0, http: str = "timeout_seconds = 2\n") -> str:
-    """How long a server trickling a byte a second held each call, and the whole process."""
+    """How long a server trickling a byte a second held a door-logs run (the whole process)."""
     with served("trickle", (CLOUD_API,), interval=1.0) as box:
         ran = run_cli(box, root / "trickle", "door-logs", http=http, timeout=cap)
-        hostile: Hostile = box.app  # type: ignore[assignment]
-        held = [round(h, 1) for h in hostile.held]
-    return f"calls held {held} s, process ran {ran.seconds:.1f} s (exit {ran.returncode})"
+    return f"process ran {ran.seconds:.1f} s (exit {ran.returncode}; cap {cap:g} s)"
 
 
 def probe_rss(root: Path, mode: str, size: int) -> float | None:
