@@ -14,11 +14,13 @@ Every failure that crosses a module boundary is one of these; nothing above
 
 Connector errors carry ``system``, ``endpoint``, ``status`` and the vendor ``code`` so a
 report or a log line names the place. Messages never contain secrets: the HTTP layer builds
-them from the endpoint name and the vendor's error code and message only.
+them from the endpoint name and the vendor's error code and message, and passes that vendor
+text through its :class:`~doorfix.redact.SecretRedactor` (:meth:`ConnectorError.scrub`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 System = Literal["cloud", "aca", "clp"]
@@ -46,6 +48,12 @@ class ConnectorError(DoorfixError):
         self.code = code
         self.message = message
         super().__init__(str(self))
+
+    def scrub(self, redact: Callable[[str], str]) -> None:
+        """Pass the vendor's text (message and code) through ``redact``, in place."""
+        self.message = redact(self.message)
+        self.code = None if self.code is None else redact(self.code)
+        self.args = (str(self),)
 
     def __str__(self) -> str:
         where = f"{self.system} {self.endpoint}"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-REDACTED = "***"
+from doorfix.redact import REDACTED, SecretRedactor
+from doorfix.text import printable
+
+__all__ = ["REDACTED", "Redactor", "configure_logging", "redact_text"]
 
 #: Keys whose values are never logged, whatever they hold.
 SECRET_KEYS = frozenset(
@@ -26,28 +28,34 @@ SECRET_KEYS = frozenset(
     }
 )
 
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+
+def _redactor(secrets: Iterable[str] | SecretRedactor) -> SecretRedactor:
+    if isinstance(secrets, SecretRedactor):
+        return secrets
+    redactor = SecretRedactor()
+    redactor.add_all(s for s in secrets if s)
+    return redactor
 
 
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return ``text`` with bearer/basic credentials and each of ``secrets`` replaced."""
-    out = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    for secret in secrets:
-        if len(secret) >= 4 and secret in out:
-            out = out.replace(secret, REDACTED)
-    return out
+def redact_text(text: str, secrets: Iterable[str] | SecretRedactor = ()) -> str:
+    """Return ``text`` with bearer/basic credentials and every wire form of ``secrets`` replaced."""
+    return _redactor(secrets).redact(text)
 
 
 class Redactor:
-    """structlog processor: drop secret keys and scrub secret values from every field."""
+    """structlog processor: drop secret keys and scrub secret values from every field.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = tuple(s for s in secrets if s)
+    Given the :class:`~doorfix.redact.SecretRedactor` of the HTTP layer, it also knows every
+    token obtained since; given plain values, every wire form of each.
+    """
+
+    def __init__(self, secrets: Iterable[str] | SecretRedactor = ()) -> None:
+        self._redactor = _redactor(secrets)
 
     def scrub(self, value: Any) -> Any:
         """Return ``value`` with secrets removed, recursing into containers."""
         if isinstance(value, str):
-            return redact_text(value, self._secrets)
+            return self._redactor.redact(value)
         if isinstance(value, dict):
             return {
                 k: (REDACTED if str(k).lower() in SECRET_KEYS else self.scrub(v))
@@ -56,7 +64,7 @@ class Redactor:
         if isinstance(value, list | tuple):
             return type(value)(self.scrub(v) for v in value)
         if isinstance(value, BaseException):
-            return redact_text(str(value), self._secrets)
+            return self._redactor.redact(str(value))
         return value
 
     def __call__(
@@ -75,16 +83,20 @@ def configure_logging(
     level: str = "info",
     json: bool | None = None,
     stream: TextIO | None = None,
-    secrets: Iterable[str] = (),
+    secrets: Iterable[str] | SecretRedactor = (),
 ) -> None:
-    """Configure structlog once: console renderer on a TTY, JSON lines otherwise, on stderr."""
+    """Configure structlog once: console renderer on a TTY, JSON lines otherwise, on stderr.
+
+    ``secrets``: values to redact, or the redactor the HTTP layer adds its tokens to. The
+    console renderer shows control characters from data escaped (``\\x1b``), never raw.
+    """
     out = stream or sys.stderr
     use_json = (not out.isatty()) if json is None else json
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
-    )
+    processors: list[Any] = []
+    renderer: Any = structlog.processors.JSONRenderer()
+    if not use_json:
+        processors.append(_printable_values)
+        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -92,6 +104,7 @@ def configure_logging(
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             Redactor(secrets),
+            *processors,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -100,3 +113,15 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+
+
+def _printable_values(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Escape control and bidi characters in every text value (JSON lines escape their own)."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = printable(value, keep_newlines=True)
+        elif not isinstance(value, int | float | bool) and value is not None:
+            event_dict[key] = printable(repr(value), keep_newlines=True)
+    return event_dict

@@ -58,9 +58,12 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
 def _loopback_or_https(url: HttpUrl) -> HttpUrl:
     # plain http is accepted only on loopback: a token must never cross a network in clear
-    if url.scheme == "http" and url.host not in {"127.0.0.1", "localhost", "::1", "[::1]"}:
+    if url.scheme == "http" and url.host not in LOOPBACK_HOSTS:
         raise ValueError("plain http is only allowed on loopback; use https")
     return url
 
@@ -73,6 +76,8 @@ class HttpSection(_Section):
     retry_max_seconds: Positive = 60.0
     requests_per_second: Positive = 20.0
     concurrency: PositiveInt = 8
+    #: the largest answer read, counted after decompression (a gzip bomb is refused early)
+    max_response_bytes: PositiveInt = 32 * 1024 * 1024
 
 
 class CloudSection(HttpSection):
@@ -100,6 +105,25 @@ class ClpSection(HttpSection):
     client_id: str = "doorfix-sandbox"
 
     _check_urls = field_validator("base_url", "identity_url")(_loopback_or_https)
+
+
+class EngineSection(_Section):
+    """``[engine]``: how a run works its incidents, and its limits."""
+
+    #: real seconds a run may take; then it stops, records what it did and fails (exit 1)
+    max_run_seconds: Positive = 900.0
+    #: incidents of one run worked at the same time (those sharing a target take turns)
+    max_concurrent_incidents: Annotated[int, Field(ge=1, le=256)] = 16
+
+
+class ProxySection(_Section):
+    """``[http]``: how the three clients reach the network (proxies)."""
+
+    #: follow HTTP_PROXY/HTTPS_PROXY/ALL_PROXY (and SSL_CERT_FILE, .netrc) from the environment
+    trust_env: bool = False
+    #: an explicit proxy for every system: https, or http only when every system is on loopback
+    #: ("": none)
+    proxy: Literal[""] | HttpUrl = ""
 
 
 class JournalSection(_Section):
@@ -160,13 +184,6 @@ class ScheduleSection(_Section):
         """The schedule of ``door-logs``, ``aca-rejections`` or ``license-renewal``."""
         schedule: PlaybookSchedule = getattr(self, playbook.replace("-", "_"))
         return schedule
-
-
-class EngineSection(_Section):
-    """``[engine]``: how a run works its incidents."""
-
-    #: incidents of one run worked at the same time (those sharing a target take turns)
-    max_concurrent_incidents: Annotated[int, Field(ge=1, le=256)] = 16
 
 
 class DaemonSection(_Section):
@@ -262,13 +279,27 @@ class Settings(_Section):
     aca: AcaSection = AcaSection()
     clp: ClpSection = ClpSection()
     journal: JournalSection = JournalSection()
+    engine: EngineSection = EngineSection()
+    http: ProxySection = ProxySection()
     remedies: RemediesSection = RemediesSection()
     guards: GuardsSection = GuardsSection()
-    engine: EngineSection = EngineSection()
     schedule: ScheduleSection = ScheduleSection()
     daemon: DaemonSection = DaemonSection()
     report: ReportSection = ReportSection()
     sandbox: SandboxSection = SandboxSection()
+
+    @model_validator(mode="after")
+    def _proxy_in_clear(self) -> Settings:
+        proxy = self.http.proxy
+        if not isinstance(proxy, HttpUrl) or proxy.scheme == "https":
+            return self
+        urls = (self.cloud.base_url, self.aca.base_url, self.clp.base_url, self.clp.identity_url)
+        if proxy.scheme != "http" or any(u.host not in LOOPBACK_HOSTS for u in urls):
+            # a bearer key through a proxy in clear is a key given to the network
+            raise ValueError(
+                "[http] proxy: must be https (plain http only when every system is on loopback)"
+            )
+        return self
 
 
 class Secrets(BaseModel):
@@ -348,6 +379,13 @@ def load_secrets(env: Mapping[str, str] | None = None) -> Secrets:
         value = source.get(var, "").strip()
         if not value:
             raise ConfigError("missing secret: set this environment variable", key=var)
+        if not (value.isascii() and value.isprintable()):
+            # it goes into an HTTP header or Basic credentials, which carry ASCII only
+            raise ConfigError(
+                "the secret must be printable ASCII (check for a typographic quote, a "
+                "non-breaking space or a stray accent)",
+                key=var,
+            )
         values[system] = SecretStr(value)
     return Secrets(
         cloud_client_secret=values["cloud"],

@@ -26,6 +26,7 @@ from doorfix.connectors.factory import (
     build_clients,
 )
 from doorfix.playbooks.policy import PlanPolicy
+from doorfix.redact import SecretRedactor
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,12 @@ class Urls:
         return cls(f"{root}/cloud", f"{root}/aca", f"{root}/clp", f"{root}/clp-identity")
 
 
-def _http(section: HttpSection) -> HttpSettings:
+def _http(section: HttpSection, settings: Settings) -> HttpSettings:
+    proxy = settings.http.proxy
     return HttpSettings(
+        max_response_bytes=section.max_response_bytes,
+        trust_env=settings.http.trust_env,
+        proxy=str(proxy) if proxy else None,
         timeout=section.timeout_seconds,
         retry=RetryPolicy(attempts=section.retry_attempts, max_elapsed=section.retry_max_seconds),
         rate_limit=RateLimit(
@@ -71,6 +76,7 @@ def build_clients_for(
     clock: Clock,
     urls: Urls | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    redactor: SecretRedactor | None = None,
 ) -> Clients:
     """The three clients from the config (``urls`` overrides where they point)."""
     where = urls or Urls.from_settings(settings)
@@ -79,18 +85,21 @@ def build_clients_for(
             base_url=where.cloud,
             client_id=settings.cloud.client_id,
             client_secret=secrets.cloud_client_secret,
-            http=_http(settings.cloud),
+            http=_http(settings.cloud, settings),
         ),
-        AcaSettings(base_url=where.aca, api_key=secrets.aca_api_key, http=_http(settings.aca)),
+        AcaSettings(
+            base_url=where.aca, api_key=secrets.aca_api_key, http=_http(settings.aca, settings)
+        ),
         ClpSettings(
             base_url=where.clp,
             identity_url=where.clp_identity,
             client_id=settings.clp.client_id,
             client_secret=secrets.clp_client_secret,
-            http=_http(settings.clp),
+            http=_http(settings.clp, settings),
         ),
         clock=clock,
         transport=transport,
+        redactor=redactor,
     )
 
 
@@ -115,11 +124,17 @@ def build_agent(
     journal: Journal | None = None,
     urls: Urls | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    redactor: SecretRedactor | None = None,
 ) -> Agent:
-    """An Agent with its clients, journal and the playbooks' policy from the config."""
+    """An Agent with its clients, journal and the playbooks' policy from the config.
+
+    ``redactor``: the one the log lines go through, so they learn each token obtained.
+    """
     return Agent(
         settings=settings,
-        clients=build_clients_for(settings, secrets, clock=clock, urls=urls, transport=transport),
+        clients=build_clients_for(
+            settings, secrets, clock=clock, urls=urls, transport=transport, redactor=redactor
+        ),
         journal=journal or Journal(settings.journal.path, clock=clock),
         clock=clock,
         policy=PlanPolicy.from_guards(

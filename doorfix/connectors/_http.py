@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -31,11 +32,18 @@ from doorfix.errors import (
     System,
     TransientError,
 )
+from doorfix.redact import SecretRedactor
 
 log = structlog.get_logger("doorfix.http")
 
 #: Extracts ``(vendor_code, message)`` from a system's error body; never raises.
 VendorErrorReader = Callable[[httpx.Response], tuple[str | None, str]]
+
+#: The largest answer read by default, counted after decompression (``max_response_bytes``).
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+#: The most one inflating step produces: the body grows by steps, never by a whole chunk.
+_INFLATE_STEP = 1 << 20
 
 #: CLP's "operation cannot be executed": also given for about a minute after a change.
 CLP_BLOCKED = "2203"
@@ -226,6 +234,8 @@ class ClientCredentialsAuth:
                 field="access_token",
                 status=response.status_code,
             ) from exc
+        # known to the redactor before anything can echo it back
+        layer.redactor.add_token(token)
         self._token = SecretStr(token)
         self._expires = layer.clock.now() + timedelta(seconds=max(0.0, expires_in - self._margin))
 
@@ -270,10 +280,18 @@ class HttpLayer:
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | None = None,
         clock: Clock | None = None,
+        redactor: SecretRedactor | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.system: System = system
         self.clock: Clock = clock or SystemClock()
         self.stats = CallStats()
+        #: every vendor text in an error passes it; tokens obtained are added to it
+        self.redactor = redactor or SecretRedactor()
+        #: real seconds one exchange may take, connect to last byte (None: the client's own)
+        self._deadline = deadline
+        self._max_bytes = max_response_bytes
         self._client = client
         self._auth = auth
         self._vendor_error = vendor_error
@@ -369,6 +387,11 @@ class HttpLayer:
                     # a dropped answer must not tell the caller that nothing changed
                     processed = processed or exc.maybe_processed
                     exc.maybe_processed = processed
+                    exc.scrub(self.redactor.redact)
+                    raise
+                except ConnectorError as exc:
+                    # a vendor may quote our credentials back: no error leaves with them
+                    exc.scrub(self.redactor.redact)
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
@@ -425,17 +448,77 @@ class HttpLayer:
         try:
             self.stats.calls += 1
             self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
-            kwargs: dict[str, Any] = {"params": params, "json": json, "data": data}
-            if headers is not None:
-                kwargs["headers"] = headers
-            if auth is not None:
-                kwargs["auth"] = auth
-            return await self._client.request(method, url, **kwargs)
+            request = self._client.build_request(
+                method, url, params=params, json=json, data=data, headers=headers
+            )
+            # one deadline from connect to the last byte: httpx's timeouts bound each read,
+            # so a server trickling a byte at a time would hold the call for ever
+            async with asyncio.timeout(self._deadline):
+                return await self._exchange(request, endpoint=endpoint, auth=auth)
+        except TimeoutError as exc:
+            self.stats.errors += 1
+            raise TransientError(
+                f"no complete answer within {self._deadline:g} s",
+                system=self.system,
+                endpoint=endpoint,
+            ) from exc
         except httpx.HTTPError as exc:
             self.stats.errors += 1
             raise self._transport_error(exc, endpoint) from exc
         finally:
             self._limiter.release()
+
+    async def _exchange(
+        self, request: httpx.Request, *, endpoint: str, auth: httpx.Auth | None
+    ) -> httpx.Response:
+        """Send, and read the body up to ``max_response_bytes`` after decompression."""
+        response = await self._client.send(
+            request, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT, stream=True
+        )
+        try:
+            body = await self._read_body(response, endpoint)
+        except zlib.error as exc:
+            raise self._contract(response, endpoint, f"cannot be decompressed: {exc}") from exc
+        finally:
+            await response.aclose()
+        # what ``Response.aread`` would have stored, read within the limit instead
+        response._content = body
+        return response
+
+    async def _read_body(self, response: httpx.Response, endpoint: str) -> bytes:
+        """The body, inflated here a bounded step at a time, never past the limit.
+
+        httpx would inflate each chunk whole: one 64 KiB chunk of a compression bomb is 64 MiB.
+        """
+        limit = self._max_bytes
+        if response.is_stream_consumed:
+            # an in-memory transport's answer, read (and inflated) when it was made
+            if len(response.content) > limit:
+                raise self._contract(
+                    response, endpoint, f"larger than max_response_bytes ({limit} bytes)"
+                )
+            return response.content
+        encoding = response.headers.get("Content-Encoding", "")
+        inflate = _Inflater.of(encoding)
+        if inflate is None:
+            raise self._contract(response, endpoint, f"unsupported encoding {encoding[:40]!r}")
+        chunks: list[bytes] = []
+        size = 0
+        async for raw in response.aiter_raw():
+            for piece in inflate.feed(raw, min(limit - size + 1, _INFLATE_STEP)):
+                size += len(piece)
+                if size > limit:
+                    raise self._contract(
+                        response, endpoint, f"larger than max_response_bytes ({limit} bytes)"
+                    )
+                chunks.append(piece)
+        return b"".join(chunks)
+
+    def _contract(self, response: httpx.Response, endpoint: str, what: str) -> ContractError:
+        self.stats.errors += 1
+        return ContractError(
+            f"answer {what}", system=self.system, endpoint=endpoint, status=response.status_code
+        )
 
     def _transport_error(self, exc: httpx.HTTPError, endpoint: str) -> ConnectorError:
         name = type(exc).__name__
@@ -503,6 +586,52 @@ class HttpLayer:
         raise PermanentError(
             message, system=self.system, endpoint=endpoint, status=status, code=code
         )
+
+
+class _Inflater:
+    """Content-Encoding ``identity``, ``gzip`` or ``deflate``, inflated at most N bytes a step."""
+
+    def __init__(self, wbits: int | None) -> None:
+        self._wbits = wbits
+        self._zlib = None if wbits is None else zlib.decompressobj(wbits)
+        self._first = True
+
+    @classmethod
+    def of(cls, header: str) -> _Inflater | None:
+        """The inflater of a Content-Encoding header; None when doorfix does not accept it."""
+        encoding = header.strip().lower()
+        if encoding in ("", "identity"):
+            return cls(None)
+        if encoding in ("gzip", "x-gzip"):
+            return cls(zlib.MAX_WBITS | 16)
+        if encoding == "deflate":
+            return cls(zlib.MAX_WBITS)
+        return None
+
+    def feed(self, data: bytes, most: int) -> Iterator[bytes]:
+        """The bytes ``data`` inflates to, in pieces of at most ``most`` bytes."""
+        if self._zlib is None:
+            yield data
+            return
+        pending = data
+        while pending:
+            try:
+                piece = self._zlib.decompress(pending, max(1, most))
+            except zlib.error:
+                if not (self._first and self._wbits == zlib.MAX_WBITS):
+                    raise
+                # "deflate" is sent raw by some servers, without the zlib header
+                self._wbits = -zlib.MAX_WBITS
+                self._zlib = zlib.decompressobj(self._wbits)
+                continue
+            self._first = False
+            pending = self._zlib.unconsumed_tail
+            if piece:
+                yield piece
+            elif pending:
+                continue
+            if self._zlib.eof:
+                return
 
 
 def _retry_after(state: RetryCallState) -> float | None:

@@ -16,6 +16,7 @@ from doorfix import __version__
 from doorfix.clock import Clock, SystemClock
 from doorfix.connectors import aca, cloud, clp
 from doorfix.connectors._http import (
+    MAX_RESPONSE_BYTES,
     Auth,
     CallStats,
     ClientCredentialsAuth,
@@ -29,6 +30,7 @@ from doorfix.connectors.aca import AcaClient
 from doorfix.connectors.cloud import CloudClient
 from doorfix.connectors.clp import ClpClient
 from doorfix.errors import System
+from doorfix.redact import SecretRedactor
 
 #: CLP's token scope (``contract/clp.md``)
 CLP_SCOPE = "user_api.full_access"
@@ -36,11 +38,18 @@ CLP_SCOPE = "user_api.full_access"
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Per-system HTTP behaviour: the timeout of one exchange, retries and the rate limit."""
+    """Per-system HTTP behaviour: the whole-call deadline, retries, rate limit, size limit.
+
+    ``trust_env`` lets httpx follow the environment's proxy variables (off: a bearer key must
+    never go to a proxy nobody configured); ``proxy`` is an explicit proxy URL.
+    """
 
     timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    trust_env: bool = False
+    proxy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,14 +91,22 @@ def _layer(
     http: HttpSettings,
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None,
+    redactor: SecretRedactor,
 ) -> HttpLayer:
     concurrency = max(1, http.rate_limit.concurrency)
     client = httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(http.timeout),
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        headers={"Accept": "application/json", "User-Agent": f"doorfix/{__version__}"},
+        # only what the HTTP layer inflates itself, within max_response_bytes
+        headers={
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": f"doorfix/{__version__}",
+        },
         transport=transport,
+        trust_env=http.trust_env,
+        proxy=http.proxy if transport is None else None,
     )
     return HttpLayer(
         system=system,
@@ -99,6 +116,9 @@ def _layer(
         retry=http.retry,
         rate_limit=http.rate_limit,
         clock=clock,
+        redactor=redactor,
+        deadline=http.timeout,
+        max_response_bytes=http.max_response_bytes,
     )
 
 
@@ -111,8 +131,11 @@ def build_cloud(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    redactor: SecretRedactor | None = None,
 ) -> CloudClient:
     """A CloudClient with OAuth client credentials posted as a form to ``/oauth/token``."""
+    redactor = redactor or SecretRedactor()
+    redactor.add(settings.client_secret.get_secret_value())
     auth = ClientCredentialsAuth(
         _join(settings.base_url, "/oauth/token"), settings.client_id, settings.client_secret
     )
@@ -124,6 +147,7 @@ def build_cloud(
         http=settings.http,
         clock=clock or SystemClock(),
         transport=transport,
+        redactor=redactor,
     )
     return CloudClient(layer)
 
@@ -133,8 +157,11 @@ def build_aca(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    redactor: SecretRedactor | None = None,
 ) -> AcaClient:
     """An AcaClient with its static API key as the bearer token."""
+    redactor = redactor or SecretRedactor()
+    redactor.add(settings.api_key.get_secret_value())
     layer = _layer(
         "aca",
         settings.base_url,
@@ -143,6 +170,7 @@ def build_aca(
         http=settings.http,
         clock=clock or SystemClock(),
         transport=transport,
+        redactor=redactor,
     )
     return AcaClient(layer)
 
@@ -152,8 +180,11 @@ def build_clp(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    redactor: SecretRedactor | None = None,
 ) -> ClpClient:
     """A ClpClient with client credentials in Basic auth to ``{identity_url}/connect/token``."""
+    redactor = redactor or SecretRedactor()
+    redactor.add(settings.client_secret.get_secret_value(), user=settings.client_id)
     auth = ClientCredentialsAuth(
         _join(settings.identity_url, "/connect/token"),
         settings.client_id,
@@ -169,6 +200,7 @@ def build_clp(
         http=settings.http,
         clock=clock or SystemClock(),
         transport=transport,
+        redactor=redactor,
     )
     return ClpClient(layer)
 
@@ -180,6 +212,8 @@ class Clients:
     cloud: CloudClient
     aca: AcaClient
     clp: ClpClient
+    #: knows the three secrets and every token obtained; for every vendor text written
+    redactor: SecretRedactor = field(default_factory=SecretRedactor)
 
     async def __aenter__(self) -> Clients:
         return self
@@ -209,6 +243,7 @@ def build_clients(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    redactor: SecretRedactor | None = None,
 ) -> Clients:
     """The three clients, sharing one clock (and one transport, when given).
 
@@ -216,8 +251,10 @@ def build_clients(
     pass one that allows it (the in-process sandbox transport does) or build them one by one.
     """
     shared = clock or SystemClock()
+    one = redactor or SecretRedactor()
     return Clients(
-        cloud=build_cloud(cloud_settings, clock=shared, transport=transport),
-        aca=build_aca(aca_settings, clock=shared, transport=transport),
-        clp=build_clp(clp_settings, clock=shared, transport=transport),
+        cloud=build_cloud(cloud_settings, clock=shared, transport=transport, redactor=one),
+        aca=build_aca(aca_settings, clock=shared, transport=transport, redactor=one),
+        clp=build_clp(clp_settings, clock=shared, transport=transport, redactor=one),
+        redactor=one,
     )

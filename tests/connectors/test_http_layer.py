@@ -412,3 +412,103 @@ async def test_concurrency_cap(
     release.set()
     await asyncio.gather(*tasks)
     assert peak == 2
+
+
+# --------------------------------------------------------------------------- size, encodings
+
+
+async def _streamed(data: bytes) -> AsyncIterator[bytes]:
+    """A body httpx has not read: what a network answer is."""
+    for at in range(0, len(data), 4096):
+        yield data[at : at + 4096]
+
+
+def _encoded(body: bytes, encoding: str) -> bytes:
+    import gzip
+    import zlib
+
+    if encoding == "gzip":
+        return gzip.compress(body)
+    if encoding == "deflate":
+        return zlib.compress(body)
+    if encoding == "raw-deflate":
+        packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        return packer.compress(body) + packer.flush()
+    return body
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip", "deflate", "raw-deflate"])
+async def test_answers_are_inflated_within_the_limit(clock: ManualClock, encoding: str) -> None:
+    body = b'{"rows": ["' + b"x" * 50_000 + b'"]}'
+    header = "deflate" if encoding == "raw-deflate" else encoding
+
+    def answer(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=_streamed(_encoded(body, encoding)), headers={"Content-Encoding": header}
+        )
+
+    async with httpx.AsyncClient(base_url=BASE, transport=httpx.MockTransport(answer)) as c:
+        layer = HttpLayer(
+            system="clp",
+            client=c,
+            auth=StaticKeyAuth(SecretStr("static-key-123")),
+            vendor_error=read_vendor,
+            clock=clock,
+            max_response_bytes=60_000,
+        )
+        response = await layer.request("GET", "/rows", endpoint="rows")
+        assert response.json()["rows"][0] == "x" * 50_000
+        small = HttpLayer(
+            system="clp",
+            client=c,
+            auth=StaticKeyAuth(SecretStr("static-key-123")),
+            vendor_error=read_vendor,
+            clock=clock,
+            max_response_bytes=40_000,
+        )
+        with pytest.raises(ContractError, match="max_response_bytes") as caught:
+            await small.request("GET", "/rows", endpoint="rows")
+    assert caught.value.endpoint == "rows"
+
+
+async def test_an_encoding_doorfix_did_not_ask_for_is_a_contract_error(clock: ManualClock) -> None:
+    def answer(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=_streamed(b"\x00\x01"), headers={"Content-Encoding": "br"}
+        )
+
+    async with httpx.AsyncClient(base_url=BASE, transport=httpx.MockTransport(answer)) as c:
+        layer = layer_with(c, clock)
+        with pytest.raises(ContractError, match="unsupported encoding"):
+            await layer.request("GET", "/rows", endpoint="rows")
+
+
+async def test_a_vendor_echoing_the_key_in_an_error_has_it_redacted(clock: ManualClock) -> None:
+    key = "k3y/with+sp=cial&chars"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        echoed = request.headers["Authorization"]
+        from urllib.parse import quote
+
+        message = f"bad {echoed} ({quote(key, safe='')})"
+        return httpx.Response(403, json={"ErrorCode": "E1", "Message": message})
+
+    async with httpx.AsyncClient(base_url=BASE, transport=httpx.MockTransport(answer)) as c:
+        from doorfix.redact import SecretRedactor
+
+        redactor = SecretRedactor()
+        redactor.add(key)
+        layer = HttpLayer(
+            system="clp",
+            client=c,
+            auth=StaticKeyAuth(SecretStr(key)),
+            vendor_error=read_vendor,
+            clock=clock,
+            redactor=redactor,
+        )
+        with pytest.raises(PermanentError) as caught:
+            await layer.request("GET", "/rows", endpoint="rows")
+    text = str(caught.value)
+    assert key not in text
+    assert "k3y%2Fwith" not in text
+    assert "***" in text

@@ -14,7 +14,7 @@ from rich.console import Console
 from doorfix import __version__
 from doorfix.agent.cli.daemon import register as register_daemon
 from doorfix.agent.cli.reports import register as register_reports
-from doorfix.agent.cli.session import Loaded, load, open_agent, secrets_for
+from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
 from doorfix.agent.engine.collect_aca import UnresolvedError
 from doorfix.agent.engine.progress import Progress, progress_display
 from doorfix.agent.engine.report import RunReport, render_table
@@ -24,6 +24,7 @@ from doorfix.agent.engine.ticket import diagnose_ticket
 from doorfix.clock import utc
 from doorfix.errors import AuthError, ConfigError, JournalError
 from doorfix.log import configure_logging
+from doorfix.text import printable
 
 app = typer.Typer(
     name="doorfix",
@@ -103,7 +104,7 @@ def _loaded(ctx: typer.Context) -> Loaded:
 
 
 def _fail_config(exc: Exception) -> NoReturn:
-    typer.echo(f"doorfix: {exc}", err=True)
+    typer.echo(f"doorfix: {printable(str(exc))}", err=True)
     raise typer.Exit(EXIT_CONFIG)
 
 
@@ -119,15 +120,17 @@ def _run_command(
 ) -> None:
     """Run ``work`` with an agent; print the report; map failures to DESIGN's exit codes."""
 
+    redactor = log_redactor(loaded)
+
     async def go(progress: Progress) -> RunReport:
-        async with open_agent(loaded) as agent:
+        async with open_agent(loaded, redactor=redactor) as agent:
             return await work(agent, progress)
 
     try:
         # on a terminal only: on a pipe the display would only add blank lines to stderr
         with progress_display(enabled=False if as_json else None) as progress:
             # inside the display: rich swaps stderr for a proxy the log lines must go through
-            configure_logging(level="warning", secrets=_secret_values(loaded))
+            configure_logging(level="warning", secrets=redactor)
             report = asyncio.run(go(progress))
     except (ConfigError, JournalError) as exc:
         _fail_config(exc)
@@ -135,19 +138,12 @@ def _run_command(
         _print(exc.report, as_json=as_json)
         if isinstance(exc.__cause__, AuthError):
             _fail_config(exc.__cause__)
-        typer.echo(f"doorfix: the run could not complete: {exc}", err=True)
+        typer.echo(f"doorfix: the run could not complete: {printable(str(exc))}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     except UnresolvedError as exc:
-        typer.echo(f"doorfix: {exc}", err=True)
+        typer.echo(f"doorfix: {printable(redactor.redact(str(exc)))}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     _print(report, as_json=as_json)
-
-
-def _secret_values(loaded: Loaded) -> tuple[str, ...]:
-    try:
-        return secrets_for(loaded).values()
-    except ConfigError:
-        return ()
 
 
 @app.command()

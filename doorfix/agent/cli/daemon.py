@@ -9,17 +9,18 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from doorfix.agent.cli.session import Loaded, load, open_agent, secrets_for
+from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
 from doorfix.agent.daemon.scheduler import run_daemon
 from doorfix.errors import ConfigError, JournalError
 from doorfix.log import configure_logging
+from doorfix.text import printable
 
 #: DESIGN.md's exit code for bad config, credentials or journal
 EXIT_CONFIG = 2
 
 
 def _fail(exc: Exception) -> NoReturn:
-    typer.echo(f"doorfix: {exc}", err=True)
+    typer.echo(f"doorfix: {printable(str(exc))}", err=True)
     raise typer.Exit(EXIT_CONFIG)
 
 
@@ -31,13 +32,6 @@ def _loaded(ctx: typer.Context) -> Loaded:
         _fail(exc)
 
 
-def _secret_values(loaded: Loaded) -> tuple[str, ...]:
-    try:
-        return secrets_for(loaded).values()
-    except ConfigError:
-        return ()  # open_agent names the missing variable
-
-
 def daemon(
     ctx: typer.Context,
     dry_run: Annotated[
@@ -46,13 +40,14 @@ def daemon(
 ) -> None:
     """Run every playbook on its schedule until SIGTERM; /healthz and /metrics on 127.0.0.1."""
     loaded = _loaded(ctx)
-    configure_logging(level="info", secrets=_secret_values(loaded))
+    redactor = log_redactor(loaded)
+    configure_logging(level="info", secrets=redactor)
 
     # the embedded sandbox runs on an accelerated clock: its intervals pass that much faster
     speed = loaded.settings.sandbox.speed if loaded.embedded else 1.0
 
     async def go() -> None:
-        async with open_agent(loaded) as agent:
+        async with open_agent(loaded, redactor=redactor) as agent:
             await run_daemon(agent, dry_run=dry_run, speed=speed)
 
     try:

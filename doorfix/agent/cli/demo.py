@@ -30,6 +30,7 @@ from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import AcceleratedClock, Clock
 from doorfix.sandbox.api.server import ServedSandbox, build_app
+from doorfix.text import printable
 
 #: the demo world's faulted holiday, and the hours doorfix may open it
 DEMO_HOLIDAY = "Public holiday"
@@ -100,8 +101,8 @@ class Watch:
             style = OUTCOME_STYLE.get(incident.outcome, "")
             self.console.print(
                 f"[dim]{at}[/dim] [{style}]{incident.outcome:<20}[/{style}] "
-                f"{incident.cause:<28} {escape(_subject(incident.subject))}  "
-                f"[dim]{escape(_what(incident))}[/dim]",
+                f"{incident.cause:<28} {escape(printable(_subject(incident.subject)))}  "
+                f"[dim]{escape(printable(_what(incident)))}[/dim]",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -162,14 +163,15 @@ def _summary(console: Console, watch: Watch, result: DemoResult, elapsed: float)
         console.print(f"\n[yellow]Needs a person[/yellow] ({len(people)}):")
     for incident in people:
         console.print(
-            f"[yellow]{incident.cause}[/yellow] {escape(_subject(incident.subject))}: "
-            f"{escape(incident.reason)}",
+            f"[yellow]{incident.cause}[/yellow] {escape(printable(_subject(incident.subject)))}: "
+            f"{escape(printable(incident.reason))}",
             highlight=False,
             soft_wrap=True,
         )
         for n, step in enumerate(incident.steps, 1):
             who, text = step.get("who", "?"), step.get("text", "")
-            console.print(f"   {n}. ({who}) {escape(text)}", highlight=False, soft_wrap=True)
+            line = f"   {n}. ({escape(printable(who))}) {escape(printable(text))}"
+            console.print(line, highlight=False, soft_wrap=True)
 
 
 async def run_demo(

@@ -31,6 +31,7 @@ from doorfix.agent.reports.render import render, render_text
 from doorfix.clock import SystemClock, utc
 from doorfix.errors import ConfigError, JournalError
 from doorfix.log import configure_logging
+from doorfix.text import printable
 
 #: DESIGN.md's exit code for bad config, credentials or journal
 EXIT_CONFIG = 2
@@ -72,7 +73,7 @@ def parse_since(text: str, now: datetime, *, key: str = "--since") -> datetime:
 
 
 def _fail(exc: Exception) -> NoReturn:
-    typer.echo(f"doorfix: {exc}", err=True)
+    typer.echo(f"doorfix: {printable(str(exc))}", err=True)
     raise typer.Exit(EXIT_CONFIG)
 
 
@@ -224,7 +225,7 @@ def check(ctx: typer.Context) -> None:
     configure_logging(level="critical", secrets=hidden)
     checks = asyncio.run(run_checks(config))
     for item in checks:
-        typer.echo(item.line())
+        typer.echo(printable(item.line()))
     if not all_ok(checks):
         raise typer.Exit(EXIT_CONFIG)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import AcceleratedClock, Clock, SystemClock
+from doorfix.errors import ConfigError
+from doorfix.redact import SecretRedactor
 
 log = structlog.get_logger("doorfix.session")
 
@@ -45,9 +48,28 @@ def secrets_for(loaded: Loaded) -> Secrets:
     return sandbox_secrets() if loaded.embedded else load_secrets()
 
 
+def log_redactor(loaded: Loaded) -> SecretRedactor:
+    """A redactor knowing the command's secrets in every wire form (none when unusable)."""
+    redactor = SecretRedactor()
+    with contextlib.suppress(ConfigError):  # open_agent names the variable
+        secrets = secrets_for(loaded)
+        redactor.add(secrets.cloud_client_secret.get_secret_value())
+        redactor.add(secrets.aca_api_key.get_secret_value())
+        # CLP's secret also travels inside Basic credentials
+        redactor.add(
+            secrets.clp_client_secret.get_secret_value(), user=loaded.settings.clp.client_id
+        )
+    return redactor
+
+
 @asynccontextmanager
-async def open_agent(loaded: Loaded, *, clock: Clock | None = None) -> AsyncIterator[Agent]:
-    """An agent for one command; closes its clients and journal on the way out."""
+async def open_agent(
+    loaded: Loaded, *, clock: Clock | None = None, redactor: SecretRedactor | None = None
+) -> AsyncIterator[Agent]:
+    """An agent for one command; closes its clients and journal on the way out.
+
+    ``redactor``: the log lines' (see :func:`log_redactor`), which learns each token obtained.
+    """
     settings = loaded.settings
     secrets = secrets_for(loaded)
     if loaded.embedded:
@@ -69,11 +91,16 @@ async def open_agent(loaded: Loaded, *, clock: Clock | None = None) -> AsyncIter
             journal=Journal(loaded.journal_path, clock=sim),
             urls=Urls.under(IN_PROCESS_ROOT),
             transport=SandboxTransport(app),
+            redactor=redactor,
         )
     else:
         real = clock or SystemClock()
         agent = build_agent(
-            settings, secrets, clock=real, journal=Journal(loaded.journal_path, clock=real)
+            settings,
+            secrets,
+            clock=real,
+            journal=Journal(loaded.journal_path, clock=real),
+            redactor=redactor,
         )
     try:
         yield agent

@@ -18,9 +18,12 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from doorfix.loopguard import LoopbackGuard
 
 #: the only address the endpoint listens on: it has no authentication
 LOOPBACK = "127.0.0.1"
@@ -60,7 +63,9 @@ def build_endpoint(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-        ]
+        ],
+        # unauthenticated on loopback: a browser page (DNS rebinding) must not read it
+        middleware=[Middleware(LoopbackGuard)],
     )
 
 

@@ -129,6 +129,8 @@ class Daemon:
         self._down: dict[str, float] = {}
         self._stopping = False
         self._started = time.monotonic()
+        #: the playbook running now and when it started (monotonic), for the health check
+        self._current: tuple[str, float] | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -146,9 +148,23 @@ class Daemon:
         }
         if not self.scheduling():
             return Health("the scheduler is not running", details)
+        over = self._over_deadline()
+        if over is not None:
+            return Health(over, details)
         # an integrity check reads the whole file: keep it off the event loop
         reason = await asyncio.to_thread(self.agent.journal.check)
         return Health(reason, details)
+
+    def _over_deadline(self) -> str | None:
+        current = self._current
+        if current is None:
+            return None
+        playbook, since = current
+        limit = self.agent.settings.engine.max_run_seconds
+        held = time.monotonic() - since
+        if held <= limit:
+            return None
+        return f"run of {playbook} over its deadline: {held:.0f} s > max_run_seconds {limit:g}"
 
     # ------------------------------------------------------------------ jobs
 
@@ -201,13 +217,17 @@ class Daemon:
             async with self._turn:
                 if self._stopping:
                     return
-                await self._run(playbook)
+                try:
+                    await self._run(playbook)
+                finally:
+                    self._current = None
         finally:
             if task is not None:
                 self._jobs.discard(task)
 
     async def _run(self, playbook: str) -> None:
         started = time.monotonic()
+        self._current = (playbook, started)
         try:
             report = await run_once(self.agent, playbook, dry_run=self.dry_run)
         except RunFailed as exc:

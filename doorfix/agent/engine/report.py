@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from doorfix.connectors.models import iso_z
+from doorfix.text import printable
 
 ActionStatus = Literal["planned", "succeeded", "failed", "skipped", "unknown"]
 
@@ -168,19 +169,22 @@ def render_table(report: RunReport, console: Console) -> None:
             # the cells are data, not markup: "[succeeded]" must print as it is
             table.add_row(
                 Text(inc.outcome, style=style),
-                Text(inc.cause),
-                Text(_subject_text(inc.subject)),
-                Text(actions or (inc.reason or "-")),
+                Text(printable(inc.cause)),
+                Text(printable(_subject_text(inc.subject))),
+                Text(printable(actions or (inc.reason or "-"))),
                 Text(str(len(inc.event_ids))),
             )
         console.print(table)
     for inc in report.incidents:
         if inc.steps:
-            console.print(Text.assemble((inc.cause, "yellow"), f" {_subject_text(inc.subject)}:"))
+            subject = printable(_subject_text(inc.subject))
+            console.print(Text.assemble((printable(inc.cause), "yellow"), f" {subject}:"))
             for n, step in enumerate(inc.steps, 1):
-                console.print(Text(f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}"))
+                line = f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}"
+                console.print(Text(printable(line)))
     for skip in report.skipped:
         where = f"{skip.system} {skip.endpoint}" + (f" field {skip.field}" if skip.field else "")
-        console.print(Text.assemble(("skipped record", "red"), f" {where}: {skip.message}"))
+        line = printable(f" {where}: {skip.message}")
+        console.print(Text.assemble(("skipped record", "red"), line))
     if report.error:
-        console.print(Text.assemble(("run did not complete: ", "red"), report.error))
+        console.print(Text.assemble(("run did not complete: ", "red"), printable(report.error)))

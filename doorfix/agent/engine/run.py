@@ -10,8 +10,10 @@ instead of losing them, and reconciles actions instead of repeating them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -43,15 +45,23 @@ _QUIET_REPEATS = frozenset({Outcome.NEEDS_HUMAN, Outcome.NO_FAULT})
 class RunFailed(DoorfixError):
     """A run could not complete (an API unreachable after retries); exit code 1."""
 
-    def __init__(self, report: RunReport, cause: Exception) -> None:
+    def __init__(self, report: RunReport, cause: Exception, *, message: str | None = None) -> None:
         self.report = report
-        super().__init__(str(cause))
+        super().__init__(str(cause) if message is None else message)
 
 
-def _skip_recorder(report: RunReport) -> Callable[[ContractError], None]:
+class RunDeadlineExceeded(DoorfixError):
+    """A run went past ``[engine] max_run_seconds`` and was stopped."""
+
+
+def _skip_recorder(
+    report: RunReport, redact: Callable[[str], str]
+) -> Callable[[ContractError], None]:
     def record(exc: ContractError) -> None:
         log.warning("record_skipped", system=exc.system, endpoint=exc.endpoint, field=exc.field)
-        report.skipped.append(SkippedRecord(exc.system, exc.endpoint, exc.field, exc.message))
+        report.skipped.append(
+            SkippedRecord(exc.system, exc.endpoint, exc.field, redact(exc.message))
+        )
 
     return record
 
@@ -105,49 +115,40 @@ async def _execute_run(
     progress: Progress,
 ) -> RunReport:
     journal, clock = agent.journal, agent.clock
+    redact = agent.clients.redactor.redact
     now = clock.now()
     run_id = journal.start_run(name, dry_run=dry_run)
     report = RunReport(run_id=run_id, playbook=name, dry_run=dry_run, started_at=now)
     structlog.contextvars.bind_contextvars(run_id=run_id, playbook=name)
-    g = agent.settings.guards
-    run = RunState(
-        agent,
-        report,
-        RunGuards(g, enabled=frozenset(agent.settings.remedies.enabled), history=journal, now=now),
-        Executor(agent.clients, clock, verify_timeout=g.verify_timeout_seconds),
-        dry_run,
-    )
+    limit = agent.settings.engine.max_run_seconds
+    deadline = asyncio.timeout(limit)
     try:
-        if not dry_run:
-            await reconcile(agent, run_id)
-        fetcher = RunFetcher(agent.clients, now=now, on_skip=_skip_recorder(report))
-        progress.stage(f"{name}: reading the systems")
-        batch = await collect(run, fetcher)
-        if not dry_run:
-            run.feeds = {e: c.feed for c in batch.commits for e in c.event_ids}
-        if isinstance(batch, AcaBatch):
-            for follow in batch.follow_ups:
-                settle(run, follow)
-            if not dry_run:
-                for subject in batch.resolved:
-                    close_resolved(journal, run_id=run_id, subject=subject)
-        candidates = merge_by_key(batch.candidates)
-        progress.stage(f"{name}: working incidents", total=len(candidates))
-        await _work(run, candidates, progress)
-        if not dry_run:
-            # only now: every incident of these events is recorded (each decision marked its
-            # own events seen), so a crash before this line re-reads only undecided events
-            for commit in batch.commits:
-                journal.advance_feed(
-                    commit.feed, cursor=commit.cursor, event_ids=commit.event_ids, run_id=run_id
-                )
+        # real seconds, whatever the agent's clock: a run must not hold the daemon for ever
+        async with deadline:
+            run = await _work(agent, report, collect, dry_run=dry_run, progress=progress)
+    except TimeoutError as exc:
+        if not deadline.expired():
+            raise
+        stop = RunDeadlineExceeded(
+            f"stopped after max_run_seconds ({limit:g} s): the run went past its deadline; "
+            "what it recorded stands, the rest is read again by the next run"
+        )
+        _failed(agent, report, stop, redact)
+        raise RunFailed(report, stop) from exc
     except (ConnectorError, OSError) as exc:
-        report.finished_at = clock.now()
-        report.error = str(exc)
-        journal.finish_run(run_id, status="failed", counts=report.counts, error=str(exc))
-        # the error names system, endpoint and status; a traceback would add only noise
-        log.error("run_failed", error=str(exc), auth=isinstance(exc, AuthError))  # noqa: TRY400
-        raise RunFailed(report, exc) from exc
+        text = _failed(agent, report, exc, redact)
+        raise RunFailed(report, exc, message=text) from exc
+    except Exception as exc:
+        # a bug or a journal error: the run row must not stay `running` (a kill or a
+        # cancellation leaves it, like a crash, for the next run's reconciliation)
+        with contextlib.suppress(DoorfixError):
+            journal.finish_run(
+                run_id,
+                status="failed",
+                counts=report.counts,
+                error=redact(f"{type(exc).__name__}: {exc}"),
+            )
+        raise
     finally:
         structlog.contextvars.unbind_contextvars("run_id", "playbook")
     report.finished_at = clock.now()
@@ -163,6 +164,65 @@ async def _execute_run(
         breakers=report.breakers,
     )
     return report
+
+
+def _failed(agent: Agent, report: RunReport, exc: Exception, redact: Callable[[str], str]) -> str:
+    """Record a run that could not complete; the (redacted) error text."""
+    text = redact(str(exc))
+    report.finished_at = agent.clock.now()
+    report.error = text
+    agent.journal.finish_run(report.run_id, status="failed", counts=report.counts, error=text)
+    # the error names system, endpoint and status; a traceback would add only noise
+    log.error("run_failed", error=text, auth=isinstance(exc, AuthError))
+    return text
+
+
+async def _work(
+    agent: Agent, report: RunReport, collect: Collector, *, dry_run: bool, progress: Progress
+) -> RunState:
+    """Reconcile, collect, process each candidate, commit the feeds; the run's state."""
+    journal, name, run_id = agent.journal, report.playbook, report.run_id
+    g = agent.settings.guards
+    run = RunState(
+        agent,
+        report,
+        RunGuards(
+            g,
+            enabled=frozenset(agent.settings.remedies.enabled),
+            history=journal,
+            now=report.started_at,
+        ),
+        Executor(agent.clients, agent.clock, verify_timeout=g.verify_timeout_seconds),
+        dry_run,
+    )
+    if not dry_run:
+        await reconcile(agent, run_id)
+    fetcher = RunFetcher(
+        agent.clients,
+        now=report.started_at,
+        on_skip=_skip_recorder(report, agent.clients.redactor.redact),
+    )
+    progress.stage(f"{name}: reading the systems")
+    batch = await collect(run, fetcher)
+    if not dry_run:
+        run.feeds = {e: c.feed for c in batch.commits for e in c.event_ids}
+    if isinstance(batch, AcaBatch):
+        for follow in batch.follow_ups:
+            settle(run, follow)
+        if not dry_run:
+            for subject in batch.resolved:
+                close_resolved(journal, run_id=run_id, subject=subject)
+    candidates = merge_by_key(batch.candidates)
+    progress.stage(f"{name}: working incidents", total=len(candidates))
+    await _work_incidents(run, candidates, progress)
+    if not dry_run:
+        # only now: every incident of these events is recorded (each decision marked its
+        # own events seen), so a crash before this line re-reads only undecided events
+        for commit in batch.commits:
+            journal.advance_feed(
+                commit.feed, cursor=commit.cursor, event_ids=commit.event_ids, run_id=run_id
+            )
+    return run
 
 
 async def _collect(
@@ -204,7 +264,7 @@ async def _collect_new(
     )
 
 
-async def _work(run: RunState, candidates: list[Candidate], progress: Progress) -> None:
+async def _work_incidents(run: RunState, candidates: list[Candidate], progress: Progress) -> None:
     """Work the run's incidents, concurrently by lane (see :mod:`lanes`), bounded.
 
     Each lane works its incidents in order; lanes run at the same time, at most
@@ -298,7 +358,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
         subject=diagnosis.subject.as_dict(),
         run_id=run.report.run_id,
         event_ids=candidate.event_ids,
-        evidence=dict(diagnosis.evidence),
+        evidence=_clean(run, diagnosis.evidence),
         feeds=run.feeds_of(candidate.event_ids),
         occurrence=not candidate.retry,
     )
@@ -310,7 +370,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
             outcome="",
             subject=diagnosis.subject.as_dict(),
             event_ids=list(candidate.event_ids),
-            evidence=dict(diagnosis.evidence),
+            evidence=_clean(run, diagnosis.evidence),
             reason=plan.reason,
         )
         outcome, steps = await _decide(run, candidate, row.incident_id, incident)
@@ -418,8 +478,9 @@ async def _execute(
     result = await run.executor.run(action, candidate.verify)
     run.guards.record(action, write_error=result.write_error)
     report.status = result.status
+    redact = run.agent.clients.redactor
     if result.detail.get("error"):
-        report.detail = str(result.detail["error"])
+        report.detail = redact.redact(str(result.detail["error"]))
     if result.status == "unknown":
         # left started: the next run's reconciliation re-reads the target before anything
         report.detail = (
@@ -429,12 +490,18 @@ async def _execute(
     # the outcome and steps go with the result, so a crash before the incident's outcome
     # is recorded can still decide the incident from them (see reconcile)
     detail = {
-        **result.detail,
+        **_clean(run, result.detail),
         "outcome": result.outcome.value,
         "steps": [s.as_dict() for s in result.steps],
     }
     journal.result(action_id, status=result.status, detail=detail)
     return result.outcome, result.steps
+
+
+def _clean(run: RunState, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every vendor text in them passed through the redactor."""
+    scrub = run.agent.clients.redactor.scrub
+    return {key: scrub(value) for key, value in values.items()}
 
 
 def _supersede(run: RunState, incident: IncidentReport) -> None:

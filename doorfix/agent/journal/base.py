@@ -35,6 +35,7 @@ class JournalBase:
         memory = self._path == ":memory:"
         if not memory:
             _check_path(Path(path))
+            _private(Path(path))
         try:
             conn = sqlite3.connect(
                 self._path,
@@ -154,6 +155,31 @@ def _check_path(path: Path) -> None:
         raise JournalError(f"{where}: directory {parent} is not writable")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise JournalError(f"{where}: the file is not readable and writable")
+
+
+#: the journal holds names, card numbers and who was refused where: its owner's only
+PRIVATE_FILE = 0o600
+
+
+def _private(path: Path) -> None:
+    """Create the journal 0600 (SQLite gives its -wal and -shm the file's own mode).
+
+    A journal an older version left readable by others is made private too.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    except OSError as exc:
+        raise JournalError(f"cannot open journal {path}: {exc.strerror}") from exc
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            with contextlib.suppress(OSError):  # not ours to change: SQLite says if it matters
+                os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    for extra in (f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(OSError):
+            if os.stat(extra).st_mode & 0o077:
+                os.chmod(extra, PRIVATE_FILE)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -4,7 +4,8 @@ A run that may act (not a dry-run) starts by reconciling what a crash left in fl
 processes on one journal (a one-shot ``doorfix run`` beside the daemon) would each take the
 other's in-flight actions for a crash's leftovers, so every acting run holds ``PATH.lock``
 (``flock``, released by the kernel when the process dies, so a crash never leaves it held).
-A second process waits for the run in progress to finish, saying once who holds the lock.
+A second process waits for the run in progress to finish, saying once (a warning, which the
+CLI shows) who holds the lock: its pid and playbook.
 """
 
 from __future__ import annotations
@@ -56,7 +57,16 @@ class RunLock:
         try:
             while not _try_lock(fd):
                 if not said:
-                    log.info("journal_busy", lock=str(path), holder=_holder(fd))
+                    holder = _holder(fd)
+                    # a warning: the CLI shows warnings, and a run that seems to hang must say why
+                    log.warning(
+                        "journal_busy",
+                        lock=str(path),
+                        holder=holder,
+                        holder_pid=holder.get("pid"),
+                        holder_playbook=holder.get("run"),
+                        waiting=what,
+                    )
                     said = True
                 await asyncio.sleep(POLL_SECONDS)
         except BaseException:

@@ -20,6 +20,7 @@ from doorfix.agent.journal.store import ActionRow, HistoryRow, IncidentRow, Jour
 from doorfix.agent.reports.period import subject_text
 from doorfix.connectors.models import iso_z
 from doorfix.log import Redactor
+from doorfix.text import printable
 
 #: The subject keys a history can be asked for (DESIGN.md "Run report", ``subject``).
 SUBJECT_KEYS: tuple[str, ...] = (
@@ -193,7 +194,7 @@ def render_history_json(history: SubjectHistory) -> str:
 
 def render_history_text(history: SubjectHistory, console: Console) -> None:
     """Print the history for a person: one block per incident, its lines in time order."""
-    who = subject_text(history.subject)
+    who = escape(printable(subject_text(history.subject)))
     console.print(
         f"[bold]History of {who}[/bold]: {len(history.incidents)} incident(s), "
         f"{history.action_count} action(s)"
@@ -209,12 +210,13 @@ def render_history_text(history: SubjectHistory, console: Console) -> None:
         state = inc.outcome or "open"
         console.print()
         console.print(
-            f"[bold]{escape(inc.cause)}[/bold] {escape(f'[{state}]')} "
-            f"{escape(subject_text(inc.subject))} (incident {inc.incident_id})",
+            f"[bold]{escape(printable(inc.cause))}[/bold] {escape(f'[{state}]')} "
+            f"{escape(printable(subject_text(inc.subject)))} (incident {inc.incident_id})",
             highlight=False,
         )
         for entry in by_incident.get(inc.incident_id, []):
-            console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {entry.text}", markup=False)
+            console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {printable(entry.text)}", markup=False)
         for n, step in enumerate(inc.steps, 1):
             text = history.scrub(step.get("text", ""))
-            console.print(f"  step {n} ({step.get('who', '?')}): {text}", markup=False)
+            line = f"  step {n} ({step.get('who', '?')}): {text}"
+            console.print(printable(line), markup=False)

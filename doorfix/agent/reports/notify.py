@@ -39,6 +39,7 @@ from doorfix.agent.reports.period import (
 )
 from doorfix.agent.reports.render import render_html, render_markdown
 from doorfix.log import redact_text
+from doorfix.text import markdown_text
 
 log = structlog.get_logger("doorfix.notify")
 
@@ -265,7 +266,7 @@ def run_message(
     when = report.started_at.strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"**{report.playbook}**{mode} run `{report.run_id}` at {when}: {summary or '-'}."]
     if report.error:
-        lines += ["", f"**The run did not complete:** {report.error}"]
+        lines += ["", f"**The run did not complete:** {markdown_text(report.error)}"]
     for outcome in SECTIONS:
         group = [i for i in shown if i.outcome == outcome]
         if group:
@@ -275,14 +276,15 @@ def run_message(
 
 
 def _incident_lines(incident: IncidentReport) -> str:
-    head = f"- {incident.cause}: {subject_text(incident.subject)}"
+    # vendor text (ids, names, notes) is data: it must never become a link or markup
+    head = f"- {markdown_text(incident.cause)}: {markdown_text(subject_text(incident.subject))}"
     actions = "; ".join(f"{a.remedy} {a.target} [{a.status}]" for a in incident.actions)
     if actions:
-        head += f": {actions}"
+        head += f": {markdown_text(actions)}"
     if incident.reason:
-        head += f" ({incident.reason})"
+        head += f" ({markdown_text(incident.reason)})"
     steps = [
-        f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}"
+        f"  {n}. ({markdown_text(step.get('who', '?'))}) {markdown_text(step.get('text', ''))}"
         for n, step in enumerate(incident.steps, 1)
     ]
     return "\n".join([head, *steps])

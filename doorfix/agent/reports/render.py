@@ -30,6 +30,7 @@ from doorfix.agent.reports.period import (
 )
 from doorfix.connectors.models import iso_z
 from doorfix.durations import format_duration
+from doorfix.text import markdown_text, printable
 
 Format = Literal["text", "markdown", "html", "json"]
 FORMATS: tuple[Format, ...] = ("text", "markdown", "html", "json")
@@ -123,11 +124,11 @@ def render_text(report: PeriodReport, console: Console) -> None:
             table.add_column(column, overflow="fold")
         for p in problems:
             table.add_row(
-                Text(p.cause),
-                Text(subject_text(p.subject)),
-                Text(_actions_text(p) or "-"),
+                Text(printable(p.cause)),
+                Text(printable(subject_text(p.subject))),
+                Text(printable(_actions_text(p) or "-")),
                 Text(_when(p.last_seen_at)),
-                Text(p.note or "-"),
+                Text(printable(p.note or "-")),
             )
         console.print(table)
     _text_tables(report, console)
@@ -136,18 +137,19 @@ def render_text(report: PeriodReport, console: Console) -> None:
 def _text_checklists(problems: Sequence[ProblemEntry], console: Console) -> None:
     for p in problems:
         who = ", ".join(p.who) or "support"
+        subject = rich_escape(printable(subject_text(p.subject)))
         console.print(
-            f"- [yellow]{rich_escape(p.cause)}[/yellow] "
-            f"{rich_escape(subject_text(p.subject))} (who: {rich_escape(who)})"
+            f"- [yellow]{rich_escape(printable(p.cause))}[/yellow] "
+            f"{subject} (who: {rich_escape(printable(who))})"
         )
         # prose is left to the terminal to wrap, so a saved report keeps one step per line
         if p.note:
-            console.print(f"  {p.note}", markup=False, soft_wrap=True)
+            console.print(f"  {printable(p.note)}", markup=False, soft_wrap=True)
         for n, step in enumerate(p.steps, 1):
             line = f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}"
-            console.print(line, markup=False, soft_wrap=True)
+            console.print(printable(line), markup=False, soft_wrap=True)
         if p.actions:
-            console.print(f"  actions: {_actions_text(p)}", markup=False, soft_wrap=True)
+            console.print(f"  actions: {printable(_actions_text(p))}", markup=False, soft_wrap=True)
 
 
 def _text_tables(report: PeriodReport, console: Console) -> None:
@@ -159,7 +161,7 @@ def _text_tables(report: PeriodReport, console: Console) -> None:
         for outcome in columns:
             table.add_column(outcome, justify="right")
         for cause, counts in report.by_cause.items():
-            table.add_row(Text(cause), *(str(counts.get(o, 0) or "") for o in columns))
+            table.add_row(Text(printable(cause)), *(str(counts.get(o, 0) or "") for o in columns))
         console.print(table)
     if report.by_remedy:
         table = Table(title="By remedy (actions)")
@@ -168,7 +170,7 @@ def _text_tables(report: PeriodReport, console: Console) -> None:
         for status in statuses:
             table.add_column(status, justify="right")
         for remedy, counts in report.by_remedy.items():
-            table.add_row(Text(remedy), *(str(counts.get(s, 0) or "") for s in statuses))
+            table.add_row(Text(printable(remedy)), *(str(counts.get(s, 0) or "") for s in statuses))
         console.print(table)
     busy = [d for d in report.per_day if d.total]
     if busy:
@@ -190,8 +192,8 @@ def _outcome_columns(rows: Iterable[Mapping[str, int]]) -> list[str]:
 
 
 def _md(text: object) -> str:
-    """A table cell: pipes escaped, newlines flattened."""
-    return str(text).replace("|", "\\|").replace("\n", " ").strip() or "-"
+    """A table cell of data: markdown, HTML and pipes escaped, controls shown, one line."""
+    return markdown_text(str(text)).strip() or "-"
 
 
 def render_markdown(report: PeriodReport) -> str:
@@ -204,7 +206,7 @@ def render_markdown(report: PeriodReport) -> str:
         "",
         f"- Runs: {_runs_line(report)}",
         f"- Mean time from first event to verified fix: {report.time_to_fix.text()}",
-        f"- Journal: `{report.journal}`",
+        f"- Journal: {_md(report.journal)}",
     ]
     for outcome in SECTIONS:
         problems = report.section(outcome)
@@ -247,16 +249,16 @@ def _md_checklists(problems: Sequence[ProblemEntry]) -> list[str]:
     out: list[str] = []
     for p in problems:
         who = ", ".join(p.who) or "support"
-        out.append(f"### {p.cause}: {subject_text(p.subject)}")
+        out.append(f"### {_md(p.cause)}: {_md(subject_text(p.subject))}")
         out.append("")
-        out.append(f"Who: **{who}**." + (f" {p.note}." if p.note else ""))
+        out.append(f"Who: **{_md(who)}**." + (f" {_md(p.note)}." if p.note else ""))
         out.append("")
         out += [
-            f"{n}. ({step.get('who', '?')}) {step.get('text', '')}"
+            f"{n}. ({_md(step.get('who', '?'))}) {_md(step.get('text', ''))}"
             for n, step in enumerate(p.steps, 1)
         ]
         if p.actions:
-            out += ["", f"Actions: {_actions_text(p)}"]
+            out += ["", f"Actions: {_md(_actions_text(p))}"]
         out.append("")
     return out
 

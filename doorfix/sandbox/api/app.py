@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from doorfix.loopguard import LoopbackGuard
 from doorfix.sandbox.api import aca as api_aca
 from doorfix.sandbox.api import cloud as api_cloud
 from doorfix.sandbox.api import clp as api_clp
@@ -108,7 +109,11 @@ def create_app(
             Mount("/clp", routes=api_clp.routes()),
             Mount("/sandbox", routes=control.routes()),
         ],
-        middleware=[Middleware(_SandboxMiddleware)],
+        # the control API resets worlds and injects faults: no browser page may reach it
+        middleware=[
+            Middleware(LoopbackGuard, prefix="/sandbox", json_only=True),
+            Middleware(_SandboxMiddleware),
+        ],
         exception_handlers={Answer: _answer},
     )
     app.state.sandbox = state

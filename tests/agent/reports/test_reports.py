@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -151,8 +152,10 @@ async def test_text_markdown_and_json_tell_the_same_story(three_days: Demo) -> N
     text = render(report, "text")
     markdown = render(report, "markdown")
     data = json.loads(render(report, "json"))
+    # vendor text in markdown is escaped (``\\[succeeded\\]``); it reads as the text does
+    shown = re.sub(r"\\(.)", r"\1", markdown)
 
-    for out in (text, markdown):
+    for out in (text, shown):
         assert "Needs a person (11)" in out
         assert "Fixed and verified (8)" in out
         assert "toggle_access_matrix" in out
@@ -165,7 +168,7 @@ async def test_text_markdown_and_json_tell_the_same_story(three_days: Demo) -> N
     assert (
         "| aca.clp_out_of_sync | center=c-1 lock=l-1 user=u-1 "
         "| toggle_access_matrix u-1/l-1 [succeeded] |"
-    ) in markdown
+    ) in shown
 
     assert data["counts"] == dict(report.by_outcome)
     assert data["by_remedy"]["sync_access"] == {"succeeded": 2}
@@ -216,7 +219,8 @@ def test_secrets_are_scrubbed_from_every_format(tmp_path: Path) -> None:
     for fmt in FORMATS:
         out = render(report, fmt)
         assert SECRET not in out, fmt
-        assert "***" in out, fmt
+        # markdown escapes the marker (``\\*\\*\\*``), which renders as ``***``
+        assert "***" in out.replace("\\*", "*"), fmt
 
 
 @pytest.mark.parametrize(
