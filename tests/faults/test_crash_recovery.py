@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,22 @@ async def until(condition: Callable[[], bool]) -> None:
     """Poll ``condition`` while the event loop runs other tasks (bound it with a timeout)."""
     while not condition():  # noqa: ASYNC110 - a log line, not an event we could wait on
         await asyncio.sleep(0.01)
+
+
+#: one incident at a time: these tests kill the run at one chosen call by raising there, in
+#: one task, and check what that one cut leaves; a real kill stops every task at once, which
+#: the SIGKILL crash loop (tests/crash, at the default concurrency) covers
+SERIAL = {"engine": {"max_concurrent_incidents": 1}}
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    """The demo world with an agent working one incident at a time; closed afterwards."""
+    harness = make_world(**SERIAL)
+    try:
+        yield harness
+    finally:
+        await harness.aclose()
 
 
 class Killed(BaseException):
@@ -189,7 +205,7 @@ async def test_an_acting_run_waits_while_another_process_holds_the_journal(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "journal.sqlite3"
-    world = make_world(journal=path)
+    world = make_world(journal=path, **SERIAL)
     other = Journal(path, clock=SystemClock())  # the daemon of another process, say
     try:
         with structlog.testing.capture_logs() as logs:

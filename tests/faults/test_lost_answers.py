@@ -116,7 +116,8 @@ async def test_an_unknown_write_whose_reread_fails_stays_in_flight_and_is_settle
         router.post(path=cloud, json__command="add_personnel_credential").mock(side_effect=write)
         router.post(path=cloud, json__command="get_personnel_detail").mock(side_effect=reread)
 
-    w = make_world(routes=routes)
+    # one incident at a time: the refused re-reads are counted across every incident's calls
+    w = make_world(routes=routes, engine={"max_concurrent_incidents": 1})
     try:
         w.faults.add("drop", system="cloud", endpoint="add_personnel_credential", after=True)
         report = await w.run("door-logs")
