@@ -166,9 +166,8 @@ class RunFetcher:
 
         async def build() -> ProjectFacts:
             cloud = self.clients.cloud
-            info, doors, groups, user_groups, holidays, center = await asyncio.gather(
-                cloud.get_project_info(project_id),
-                collect(cloud.iter_doors(project_id, on_skip=self._skip)),
+            (info, doors), groups, user_groups, holidays, center = await asyncio.gather(
+                self.door_licenses(project_id),
                 collect(cloud.iter_access_groups(project_id, on_skip=self._skip)),
                 collect(cloud.iter_user_groups(project_id, on_skip=self._skip)),
                 collect(cloud.iter_holidays(project_id, on_skip=self._skip)),
@@ -190,13 +189,9 @@ class RunFetcher:
     async def door_licenses(self, project_id: str) -> tuple[ProjectInfo, tuple[Door, ...]]:
         """A cloud project's permissions and doors: all ``license-renewal`` needs of it.
 
-        Two requests (project info, the doors' pages), not the five :meth:`project` makes;
-        served from :meth:`project`'s facts when this run already read them.
+        Two requests (project info, the doors' pages), read once per run: :meth:`project`
+        builds on them.
         """
-        built = self._memo.get(("project", project_id))
-        if built is not None and built.done() and not built.cancelled() and not built.exception():
-            facts: ProjectFacts = built.result()
-            return facts.project, tuple(facts.doors.values())
 
         async def build() -> tuple[ProjectInfo, tuple[Door, ...]]:
             cloud = self.clients.cloud
