@@ -20,6 +20,7 @@ from doorfix.playbooks.aca.access import (
     mismatched_inventories,
     rejection_events,
     room_label,
+    tag_state,
 )
 from doorfix.playbooks.aca.lock_hardware import connection_problems
 from doorfix.playbooks.facts import LockFacts
@@ -166,15 +167,30 @@ def check_mkey(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding |
 
 
 def check_tag(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
-    """The runbook's premise: the presented tag must be properly assigned to the user."""
+    """The runbook's premise: the presented tag must be properly assigned to the user.
+
+    On the event path, the newest rejection's tag; on the ticket path (no event), a user
+    who is not on a mobile key and holds no assigned tag at all. Checked before any sync
+    remedy: a lost, unknown or someone else's tag is a security finding, never a sync.
+    """
     rejections = rejection_events(facts)
-    if not rejections or rejections[-1].type != "tag_rejected":
+    if rejections:
+        if rejections[-1].type != "tag_rejected":
+            return None
+        number = rejections[-1].credential
+        state = tag_state(facts.user, number)
+        if state == "assigned":
+            return None
+        return Finding(Cause.ACA_TAG_NOT_ASSIGNED, {"tag_state": state, "credential": number})
+    if _mkey_presented(facts) or any(t.state == "assigned" for t in facts.user.tags):
         return None
-    number = rejections[-1].credential
-    state = next((t.state for t in facts.user.tags if t.number == number), "not_the_users")
-    if state == "assigned":
-        return None
-    return Finding(Cause.UNKNOWN, {"tag_state": state, "credential": number})
+    lost = sorted(t.number for t in facts.user.tags if t.state == "lost")
+    evidence: dict[str, Any] = {
+        "tag_state": "lost" if lost else "none",
+        "credential": lost[-1] if lost else None,
+        "lost_tags": lost,
+    }
+    return Finding(Cause.ACA_TAG_NOT_ASSIGNED, evidence)
 
 
 def check_lock_state(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
@@ -194,10 +210,10 @@ def check_iq(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | N
 #: The event path, in DESIGN.md's order ("Order of checks").
 EVENT_CHAIN: tuple[_Check, ...] = (
     check_too_early,
+    check_tag,
     check_access,
     check_clp,
     check_mkey,
-    check_tag,
     check_lock_state,
     check_iq,
 )

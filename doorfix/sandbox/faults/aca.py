@@ -20,6 +20,48 @@ from doorfix.sandbox.world import rules
 from doorfix.sandbox.world.model import MatrixCell, MobileKeyState, User, WorldError
 from doorfix.sandbox.world.state import WorldState
 
+# --------------------------------------------------------------------------- the tag itself
+
+
+def _tag_not_assigned(
+    w: WorldState, now: datetime, *, user_id: str, lock_id: str, larry_denied: bool = False
+) -> Injected:
+    """The user's tag is marked lost in ACA (its CLP key blocked) and still presented.
+
+    ``larry_denied``: CLP also stopped granting the user the lock, so a sync remedy looks
+    tempting; the runbook's premise (a properly assigned tag) fails first, and no sync helps.
+    """
+    user, lock = get(w.users, user_id, "user"), get(w.locks, lock_id, "lock")
+    tag = rules.presented_tag(user)
+    if tag is None or tag.state != "assigned" or len(user.tags) != 1:
+        raise WorldError("invalid", "the user needs exactly one tag, assigned, to lose")
+    tag.state = "lost"
+    member = rules.site_user(w, lock.site_id, user.clp_user_id)
+    key = rules.site_key(w, member.id, "tag", tag.number) if member else None
+    if key is not None:
+        key.blocked = True
+    uid = user.clp_user_id
+    groups = []
+    if larry_denied:
+        groups = [g for g in rules.groups_listing(w, lock.site_id, lock_id) if uid in g.user_ids]
+        for group in groups:
+            group.user_ids.discard(uid)
+
+    def undo() -> None:
+        tag.state = "assigned"
+        if key is not None:
+            key.blocked = False
+        for group in groups:
+            group.user_ids.add(uid)
+
+    return Injected(lock_subject(w, user, lock) | {"credential": tag.number}, undo)
+
+
+def _present_tag_not_assigned(w: WorldState, s: Subject, now: datetime) -> bool:
+    user = w.users[s["user_id"]]
+    return any(t.number == s["credential"] and t.state == "lost" for t in user.tags)
+
+
 # --------------------------------------------------------------------------- ACA <-> CLP <-> IQ
 
 
@@ -340,6 +382,14 @@ def _present_mkey(state: MobileKeyState | None) -> Callable[[WorldState, Subject
 
 #: ACA, CLP and lock fault kinds.
 SPECS: tuple[FaultSpec, ...] = (
+    FaultSpec(
+        "aca.tag_not_assigned",
+        "aca.tag_not_assigned",
+        None,
+        "needs_human",
+        _tag_not_assigned,
+        _present_tag_not_assigned,
+    ),
     FaultSpec(
         "aca.clp_out_of_sync",
         "aca.clp_out_of_sync",

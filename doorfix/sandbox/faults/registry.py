@@ -9,6 +9,7 @@ makes it False; ``clear`` is the control API's undo by fiat.
 =========================  =====================================================================
 kind                       cleared by
 =========================  =====================================================================
+aca.tag_not_assigned       a person (the tag found, or a new one assigned); never a sync
 aca.clp_out_of_sync        matrix off then on (``sticky=True``: pushes never land, nothing does)
 aca.iq_out_of_sync         Sync Access on the lock's collection
 cloud.license_inactive     renew_door_license

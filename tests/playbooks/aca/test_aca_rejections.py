@@ -176,7 +176,35 @@ EVENT_ROWS: list[Any] = [
         "lost_tag_presented",
         TAG,
         {"user": f.aca_user(tags=[("CARD-1", "lost")])},
-        Cause.UNKNOWN,
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        "needs_human",
+    ),
+    # order: the presented tag is checked before any sync remedy (c1 toggle, c2 Sync Access)
+    (
+        "lost_tag_before_clp_toggle",
+        TAG,
+        {
+            "user": f.aca_user(tags=[("CARD-1", "lost"), ("CARD-2", "assigned")]),
+            "larry": f.larry("denied", "no_access_group"),
+        },
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        "needs_human",
+    ),
+    (
+        "someone_elses_tag_before_iq_sync",
+        (f.event(credential="CARD-9"),),
+        {},
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        "needs_human",
+    ),
+    (
+        "lost_tag_before_disabled_access",
+        TAG,
+        {
+            "user": f.aca_user(tags=[("CARD-1", "lost")]),
+            "accesses": (f.access(state="disabled", disabled_by="access_matrix"),),
+        },
+        Cause.ACA_TAG_NOT_ASSIGNED,
         "needs_human",
     ),
     (
@@ -240,7 +268,55 @@ def test_event_path(
     assert diagnosis.cause is cause
     assert plan.disposition == disposition
     assert diagnosis.evidence["path"] == "event"
-    assert diagnosis.subject.as_dict() == {"center_id": "c-1", "user_id": "u-1", "lock_id": "l-1"}
+    subject = {"center_id": "c-1", "user_id": "u-1", "lock_id": "l-1"}
+    if cause is Cause.ACA_TAG_NOT_ASSIGNED:
+        # one incident per presented tag: the finding names it
+        subject["credential"] = events[-1].credential
+        assert not plan.actions
+    assert diagnosis.subject.as_dict() == subject
+
+
+@pytest.mark.parametrize(
+    ("tags", "credential", "aca_says"),
+    [
+        ([("CARD-1", "lost")], "CARD-1", "ACA marks the tag lost"),
+        ([("CARD-2", "assigned")], "CARD-1", "not list the tag as an assigned tag of this user"),
+    ],
+)
+def test_a_tag_not_assigned_is_a_security_finding_with_how_often_where_and_who(
+    tags: list[tuple[str, str]], credential: str, aca_says: str
+) -> None:
+    events = tuple(
+        f.event(event_id=f"e-{i}", credential=credential, at=NOW - timedelta(minutes=30 - i))
+        for i in range(3)
+    )
+    facts = f.lock_facts(
+        events=events, user=f.aca_user(tags=tags), larry=f.larry("denied", "no_access_group")
+    )
+    diagnosis, plan = run(facts)
+    assert diagnosis.cause is Cause.ACA_TAG_NOT_ASSIGNED
+    assert plan.disposition == "needs_human"
+    assert plan.actions == ()
+    body = text(plan)
+    assert f"Security finding: tag {credential} was refused 3 time(s) at lock l-1" in body
+    assert aca_says in body
+    assert whos(plan) == {Who.SUPPORT, Who.ON_SITE}
+
+
+def test_the_unassigned_tags_are_split_out_of_a_users_events_by_tag() -> None:
+    user = f.aca_user(tags=[("CARD-1", "lost"), ("CARD-2", "assigned")])
+    events = [
+        f.event(event_id="e-1", credential="CARD-1"),
+        f.event(event_id="e-2", credential="CARD-2"),
+        f.event(event_id="e-3", credential="CARD-9"),
+        f.event("mkey_rejected", event_id="e-4", credential="mk-1"),
+        f.event(event_id="e-5", credential="CARD-1"),
+    ]
+    found = aca_rejections.unassigned_tag_events(user, events)
+    assert {k: [e.id for e in v] for k, v in found.items()} == {
+        "CARD-1": ["e-1", "e-5"],
+        "CARD-9": ["e-3"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -402,6 +478,14 @@ def test_lock_in_no_inventory_is_matched_by_its_clp_reference() -> None:
 
 TICKET_ROWS: list[Any] = [
     # id, facts overrides, cause, expected offline reason (or None)
+    # a user whose only tag is lost: the premise fails before any Sync Access is planned
+    (
+        "only_a_lost_tag",
+        {"user": f.aca_user(tags=[("CARD-1", "lost")])},
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        None,
+    ),
+    ("no_tag_at_all", {"user": f.aca_user(tags=[])}, Cause.ACA_TAG_NOT_ASSIGNED, None),
     (
         "iq_offline",
         {"lock": f.lock(iq_online=False), "iq": f.iq(online=False)},
@@ -497,8 +581,11 @@ TICKET_ROWS: list[Any] = [
     ids=[row[0] for row in TICKET_ROWS],
 )
 def test_ticket_path(facts_kw: dict[str, Any], cause: Cause, reason: str | None) -> None:
-    diagnosis, _ = run(f.lock_facts(**facts_kw))
+    diagnosis, plan = run(f.lock_facts(**facts_kw))
     assert diagnosis.cause is cause
+    if cause is Cause.ACA_TAG_NOT_ASSIGNED:
+        assert plan.disposition == "needs_human"
+        assert plan.actions == ()
     assert diagnosis.evidence["path"] == "ticket"
     if reason is not None:
         assert reason in diagnosis.evidence["offline_reasons"]
