@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from doorfix.connectors.models.aca import MobileKey
@@ -154,16 +154,45 @@ def check_mkey(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding |
         return Finding(Cause.ACA_MKEY_REVOKED, {"key_id": key.id, "key_state": key.state})
     if key.state == "corrupted":
         return Finding(Cause.ACA_MKEY_CORRUPTED, {"key_id": key.id, "key_state": key.state})
-    replaced = [k.id for k in keys if k.issued_at < key.issued_at and k.state != "active"]
-    if replaced:
+    replaced = [k for k in keys if k.issued_at < key.issued_at and k.state != "active"]
+    if replaced and _new_key_still_fails(facts, key, replaced[-1], now, policy):
         # the runbook: the app made a new key after a revoked/corrupted one and it still fails
         still_fails: dict[str, Any] = {
             "key_id": key.id,
-            "replaced_key_ids": replaced,
+            "replaced_key_ids": [k.id for k in replaced],
+            "key_issued_at": datetime_iso(key.issued_at),
             "problem": "a new mobile key still fails after the app was reinstalled",
         }
         return Finding(Cause.ACA_MKEY_GENERATION_FAILED, still_fails)
     return None
+
+
+def _new_key_still_fails(
+    facts: LockFacts, key: MobileKey, previous: MobileKey, now: datetime, policy: PlanPolicy
+) -> bool:
+    """Whether ``key`` is the new key that replaced ``previous`` and still fails (D).
+
+    Only when it was issued after the previous key's failure and within
+    ``mkey_replacement_window`` of it: ACA keeps no failure time, so the failure is the
+    previous key's last rejection the facts hold (the key must be issued after it and within
+    the window), and the key must be at most the window old at the rejection. A key issued
+    long ago, after a key revoked long ago, failing now is not "a new key": the normal checks
+    (CLP, the lock, the IQ) explain it.
+    """
+    window = policy.mkey_replacement_window
+    rejections = rejection_events(facts)
+    failing_at = rejections[-1].occurred_at if rejections else now
+    if not timedelta(0) <= failing_at - key.issued_at <= window:
+        return False
+    failed = [
+        e.occurred_at
+        for e in facts.events
+        if e.credential == previous.id and e.type == "mkey_rejected"
+    ]
+    if failed:
+        last = max(failed)
+        return last <= key.issued_at <= last + window
+    return True
 
 
 def check_tag(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:

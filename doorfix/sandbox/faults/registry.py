@@ -19,7 +19,7 @@ cloud.unknown_credential   never (a card nobody has, or a ``lost`` ACA tag)
 cloud.no_access_group      add_access_group_member into a group opening the door
 cloud.inherited_group      nothing (add_access_group_member answers ``conflict``)
 cloud.visitor_expired      create_visitor_temp_key (``visit_over=True``: as designed, no fault)
-cloud.holiday_restriction  set_holiday_working_hours
+cloud.holiday_restriction  set_holiday_working_hours (``hours=``: hours a person set, never)
 aca.lock_offline           power_cycle_iq (control), not the API
 aca.privacy_mode           on-site repair (control ``set_privacy_mode``)
 aca.booking_mismatch       a person fixing the booking or the inventory

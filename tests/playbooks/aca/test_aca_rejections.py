@@ -146,6 +146,61 @@ EVENT_ROWS: list[Any] = [
         Cause.ACA_MKEY_GENERATION_FAILED,
         "remedy",
     ),
+    # "a new key still fails" has a time bound: a key replaced long ago is just a key
+    (
+        "key_replaced_400_days_ago_goes_on_to_the_iq",
+        (f.event("mkey_rejected", credential="mk-2"),),
+        {
+            "mobile_keys": (
+                f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=401)),
+                f.mobile_key("mk-2", issued_at=NOW - timedelta(days=400)),
+            )
+        },
+        Cause.ACA_IQ_OUT_OF_SYNC,
+        "remedy",
+    ),
+    (
+        "key_15_days_old_is_past_the_window",
+        (f.event("mkey_rejected", credential="mk-2"),),
+        {
+            "mobile_keys": (
+                f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=20)),
+                f.mobile_key("mk-2", issued_at=NOW - timedelta(days=15)),
+            )
+        },
+        Cause.ACA_IQ_OUT_OF_SYNC,
+        "remedy",
+    ),
+    (
+        "key_replaced_long_ago_and_an_offline_iq_is_still_found",
+        (f.event("mkey_rejected", credential="mk-2"),),
+        {
+            "mobile_keys": (
+                f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=401)),
+                f.mobile_key("mk-2", issued_at=NOW - timedelta(days=400)),
+            ),
+            "lock": f.lock(iq_online=False),
+            "iq": f.iq(online=False),
+        },
+        Cause.ACA_LOCK_OFFLINE,
+        "needs_human",
+    ),
+    (
+        # the old key still failed after the new one was issued: not its replacement
+        "key_issued_before_the_old_key_failed",
+        (
+            f.event("mkey_rejected", event_id="e-0", credential="mk-1"),
+            f.event("mkey_rejected", credential="mk-2", at=NOW - timedelta(minutes=5)),
+        ),
+        {
+            "mobile_keys": (
+                f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=9)),
+                f.mobile_key("mk-2", issued_at=NOW - timedelta(hours=2)),
+            )
+        },
+        Cause.ACA_IQ_OUT_OF_SYNC,
+        "remedy",
+    ),
     (
         "newest_key_cannot_be_generated",
         MKEY,
@@ -317,6 +372,19 @@ def test_the_unassigned_tags_are_split_out_of_a_users_events_by_tag() -> None:
         "CARD-1": ["e-1", "e-5"],
         "CARD-9": ["e-3"],
     }
+
+
+@pytest.mark.parametrize(
+    ("days", "cause"), [(3, Cause.ACA_MKEY_GENERATION_FAILED), (4, Cause.ACA_IQ_OUT_OF_SYNC)]
+)
+def test_the_mkey_replacement_window_is_the_configured_one(days: int, cause: Cause) -> None:
+    keys = (
+        f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=5)),
+        f.mobile_key("mk-2", issued_at=NOW - timedelta(days=days) + timedelta(minutes=10)),
+    )
+    facts = f.lock_facts(events=(f.event("mkey_rejected", credential="mk-2"),), mobile_keys=keys)
+    policy = PlanPolicy(mkey_replacement_window=timedelta(days=3))
+    assert run(facts, policy)[0].cause is cause
 
 
 @pytest.mark.parametrize(
