@@ -17,7 +17,7 @@ from doorfix.sandbox.faults.base import (
     pair,
 )
 from doorfix.sandbox.world import rules
-from doorfix.sandbox.world.model import MatrixCell, MobileKeyState, User, WorldError
+from doorfix.sandbox.world.model import MatrixCell, MobileKey, MobileKeyState, User, WorldError
 from doorfix.sandbox.world.state import WorldState
 
 # --------------------------------------------------------------------------- the tag itself
@@ -368,6 +368,43 @@ def _mkey(state: MobileKeyState | None, failed: bool) -> Callable[..., Injected]
     return inject
 
 
+def _mkey_replaced_long_ago(
+    w: WorldState, now: datetime, *, user_id: str, days_ago: int = 400
+) -> Injected:
+    """History, not a fault: the user's key was revoked and replaced ``days_ago`` days ago.
+
+    The key in use is healthy; whatever refuses it now is no "new key that still fails".
+    """
+    user = get(w.users, user_id, "user")
+    key = rules.latest_mobile_key(w, user_id)
+    if key is None or key.state != "active" or days_ago < 1:
+        raise WorldError("invalid", "the user needs an active mobile key; days_ago >= 1")
+    issued = key.issued_at
+    replaced_at = now - timedelta(days=days_ago)
+    old = MobileKey(w.new_id("mk"), user.id, "revoked", replaced_at - timedelta(days=1))
+    w.mobile_keys[old.id] = old
+    with w.mobile_keys.editing(key.id) as current:
+        current.issued_at = replaced_at
+
+    def undo() -> None:
+        w.mobile_keys.pop(old.id, None)
+        with w.mobile_keys.editing(key.id) as current:
+            current.issued_at = issued
+
+    subject = {
+        "user_id": user_id,
+        "center_id": user.center_id,
+        "mobile_key_id": key.id,
+        "replaced_key_id": old.id,
+    }
+    return Injected(subject, undo)
+
+
+def _present_mkey_replaced(w: WorldState, s: Subject, now: datetime) -> bool:
+    old = w.mobile_keys.get(s["replaced_key_id"])
+    return old is not None and old.state != "active"
+
+
 def _present_mkey(state: MobileKeyState | None) -> Callable[[WorldState, Subject, datetime], bool]:
     def present(w: WorldState, s: Subject, now: datetime) -> bool:
         key = rules.latest_mobile_key(w, s["user_id"])
@@ -457,6 +494,14 @@ SPECS: tuple[FaultSpec, ...] = (
         "needs_human",
         _mkey("corrupted", failed=False),
         _present_mkey("corrupted"),
+    ),
+    FaultSpec(
+        "aca.mkey_replaced_long_ago",
+        None,
+        None,
+        None,
+        _mkey_replaced_long_ago,
+        _present_mkey_replaced,
     ),
     FaultSpec(
         "aca.mkey_generation_failed",

@@ -28,6 +28,7 @@ aca.no_booking             as designed
 aca.too_early              time: the grace period passing
 aca.mkey_revoked/corrupted the user reinstalling the app (control ``reinstall_app``)
 aca.mkey_generation_failed nothing (vendor bug)
+aca.mkey_replaced_long_ago history, no fault: a key revoked and replaced ``days_ago`` (400) ago
 feed.duplicate_events      clear only
 feed.late_events           clear only
 =========================  =====================================================================

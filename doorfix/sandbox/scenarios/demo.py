@@ -319,6 +319,8 @@ class _Demo:
             status="inactivated",
             personnel_id=_pid(p["payment"]),
         )
+        # a healthy mobile-key user whose previous key was revoked and replaced long ago
+        inject("aca.mkey_replaced_long_ago", user_id=uid["ok_mkey"], days_ago=400)
         inject("feed.late_events", lock_id=lk["ok_late"].id, hours=3.0)
         inject("feed.duplicate_events", every=7, count=2)
 

@@ -478,7 +478,7 @@ def test_clear_undoes_by_fiat(demo: World) -> None:
     for status in demo.faults():
         demo.clear(status.fault_id)
     after = demo.faults()
-    assert len(after) == 22
+    assert len(after) == 23
     assert [f.kind for f in after if f.present] == []
     assert all(f.cleared for f in after)
     s = after[0].subject
