@@ -18,6 +18,7 @@ from doorfix.agent.journal.store import ActionRow
 from doorfix.clock import Clock
 from doorfix.connectors.factory import Clients
 from doorfix.connectors.models import from_epoch
+from doorfix.connectors.models.cloud import Holiday
 from doorfix.connectors.models.clp import SyncJob
 from doorfix.errors import ConnectorError, ContractError, TransientError, WriteOutcomeUnknown
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
@@ -88,6 +89,24 @@ def _verified(held: bool, detail: dict[str, Any], what: str) -> ActionResult:
         f"doorfix ran the remedy but {what}; escalate to vendor support with this incident.",
     )
     return ActionResult("succeeded", Outcome.NEEDS_HUMAN, detail, steps=(step,))
+
+
+def _hours_already_set(holiday: Holiday, p: Mapping[str, Any]) -> ActionResult:
+    """The holiday has working hours enabled already: left as they are, never replaced."""
+    hours = holiday.working_hours
+    found = f"{hours.start_time:%H:%M}-{hours.end_time:%H:%M}"
+    wanted = f"{p['start_time']}-{p['end_time']}"
+    detail = {"working_hours_found": found, "working_hours_enabled": True, "not_called": True}
+    if found == wanted:
+        return ActionResult("skipped", Outcome.FIXED, detail | {"working_hours": True})
+    step = Step(
+        Who.SUPPORT,
+        f"Holiday {holiday.name} ({holiday.holiday_id}) already has working hours {found} "
+        f"enabled, set by a person; doorfix never shortens or replaces them (it would have set "
+        f"{wanted}). If people should enter outside {found}, widen them by hand under Access "
+        "Control > Holiday.",
+    )
+    return ActionResult("skipped", Outcome.NEEDS_HUMAN, detail, steps=(step,))
 
 
 def _may_have_landed(exc: ConnectorError) -> bool:
@@ -332,6 +351,11 @@ class Executor:
     async def _holiday(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
         cloud = self._c.cloud
         start, end = _hhmm(p["start_time"]), _hhmm(p["end_time"])
+        # the plan's premise, re-read just before the call: doorfix only enables hours where
+        # none are enabled; hours a person set since are never shortened or replaced
+        async for holiday in cloud.iter_holidays(p["project_id"]):
+            if holiday.holiday_id == p["holiday_id"] and holiday.working_hours_enabled:
+                return _hours_already_set(holiday, p)
         await cloud.set_holiday_working_hours(
             p["project_id"], p["holiday_id"], enabled=True, start_time=start, end_time=end
         )
