@@ -66,8 +66,16 @@ class DaemonProcess:
     #: how long a stop may take (the run in flight is finished first)
     stop_timeout: float = 30.0
 
-    def __init__(self, config: Path) -> None:
-        self.proc = spawn_doorfix("--config", str(config), "daemon", stdout=subprocess.DEVNULL)
+    def __init__(
+        self,
+        config: Path | None,
+        *,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``config`` None: no ``--config`` (``args`` then says how, e.g. ``--sandbox``)."""
+        where = ("--config", str(config)) if config is not None else ()
+        self.proc = spawn_doorfix(*where, "daemon", *args, env=env, stdout=subprocess.DEVNULL)
         #: the log lines that are JSON, decoded
         self.lines: list[dict[str, Any]] = []
         #: every line of stderr, as written

@@ -21,6 +21,7 @@ from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merg
 from doorfix.agent.engine.collect_aca import AcaBatch, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
+from doorfix.agent.engine.escalate import escalate
 from doorfix.agent.engine.execute import Executor
 from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.guards import RunGuards
@@ -118,7 +119,9 @@ async def _execute_run(
     redact = agent.clients.redactor.redact
     now = clock.now()
     run_id = journal.start_run(name, dry_run=dry_run)
-    report = RunReport(run_id=run_id, playbook=name, dry_run=dry_run, started_at=now)
+    report = RunReport(
+        run_id=run_id, playbook=name, dry_run=dry_run, started_at=now, target=agent.target
+    )
     structlog.contextvars.bind_contextvars(run_id=run_id, playbook=name)
     limit = agent.settings.engine.max_run_seconds
     deadline = asyncio.timeout(limit)
@@ -441,7 +444,7 @@ async def _act(
             return Outcome.DEFERRED, ()
         if run.dry_run:
             continue
-        result_outcome, extra = await _execute(run, action, candidate, incident_id, report)
+        result_outcome, extra = await _execute(run, action, candidate, incident, report)
         if result_outcome is Outcome.FIXED:
             continue
         outcome = result_outcome
@@ -459,10 +462,11 @@ async def _execute(
     run: RunState,
     action: PlannedAction,
     candidate: Candidate,
-    incident_id: str,
+    incident: IncidentReport,
     report: ActionReport,
 ) -> tuple[Outcome, tuple[Step, ...]]:
     journal = run.journal
+    incident_id = incident.incident_id
     previous = journal.actions(
         incident_id=incident_id, target=action.target, remedy=action.remedy.value
     )
@@ -475,12 +479,18 @@ async def _execute(
         params={"call": dict(action.params), "verify": dict(candidate.verify)},
         idempotency_key=f"{incident_id}:{action.remedy.value}:{action.target}:{len(previous)}",
     )
-    result = await run.executor.run(action, candidate.verify)
+    if action.remedy is Remedy.ESCALATE:
+        reason = str(action.params.get("reason", ""))
+        result = await escalate(run.agent, incident, candidate.plan.steps, reason=reason)
+    else:
+        result = await run.executor.run(action, candidate.verify)
     run.guards.record(action, write_error=result.write_error)
     report.status = result.status
     redact = run.agent.clients.redactor
     if result.detail.get("error"):
         report.detail = redact.redact(str(result.detail["error"]))
+    elif result.detail.get("note"):
+        report.detail = redact.redact(str(result.detail["note"]))
     if result.status == "unknown":
         # left started: the next run's reconciliation re-reads the target before anything
         report.detail = (
