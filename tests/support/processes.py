@@ -100,6 +100,15 @@ class DaemonProcess:
             if e.get("event") == name and all(e.get(k) == v for k, v in match.items())
         ]
 
+    def wait_for_event(self, name: str, *, count: int = 1, timeout: float = 60.0) -> None:
+        """Wait until ``count`` lines of event ``name`` are logged (fail if the process dies)."""
+        wait_for(
+            lambda: len(self.events(name)) >= count or self.proc.poll() is not None,
+            timeout=timeout,
+            what=f"{count} {name} line(s)",
+        )
+        assert len(self.events(name)) >= count, self.tail()
+
     def tail(self, lines: int = 60) -> str:
         """The last lines of the log, for a failure message."""
         return "".join(self.raw[-lines:])
