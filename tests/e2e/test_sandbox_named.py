@@ -78,7 +78,7 @@ def test_the_period_report_of_a_sandbox_journal_carries_the_banner(tmp_path: Pat
 
 
 def test_the_daemon_needs_a_config_or_sandbox(webhook: Webhook) -> None:
-    code, out, err = doorfix("daemon")
+    code, _, err = doorfix("daemon")
     assert code == 2
     assert "--config" in err
     assert "--sandbox" in err
