@@ -20,7 +20,7 @@ from doorfix.agent.cli.session import (
 )
 from doorfix.agent.config import config_path
 from doorfix.agent.daemon.scheduler import run_daemon
-from doorfix.clock import AcceleratedClock, SystemClock
+from doorfix.clock import AcceleratedClock, StoppableClock, SystemClock
 from doorfix.errors import ConfigError, JournalError
 from doorfix.log import configure_logging
 from doorfix.text import printable
@@ -90,7 +90,9 @@ def daemon(
     # the embedded sandbox runs on an accelerated clock: its intervals pass that much faster
     if speed is None:
         speed = loaded.settings.sandbox.speed if loaded.embedded else 1.0
-    clock = AcceleratedClock(SystemClock().now(), speed) if speed != 1.0 else None
+    # SIGTERM stops this clock: a run in a retry back-off or a poll stops waiting at once
+    base = AcceleratedClock(SystemClock().now(), speed) if speed != 1.0 else SystemClock()
+    clock = StoppableClock(base)
     notifier = notifier_for(loaded)
 
     async def go() -> None:

@@ -10,10 +10,13 @@ After each run (completed or failed) the daemon sends the run's message to the s
 ``[report] digest_cron`` (on the agent's clock, so an accelerated clock brings it sooner) the
 day's digest with the HTML report attached. On the embedded sandbox it sends nothing.
 
-SIGTERM and SIGINT stop the scheduling, let the run in flight finish (it is awaited, never
-cancelled), log one ``daemon_stopped`` line and return. A run that cannot reach a system logs
-``upstream_down`` once and ``upstream_recovered`` once; the journal keeps the feeds' cursors,
-so the first good run catches up. Nothing a run raises stops the daemon.
+SIGTERM and SIGINT stop the scheduling and stop the agent's clock (a
+:class:`~doorfix.clock.StoppableClock`): the run in flight stops waiting at once (a retry
+back-off, a rate-limit turn, a verification poll), starts no new incident, finishes only a
+call already sent, and is recorded ``interrupted`` with what it leaves for the next run (it
+is awaited, never cancelled); then one ``daemon_stopped`` line, and return. A run that
+cannot reach a system logs ``upstream_down`` once and ``upstream_recovered`` once; the journal
+keeps the feeds' cursors, so the first good run catches up. Nothing a run raises stops the daemon.
 """
 
 from __future__ import annotations
@@ -40,11 +43,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from doorfix.agent.daemon.endpoint import LOOPBACK, Endpoint, Health, build_endpoint
 from doorfix.agent.daemon.metrics import Metrics
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
+from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, RunInterrupted, run_once
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.reports.notify import notify_run, send_digest
 from doorfix.agent.sinks import Notifier
-from doorfix.errors import AuthError, ConfigError, ConnectorError
+from doorfix.clock import StoppableClock
+from doorfix.errors import AuthError, ConfigError, ConnectorError, Interrupted
 
 log = structlog.get_logger("doorfix.daemon")
 
@@ -71,6 +75,7 @@ class DaemonSummary:
     runs: int = 0
     failed: int = 0
     crashed: int = 0
+    interrupted: int = 0
     incidents: Counter[str] = field(default_factory=Counter)
     uptime_seconds: float = 0.0
 
@@ -80,6 +85,7 @@ class DaemonSummary:
             "runs": self.runs,
             "failed_runs": self.failed,
             "crashed_runs": self.crashed,
+            "interrupted_runs": self.interrupted,
             "incidents": dict(sorted(self.incidents.items())),
             "uptime_seconds": round(self.uptime_seconds, 3),
         }
@@ -248,6 +254,14 @@ class Daemon:
             self._upstream_failed(playbook, exc)
             await self._notify(exc.report)
             return
+        except RunInterrupted as exc:  # a stop: the next run (after a restart) goes on
+            self.summary.runs += 1
+            self.summary.interrupted += 1
+            self.summary.incidents.update(i.outcome for i in exc.report.incidents)
+            self.metrics.observe(
+                exc.report, status="interrupted", seconds=time.monotonic() - started
+            )
+            return
         except Exception:  # a bug in one run must not stop the daemon: log it, keep scheduling
             self.summary.runs += 1
             self.summary.crashed += 1
@@ -288,7 +302,10 @@ class Daemon:
             due = cron.get_next_fire_time(previous, now)
             if due is None:
                 return
-            await clock.sleep((due - now).total_seconds())
+            try:
+                await clock.sleep((due - now).total_seconds())
+            except Interrupted:
+                return
             previous = due
             try:
                 delivery = await send_digest(
@@ -390,7 +407,7 @@ class Daemon:
                     await stop.wait()
                 finally:
                     digests.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
+                    with contextlib.suppress(asyncio.CancelledError, Interrupted):
                         await digests
                 await self._wind_down()
         finally:
@@ -407,6 +424,9 @@ class Daemon:
         if not stop.is_set():
             log.info("daemon_stopping", signal=sig.name, run_in_flight=self._turn.locked())
         stop.set()
+        if isinstance(self.agent.clock, StoppableClock):
+            # the run in flight stops waiting now: it finishes only a call already sent
+            self.agent.clock.stop()
 
     async def _wind_down(self) -> None:
         """Schedule nothing more; let the run in flight finish; stop the scheduler."""

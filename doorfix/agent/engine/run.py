@@ -32,7 +32,8 @@ from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport,
 from doorfix.agent.engine.retry import add_retries
 from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.verification import settle
-from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
+from doorfix.clock import stopped
+from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError, Interrupted
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
 
 log = structlog.get_logger("doorfix.engine")
@@ -49,6 +50,14 @@ class RunFailed(DoorfixError):
     def __init__(self, report: RunReport, cause: Exception, *, message: str | None = None) -> None:
         self.report = report
         super().__init__(str(cause) if message is None else message)
+
+
+class RunInterrupted(DoorfixError):
+    """A stop (SIGTERM) cut the run short: recorded ``interrupted``; the next run goes on."""
+
+    def __init__(self, report: RunReport, message: str) -> None:
+        self.report = report
+        super().__init__(message)
 
 
 class RunDeadlineExceeded(DoorfixError):
@@ -141,6 +150,8 @@ async def _execute_run(
     except (ConnectorError, OSError) as exc:
         text = _failed(agent, report, exc, redact)
         raise RunFailed(report, exc, message=text) from exc
+    except Interrupted as exc:
+        raise _interrupted(agent, report) from exc
     except Exception as exc:
         # a bug or a journal error: the run row must not stay `running` (a kill or a
         # cancellation leaves it, like a crash, for the next run's reconciliation)
@@ -167,6 +178,29 @@ async def _execute_run(
         breakers=report.breakers,
     )
     return report
+
+
+def _interrupted(agent: Agent, report: RunReport) -> RunInterrupted:
+    """Record a run a stop cut short, and log what it leaves for the next run."""
+    in_flight = [a for a in agent.journal.in_flight() if a.run_id == report.run_id]
+    text = (
+        f"interrupted by a stop after {len(report.incidents)} incident(s); "
+        f"{len(in_flight)} action(s) in flight are re-read by the next run, and the events "
+        "no decision holds are read again"
+    )
+    report.finished_at = agent.clock.now()
+    report.error = text
+    agent.journal.finish_run(report.run_id, status="interrupted", counts=report.counts, error=text)
+    log.warning(
+        "run_interrupted",
+        run_id=report.run_id,
+        playbook=report.playbook,
+        counts=report.counts,
+        incidents_recorded=len(report.incidents),
+        actions_in_flight=[f"{a.remedy} {a.target}" for a in in_flight],
+        left="actions in flight are re-read, undecided events read again, by the next run",
+    )
+    return RunInterrupted(report, text)
 
 
 def _failed(agent: Agent, report: RunReport, exc: Exception, redact: Callable[[str], str]) -> str:
@@ -281,16 +315,24 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
     results: dict[int, IncidentReport | None] = {}
     failure: list[BaseException] = []
 
+    def stop() -> bool:
+        if failure:
+            return True
+        if stopped(run.agent.clock):  # a stop: no new incident starts
+            failure.append(Interrupted("stopping: no new incident starts"))
+            return True
+        return False
+
     async def lane(indexes: list[int]) -> None:
         for i in indexes:
-            if failure:
+            if stop():
                 return
             async with limit:
-                if failure:
+                if stop():
                     return
                 try:
                     results[i] = await _process(run, candidates[i])
-                except (ConnectorError, OSError) as exc:
+                except (ConnectorError, OSError, Interrupted) as exc:
                     failure.append(exc)
                     return
             progress.advance()
