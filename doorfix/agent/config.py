@@ -30,6 +30,8 @@ from doorfix.errors import ConfigError
 ENV_CONFIG = "DOORFIX_CONFIG"
 #: apprise URLs for notifications (they embed tokens, so they are secrets): space-separated
 ENV_NOTIFY_URLS = "DOORFIX_NOTIFY_URLS"
+#: apprise URLs escalations go to (vendor support's mailbox, a ticketing webhook): secrets too
+ENV_ESCALATE_URLS = "DOORFIX_ESCALATE_URLS"
 ENV_SECRETS = {
     "cloud": "DOORFIX_CLOUD_CLIENT_SECRET",
     "aca": "DOORFIX_ACA_API_KEY",

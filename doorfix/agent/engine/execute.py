@@ -165,7 +165,10 @@ class Executor:
         raise AssertionError("poll_waits returns at least one wait")  # pragma: no cover
 
     async def run(self, action: PlannedAction, verify: Mapping[str, Any]) -> ActionResult:
-        """Execute ``action`` and verify it; connector errors become a failed result."""
+        """Execute ``action`` and verify it; connector errors become a failed result.
+
+        ``escalate`` is not an API call: :mod:`doorfix.agent.engine.escalate` sends it.
+        """
         handler = self._handlers()[action.remedy]
         try:
             return await handler(action.params, verify)
@@ -215,7 +218,6 @@ class Executor:
             Remedy.ADD_TO_ACCESS_GROUP: self._add_to_group,
             Remedy.CREATE_TEMP_KEY: self._temp_key,
             Remedy.SET_HOLIDAY_HOURS: self._holiday,
-            Remedy.ESCALATE: self._escalate,
         }
 
     # ------------------------------------------------------------------ ACA -> CLP
@@ -369,10 +371,6 @@ class Executor:
                     and hours.end_time == end
                 )
         return _verified(held, {"working_hours": held}, "the holiday still has no working hours")
-
-    async def _escalate(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
-        # no API effect: the incident's checklist carries the report to vendor support
-        return ActionResult("succeeded", Outcome.NEEDS_HUMAN, {"escalated": p.get("reason", "")})
 
     # ------------------------------------------------------------------ after a crash
 
