@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from typer._click import exceptions as click_errors  # typer 0.2x vendors click
 
 from doorfix import __version__
 from doorfix.agent.cli.daemon import register as register_daemon
 from doorfix.agent.cli.reports import register as register_reports
+from doorfix.agent.cli.sandbox_args import (
+    SCENARIO_HELP,
+    check_port,
+    check_scenario,
+    parse_params,
+)
 from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
+from doorfix.agent.cli.times import FORMS, parse_time
 from doorfix.agent.engine.collect_aca import UnresolvedError
 from doorfix.agent.engine.progress import Progress, progress_display
 from doorfix.agent.engine.report import RunReport, render_table
 from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.engine.ticket import diagnose_ticket
-from doorfix.clock import utc
+from doorfix.clock import SystemClock
 from doorfix.errors import AuthError, ConfigError, JournalError
 from doorfix.log import configure_logging
+from doorfix.sandbox.scenarios.registry import SCENARIOS
 from doorfix.text import printable
 
 app = typer.Typer(
@@ -59,41 +68,43 @@ def root(
     ctx.obj = {"config": config}
 
 
-def _params(values: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError("expected KEY=VALUE", key=f"--param {item}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-@app.command()
+@app.command(
+    help="Serve the simulated cloud, ACA and CLP on 127.0.0.1, seeded with a scenario."
+    f"\n\nScenarios: {SCENARIO_HELP}."
+)
 def sandbox(
-    scenario: Annotated[str, typer.Option(help="Scenario to seed: demo or scale.")] = "demo",
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8600,
+    scenario: Annotated[
+        str, typer.Option(help=f"Scenario to seed: {', '.join(SCENARIOS)}.")
+    ] = "demo",
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8600,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same world.")] = 0,
     speed: Annotated[
-        float, typer.Option(help="Clock speed: 1 is real time, 60 runs an hour a minute.")
+        float,
+        typer.Option(min=0.001, help="Clock speed: 1 is real time, 60 runs an hour a minute."),
     ] = 1.0,
     start: Annotated[
-        datetime | None, typer.Option(help="Simulated start time (UTC); default now.")
+        str | None, typer.Option(help=f"Simulated start time: {FORMS}. Default: now.")
     ] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", "-p", help="Scenario parameter KEY=VALUE (repeatable)."),
+        typer.Option(
+            "--param", "-p", help="Scenario parameter KEY=VALUE (repeatable); see each scenario."
+        ),
     ] = None,
 ) -> None:
-    """Serve the simulated cloud, ACA and CLP on 127.0.0.1, seeded with a scenario."""
     from doorfix.sandbox.api.server import serve  # noqa: PLC0415 - keep CLI start-up light
 
     try:
-        params = _params(param or [])
+        name = check_scenario(scenario)
+        params = parse_params(name, param or [])
+        begin = parse_time(start, SystemClock().now(), option="--start") if start else None
+        check_port(port)
     except ConfigError as exc:
-        typer.echo(f"doorfix: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-    serve(scenario, port=port, seed=seed, speed=speed, start=start, params=params)
+        _fail_config(exc)
+    try:
+        serve(name, port=port, seed=seed, speed=speed, start=begin, params=params)
+    except OSError as exc:  # the port taken between the check and the build
+        _fail_config(ConfigError(f"cannot listen: {exc.strerror}", key="--port"))
 
 
 def _loaded(ctx: typer.Context) -> Loaded:
@@ -155,7 +166,8 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     since: Annotated[
-        datetime | None, typer.Option(help="Read feeds from this time (UTC) instead of the cursor.")
+        str | None,
+        typer.Option(help=f"Read feeds from this time instead of the cursor: {FORMS}."),
     ] = None,
 ) -> None:
     """Run one playbook once and print its report."""
@@ -163,8 +175,11 @@ def run(
         _fail_config(
             ConfigError(f"choose one of {', '.join(PLAYBOOKS)}", key=f"PLAYBOOK {playbook}")
         )
+    try:
+        start = parse_time(since, SystemClock().now(), option="--since") if since else None
+    except ConfigError as exc:
+        _fail_config(exc)
     loaded = _loaded(ctx)
-    start = utc(since) if since else None
     _run_command(
         lambda agent, progress: run_once(
             agent, playbook, dry_run=dry_run, since=start, progress=progress
@@ -198,6 +213,26 @@ register_reports(app)
 register_daemon(app)
 
 
+def _usage_line(exc: click_errors.ClickException) -> str:
+    """``--speed: …``: the option named before the message, in one printable line."""
+    message = exc.format_message().replace("Value error, ", "")
+    param = getattr(exc, "param", None)
+    names = getattr(param, "opts", None) or ([param.name] if param is not None else [])
+    if names and not message.startswith(("Invalid value for", "Missing", "No such")):
+        message = f"{names[0]}: {message}"
+    return printable(" ".join(message.split()))
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a usage error is one line on stderr and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        code = EXIT_CONFIG
+    except click_errors.ClickException as exc:  # an unknown option, a bad value, no argument
+        typer.echo(f"doorfix: {_usage_line(exc)}", err=True)
+        code = EXIT_CONFIG
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

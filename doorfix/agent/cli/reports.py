@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -22,13 +21,14 @@ from rich.console import Console
 
 from doorfix.agent.cli.checks import all_ok, run_checks
 from doorfix.agent.cli.session import IN_MEMORY, Loaded, load, secrets_for
+from doorfix.agent.cli.times import FORMS, parse_time
 from doorfix.agent.config import ENV_NOTIFY_URLS
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.reports.history import render_history_json, render_history_text, subject_history
 from doorfix.agent.reports.notify import parse_sinks
 from doorfix.agent.reports.period import build_report
 from doorfix.agent.reports.render import render, render_text
-from doorfix.clock import SystemClock, utc
+from doorfix.clock import SystemClock
 from doorfix.errors import ConfigError, JournalError
 from doorfix.log import configure_logging
 from doorfix.text import printable
@@ -37,9 +37,6 @@ from doorfix.text import printable
 EXIT_CONFIG = 2
 #: the report's period when ``--since`` is not given
 DEFAULT_PERIOD = timedelta(days=7)
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class ReportFormat(StrEnum):
@@ -56,20 +53,6 @@ class HistoryFormat(StrEnum):
 
     text = "text"
     json = "json"
-
-
-def parse_since(text: str, now: datetime, *, key: str = "--since") -> datetime:
-    """``24h``, ``7d``, ``2w``, ``90m`` before ``now``, or an ISO time (UTC if it has no zone)."""
-    match = _DURATION.match(text)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
-    try:
-        return utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
-    except ValueError:
-        raise ConfigError(
-            "expected a duration (24h, 7d, 2w) or an ISO time (2026-11-16T08:00Z)", key=key
-        ) from None
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -130,11 +113,11 @@ def report(
     ctx: typer.Context,
     since: Annotated[
         str | None,
-        typer.Option(help="Start of the period: 24h, 7d, 2w ago, or an ISO time. Default 7d."),
+        typer.Option(help=f"Start of the period: {FORMS}. Default: 7 days before --until."),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="End of the period: an ISO time, or 24h, 7d ago. Default now."),
+        typer.Option(help=f"End of the period: {FORMS}. Default: now."),
     ] = None,
     fmt: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="text, markdown, html or json.")
@@ -148,8 +131,8 @@ def report(
     configure_logging(level="error", secrets=_redactions(loaded))
     now = SystemClock().now()
     try:
-        end = parse_since(until, now, key="--until") if until else now
-        start = parse_since(since, end) if since else end - DEFAULT_PERIOD
+        end = parse_time(until, now, option="--until") if until else now
+        start = parse_time(since, now, option="--since") if since else end - DEFAULT_PERIOD
     except ConfigError as exc:
         _fail(exc)
     if start >= end:
