@@ -104,7 +104,8 @@ def _open_journal(loaded: Loaded) -> Journal:
             )
         )
     try:
-        return Journal(path, clock=SystemClock())
+        # a reader never writes: it works on a journal it may only read (a manager's access)
+        return Journal(path, clock=SystemClock(), read_only=True)
     except JournalError as exc:
         _fail(exc)
 
