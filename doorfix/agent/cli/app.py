@@ -14,11 +14,20 @@ from typer._click import exceptions as click_errors  # typer 0.2x vendors click
 
 from doorfix import __version__
 from doorfix.agent.cli.daemon import register as register_daemon
+from doorfix.agent.cli.options import (
+    LogFormat,
+    LogLevel,
+    config_option,
+    error_object,
+    fail,
+    setup_logging,
+)
 from doorfix.agent.cli.reports import register as register_reports
 from doorfix.agent.cli.sandbox_args import (
     SCENARIO_HELP,
     check_port,
     check_scenario,
+    did_you_mean,
     parse_params,
 )
 from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
@@ -31,7 +40,6 @@ from doorfix.agent.engine.state import Agent
 from doorfix.agent.engine.ticket import diagnose_ticket
 from doorfix.clock import SystemClock
 from doorfix.errors import AuthError, ConfigError, JournalError
-from doorfix.log import configure_logging
 from doorfix.sandbox.scenarios.registry import SCENARIOS
 from doorfix.text import printable
 
@@ -39,7 +47,6 @@ app = typer.Typer(
     name="doorfix",
     help="Automated remediation agent for door-access failures.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -58,14 +65,29 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Config file (TOML); default $DOORFIX_CONFIG."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (TOML). Default: $DOORFIX_CONFIG, else the first of "
+            "./doorfix.toml, $XDG_CONFIG_HOME/doorfix/config.toml, /etc/doorfix/config.toml; "
+            "none: the embedded sandbox.",
+        ),
+    ] = None,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option("--log-level", help="Log lines at this level and above (stderr)."),
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option("--log-format", help="json lines or console; default: console on a terminal."),
     ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print version."),
     ] = False,
 ) -> None:
     """Automated remediation agent for door-access failures."""
-    ctx.obj = {"config": config}
+    ctx.obj = {"config": config, "log_level": log_level, "log_format": log_format}
 
 
 @app.command(
@@ -107,11 +129,11 @@ def sandbox(
         _fail_config(ConfigError(f"cannot listen: {exc.strerror}", key="--port"))
 
 
-def _loaded(ctx: typer.Context) -> Loaded:
+def _loaded(ctx: typer.Context, *, as_json: bool = False) -> Loaded:
     try:
-        return load(ctx.obj["config"])
+        return load(config_option(ctx))
     except ConfigError as exc:
-        _fail_config(exc)
+        fail(exc, as_json=as_json)
 
 
 def _fail_config(exc: Exception) -> NoReturn:
@@ -127,7 +149,10 @@ def _print(report: RunReport, *, as_json: bool) -> None:
 
 
 def _run_command(
-    work: Callable[[Agent, Progress], Awaitable[RunReport]], loaded: Loaded, as_json: bool
+    ctx: typer.Context,
+    work: Callable[[Agent, Progress], Awaitable[RunReport]],
+    loaded: Loaded,
+    as_json: bool,
 ) -> None:
     """Run ``work`` with an agent; print the report; map failures to DESIGN's exit codes."""
 
@@ -141,10 +166,10 @@ def _run_command(
         # on a terminal only: on a pipe the display would only add blank lines to stderr
         with progress_display(enabled=False if as_json else None) as progress:
             # inside the display: rich swaps stderr for a proxy the log lines must go through
-            configure_logging(level="warning", secrets=redactor)
+            setup_logging(ctx, "warning", secrets=redactor)
             report = asyncio.run(go(progress))
     except (ConfigError, JournalError) as exc:
-        _fail_config(exc)
+        fail(exc, as_json=as_json)
     except RunFailed as exc:
         _print(exc.report, as_json=as_json)
         if isinstance(exc.__cause__, AuthError):
@@ -152,8 +177,7 @@ def _run_command(
         typer.echo(f"doorfix: the run could not complete: {printable(str(exc))}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     except UnresolvedError as exc:
-        typer.echo(f"doorfix: {printable(redactor.redact(str(exc)))}", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        fail(ValueError(redactor.redact(str(exc))), as_json=as_json, exit_code=EXIT_FAILED)
     _print(report, as_json=as_json)
 
 
@@ -171,16 +195,18 @@ def run(
     ] = None,
 ) -> None:
     """Run one playbook once and print its report."""
-    if playbook not in PLAYBOOKS:
-        _fail_config(
-            ConfigError(f"choose one of {', '.join(PLAYBOOKS)}", key=f"PLAYBOOK {playbook}")
-        )
     try:
+        if playbook not in PLAYBOOKS:
+            raise ConfigError(  # noqa: TRY301 - one way out for every bad input
+                f"choose one of {', '.join(PLAYBOOKS)}{did_you_mean(playbook, PLAYBOOKS)}",
+                key=f"PLAYBOOK {playbook}",
+            )
         start = parse_time(since, SystemClock().now(), option="--since") if since else None
     except ConfigError as exc:
-        _fail_config(exc)
-    loaded = _loaded(ctx)
+        fail(exc, as_json=as_json)
+    loaded = _loaded(ctx, as_json=as_json)
     _run_command(
+        ctx,
         lambda agent, progress: run_once(
             agent, playbook, dry_run=dry_run, since=start, progress=progress
         ),
@@ -200,9 +226,13 @@ def diagnose(
 ) -> None:
     """The ticket path: every runbook check for one user at one lock or door."""
     if (lock is None) == (door is None):
-        _fail_config(ConfigError("give exactly one of --lock and --door", key="--lock/--door"))
-    loaded = _loaded(ctx)
+        fail(
+            ConfigError("give exactly one of --lock and --door", key="--lock/--door"),
+            as_json=as_json,
+        )
+    loaded = _loaded(ctx, as_json=as_json)
     _run_command(
+        ctx,
         lambda agent, _progress: diagnose_ticket(agent, user, lock_id=lock, door_id=door, fix=fix),
         loaded,
         as_json,
@@ -223,6 +253,16 @@ def _usage_line(exc: click_errors.ClickException) -> str:
     return printable(" ".join(message.split()))
 
 
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON (``--json``, ``--format json``, ``-f json``)."""
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return (
+        "--json" in args
+        or "--format=json" in args
+        or any(a in {"--format", "-f"} and b == "json" for a, b in pairs)
+    )
+
+
 def main() -> None:
     """Console-script entry point: a usage error is one line on stderr and exit code 2."""
     try:
@@ -231,7 +271,10 @@ def main() -> None:
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         code = EXIT_CONFIG
     except click_errors.ClickException as exc:  # an unknown option, a bad value, no argument
-        typer.echo(f"doorfix: {_usage_line(exc)}", err=True)
+        line = _usage_line(exc)
+        if _wants_json(sys.argv[1:]):
+            typer.echo(error_object(line, key=None, exit_code=EXIT_CONFIG))
+        typer.echo(f"doorfix: {line}", err=True)
         code = EXIT_CONFIG
     except typer.Abort:
         code = 130

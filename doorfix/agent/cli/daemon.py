@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
+from doorfix.agent.cli.options import config_option, setup_logging
 from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
 from doorfix.agent.daemon.scheduler import run_daemon
 from doorfix.errors import ConfigError, JournalError
-from doorfix.log import configure_logging
 from doorfix.text import printable
 
 #: DESIGN.md's exit code for bad config, credentials or journal
@@ -25,9 +24,8 @@ def _fail(exc: Exception) -> NoReturn:
 
 
 def _loaded(ctx: typer.Context) -> Loaded:
-    config: Path | None = ctx.obj["config"] if ctx.obj else None
     try:
-        return load(config)
+        return load(config_option(ctx))
     except ConfigError as exc:
         _fail(exc)
 
@@ -41,7 +39,7 @@ def daemon(
     """Run every playbook on its schedule until SIGTERM; /healthz and /metrics on 127.0.0.1."""
     loaded = _loaded(ctx)
     redactor = log_redactor(loaded)
-    configure_logging(level="info", secrets=redactor)
+    setup_logging(ctx, "info", secrets=redactor)
 
     # the embedded sandbox runs on an accelerated clock: its intervals pass that much faster
     speed = loaded.settings.sandbox.speed if loaded.embedded else 1.0
@@ -57,6 +55,7 @@ def daemon(
 
 
 def demo(
+    ctx: typer.Context,
     seconds: Annotated[
         float, typer.Option(min=1, help="Stop after this many real seconds at most.")
     ] = 60.0,
@@ -65,7 +64,7 @@ def demo(
     """The daemon fixing the sandbox's demo world over loopback HTTP: no config, no secrets."""
     from doorfix.agent.cli.demo import run_demo  # noqa: PLC0415 - the sandbox loads only for the demo
 
-    configure_logging(level="warning")
+    setup_logging(ctx, "warning")
     asyncio.run(run_demo(seconds=seconds, speed=speed, console=Console()))
 
 
