@@ -20,7 +20,7 @@ from doorfix.agent.engine.progress import Progress, progress_display
 from doorfix.agent.engine.report import RunReport, render_table
 from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
 from doorfix.agent.engine.state import Agent
-from doorfix.agent.engine.ticket import diagnose_ticket
+from doorfix.agent.engine.ticket import TicketReport, diagnose_ticket, render_ticket
 from doorfix.clock import utc
 from doorfix.errors import AuthError, ConfigError, JournalError
 from doorfix.log import configure_logging
@@ -111,8 +111,19 @@ def _fail_config(exc: Exception) -> NoReturn:
 def _print(report: RunReport, *, as_json: bool) -> None:
     if as_json:
         typer.echo(report.to_json())
+    elif isinstance(report, TicketReport):
+        render_ticket(report, Console())
     else:
         render_table(report, Console())
+
+
+#: an id the ticket path could not resolve -> the option that gave it
+_TICKET_OPTIONS = {
+    "user_id": "--user",
+    "center_id": "--user",
+    "lock_id": "--lock",
+    "door_id": "--door",
+}
 
 
 def _run_command(
@@ -141,8 +152,10 @@ def _run_command(
         typer.echo(f"doorfix: the run could not complete: {printable(str(exc))}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     except UnresolvedError as exc:
-        typer.echo(f"doorfix: {printable(redactor.redact(str(exc)))}", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        # only the ticket path raises it: an id given on the command line resolves to nothing
+        option = _TICKET_OPTIONS.get(exc.field, exc.field)
+        typer.echo(f"doorfix: {option}: {printable(redactor.redact(str(exc)))}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
     _print(report, as_json=as_json)
 
 
