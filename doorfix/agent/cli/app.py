@@ -45,7 +45,7 @@ from doorfix.agent.engine.progress import Progress, progress_display
 from doorfix.agent.engine.report import SANDBOX_NOTICE, RunReport, render_table
 from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
 from doorfix.agent.engine.state import Agent
-from doorfix.agent.engine.ticket import diagnose_ticket
+from doorfix.agent.engine.ticket import TicketReport, diagnose_ticket, render_ticket
 from doorfix.agent.reports.notify import notify_run
 from doorfix.clock import SystemClock
 from doorfix.errors import AuthError, ConfigError, JournalError
@@ -153,6 +153,8 @@ def _fail_config(exc: Exception) -> NoReturn:
 def _print(report: RunReport, *, as_json: bool) -> None:
     if as_json:
         typer.echo(report.to_json())
+    elif isinstance(report, TicketReport):
+        render_ticket(report, Console())
     else:
         render_table(report, Console())
 
@@ -176,6 +178,15 @@ def _notify(report: RunReport, loaded: Loaded) -> None:
         typer.echo(f"doorfix: notified {', '.join(delivery.sent)}", err=True)
     if delivery.failed:
         typer.echo(f"doorfix: notification failed: {', '.join(delivery.failed)}", err=True)
+
+
+#: an id the ticket path could not resolve -> the option that gave it
+_TICKET_OPTIONS = {
+    "user_id": "--user",
+    "center_id": "--user",
+    "lock_id": "--lock",
+    "door_id": "--door",
+}
 
 
 def _run_command(
@@ -212,7 +223,9 @@ def _run_command(
         typer.echo(f"doorfix: the run could not complete: {printable(str(exc))}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     except UnresolvedError as exc:
-        fail(ValueError(redactor.redact(str(exc))), as_json=as_json, exit_code=EXIT_FAILED)
+        # only the ticket path raises it: an id given on the command line resolves to nothing
+        option = _TICKET_OPTIONS.get(exc.field, exc.field)
+        fail(ConfigError(redactor.redact(str(exc)), key=option), as_json=as_json)
     _print(report, as_json=as_json)
     if notify:
         _notify(report, loaded)

@@ -163,15 +163,43 @@ def _pending(journal: Journal) -> dict[tuple[str, str], FollowUp]:
     return out
 
 
-async def _read_feed(fetcher: RunFetcher, journal: Journal, batch: AcaBatch) -> list[Event]:
-    feed = fetcher.clients.aca.event_pages(journal.cursor(FEED), on_skip=fetcher.on_skip)
-    events: dict[str, Event] = {}
+@dataclass
+class _FeedRead:
+    """One read of the events feed: the events, and where to read each again from."""
+
+    events: dict[str, Event]
+    #: the cursor the feed was read past (what to store when every event is decided)
+    cursor: str | None
+    #: event id -> the cursor of the page it came on (to read it again)
+    page_of: dict[str, str | None]
+    #: the feed's order of the events (page by page)
+    order: list[str]
+
+    def commit(self, undecided: set[str]) -> FeedCommit:
+        """The feed position to store: every decided event seen, the undecided ones kept.
+
+        No event is marked seen without a decision: one that could not be decided is left
+        unseen and the stored cursor stays at its page, so the next run reads it again.
+        """
+        held = next((self.page_of[i] for i in self.order if i in undecided), self.cursor)
+        seen = tuple(sorted(i for i in self.events if i not in undecided))
+        return FeedCommit(FEED, held, seen)
+
+
+async def _read_feed(fetcher: RunFetcher, journal: Journal) -> _FeedRead:
+    start = journal.cursor(FEED)
+    feed = fetcher.clients.aca.event_pages(start, on_skip=fetcher.on_skip)
+    read = _FeedRead({}, start, {}, [])
+    before = start
     async for page in feed:
         for event in page.data:
-            events.setdefault(event.id, event)  # the feed may repeat an event
-    fresh = journal.unseen(FEED, events)
-    batch.commits.append(FeedCommit(FEED, feed.cursor, tuple(sorted(events))))
-    return [events[i] for i in sorted(fresh, key=lambda i: (events[i].recorded_at, i))]
+            if event.id not in read.events:  # the feed may repeat an event
+                read.events[event.id] = event
+                read.page_of[event.id] = before
+                read.order.append(event.id)
+        before = feed.cursor
+    read.cursor = feed.cursor
+    return read
 
 
 async def collect_rejections(
@@ -191,14 +219,21 @@ async def collect_rejections(
     batch = AcaBatch()
     now = fetcher.now
     floor = since or now - lookback
+    read = await _read_feed(fetcher, journal)
+    fresh = journal.unseen(FEED, read.events)
+    #: events no decision holds (an id resolving to nothing, a time ahead): never marked seen
+    undecided: set[str] = set()
     events: list[Event] = []
-    for event in await _read_feed(fetcher, journal, batch):
+    for event_id in sorted(fresh, key=lambda i: (read.events[i].recorded_at, i)):
+        event = read.events[event_id]
         if event.occurred_at > now + FUTURE_TOLERANCE:
             on_unresolved(
-                f"event occurred in the future ({iso_z(event.occurred_at)})",
+                f"event occurred in the future ({iso_z(event.occurred_at)}): not decided, "
+                "read again by the next run",
                 event.id,
                 "occurred_at",
             )
+            undecided.add(event.id)
         elif event.occurred_at >= floor:
             events.append(event)
     groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
@@ -237,10 +272,16 @@ async def collect_rejections(
                 center_id=rejected[-1].center_id,
             )
         except UnresolvedError as exc:
-            on_unresolved(str(exc), ",".join(e.id for e in rejected), exc.field)
+            on_unresolved(
+                f"{exc}: not decided, read again by the next run",
+                ",".join(e.id for e in rejected),
+                exc.field,
+            )
+            undecided.update(e.id for e in rejected)
             continue
         batch.candidates.append(lock_candidate(facts, policy, now, tuple(e.id for e in rejected)))
     batch.candidates.extend(await _scan_hardware(fetcher, policy))
+    batch.commits.append(read.commit(undecided))
     return batch
 
 

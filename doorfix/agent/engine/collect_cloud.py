@@ -148,10 +148,26 @@ async def collect_door_logs(
                 failures.append(log)
         fresh = journal.unseen(feed, (event_id(project_id, log) for log in failures))
         failures = [log for log in failures if event_id(project_id, log) in fresh]
-        batch.candidates.extend(await _candidates(fetcher, project_id, failures, policy, now))
+        found, undecided = await _candidates(fetcher, project_id, failures, policy, now)
+        batch.candidates.extend(found)
+        # no failure is marked seen without a decision: one that could not be decided stays
+        # unseen, and the position stays before it so the next run reads it again (within
+        # the look-back: an older one is past what any run reads)
+        held = [
+            (log.capture_time, log.log_id - 1)
+            for log in undecided
+            if log.capture_time >= epoch_seconds(now - lookback)
+        ]
+        if held and newest is not None:
+            newest = min(newest, *held)
         cursor = json.dumps({"capture_time": newest[0], "log_id": newest[1]}) if newest else None
+        skipped = {event_id(project_id, log) for log in undecided}
         batch.commits.append(
-            FeedCommit(feed, cursor, tuple(event_id(project_id, log) for log in failures))
+            FeedCommit(
+                feed,
+                cursor,
+                tuple(e for log in failures if (e := event_id(project_id, log)) not in skipped),
+            )
         )
     return batch
 
@@ -162,19 +178,24 @@ async def _candidates(
     failures: Iterable[DoorLog],
     policy: PlanPolicy,
     now: datetime,
-) -> list[Candidate]:
+) -> tuple[list[Candidate], list[DoorLog]]:
+    """The groups' candidates, and the failures no candidate could be made of (undecided)."""
     groups: dict[tuple[str, str, str], list[DoorLog]] = defaultdict(list)
     by_value: dict[str, list[DoorLog]] = defaultdict(list)
     for log in failures:
         groups[_group_key(log)].append(log)
         by_value[log.credential_value].append(log)
 
+    undecided: list[DoorLog] = []
+
     async def one(rows: list[DoorLog]) -> Candidate | None:
         logs = tuple(sorted(rows, key=lambda row: row.log_id))
         unresolved = await unresolved_log(fetcher, project_id, logs[-1])
         if unresolved is not None:
             field, why = unresolved
-            fetcher.on_skip(_unusable(logs[-1], field, f"{why} ({len(logs)} failure(s))"))
+            why = f"{why} ({len(logs)} failure(s)): not decided, read again by the next run"
+            fetcher.on_skip(_unusable(logs[-1], field, why))
+            undecided.extend(logs)
             return None
         value = logs[-1].credential_value
         shown = tuple(by_value[value]) if value and value != MASKED else logs
@@ -183,7 +204,7 @@ async def _candidates(
 
     # the groups' lookups overlap (the layer caps requests in flight; the fetcher shares facts)
     found = await asyncio.gather(*(one(rows) for rows in groups.values()))
-    return [candidate for candidate in found if candidate is not None]
+    return [candidate for candidate in found if candidate is not None], undecided
 
 
 async def unresolved_log(

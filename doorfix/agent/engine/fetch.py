@@ -50,10 +50,18 @@ async def or_none(call: Awaitable[T]) -> T | None:
 class RunFetcher:
     """The facts of one run, memoised."""
 
-    def __init__(self, clients: Clients, *, now: datetime, on_skip: SkipHandler) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        *,
+        now: datetime,
+        on_skip: SkipHandler,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         self.clients = clients
         self.now = now
         self._skip = on_skip
+        self._warn = on_warning or (lambda _message: None)
         self._memo: dict[Hashable, asyncio.Future[Any]] = {}
 
     @property
@@ -72,10 +80,19 @@ class RunFetcher:
     # ------------------------------------------------------------------ ACA
 
     async def centers(self) -> tuple[Center, ...]:
-        """Every center ACA knows."""
-        return await self._once(
-            "centers", lambda: collect(self.clients.aca.iter_centers(on_skip=self._skip))
-        )
+        """Every center ACA knows; one without a release date is kept, with a warning."""
+
+        async def read() -> tuple[Center, ...]:
+            centers = await collect(self.clients.aca.iter_centers(on_skip=self._skip))
+            for center in centers:
+                if center.released_at is None:
+                    self._warn(
+                        f"center {center.id} ({center.name}) has no release date "
+                        "(released_at null): treated as released"
+                    )
+            return centers
+
+        return await self._once("centers", read)
 
     async def center(self, center_id: str) -> Center | None:
         """One center (from the list when it was read, else by id)."""

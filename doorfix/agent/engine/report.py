@@ -98,6 +98,40 @@ class SkippedRecord:
 
 
 @dataclass
+class RepeatReport:
+    """A repeat the run did not report again: it joined an incident reported moments ago."""
+
+    cause: str
+    subject: Mapping[str, str]
+    joined_incident_id: str
+    #: the joined incident's outcome
+    outcome: str
+    event_ids: list[str] = field(default_factory=list)
+    first_seen_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report's ``repeats[]`` entry."""
+        return {
+            "cause": self.cause,
+            "subject": dict(self.subject),
+            "joined_incident_id": self.joined_incident_id,
+            "outcome": self.outcome,
+            "event_ids": list(self.event_ids),
+            "first_seen_at": iso_z(self.first_seen_at, whole_seconds=True)
+            if self.first_seen_at
+            else None,
+        }
+
+    def line(self) -> str:
+        """One line for a person (vendor text not yet escaped)."""
+        events = f", {len(self.event_ids)} more event(s)" if self.event_ids else ""
+        return (
+            f"{self.cause} {_subject_text(self.subject)}: joined incident "
+            f"{self.joined_incident_id} ({self.outcome}{events})"
+        )
+
+
+@dataclass
 class RunReport:
     """Everything one run found and did."""
 
@@ -113,6 +147,10 @@ class RunReport:
     breakers: list[str] = field(default_factory=list)
     #: ``sandbox`` when the run worked on the embedded sandbox (nothing real was touched)
     target: Target = "live"
+    #: repeats of incidents reported within the cool-down: listed, not reported again
+    repeats: list[RepeatReport] = field(default_factory=list)
+    #: facts doorfix used with an assumption a person should know (a center with no release date)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -133,6 +171,10 @@ class RunReport:
             "counts": self.counts,
             "incidents": [i.as_dict() for i in self.incidents],
         }
+        if self.repeats:
+            out["repeats"] = [r.as_dict() for r in self.repeats]
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         if self.skipped:
             out["skipped"] = [s.as_dict() for s in self.skipped]
         if self.breakers:
@@ -165,7 +207,14 @@ def _subject_text(subject: Mapping[str, str]) -> str:
 def render_table(report: RunReport, console: Console) -> None:
     """Print the report for a person: one row per incident, then steps and skips."""
     mode = " (dry-run)" if report.dry_run else ""
-    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items()) or "nothing found"
+    # a failed run never says "nothing found": it did not finish looking
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items()) or (
+        "failed before deciding anything"
+        if report.error
+        else "nothing new"
+        if report.repeats
+        else "nothing found"
+    )
     if report.target == "sandbox":
         console.print(Text(f"[{SANDBOX_NOTICE}]", style="bold reverse"))
     console.print(f"[bold]{report.playbook}[/bold]{mode} run {report.run_id}: {counts}")
@@ -192,6 +241,12 @@ def render_table(report: RunReport, console: Console) -> None:
             for n, step in enumerate(inc.steps, 1):
                 line = f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}"
                 console.print(Text(printable(line)))
+    for warning in report.warnings:
+        console.print(Text.assemble(("warning: ", "yellow"), printable(warning)))
+    if report.repeats:
+        console.print(f"repeats (already reported, joined): {len(report.repeats)}")
+        for repeat in report.repeats:
+            console.print(Text(printable(f"  {repeat.line()}"), style="dim"))
     for skip in report.skipped:
         where = f"{skip.system} {skip.endpoint}" + (f" field {skip.field}" if skip.field else "")
         line = printable(f" {where}: {skip.message}")

@@ -28,10 +28,17 @@ from doorfix.agent.engine.guards import RunGuards
 from doorfix.agent.engine.lanes import is_sync, plan_lanes
 from doorfix.agent.engine.progress import NO_PROGRESS, Progress
 from doorfix.agent.engine.reconcile import reconcile
-from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport, SkippedRecord
+from doorfix.agent.engine.report import (
+    ActionReport,
+    IncidentReport,
+    RepeatReport,
+    RunReport,
+    SkippedRecord,
+)
 from doorfix.agent.engine.retry import add_retries
 from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.verification import settle
+from doorfix.agent.journal.rows import IncidentRow
 from doorfix.clock import stopped
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError, Interrupted
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
@@ -76,6 +83,15 @@ def _skip_recorder(
     return record
 
 
+def _warning_recorder(report: RunReport, redact: Callable[[str], str]) -> Callable[[str], None]:
+    def record(message: str) -> None:
+        text = redact(message)
+        log.warning("run_warning", message=text)
+        report.warnings.append(text)
+
+    return record
+
+
 Collector = Callable[["RunState", RunFetcher], Awaitable[Batch]]
 
 
@@ -104,16 +120,24 @@ async def execute_run(
     *,
     dry_run: bool,
     progress: Progress = NO_PROGRESS,
+    quiet_repeats: bool = True,
 ) -> RunReport:
     """The run every mode shares: reconcile, collect, process each candidate, commit feeds.
 
     A run that may act holds the journal's run lock throughout: another process's acting run
     on the same journal waits for it (see :mod:`doorfix.agent.journal.lock`).
+    ``quiet_repeats``: a repeat of an incident reported within the cool-down joins it and is
+    listed under the report's ``repeats`` instead of being reported again (the daemon's runs);
+    the ticket path answers every time (False).
     """
     if dry_run:
-        return await _execute_run(agent, name, collect, dry_run=True, progress=progress)
+        return await _execute_run(
+            agent, name, collect, dry_run=True, progress=progress, quiet_repeats=quiet_repeats
+        )
     async with agent.journal.run_lock.held(name):
-        return await _execute_run(agent, name, collect, dry_run=False, progress=progress)
+        return await _execute_run(
+            agent, name, collect, dry_run=False, progress=progress, quiet_repeats=quiet_repeats
+        )
 
 
 async def _execute_run(
@@ -123,6 +147,7 @@ async def _execute_run(
     *,
     dry_run: bool,
     progress: Progress,
+    quiet_repeats: bool,
 ) -> RunReport:
     journal, clock = agent.journal, agent.clock
     redact = agent.clients.redactor.redact
@@ -137,7 +162,14 @@ async def _execute_run(
     try:
         # real seconds, whatever the agent's clock: a run must not hold the daemon for ever
         async with deadline:
-            run = await _work(agent, report, collect, dry_run=dry_run, progress=progress)
+            run = await _work(
+                agent,
+                report,
+                collect,
+                dry_run=dry_run,
+                progress=progress,
+                quiet_repeats=quiet_repeats,
+            )
     except TimeoutError as exc:
         if not deadline.expired():
             raise
@@ -215,7 +247,13 @@ def _failed(agent: Agent, report: RunReport, exc: Exception, redact: Callable[[s
 
 
 async def _work(
-    agent: Agent, report: RunReport, collect: Collector, *, dry_run: bool, progress: Progress
+    agent: Agent,
+    report: RunReport,
+    collect: Collector,
+    *,
+    dry_run: bool,
+    progress: Progress,
+    quiet_repeats: bool = True,
 ) -> RunState:
     """Reconcile, collect, process each candidate, commit the feeds; the run's state."""
     journal, name, run_id = agent.journal, report.playbook, report.run_id
@@ -231,6 +269,7 @@ async def _work(
         ),
         Executor(agent.clients, agent.clock, verify_timeout=g.verify_timeout_seconds),
         dry_run,
+        quiet_repeats=quiet_repeats,
     )
     if not dry_run:
         await reconcile(agent, run_id)
@@ -238,6 +277,7 @@ async def _work(
         agent.clients,
         now=report.started_at,
         on_skip=_skip_recorder(report, agent.clients.redactor.redact),
+        on_warning=_warning_recorder(report, agent.clients.redactor.redact),
     )
     progress.stage(f"{name}: reading the systems")
     batch = await collect(run, fetcher)
@@ -359,12 +399,15 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
         raise failure[0]
 
 
-def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
-    """The id of a needs_human/no_fault incident with this key closed within the cool-down.
+def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow | None:
+    """The needs_human/no_fault incident with this key closed within the cool-down, if any.
 
     An escalation counts as needs_human: reporting the same vendor bug at every rejection
-    would only bury it.
+    would only bury it. Never on the ticket path (``quiet_repeats`` off): a person asking
+    always gets the diagnosis.
     """
+    if not run.quiet_repeats:
+        return None
     plan = candidate.plan
     escalation = bool(plan.actions) and all(a.remedy is Remedy.ESCALATE for a in plan.actions)
     if plan.disposition not in ("needs_human", "no_fault") and not escalation:
@@ -377,7 +420,7 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
         and row.outcome in _QUIET_REPEATS
         and row.last_seen_at >= run.report.started_at - cooldown
     ):
-        return row.incident_id
+        return row
     return None
 
 
@@ -387,15 +430,28 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
     journal = run.journal
     repeat = _recent_repeat(run, key, candidate)
     if repeat is not None:
-        # reported a moment ago: keep the events with it instead of reporting it again
+        # reported a moment ago: keep the events with it, and list the repeat as a
+        # reference to the incident it joined instead of reporting it again
         journal.add_events(
-            repeat,
+            repeat.incident_id,
             event_ids=candidate.event_ids,
             evidence={},
             feeds=run.feeds_of(candidate.event_ids),
             run_id=None if run.dry_run else run.report.run_id,
         )
-        log.info("incident_repeated", incident_id=repeat, events=len(candidate.event_ids))
+        run.report.repeats.append(
+            RepeatReport(
+                cause=diagnosis.cause.value,
+                subject=diagnosis.subject.as_dict(),
+                joined_incident_id=repeat.incident_id,
+                outcome=repeat.outcome or "",
+                event_ids=list(candidate.event_ids),
+                first_seen_at=repeat.first_seen_at,
+            )
+        )
+        log.info(
+            "incident_repeated", incident_id=repeat.incident_id, events=len(candidate.event_ids)
+        )
         return None
     row = journal.open_incident(
         key=key,

@@ -47,6 +47,8 @@ class RunState:
     dry_run: bool
     #: the feed each event of this run came from (empty in a dry-run: it marks nothing seen)
     feeds: dict[str, str] = field(default_factory=dict)
+    #: a repeat of an incident just reported joins it instead (off on the ticket path)
+    quiet_repeats: bool = True
 
     @property
     def journal(self) -> Journal:

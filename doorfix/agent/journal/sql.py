@@ -35,6 +35,10 @@ FINISH_RUN = (
     "error = :error WHERE run_id = :run_id AND status = 'running'"
 )
 RUN_STATUS = "SELECT status FROM runs WHERE run_id = :run_id"
+RUN_BY_ID = (
+    "SELECT run_id, playbook, dry_run, status, started_at, finished_at, counts, error "
+    "FROM runs WHERE run_id = :run_id"
+)
 _SELECT_RUNS = (
     "SELECT run_id, playbook, dry_run, status, started_at, finished_at, counts, error FROM runs"
 )

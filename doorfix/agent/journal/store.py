@@ -106,6 +106,12 @@ class Journal(JournalIncidents, JournalActions):
         with self._read("runs") as conn:
             return [rows.run_row(row) for row in conn.execute(query, params)]
 
+    def run(self, run_id: str) -> RunRow | None:
+        """One run by id."""
+        with self._read("run") as conn:
+            row = conn.execute(sql.RUN_BY_ID, {"run_id": run_id}).fetchone()
+        return None if row is None else rows.run_row(row)
+
     def last_successful_run(self, playbook: str) -> RunRow | None:
         """The newest completed run of a playbook."""
         with self._read("last_successful_run") as conn:

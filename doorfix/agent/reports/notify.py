@@ -60,6 +60,10 @@ def run_message(
         if group:
             lines += ["", f"### {SECTION_TITLES[outcome]} ({len(group)})", ""]
             lines += [_incident_lines(i) for i in group]
+    if report.repeats:
+        # already reported moments ago: a reference to the incident each one joined
+        lines += ["", f"### Repeats, already reported ({len(report.repeats)})", ""]
+        lines += [f"- {markdown_text(r.line())}" for r in report.repeats]
     return heading, "\n".join(lines) + "\n", _kind(report, wanted)
 
 

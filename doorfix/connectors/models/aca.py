@@ -24,7 +24,8 @@ class Center(WireModel):
 
     id: str
     name: str
-    released_at: UtcDatetime
+    #: ``null`` when the operator never set it: the center is kept and works as released
+    released_at: UtcDatetime | None
     clp_site_id: str
     cloud_project_id: str | None = None
     time_zone: str

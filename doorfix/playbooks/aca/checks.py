@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from doorfix.connectors.models.aca import MobileKey
-from doorfix.connectors.models.clp import Iq, Lock
+from doorfix.connectors.models.clp import Entry, Iq, Lock
 from doorfix.playbooks.aca.access import (
     aca_state,
     lock_inventories,
@@ -52,18 +52,27 @@ def hardware_finding(lock: Lock, iq: Iq | None) -> Finding | None:
 _Check = Callable[[LockFacts, datetime, PlanPolicy], Finding | None]
 
 
+def lock_quiet(facts: LockFacts, now: datetime, policy: PlanPolicy) -> bool:
+    """Whether the lock sent no event (nor CLP entry) for ``quiet_lock_after``."""
+    last = facts.last_event_at
+    return last is None or now - last > policy.quiet_lock_after
+
+
 def check_lock_offline(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
-    """A a1: the IQ or the lock is offline, half-connected, or the lock sends no events."""
+    """A a1: the IQ or the lock is offline, or half-connected (CLP's state says so).
+
+    A quiet lock (no recent events) is reported beside a connection problem, never alone: a
+    lock that CLP shows online on an online IQ is reachable, and a lock nobody used is quiet.
+    """
     if facts.lock is None:
         return None
     problems = connection_problems(facts.lock, facts.iq)
-    last = facts.last_event_at
-    if last is None or now - last > policy.quiet_lock_after:
+    if not problems:
+        return None
+    if lock_quiet(facts, now, policy):
         problems.append("no_recent_events")
     kinds = sorted({i.type for i in facts.incidents})
-    if problems:
-        return Finding(Cause.ACA_LOCK_OFFLINE, {"offline_reasons": problems, "incidents": kinds})
-    return None
+    return Finding(Cause.ACA_LOCK_OFFLINE, {"offline_reasons": problems, "incidents": kinds})
 
 
 def check_privacy(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
@@ -91,7 +100,9 @@ def check_mismatch(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Findi
 
 
 def check_too_early(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
-    """The center was released less than the grace period ago."""
+    """The center was released less than the grace period ago (no release date: released)."""
+    if facts.center.released_at is None:
+        return None
     due = facts.center.released_at + policy.release_grace
     if due > now:
         return Finding(Cause.ACA_TOO_EARLY, {"release_due": datetime_iso(due)})
@@ -229,11 +240,32 @@ def check_lock_state(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Fin
     return hardware_finding(facts.lock, facts.iq)
 
 
+def last_user_entry(facts: LockFacts) -> Entry | None:
+    """The user's newest CLP entry at the lock (opened or rejected), if any."""
+    mine = [
+        e
+        for e in facts.entries
+        if e.user_id == facts.user.clp_user_id and e.lock_id == facts.lock_id
+    ]
+    return max(mine, key=lambda e: (e.utc_date_time, e.id), default=None)
+
+
 def check_iq(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
-    """C c2: ACA and Larry grant, the lock still rejects."""
-    if facts.larry is not None and facts.larry.status == "granted":
-        return Finding(Cause.ACA_IQ_OUT_OF_SYNC, {})
-    return None
+    """C c2: ACA and Larry grant, the lock still rejects.
+
+    With no rejection event (the ticket path), a lock whose newest entry of this user is an
+    opening does not reject: the IQ holds the access, nothing is out of sync.
+    """
+    if facts.larry is None or facts.larry.status != "granted":
+        return None
+    latest = last_user_entry(facts)
+    if (
+        not rejection_events(facts)
+        and latest is not None
+        and latest.event_category == "lock_opened"
+    ):
+        return None
+    return Finding(Cause.ACA_IQ_OUT_OF_SYNC, {})
 
 
 #: The event path, in DESIGN.md's order ("Order of checks").

@@ -159,7 +159,7 @@ def scan_hardware(
 
 def plan(diagnosis: Diagnosis, facts: LockFacts, policy: PlanPolicy, now: datetime) -> Plan:
     """What to do about a lock diagnosis: a sync, an escalation, a checklist, nothing, later."""
-    if diagnosis.cause is Cause.ACA_TOO_EARLY:
+    if diagnosis.cause is Cause.ACA_TOO_EARLY and facts.center.released_at is not None:
         due = facts.center.released_at + policy.release_grace
         hours = policy.release_grace.total_seconds() / 3600
         return causes.deferred(due, f"the center was released less than {hours:g} h ago")

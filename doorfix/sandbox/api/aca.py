@@ -146,10 +146,21 @@ def _user(st: SandboxState, user_id: str) -> model.User:
 # --------------------------------------------------------------------------- endpoints
 
 
+def _center_json(st: SandboxState, endpoint: str) -> Callable[[Any], JSON]:
+    """How this answer shows a center (``null_release_date``: without its release date)."""
+    if st.faults.on_page("aca", endpoint, FaultKind.NULL_RELEASE_DATE) is None:
+        return wire.aca_center
+
+    def without_release(center: Any) -> JSON:
+        return {**wire.aca_center(center), "released_at": None}
+
+    return without_release
+
+
 async def centers(request: Request) -> Response:
     """``GET /api/v1/centers``."""
     st = await _begin(request, "centers")
-    return _list(request, list(st.world.centers.values()), wire.aca_center)
+    return _list(request, list(st.world.centers.values()), _center_json(st, "centers"))
 
 
 async def center(request: Request) -> Response:
@@ -158,7 +169,7 @@ async def center(request: Request) -> Response:
     found = st.world.centers.get(request.path_params["center_id"])
     if found is None:
         raise _problem(404, "not_found", "center not found")
-    return JSONResponse(wire.aca_center(found))
+    return JSONResponse(_center_json(st, "center")(found))
 
 
 async def inventories(request: Request) -> Response:

@@ -65,6 +65,8 @@ class FaultKind(StrEnum):
     CLOUD_BUSINESS_ERROR = "cloud_business_error"
     #: an ACA events page starts with the previous page's last event again
     DUPLICATE_EVENTS = "duplicate_events"
+    #: ACA answers its centers (list or one) with ``released_at: null`` (no release date set)
+    NULL_RELEASE_DATE = "null_release_date"
 
 
 #: kinds acted on before the endpoint runs
@@ -81,7 +83,9 @@ REQUEST_KINDS = frozenset(
     }
 )
 #: kinds acted on by a feed endpoint while it builds its page
-PAGE_KINDS = frozenset({FaultKind.EMPTY_PAGE, FaultKind.DUPLICATE_EVENTS})
+PAGE_KINDS = frozenset(
+    {FaultKind.EMPTY_PAGE, FaultKind.DUPLICATE_EVENTS, FaultKind.NULL_RELEASE_DATE}
+)
 
 #: the systems and endpoints a system-specific kind can apply to
 _ONLY: Mapping[FaultKind, tuple[System, frozenset[str] | None]] = MappingProxyType(
@@ -89,6 +93,7 @@ _ONLY: Mapping[FaultKind, tuple[System, frozenset[str] | None]] = MappingProxyTy
         FaultKind.CLP_2203: ("clp", None),
         FaultKind.CLOUD_BUSINESS_ERROR: ("cloud", None),
         FaultKind.DUPLICATE_EVENTS: ("aca", frozenset({"events"})),
+        FaultKind.NULL_RELEASE_DATE: ("aca", frozenset({"centers", "center"})),
     }
 )
 _EMPTY_PAGE_ENDPOINTS: Mapping[System, frozenset[str]] = MappingProxyType(

@@ -568,17 +568,38 @@ TICKET_ROWS: list[Any] = [
         "half_connected",
     ),
     ("detached", {"lock": f.lock(link="detached")}, Cause.ACA_LOCK_OFFLINE, "link_detached"),
-    (
-        "never_reported",
-        {"lock": f.lock(last_event=None)},
-        Cause.ACA_LOCK_OFFLINE,
-        "no_recent_events",
-    ),
+    # a quiet lock that CLP shows online on an online IQ is not offline for that alone
+    ("never_reported", {"lock": f.lock(last_event=None)}, Cause.ACA_IQ_OUT_OF_SYNC, None),
     (
         "quiet_for_two_days",
         {"lock": f.lock(last_event=NOW - timedelta(days=2))},
+        Cause.ACA_IQ_OUT_OF_SYNC,
+        None,
+    ),
+    # quiet beside a connection problem: both reasons are reported
+    (
+        "quiet_and_offline",
+        {"lock": f.lock(online=False, last_event=None)},
         Cause.ACA_LOCK_OFFLINE,
         "no_recent_events",
+    ),
+    # the user's newest entry at the lock is an opening: the IQ holds the access
+    (
+        "opened_since",
+        {"entries": (f.entry(category="lock_opened"),)},
+        Cause.UNKNOWN,
+        None,
+    ),
+    (
+        "rejected_after_opening",
+        {
+            "entries": (
+                f.entry(category="lock_opened", at=NOW - timedelta(hours=2), entry_id="en-0"),
+                f.entry(),
+            )
+        },
+        Cause.ACA_IQ_OUT_OF_SYNC,
+        None,
     ),
     (
         "recent_entry_counts_as_life",
@@ -691,10 +712,18 @@ def test_privacy_mode_checklist_is_for_on_site_staff() -> None:
 
 
 def test_quiet_lock_threshold_comes_from_policy() -> None:
-    facts = f.lock_facts(lock=f.lock(last_event=NOW - timedelta(hours=3)))
-    assert run(facts)[0].cause is Cause.ACA_IQ_OUT_OF_SYNC
+    facts = f.lock_facts(lock=f.lock(online=False, last_event=NOW - timedelta(hours=3)))
+    assert "no_recent_events" not in run(facts)[0].evidence["offline_reasons"]
     policy = PlanPolicy(quiet_lock_after=timedelta(hours=2))
-    assert run(facts, policy)[0].cause is Cause.ACA_LOCK_OFFLINE
+    assert "no_recent_events" in run(facts, policy)[0].evidence["offline_reasons"]
+
+
+def test_a_quiet_lock_online_on_an_online_iq_is_never_offline() -> None:
+    # however quiet, under any threshold: CLP vouches for the connection
+    for quiet in (timedelta(hours=3), timedelta(days=30)):
+        facts = f.lock_facts(lock=f.lock(last_event=NOW - quiet))
+        policy = PlanPolicy(quiet_lock_after=timedelta(minutes=1))
+        assert run(facts, policy)[0].cause is not Cause.ACA_LOCK_OFFLINE
 
 
 # --------------------------------------------------------------------------- proactive scan
