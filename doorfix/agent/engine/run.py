@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport,
 from doorfix.agent.engine.retry import add_retries
 from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.verification import settle
+from doorfix.agent.journal.store import Journal, RunStatus
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
 
@@ -101,7 +103,21 @@ async def execute_run(
     on the same journal waits for it (see :mod:`doorfix.agent.journal.lock`).
     """
     if dry_run:
-        return await _execute_run(agent, name, collect, dry_run=True, progress=progress)
+        # a dry-run works on a scratch copy of the journal: it writes nothing a later run
+        # reads (no incident, outcome, cool-down, seen event or cursor); only its run row,
+        # with its report, goes to the journal, for `report` and `history`
+        scratch = agent.journal.scratch_copy()
+        try:
+            return await _execute_run(
+                replace(agent, journal=scratch),
+                name,
+                collect,
+                dry_run=True,
+                progress=progress,
+                record=agent.journal,
+            )
+        finally:
+            scratch.close()
     async with agent.journal.run_lock.held(name):
         return await _execute_run(agent, name, collect, dry_run=False, progress=progress)
 
@@ -113,11 +129,14 @@ async def _execute_run(
     *,
     dry_run: bool,
     progress: Progress,
+    record: Journal | None = None,
 ) -> RunReport:
+    """One run; its run row goes to ``record`` too when that is not the agent's journal."""
     journal, clock = agent.journal, agent.clock
     redact = agent.clients.redactor.redact
     now = clock.now()
     run_id = journal.start_run(name, dry_run=dry_run)
+    rows = _RunRows(journal, record, run_id, name, dry_run=dry_run)
     report = RunReport(run_id=run_id, playbook=name, dry_run=dry_run, started_at=now)
     structlog.contextvars.bind_contextvars(run_id=run_id, playbook=name)
     limit = agent.settings.engine.max_run_seconds
@@ -133,27 +152,22 @@ async def _execute_run(
             f"stopped after max_run_seconds ({limit:g} s): the run went past its deadline; "
             "what it recorded stands, the rest is read again by the next run"
         )
-        _failed(agent, report, stop, redact)
+        _failed(agent, report, stop, redact, rows)
         raise RunFailed(report, stop) from exc
     except (ConnectorError, OSError) as exc:
-        text = _failed(agent, report, exc, redact)
+        text = _failed(agent, report, exc, redact, rows)
         raise RunFailed(report, exc, message=text) from exc
     except Exception as exc:
         # a bug or a journal error: the run row must not stay `running` (a kill or a
         # cancellation leaves it, like a crash, for the next run's reconciliation)
         with contextlib.suppress(DoorfixError):
-            journal.finish_run(
-                run_id,
-                status="failed",
-                counts=report.counts,
-                error=redact(f"{type(exc).__name__}: {exc}"),
-            )
+            rows.finish(report, status="failed", error=redact(f"{type(exc).__name__}: {exc}"))
         raise
     finally:
         structlog.contextvars.unbind_contextvars("run_id", "playbook")
     report.finished_at = clock.now()
     report.breakers = run.guards.open_breakers()
-    journal.finish_run(run_id, status="completed", counts=report.counts)
+    rows.finish(report, status="completed")
     log.info(
         "run_completed",
         run_id=run_id,
@@ -166,12 +180,40 @@ async def _execute_run(
     return report
 
 
-def _failed(agent: Agent, report: RunReport, exc: Exception, redact: Callable[[str], str]) -> str:
+class _RunRows:
+    """A run's row in the journal, and in the journal that keeps the record of a dry-run."""
+
+    def __init__(
+        self, journal: Journal, record: Journal | None, run_id: str, name: str, *, dry_run: bool
+    ) -> None:
+        self._journals = [journal]
+        self._run_id = run_id
+        self._dry_run = dry_run
+        if record is not None and record is not journal:
+            record.start_run(name, dry_run=dry_run, run_id=run_id)
+            self._journals.append(record)
+
+    def finish(self, report: RunReport, *, status: RunStatus, error: str | None = None) -> None:
+        """Record how the run ended (a dry-run's record keeps its report)."""
+        kept = report.as_dict() if self._dry_run else None
+        for journal in self._journals:
+            journal.finish_run(
+                self._run_id, status=status, counts=report.counts, error=error, report=kept
+            )
+
+
+def _failed(
+    agent: Agent,
+    report: RunReport,
+    exc: Exception,
+    redact: Callable[[str], str],
+    rows: _RunRows,
+) -> str:
     """Record a run that could not complete; the (redacted) error text."""
     text = redact(str(exc))
     report.finished_at = agent.clock.now()
     report.error = text
-    agent.journal.finish_run(report.run_id, status="failed", counts=report.counts, error=text)
+    rows.finish(report, status="failed", error=text)
     # the error names system, endpoint and status; a traceback would add only noise
     log.error("run_failed", error=text, auth=isinstance(exc, AuthError))
     return text
