@@ -30,6 +30,7 @@ from doorfix.agent.engine.progress import NO_PROGRESS, Progress
 from doorfix.agent.engine.reconcile import reconcile
 from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport, SkippedRecord
 from doorfix.agent.engine.retry import add_retries
+from doorfix.agent.engine.shared import shared_sync
 from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.verification import settle
 from doorfix.agent.journal.store import Journal, RunStatus
@@ -471,6 +472,22 @@ async def _act(
             action.remedy.value, action.target, "planned", action.system, dict(action.params)
         )
         incident.actions.append(report)
+        shared = shared_sync(
+            run.journal,
+            action,
+            incident_id=incident_id,
+            now=run.report.started_at,
+            cooldown=timedelta(minutes=run.agent.settings.guards.cooldown_minutes),
+        )
+        if shared is not None:
+            # the collection was synced for another user a moment ago: that job serves this
+            # user too; only their own next presentation can prove it (no second call)
+            report.status = "planned" if run.dry_run else "succeeded"
+            report.detail = shared.note()
+            incident.evidence["joined_sync_action"] = shared.action_id
+            if not run.dry_run:
+                outcome = Outcome.PENDING_VERIFICATION
+            continue
         decision = run.guards.check(action) if run.dry_run else run.guards.admit(action)
         if not decision.allowed:
             report.status = "skipped"
