@@ -260,6 +260,8 @@ class GuardsSection(_Section):
     pending_escalate_hours: Positive = 24
     release_grace_hours: Positive = 24
     verify_timeout_seconds: Positive = 120
+    max_attempts_not_held: PositiveInt = 2
+    attempt_window_hours: Positive = 168
 
 
 class SandboxSection(_Section):

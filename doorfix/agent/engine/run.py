@@ -24,7 +24,7 @@ from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licens
 from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.execute import Executor
 from doorfix.agent.engine.fetch import RunFetcher
-from doorfix.agent.engine.guards import RunGuards
+from doorfix.agent.engine.guards import GuardDecision, RunGuards
 from doorfix.agent.engine.lanes import is_sync, plan_lanes
 from doorfix.agent.engine.progress import NO_PROGRESS, Progress
 from doorfix.agent.engine.reconcile import reconcile
@@ -35,7 +35,7 @@ from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.verification import settle
 from doorfix.agent.journal.store import Journal, RunStatus
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
-from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
+from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 
 log = structlog.get_logger("doorfix.engine")
 
@@ -364,11 +364,22 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
     would only bury it.
     """
     plan = candidate.plan
+    g = run.agent.settings.guards
+    row = run.journal.latest_incident(key)
+    if (
+        row is not None
+        and not row.open
+        and row.outcome == Outcome.NEEDS_HUMAN
+        and row.evidence.get("attempts_exhausted")
+        and row.last_seen_at >= run.report.started_at - timedelta(hours=g.attempt_window_hours)
+    ):
+        # escalated once because its remedy did not hold: the same problem again is that
+        # escalation's, not a new one, until the facts change (another cause) or the window ends
+        return row.incident_id
     escalation = bool(plan.actions) and all(a.remedy is Remedy.ESCALATE for a in plan.actions)
     if plan.disposition not in ("needs_human", "no_fault") and not escalation:
         return None
-    cooldown = timedelta(minutes=run.agent.settings.guards.cooldown_minutes)
-    row = run.journal.latest_incident(key)
+    cooldown = timedelta(minutes=g.cooldown_minutes)
     if (
         row is not None
         and not row.open
@@ -495,6 +506,10 @@ async def _act(
             incident.reason = decision.reason
             if decision.not_before is not None:
                 incident.evidence["not_before"] = decision.not_before.isoformat()
+            if decision.attempts:
+                incident.evidence["attempts_exhausted"] = True
+                incident.evidence["attempts_not_held"] = list(decision.attempts)
+                return Outcome.NEEDS_HUMAN, (*plan.steps, _not_held_step(action, decision))
             if decision.verdict == "needs_human":
                 return Outcome.NEEDS_HUMAN, plan.steps
             return Outcome.DEFERRED, ()
@@ -512,6 +527,16 @@ async def _act(
     ):
         return Outcome.NEEDS_HUMAN, plan.steps
     return outcome, steps
+
+
+def _not_held_step(action: PlannedAction, decision: GuardDecision) -> Step:
+    """The one escalation of a remedy that did not hold, with its attempts."""
+    return Step(
+        Who.VENDOR_SUPPORT,
+        f"{action.remedy.value} did not hold on {action.target} after "
+        f"{len(decision.attempts)} attempt(s) ({'; '.join(decision.attempts)}): doorfix will not "
+        "try it again on this target; escalate to vendor support with this incident.",
+    )
 
 
 async def _execute(
