@@ -266,6 +266,8 @@ class GuardsSection(_Section):
     #: a failing mobile key is a vendor bug ("a new key still fails") only when it was issued
     #: after the previous key failed and at most this many days before the rejection
     mkey_replacement_window_days: Annotated[int, Field(ge=1, le=365)] = 14
+    max_attempts_not_held: PositiveInt = 2
+    attempt_window_hours: Positive = 168
 
 
 class SandboxSection(_Section):

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from faultkit import World, make_world
+from faultkit import World, make_world, toggles
 
 from doorfix.agent.engine.execute import ActionResult, Executor
 from doorfix.agent.journal.store import ActionRow, IncidentRow, Journal
@@ -181,24 +182,100 @@ async def test_a_call_a_kill_cut_off_before_it_was_sent_is_made_once_on_the_next
     assert world.present()["cloud.license_inactive"] is False
 
 
-async def test_a_sync_access_a_kill_left_unknown_waits_for_the_next_presentation(
+async def test_a_sync_access_a_kill_left_unknown_is_sent_again_at_once(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     journal = world.agent.journal
     flying = await kill_before_the_call(world, monkeypatch, "sync_access", "aca-rejections")
+    assert world.present()["aca.iq_out_of_sync"] is True
 
     await world.run("aca-rejections")
 
-    # nothing to re-read: never sent again blindly; the next presentation tells
+    # nothing tells whether the cut-off job ran, and repeating it is safe: ACA and CLP still
+    # grant, so it is sent again now, not after a presentation that may never come
     [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
-    assert (reconciled.status, reconciled.detail) == (
-        "failed",
-        {"outcome_unknown": True, "remedy": "sync_access"},
-    )
+    assert reconciled.status == "succeeded"
+    assert reconciled.detail is not None
+    assert reconciled.detail["sent_again"] is True
     synced = journal.incident(flying.incident_id)
     assert synced is not None
     assert (synced.open, synced.outcome) == (True, "pending_verification")
+    assert writes(world, "sync_access") == 1
+    world.clock.advance(timedelta(minutes=5))
+    assert world.present()["aca.iq_out_of_sync"] is False
+
+
+def _subject(world: World, row: ActionRow) -> tuple[str, str]:
+    incident = world.agent.journal.incident(row.incident_id)
+    assert incident is not None
+    return incident.subject["user_id"], incident.subject["lock_id"]
+
+
+async def test_a_sync_access_a_kill_left_unknown_is_not_sent_once_a_person_disabled_the_access(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = world.agent.journal
+    flying = await kill_before_the_call(world, monkeypatch, "sync_access", "aca-rejections")
+    user, lock = _subject(world, flying)
+    world.clock.advance(timedelta(hours=2))
+    world.state.world.set_access_matrix(user, lock, False)  # an administrator, in ACA
+
+    await world.run("aca-rejections")
+
     assert writes(world, "sync_access") == 0
+    left = journal.incident(flying.incident_id)
+    assert left is not None
+    assert (left.open, left.outcome) == (False, "needs_human")
+    assert "not sent again" in left.steps[0]["text"]
+
+
+async def test_a_toggle_a_kill_cut_off_does_not_re_enable_access_an_administrator_disabled(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = world.agent.journal
+    flying = await kill_before_the_call(
+        world, monkeypatch, "toggle_access_matrix", "aca-rejections"
+    )
+    user, lock = _subject(world, flying)
+    world.clock.advance(timedelta(days=2))
+    world.state.world.set_access_matrix(user, lock, False)  # an administrator, days later
+
+    await world.run("aca-rejections")
+
+    # the cell is left as the person set it, and the incident says what was found
+    assert toggles(world.landed()).get((user, lock)) is None
+    assert world.state.world.matrix[(user, lock)].enabled is False
+    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    assert reconciled.detail is not None
+    assert reconciled.detail["left_alone"] is True
+    left = journal.incident(flying.incident_id)
+    assert left is not None
+    assert (left.open, left.outcome) == (False, "needs_human")
+    assert "did not switch it back on" in left.steps[0]["text"]
+
+
+async def test_a_toggle_a_kill_cut_between_disable_and_enable_is_completed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = world.agent.journal
+    aca = world.agent.clients.aca
+    monkeypatch.setattr(
+        aca,
+        "set_access_matrix",
+        once(aca.set_access_matrix, lambda *a, **k: k.get("enabled") is True),
+    )
+    await killed_run(world, "aca-rejections")
+    [flying] = journal.in_flight()
+    user, lock = _subject(world, flying)
+    assert world.state.world.matrix[(user, lock)].enabled is False  # doorfix's own disable
+
+    await world.run("aca-rejections")
+
+    # doorfix's own disable (at the time its call could land) is switched back on
+    assert toggles(world.landed())[(user, lock)] == [False, True]
+    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    assert reconciled.detail is not None
+    assert reconciled.detail["re_enabled"] is True
 
 
 async def test_an_acting_run_waits_while_another_process_holds_the_journal(

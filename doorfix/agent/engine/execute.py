@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time, timedelta
 from typing import Any, Literal, TypeVar
 
 import structlog
@@ -17,7 +17,8 @@ import structlog
 from doorfix.agent.journal.store import ActionRow
 from doorfix.clock import Clock
 from doorfix.connectors.factory import Clients
-from doorfix.connectors.models import from_epoch
+from doorfix.connectors.models import from_epoch, iso_z
+from doorfix.connectors.models.aca import Access
 from doorfix.connectors.models.cloud import Holiday
 from doorfix.connectors.models.clp import SyncJob
 from doorfix.errors import ConnectorError, ContractError, TransientError, WriteOutcomeUnknown
@@ -374,27 +375,34 @@ class Executor:
 
     # ------------------------------------------------------------------ after a crash
 
-    async def reconcile(self, row: ActionRow) -> tuple[Settled, dict[str, Any]]:
+    async def reconcile(
+        self,
+        row: ActionRow,
+        *,
+        subject: Mapping[str, str],
+        landed_by: datetime,
+    ) -> tuple[Settled, dict[str, Any]]:
         """Settle an action left in flight by re-reading its target; never fire it blindly.
 
         ``succeeded``: the re-read shows the change; ``skipped``: it shows the change is not
         there, so the call never took effect and the remedy may run again (no cool-down);
-        ``failed``: a toggle's sync did not follow, the holiday is gone, or (Sync Access)
-        nothing can be read back (``outcome_unknown``).
+        ``failed``: a toggle's sync did not follow, or the holiday is gone.
+
+        An action this step *completes* (the toggle's enable, a Sync Access sent again)
+        re-reads its target and re-checks the remedy's preconditions first: what a person
+        changed since the intent was written is left alone, and the detail says what was
+        found (``left_alone``, with the outcome ``needs_human`` and the steps). The calls of
+        the crashed process could land until ``landed_by``; a change after it is a person's.
+        A detail with an ``outcome`` decides the incident (see reconcile).
         """
         p = row.params.get("call", {})
         v = row.params.get("verify", {})
         remedy = Remedy(row.remedy)
         cloud = self._c.cloud
         if remedy is Remedy.TOGGLE_ACCESS_MATRIX:
-            # the crash may have come between disable and enable: restore what ACA granted
-            await self._c.aca.set_access_matrix(p["user_id"], p["lock_id"], enabled=True)
-            larry = await self._c.clp.larry_access(v["site_id"], v["clp_user_id"], p["lock_id"])
-            ok = larry.status == "granted"
-            return ("succeeded" if ok else "failed"), {
-                "re_enabled": True,
-                "larry_access": larry.status,
-            }
+            return await self._complete_toggle(row, p, v, landed_by=landed_by)
+        if remedy is Remedy.SYNC_ACCESS:
+            return await self._complete_sync(row, p, v, subject)
         if remedy is Remedy.RENEW_LICENSE:
             door = await cloud.get_door_detail(p["project_id"], p["door_id"])
             before = v.get("expires_at")
@@ -423,7 +431,117 @@ class Executor:
                     ok = holiday.working_hours_enabled
                     return _settled(ok), {"working_hours": ok}
             return "failed", {"working_hours": False, "holiday_found": False}
-        # Sync Access leaves no trace to re-read (CLP lists no jobs by collection): as after
-        # a lost answer, it is never sent again blindly; the incident waits for the next
-        # presentation at the lock (see reconcile), which proves or escalates it
-        return "failed", {"outcome_unknown": True, "remedy": row.remedy}
+        return "failed", {"remedy": row.remedy, "unknown_remedy": True}
+
+    async def _cell(self, user_id: str, lock_id: str) -> Access | None:
+        """The user's Access Matrix cell for the lock, as ACA holds it now (None: no cell)."""
+        async for access in self._c.aca.iter_accesses(user_id):
+            if access.lock_id == lock_id:
+                return access
+        return None
+
+    async def _complete_toggle(
+        self,
+        row: ActionRow,
+        p: Mapping[str, Any],
+        v: Mapping[str, Any],
+        *,
+        landed_by: datetime,
+    ) -> tuple[Settled, dict[str, Any]]:
+        """Finish a toggle a crash cut off, unless a person changed the cell since the intent.
+
+        Only a cell that doorfix's own disable can explain is switched back on: disabled in the
+        Access Matrix at a time doorfix's call could land (from the intent to ``landed_by``).
+        A cell that is gone, disabled because its booking ended, or disabled later (by an
+        administrator, minutes or days after) is left as found.
+        """
+        user_id, lock_id = p["user_id"], p["lock_id"]
+        cell = await self._cell(user_id, lock_id)
+        found: dict[str, Any] = {"access": None if cell is None else cell.state}
+        if cell is not None and cell.state == "disabled":
+            found |= {
+                "disabled_by": cell.disabled_by,
+                "changed_at": iso_z(cell.changed_at, whole_seconds=True),
+            }
+            # started_at is stored to the second: one second earlier is still doorfix's call
+            ours = (
+                cell.disabled_by == "access_matrix"
+                and row.started_at - timedelta(seconds=1) <= cell.changed_at <= landed_by
+            )
+            if not ours:
+                return _left_alone(row, found, _toggle_found_text(user_id, lock_id, cell))
+            await self._c.aca.set_access_matrix(user_id, lock_id, enabled=True)
+            found["re_enabled"] = True
+        elif cell is None:
+            text = (
+                f"ACA no longer lists user {user_id}'s access to lock {lock_id} (the booking "
+                "that gave it is gone): doorfix left it as found."
+            )
+            return _left_alone(row, found, text)
+        larry = await self._c.clp.larry_access(v["site_id"], v["clp_user_id"], lock_id)
+        ok = larry.status == "granted"
+        return ("succeeded" if ok else "failed"), found | {"larry_access": larry.status}
+
+    async def _complete_sync(
+        self,
+        row: ActionRow,
+        p: Mapping[str, Any],
+        v: Mapping[str, Any],
+        subject: Mapping[str, str],
+    ) -> tuple[Settled, dict[str, Any]]:
+        """Send again a Sync Access a crash left unknown, while its preconditions still hold.
+
+        Sync Access only pushes CLP's access down to the IQs, so repeating it is safe, and
+        nothing tells whether the cut-off one ran (CLP lists no jobs by collection): waiting
+        for a presentation that may never come would leave the person locked out. It is sent
+        again at once when ACA and CLP still grant the user the lock (C c2); otherwise what
+        changed is reported and nothing is sent.
+        """
+        user_id, lock_id = subject.get("user_id"), subject.get("lock_id")
+        if user_id is None or lock_id is None or not v.get("clp_user_id"):
+            return "failed", {"outcome_unknown": True, "remedy": row.remedy}
+        cell = await self._cell(user_id, lock_id)
+        larry = await self._c.clp.larry_access(v["site_id"], v["clp_user_id"], lock_id)
+        found = {"access": None if cell is None else cell.state, "larry_access": larry.status}
+        if cell is None or cell.state != "active" or larry.status != "granted":
+            text = (
+                f"doorfix's Sync Access for user {user_id} at lock {lock_id} was cut off by a "
+                f"crash; since then ACA's access is {found['access'] or 'gone'} and CLP's "
+                f"{larry.status}, so it was not sent again: check whether the person should "
+                "still get in."
+            )
+            return _left_alone(row, found, text)
+        result = await self._sync(p, v)
+        detail = {
+            **result.detail,
+            **found,
+            "sent_again": True,
+            "outcome": result.outcome.value,
+            "steps": [s.as_dict() for s in result.steps],
+        }
+        return ("succeeded" if result.status == "succeeded" else "failed"), detail
+
+
+def _toggle_found_text(user_id: str, lock_id: str, cell: Access) -> str:
+    why = (
+        "its booking ended"
+        if cell.disabled_by == "booking_ended"
+        else f"it was disabled at {iso_z(cell.changed_at, whole_seconds=True)}, after doorfix's "
+        "toggle"
+    )
+    return (
+        f"doorfix's Access Matrix toggle for user {user_id} at lock {lock_id} was cut off by a "
+        f"crash; the access is now disabled ({why}), so doorfix did not switch it back on. "
+        "Check with whoever disabled it whether it should stay off."
+    )
+
+
+def _left_alone(row: ActionRow, found: dict[str, Any], text: str) -> tuple[Settled, dict[str, Any]]:
+    """A completion a person's change forbids: reported, nothing written."""
+    log.warning("reconcile_left_alone", action_id=row.action_id, remedy=row.remedy, found=found)
+    return "failed", {
+        **found,
+        "left_alone": True,
+        "outcome": Outcome.NEEDS_HUMAN.value,
+        "steps": [Step(Who.SUPPORT, text).as_dict()],
+    }

@@ -33,6 +33,10 @@ class ActionHistory(Protocol):
         """How many times this remedy ran since ``since``."""
         ...
 
+    def attempts_not_held(self, *, target: str, remedy: str, since: datetime) -> list[str]:
+        """This remedy's attempts on this target since ``since`` that did not hold, described."""
+        ...
+
 
 @dataclass(frozen=True)
 class GuardDecision:
@@ -41,6 +45,8 @@ class GuardDecision:
     verdict: Verdict
     reason: str = ""
     not_before: datetime | None = None
+    #: the attempts that did not hold, when that is why the action may not run
+    attempts: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -99,6 +105,18 @@ class RunGuards:
             return GuardDecision("deferred", "max_actions_per_run reached")
         if self._per_target[action.target] >= self._g.max_actions_per_target:
             return GuardDecision("deferred", "max_actions_per_target reached")
+        failed = self._history.attempts_not_held(
+            target=action.target,
+            remedy=remedy,
+            since=self._now - timedelta(hours=self._g.attempt_window_hours),
+        )
+        if len(failed) >= self._g.max_attempts_not_held:
+            return GuardDecision(
+                "needs_human",
+                f"{remedy} did not hold on {action.target} after {len(failed)} attempt(s) "
+                f"within {self._g.attempt_window_hours:g} h: not tried again",
+                attempts=tuple(failed),
+            )
         last = self._history.last_action_at(target=action.target, remedy=remedy)
         cooldown = timedelta(minutes=self._g.cooldown_minutes)
         if last is not None and self._now - last < cooldown:

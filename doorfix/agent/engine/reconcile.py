@@ -8,7 +8,7 @@ The journal's file lock makes this process the journal's only writer, so an acti
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
@@ -39,20 +39,27 @@ async def reconcile(agent: Agent, run_id: str) -> int:
     executor = Executor(agent.clients, agent.clock, verify_timeout=0)
     settled = 0
     for row in journal.in_flight():
-        await _settle_wait(agent, row)
+        landed_by = await _settle_wait(agent, row)
+        incident = journal.incident(row.incident_id)
         try:
-            status, detail = await executor.reconcile(row)
+            status, detail = await executor.reconcile(
+                row, subject=incident.subject if incident else {}, landed_by=landed_by
+            )
         except ConnectorError as exc:
             log.warning("reconcile_deferred", action_id=row.action_id, error=str(exc))
             continue
         journal.reconcile(row.action_id, status=status, detail=detail)
-        incident = journal.incident(row.incident_id)
-        if incident is not None and incident.open and status == "succeeded":
+        recorded = detail.get("outcome")
+        if incident is not None and incident.open and (status == "succeeded" or recorded):
+            # a completion that re-checked its preconditions says what it decided; else a
+            # change the re-read shows holds
             journal.set_outcome(
                 row.incident_id,
-                outcome=_held(row.remedy).value,
+                outcome=str(recorded or _held(row.remedy).value),
                 run_id=run_id,
-                note="reconciled after a crash",
+                steps=list(detail.get("steps", [])),
+                note="reconciled after a crash"
+                + (": left as a person changed it" if detail.get("left_alone") else ""),
             )
         log.info("action_reconciled", action_id=row.action_id, remedy=row.remedy, status=status)
         settled += 1
@@ -76,11 +83,12 @@ async def reconcile(agent: Agent, run_id: str) -> int:
     return settled
 
 
-async def _settle_wait(agent: Agent, row: ActionRow) -> None:
+async def _settle_wait(agent: Agent, row: ActionRow) -> datetime:
     """Wait until a call cut off by a crash can no longer land before re-reading its target.
 
     The crashed process waited at most its timeout for an answer; a re-read before then
-    could miss a write the system is still applying and let the remedy run twice.
+    could miss a write the system is still applying and let the remedy run twice. Returns
+    that time: a change to the target after it was made by someone else.
     """
     section = {
         "cloud": agent.settings.cloud,
@@ -88,13 +96,14 @@ async def _settle_wait(agent: Agent, row: ActionRow) -> None:
         "clp": agent.settings.clp,
     }.get(row.system)
     if section is None:
-        return
+        return row.started_at
     # started_at is stored to the second: one more second covers the truncation
     until = row.started_at + timedelta(seconds=section.timeout_seconds + 1)
     wait = (until - agent.clock.now()).total_seconds()
     if wait > 0:
         log.info("reconcile_waiting", action_id=row.action_id, seconds=round(wait, 1))
         await agent.clock.sleep(wait)
+    return until
 
 
 def _decided_by_actions(actions: list[ActionRow]) -> tuple[Outcome, list[dict[str, str]]] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.escalate import escalate
 from doorfix.agent.engine.execute import Executor
 from doorfix.agent.engine.fetch import RunFetcher
-from doorfix.agent.engine.guards import RunGuards
+from doorfix.agent.engine.guards import GuardDecision, RunGuards
 from doorfix.agent.engine.lanes import is_sync, plan_lanes
 from doorfix.agent.engine.progress import NO_PROGRESS, Progress
 from doorfix.agent.engine.reconcile import reconcile
@@ -36,12 +37,14 @@ from doorfix.agent.engine.report import (
     SkippedRecord,
 )
 from doorfix.agent.engine.retry import add_retries
+from doorfix.agent.engine.shared import shared_sync
 from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.verification import settle
 from doorfix.agent.journal.rows import IncidentRow
+from doorfix.agent.journal.store import Journal, RunStatus
 from doorfix.clock import stopped
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError, Interrupted
-from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
+from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 
 log = structlog.get_logger("doorfix.engine")
 
@@ -131,9 +134,22 @@ async def execute_run(
     the ticket path answers every time (False).
     """
     if dry_run:
-        return await _execute_run(
-            agent, name, collect, dry_run=True, progress=progress, quiet_repeats=quiet_repeats
-        )
+        # a dry-run works on a scratch copy of the journal: it writes nothing a later run
+        # reads (no incident, outcome, cool-down, seen event or cursor); only its run row,
+        # with its report, goes to the journal, for `report` and `history`
+        scratch = agent.journal.scratch_copy()
+        try:
+            return await _execute_run(
+                replace(agent, journal=scratch),
+                name,
+                collect,
+                dry_run=True,
+                progress=progress,
+                record=agent.journal,
+                quiet_repeats=quiet_repeats,
+            )
+        finally:
+            scratch.close()
     async with agent.journal.run_lock.held(name):
         return await _execute_run(
             agent, name, collect, dry_run=False, progress=progress, quiet_repeats=quiet_repeats
@@ -148,11 +164,14 @@ async def _execute_run(
     dry_run: bool,
     progress: Progress,
     quiet_repeats: bool,
+    record: Journal | None = None,
 ) -> RunReport:
+    """One run; its run row goes to ``record`` too when that is not the agent's journal."""
     journal, clock = agent.journal, agent.clock
     redact = agent.clients.redactor.redact
     now = clock.now()
     run_id = journal.start_run(name, dry_run=dry_run)
+    rows = _RunRows(journal, record, run_id, name, dry_run=dry_run)
     report = RunReport(
         run_id=run_id, playbook=name, dry_run=dry_run, started_at=now, target=agent.target
     )
@@ -177,29 +196,24 @@ async def _execute_run(
             f"stopped after max_run_seconds ({limit:g} s): the run went past its deadline; "
             "what it recorded stands, the rest is read again by the next run"
         )
-        _failed(agent, report, stop, redact)
+        _failed(agent, report, stop, redact, rows)
         raise RunFailed(report, stop) from exc
     except (ConnectorError, OSError) as exc:
-        text = _failed(agent, report, exc, redact)
+        text = _failed(agent, report, exc, redact, rows)
         raise RunFailed(report, exc, message=text) from exc
     except Interrupted as exc:
-        raise _interrupted(agent, report) from exc
+        raise _interrupted(agent, report, rows) from exc
     except Exception as exc:
         # a bug or a journal error: the run row must not stay `running` (a kill or a
         # cancellation leaves it, like a crash, for the next run's reconciliation)
         with contextlib.suppress(DoorfixError):
-            journal.finish_run(
-                run_id,
-                status="failed",
-                counts=report.counts,
-                error=redact(f"{type(exc).__name__}: {exc}"),
-            )
+            rows.finish(report, status="failed", error=redact(f"{type(exc).__name__}: {exc}"))
         raise
     finally:
         structlog.contextvars.unbind_contextvars("run_id", "playbook")
     report.finished_at = clock.now()
     report.breakers = run.guards.open_breakers()
-    journal.finish_run(run_id, status="completed", counts=report.counts)
+    rows.finish(report, status="completed")
     log.info(
         "run_completed",
         run_id=run_id,
@@ -212,7 +226,7 @@ async def _execute_run(
     return report
 
 
-def _interrupted(agent: Agent, report: RunReport) -> RunInterrupted:
+def _interrupted(agent: Agent, report: RunReport, rows: _RunRows) -> RunInterrupted:
     """Record a run a stop cut short, and log what it leaves for the next run."""
     in_flight = [a for a in agent.journal.in_flight() if a.run_id == report.run_id]
     text = (
@@ -222,7 +236,7 @@ def _interrupted(agent: Agent, report: RunReport) -> RunInterrupted:
     )
     report.finished_at = agent.clock.now()
     report.error = text
-    agent.journal.finish_run(report.run_id, status="interrupted", counts=report.counts, error=text)
+    rows.finish(report, status="interrupted", error=text)
     log.warning(
         "run_interrupted",
         run_id=report.run_id,
@@ -235,12 +249,40 @@ def _interrupted(agent: Agent, report: RunReport) -> RunInterrupted:
     return RunInterrupted(report, text)
 
 
-def _failed(agent: Agent, report: RunReport, exc: Exception, redact: Callable[[str], str]) -> str:
+class _RunRows:
+    """A run's row in the journal, and in the journal that keeps the record of a dry-run."""
+
+    def __init__(
+        self, journal: Journal, record: Journal | None, run_id: str, name: str, *, dry_run: bool
+    ) -> None:
+        self._journals = [journal]
+        self._run_id = run_id
+        self._dry_run = dry_run
+        if record is not None and record is not journal:
+            record.start_run(name, dry_run=dry_run, run_id=run_id)
+            self._journals.append(record)
+
+    def finish(self, report: RunReport, *, status: RunStatus, error: str | None = None) -> None:
+        """Record how the run ended (a dry-run's record keeps its report)."""
+        kept = report.as_dict() if self._dry_run else None
+        for journal in self._journals:
+            journal.finish_run(
+                self._run_id, status=status, counts=report.counts, error=error, report=kept
+            )
+
+
+def _failed(
+    agent: Agent,
+    report: RunReport,
+    exc: Exception,
+    redact: Callable[[str], str],
+    rows: _RunRows,
+) -> str:
     """Record a run that could not complete; the (redacted) error text."""
     text = redact(str(exc))
     report.finished_at = agent.clock.now()
     report.error = text
-    agent.journal.finish_run(report.run_id, status="failed", counts=report.counts, error=text)
+    rows.finish(report, status="failed", error=text)
     # the error names system, endpoint and status; a traceback would add only noise
     log.error("run_failed", error=text, auth=isinstance(exc, AuthError))
     return text
@@ -409,11 +451,22 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow
     if not run.quiet_repeats:
         return None
     plan = candidate.plan
+    g = run.agent.settings.guards
+    row = run.journal.latest_incident(key)
+    if (
+        row is not None
+        and not row.open
+        and row.outcome == Outcome.NEEDS_HUMAN
+        and row.evidence.get("attempts_exhausted")
+        and row.last_seen_at >= run.report.started_at - timedelta(hours=g.attempt_window_hours)
+    ):
+        # escalated once because its remedy did not hold: the same problem again is that
+        # escalation's, not a new one, until the facts change (another cause) or the window ends
+        return row
     escalation = bool(plan.actions) and all(a.remedy is Remedy.ESCALATE for a in plan.actions)
     if plan.disposition not in ("needs_human", "no_fault") and not escalation:
         return None
-    cooldown = timedelta(minutes=run.agent.settings.guards.cooldown_minutes)
-    row = run.journal.latest_incident(key)
+    cooldown = timedelta(minutes=g.cooldown_minutes)
     if (
         row is not None
         and not row.open
@@ -530,6 +583,22 @@ async def _act(
             action.remedy.value, action.target, "planned", action.system, dict(action.params)
         )
         incident.actions.append(report)
+        shared = shared_sync(
+            run.journal,
+            action,
+            incident_id=incident_id,
+            now=run.report.started_at,
+            cooldown=timedelta(minutes=run.agent.settings.guards.cooldown_minutes),
+        )
+        if shared is not None:
+            # the collection was synced for another user a moment ago: that job serves this
+            # user too; only their own next presentation can prove it (no second call)
+            report.status = "planned" if run.dry_run else "succeeded"
+            report.detail = shared.note()
+            incident.evidence["joined_sync_action"] = shared.action_id
+            if not run.dry_run:
+                outcome = Outcome.PENDING_VERIFICATION
+            continue
         decision = run.guards.check(action) if run.dry_run else run.guards.admit(action)
         if not decision.allowed:
             report.status = "skipped"
@@ -537,6 +606,10 @@ async def _act(
             incident.reason = decision.reason
             if decision.not_before is not None:
                 incident.evidence["not_before"] = decision.not_before.isoformat()
+            if decision.attempts:
+                incident.evidence["attempts_exhausted"] = True
+                incident.evidence["attempts_not_held"] = list(decision.attempts)
+                return Outcome.NEEDS_HUMAN, (*plan.steps, _not_held_step(action, decision))
             if decision.verdict == "needs_human":
                 return Outcome.NEEDS_HUMAN, plan.steps
             return Outcome.DEFERRED, ()
@@ -554,6 +627,16 @@ async def _act(
     ):
         return Outcome.NEEDS_HUMAN, plan.steps
     return outcome, steps
+
+
+def _not_held_step(action: PlannedAction, decision: GuardDecision) -> Step:
+    """The one escalation of a remedy that did not hold, with its attempts."""
+    return Step(
+        Who.VENDOR_SUPPORT,
+        f"{action.remedy.value} did not hold on {action.target} after "
+        f"{len(decision.attempts)} attempt(s) ({'; '.join(decision.attempts)}): doorfix will not "
+        "try it again on this target; escalate to vendor support with this incident.",
+    )
 
 
 async def _execute(

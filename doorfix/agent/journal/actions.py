@@ -134,6 +134,28 @@ class JournalActions(JournalBase):
         with self._read("actions") as conn:
             return [rows.action_row(row) for row in conn.execute(query, params)]
 
+    def attempts_not_held(self, *, target: str, remedy: str, since: datetime) -> list[str]:
+        """This remedy's attempts on this target since ``since`` that did not hold, described.
+
+        An attempt did not hold when its call went through and its own re-read (the result's
+        recorded outcome) or its incident's end (escalated after the next presentations)
+        says ``needs_human``: the problem it was for is still there.
+        """
+        out: list[str] = []
+        for action in self.actions(target=target, remedy=remedy, since=since):
+            if action.status != "succeeded":
+                continue
+            recorded = (action.detail or {}).get("outcome")
+            with self._read("attempts_not_held") as conn:
+                row = conn.execute(
+                    sql.INCIDENT_OUTCOME, {"incident_id": action.incident_id}
+                ).fetchone()
+            ended = None if row is None else row[0]
+            if "needs_human" in (recorded, ended):
+                when = rows.to_text(action.finished_at or action.started_at)
+                out.append(f"{when} {remedy} on {target} (incident {action.incident_id})")
+        return out
+
     def last_action_at(self, *, target: str, remedy: str) -> datetime | None:
         """When this remedy last ran (or started) on this target; planned ones do not count."""
         with self._read("last_action_at") as conn:

@@ -93,6 +93,23 @@ class JournalBase:
     ) -> None:
         self.close()
 
+    def scratch_copy(self) -> Self:
+        """An in-memory copy of this journal, for a dry-run to work on and throw away.
+
+        A dry-run must write nothing a later run reads; working on a copy makes that true by
+        construction, however the engine's steps change. The copy is a consistent snapshot
+        (SQLite's online backup), taken without waiting for a run in progress.
+        """
+        copy = type(self)(":memory:", clock=self._clock)
+        with self._lock:
+            source = self._live("scratch_copy")
+            try:
+                source.backup(copy._live("scratch_copy"))
+            except sqlite3.Error as exc:
+                copy.close()
+                raise JournalError(f"cannot copy journal {self._path}: {exc}") from exc
+        return copy
+
     def check(self) -> str | None:
         """Run an integrity check and a write probe; None if healthy, else the reason."""
         with self._lock:

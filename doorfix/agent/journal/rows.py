@@ -159,3 +159,10 @@ def history_row(row: sqlite3.Row) -> HistoryRow:
         run_id=row["run_id"],
         note=row["note"],
     )
+
+
+def from_json_list(text: str, name: str) -> list[dict[str, Any]]:
+    """The list of objects under ``name`` in a stored JSON object (empty if it has none)."""
+    value = json.loads(text)
+    items = value.get(name, []) if isinstance(value, dict) else []
+    return [item for item in items if isinstance(item, dict)]

@@ -188,10 +188,15 @@ _V3 = (
     "CREATE INDEX incident_events_event ON incident_events (feed, event_id)",
 )
 
+# a dry-run works on a scratch copy of the journal: what it would have done is kept only as
+# its run's report, which no later run reads (see Journal.scratch_copy)
+_V4 = ("ALTER TABLE runs ADD COLUMN report TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, feeds, seen events, incidents, history, actions", _V1),
     Migration(2, "find the latest incident of a key without a scan", _V2),
     Migration(3, "each incident's events with their feed, marked seen when it is decided", _V3),
+    Migration(4, "a dry-run's report kept on its run row, its only trace in the journal", _V4),
 )
 
 

@@ -32,7 +32,13 @@ INSERT_RUN = (
 )
 FINISH_RUN = (
     "UPDATE runs SET status = :status, finished_at = :finished_at, counts = :counts, "
-    "error = :error WHERE run_id = :run_id AND status = 'running'"
+    "error = :error, report = :report WHERE run_id = :run_id AND status = 'running'"
+)
+# the dry-runs' reports, newest first: what they would have done (report and history only)
+DRY_RUN_REPORTS = (
+    "SELECT run_id, started_at, report FROM runs "
+    "WHERE dry_run = 1 AND report IS NOT NULL AND started_at >= :since "
+    "ORDER BY started_at DESC, seq DESC LIMIT :limit"
 )
 RUN_STATUS = "SELECT status FROM runs WHERE run_id = :run_id"
 RUN_BY_ID = (

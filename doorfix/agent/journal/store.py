@@ -45,6 +45,7 @@ __all__ = [
     "IncidentRow",
     "Journal",
     "RunRow",
+    "RunStatus",
 ]
 
 RunStatus = Literal["completed", "failed", "interrupted"]
@@ -55,9 +56,9 @@ class Journal(JournalIncidents, JournalActions):
 
     # runs --------------------------------------------------------------------------------
 
-    def start_run(self, playbook: str, *, dry_run: bool) -> str:
-        """Record a run as running and return its id."""
-        run_id = uuid.uuid4().hex
+    def start_run(self, playbook: str, *, dry_run: bool, run_id: str | None = None) -> str:
+        """Record a run as running and return its id (``run_id``, or a new one)."""
+        run_id = run_id or uuid.uuid4().hex
         with self._write("start_run") as conn:
             conn.execute(
                 sql.INSERT_RUN,
@@ -77,8 +78,9 @@ class Journal(JournalIncidents, JournalActions):
         status: RunStatus,
         counts: Mapping[str, int],
         error: str | None = None,
+        report: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record how a running run ended."""
+        """Record how a running run ended; a dry-run keeps its ``report`` (see below)."""
         with self._write("finish_run") as conn:
             updated = conn.execute(
                 sql.FINISH_RUN,
@@ -88,6 +90,7 @@ class Journal(JournalIncidents, JournalActions):
                     "finished_at": self._now(),
                     "counts": rows.to_json(dict(counts)),
                     "error": error,
+                    "report": None if report is None else rows.to_json(dict(report)),
                 },
             ).rowcount
             if updated != 1:
@@ -117,6 +120,57 @@ class Journal(JournalIncidents, JournalActions):
         with self._read("last_successful_run") as conn:
             row = conn.execute(sql.LAST_SUCCESSFUL_RUN, {"playbook": playbook}).fetchone()
         return None if row is None else rows.run_row(row)
+
+    def dry_run_incidents(
+        self,
+        *,
+        since: datetime,
+        subject: Mapping[str, str] | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[IncidentRow, HistoryRow]]:
+        """What the dry-runs started since ``since`` would have fixed, newest run first.
+
+        A dry-run writes nothing a later run reads: it works on a scratch copy of the journal
+        (:meth:`scratch_copy`), and only its report stays, on its run row. Each ``would_fix``
+        incident of those reports comes back as a closed row (its key prefixed ``dry-run|``,
+        so it never groups with a real incident) with one history entry; ``subject`` keeps
+        those whose subject holds all of its ids. For ``report`` and ``history`` only.
+        """
+        with self._read("dry_run_incidents") as conn:
+            found = conn.execute(
+                sql.DRY_RUN_REPORTS, {"since": rows.to_text(since), "limit": limit}
+            ).fetchall()
+        out: list[tuple[IncidentRow, HistoryRow]] = []
+        for run_id, started_text, text in found:
+            started = rows.from_text(started_text)
+            for item in rows.from_json_list(text, "incidents"):
+                found_subject = {str(k): str(v) for k, v in item.get("subject", {}).items()}
+                if item.get("outcome") != "would_fix" or any(
+                    found_subject.get(k) != v for k, v in (subject or {}).items()
+                ):
+                    continue
+                incident = IncidentRow(
+                    incident_id=str(item.get("incident_id", "")),
+                    key="dry-run|" + str(item.get("cause", "")) + "|" + rows.to_json(found_subject),
+                    cause=str(item.get("cause", "")),
+                    subject=found_subject,
+                    outcome="would_fix",
+                    open=False,
+                    event_ids=[str(e) for e in item.get("event_ids", [])],
+                    evidence=dict(item.get("evidence", {})),
+                    steps=list(item.get("steps", [])),
+                    first_seen_at=started,
+                    last_seen_at=started,
+                    occurrences=max(1, len(item.get("event_ids", []))),
+                    run_id=run_id,
+                )
+                note = "dry-run: " + "; ".join(
+                    f"{a.get('remedy')} {a.get('target')}" for a in item.get("actions", [])
+                )
+                out.append(
+                    (incident, HistoryRow(incident.incident_id, started, "would_fix", run_id, note))
+                )
+        return out
 
     # feeds -------------------------------------------------------------------------------
 

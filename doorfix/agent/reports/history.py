@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from rich.console import Console
@@ -175,9 +175,19 @@ def subject_history(
     if not subject:
         raise ValueError("a history needs at least one subject id")
     rows = list(reversed(journal.incidents(subject=subject, limit=MAX_INCIDENTS)))
+    # what dry-runs would have fixed is kept only in their runs' reports
+    dry = dict(
+        (row.incident_id, (row, entry))
+        for row, entry in journal.dry_run_incidents(
+            since=datetime.min.replace(tzinfo=UTC), subject=subject, limit=MAX_INCIDENTS
+        )
+    )
+    rows.extend(row for row, _ in reversed(list(dry.values())))
     rows.sort(key=lambda r: r.first_seen_at)  # stable: same-second incidents keep their order
     items = tuple(
-        IncidentHistory(
+        IncidentHistory(row, (dry[row.incident_id][1],), ())
+        if row.incident_id in dry
+        else IncidentHistory(
             row,
             tuple(journal.history(row.incident_id)),
             tuple(journal.actions(incident_id=row.incident_id)),

@@ -295,6 +295,10 @@ class _Histories:
         self._journal = journal
         self._read: dict[str, list[HistoryRow]] = {}
 
+    def add(self, incident_id: str, entries: list[HistoryRow]) -> None:
+        """Give an incident the journal does not hold (a dry-run's) its history."""
+        self._read[incident_id] = entries
+
     def __call__(self, incident_id: str) -> list[HistoryRow]:
         if incident_id not in self._read:
             self._read[incident_id] = self._journal.history(incident_id)
@@ -312,6 +316,11 @@ def _rows(
         if row.last_seen_at >= since or any(
             since <= h.at <= until for h in history(row.incident_id)
         ):
+            rows.append(row)
+    # what the dry-runs would have fixed: kept only in their runs' reports
+    for row, entry in journal.dry_run_incidents(since=since, limit=MAX_INCIDENTS):
+        if row.first_seen_at <= until:
+            history.add(row.incident_id, [entry])
             rows.append(row)
     return rows
 

@@ -17,6 +17,7 @@ class History:
     def __init__(self) -> None:
         self.last: dict[tuple[str, str], datetime] = {}
         self.month_renewals = 0
+        self.not_held: dict[tuple[str, str], list[str]] = {}
 
     def last_action_at(self, *, target: str, remedy: str) -> datetime | None:
         return self.last.get((target, remedy))
@@ -24,6 +25,10 @@ class History:
     def count_actions(self, *, remedy: str, since: datetime) -> int:
         assert since == month_start(NOW)
         return self.month_renewals if remedy == "renew_license" else 0
+
+    def attempts_not_held(self, *, target: str, remedy: str, since: datetime) -> list[str]:
+        assert since == NOW - timedelta(hours=168)
+        return self.not_held.get((target, remedy), [])
 
 
 def toggle(target: str = "u-1/l-1") -> PlannedAction:
@@ -113,3 +118,14 @@ def test_escalation_is_never_capped() -> None:
 @pytest.mark.parametrize(("age_days", "too_old"), [(6.9, False), (7.1, True)])
 def test_old_events_are_never_acted_on(age_days: float, too_old: bool) -> None:
     assert guards().event_too_old(NOW - timedelta(days=age_days)) is too_old
+
+
+def test_a_remedy_that_did_not_hold_twice_on_a_target_needs_a_person() -> None:
+    history = History()
+    history.not_held[("u-1/l-1", "toggle_access_matrix")] = ["first", "second"]
+    decision = guards(history).check(toggle())
+    assert decision.verdict == "needs_human"
+    assert decision.attempts == ("first", "second")
+    assert guards(history).check(toggle("u-2/l-1")).allowed  # another target
+    history.not_held[("u-1/l-1", "toggle_access_matrix")] = ["first"]
+    assert guards(history).check(toggle()).allowed
