@@ -14,6 +14,7 @@ from support.demo import Demo
 from doorfix.agent.engine.execute import Executor
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy
 from doorfix.sandbox.world.model import WorkingHours
+from doorfix.sandbox.world.world import LockPresentation
 
 
 def _holiday_calls(demo: Demo, holiday_id: str) -> list[object]:
@@ -108,3 +109,37 @@ async def test_a_key_replaced_long_ago_is_no_vendor_bug_and_the_iq_is_synced(dem
     assert incident.evidence["event_type"] == "mkey_rejected"
     assert (incident.cause, incident.outcome) == ("aca.iq_out_of_sync", "pending_verification")
     assert [a.remedy for a in incident.actions] == ["sync_access"]
+
+
+async def test_a_tag_and_a_mobile_key_failing_at_one_lock_are_two_incidents(demo: Demo) -> None:
+    # Ivy's mobile key is revoked (the demo); now her lock's IQ also loses her, and she tries
+    # her tag too: the key is hers to reinstall, the tag needs a Sync Access
+    ivy = demo.manifest["aca.mkey_revoked"]
+    user, lock = ivy["user_id"], ivy["lock_id"]
+    world = demo.state.world
+    world.inject("aca.iq_out_of_sync", user_id=user, lock_id=lock)
+    first = demo.clock.now() + timedelta(minutes=1)
+    until = first + timedelta(minutes=24)
+    world.schedule_presentations(LockPresentation(user, lock, "tag"), first, 600, until)
+    demo.clock.advance(timedelta(minutes=31))
+
+    report = await demo.run("aca-rejections")
+
+    found = {
+        i.cause: i
+        for i in report.incidents
+        if i.subject.get("user_id") == user and i.subject.get("lock_id") == lock
+    }
+    assert set(found) == {"aca.mkey_revoked", "aca.iq_out_of_sync"}
+    assert found["aca.mkey_revoked"].outcome == "needs_human"
+    assert found["aca.mkey_revoked"].evidence["event_type"] == "mkey_rejected"
+    synced = found["aca.iq_out_of_sync"]
+    assert (synced.outcome, [a.remedy for a in synced.actions]) == (
+        "pending_verification",
+        ["sync_access"],
+    )
+    assert synced.evidence["event_type"] == "tag_rejected"
+    # every refusal is held by one of the two
+    held = set(found["aca.mkey_revoked"].event_ids) | set(synced.event_ids)
+    assert not set(found["aca.mkey_revoked"].event_ids) & set(synced.event_ids)
+    assert len(held) >= 4
