@@ -2,6 +2,9 @@
 
 The checks run in DESIGN.md's order as a table (:data:`EVENT_CHAIN`); the ticket path (no
 event registered under the user) first runs the hardware checks A (:data:`TICKET_CHAIN`).
+The runbook's premise (a properly assigned tag, ``aca.tag_not_assigned``) is checked before
+any sync remedy: a lost, unknown or someone else's tag is a security finding, one incident
+per tag (:func:`subject_of`, :func:`unassigned_tag_events`), never a toggle or a Sync Access.
 One refinement on the event path: before concluding ``aca.iq_out_of_sync`` ("the lock still
 rejects"), the lock's own state is consulted, because a lock in privacy mode or cut off from
 its IQ rejects whatever Sync Access pushes.
