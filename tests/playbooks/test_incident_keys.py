@@ -167,3 +167,19 @@ def test_every_door_log_cause_keeps_apart_what_plans_apart() -> None:
         ),
     ]
     assert_keys_separate_outcomes([door_candidate(x) for x in facts])
+
+
+def test_a_locks_hardware_is_one_incident_whoever_was_refused_and_whatever_found_it() -> None:
+    offline = {"lock": f.lock(iq_online=False), "iq": f.iq(online=False)}
+    refusals = [
+        lock_candidate(f.lock_facts(events=(f.event(),), user=f.aca_user(user_id=u), **offline))
+        for u in ("u-1", "u-2")
+    ]
+    (scanned,) = aca_rejections.scan_hardware(
+        [offline["lock"]], [offline["iq"]], NOW, center_id="c-1"
+    )
+    proactive = Candidate(scanned, aca_rejections.plan_hardware(scanned))
+    candidates = [*refusals, proactive]
+    assert {c.diagnosis.cause for c in candidates} == {Cause.ACA_LOCK_OFFLINE}
+    assert {incident_key(c) for c in candidates} == {incident_key(proactive)}
+    assert {outcome_of(c) for c in candidates} == {("needs_human", ())}

@@ -246,43 +246,58 @@ async def collect_rejections(
     pending = _pending(journal)
     await _settle_pending(fetcher, pending, groups, lookback)
     batch.follow_ups.extend(pending.values())
-    for (user_id, lock_id), group in sorted(groups.items()):
+    for (user_id, lock_id), whole in sorted(groups.items()):
         if (user_id, lock_id) in pending:
             continue
-        group.sort(key=lambda e: (e.occurred_at, e.id))
-        if group[-1].type in GRANTS:
+        whole.sort(key=lambda e: (e.occurred_at, e.id))
+        if whole[-1].type in GRANTS:
             # the person got in after all: nothing left to fix
             batch.resolved.append({"user_id": user_id, "lock_id": lock_id})
             continue
         fixed_at = _fix_time(journal, user_id, lock_id)
-        rejected = [
-            e
-            for e in group
-            if e.type in REJECTIONS and (fixed_at is None or e.occurred_at > fixed_at)
-        ]
-        if not rejected:
-            continue
-        try:
-            facts = await lock_facts(
-                fetcher,
-                user_id,
-                lock_id,
-                rejected,
-                window=lookback,
-                center_id=rejected[-1].center_id,
-            )
-        except UnresolvedError as exc:
-            on_unresolved(
-                f"{exc}: not decided, read again by the next run",
-                ",".join(e.id for e in rejected),
-                exc.field,
-            )
-            undecided.update(e.id for e in rejected)
-            continue
-        batch.candidates.append(lock_candidate(facts, policy, now, tuple(e.id for e in rejected)))
+        # a tag and a mobile key fail for their own reasons (a revoked key is no IQ out of
+        # sync): each credential kind is diagnosed on its own events, and a grant with one
+        # kind resolves only that kind
+        for group in _by_credential_kind(whole):
+            if group[-1].type in GRANTS:
+                continue
+            rejected = [
+                e
+                for e in group
+                if e.type in REJECTIONS and (fixed_at is None or e.occurred_at > fixed_at)
+            ]
+            if not rejected:
+                continue
+            try:
+                facts = await lock_facts(
+                    fetcher,
+                    user_id,
+                    lock_id,
+                    rejected,
+                    window=lookback,
+                    center_id=rejected[-1].center_id,
+                )
+            except UnresolvedError as exc:
+                on_unresolved(
+                    f"{exc}: not decided, read again by the next run",
+                    ",".join(e.id for e in rejected),
+                    exc.field,
+                )
+                undecided.update(e.id for e in rejected)
+                continue
+            found = lock_candidate(facts, policy, now, tuple(e.id for e in rejected))
+            batch.candidates.append(found)
     batch.candidates.extend(await _scan_hardware(fetcher, policy))
     batch.commits.append(read.commit(undecided))
     return batch
+
+
+def _by_credential_kind(events: list[Event]) -> list[list[Event]]:
+    """The events split by what was presented (tag, then mobile key), each in time order."""
+    kinds: dict[str, list[Event]] = {}
+    for event in events:
+        kinds.setdefault(event.type.partition("_")[0], []).append(event)
+    return [kinds[k] for k in ("tag", "mkey") if k in kinds]
 
 
 async def _tag_findings(

@@ -428,8 +428,16 @@ class Executor:
         if remedy is Remedy.SET_HOLIDAY_HOURS:
             async for holiday in cloud.iter_holidays(p["project_id"]):
                 if holiday.holiday_id == p["holiday_id"]:
-                    ok = holiday.working_hours_enabled
-                    return _settled(ok), {"working_hours": ok}
+                    hours = holiday.working_hours
+                    found = f"{hours.start_time:%H:%M}-{hours.end_time:%H:%M}"
+                    ours = found == f"{p['start_time']}-{p['end_time']}"
+                    ok = holiday.working_hours_enabled and ours
+                    detail: dict[str, Any] = {"working_hours": ok}
+                    if holiday.working_hours_enabled and not ours:
+                        # hours a person set since the intent: theirs, left alone; the next
+                        # diagnosis reports them (never replaced)
+                        detail["working_hours_found"] = found
+                    return _settled(ok), detail
             return "failed", {"working_hours": False, "holiday_found": False}
         return "failed", {"remedy": row.remedy, "unknown_remedy": True}
 

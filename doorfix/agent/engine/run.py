@@ -417,6 +417,11 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
                 except (ConnectorError, OSError, Interrupted) as exc:
                     failure.append(exc)
                     return
+                except BaseException as exc:
+                    # a bug, a cancellation, a kill: no lane starts another incident while
+                    # it propagates (the semaphore is free again before the group cancels)
+                    failure.append(exc)
+                    raise
             progress.advance()
 
     try:

@@ -2,6 +2,9 @@
 
 The checks run in DESIGN.md's order as a table (:data:`EVENT_CHAIN`); the ticket path (no
 event registered under the user) first runs the hardware checks A (:data:`TICKET_CHAIN`).
+The runbook's premise (a properly assigned tag, ``aca.tag_not_assigned``) is checked before
+any sync remedy: a lost, unknown or someone else's tag is a security finding, one incident
+per tag (:func:`subject_of`, :func:`unassigned_tag_events`), never a toggle or a Sync Access.
 One refinement on the event path: before concluding ``aca.iq_out_of_sync`` ("the lock still
 rejects"), the lock's own state is consulted, because a lock in privacy mode or cut off from
 its IQ rejects whatever Sync Access pushes.
@@ -77,6 +80,7 @@ __all__ = [
     "room_label",
     "same_room",
     "scan_hardware",
+    "subject_of",
     "unassigned_tag_events",
 ]
 
@@ -123,18 +127,31 @@ def diagnose(facts: LockFacts, now: datetime, policy: PlanPolicy = DEFAULT_POLIC
         if found is not None:
             finding = found
             break
-    # a tag finding is about the tag: one incident per presented tag (DESIGN.md "Incident
-    # identity"), never merged with the user's other refusals at the lock
-    credential = (
-        finding.evidence.get("credential") if finding.cause is Cause.ACA_TAG_NOT_ASSIGNED else None
-    )
-    subject = Subject(
+    subject = subject_of(finding, facts)
+    return Diagnosis(finding.cause, subject, base_evidence(facts, now) | dict(finding.evidence))
+
+
+#: causes that are facts of the lock itself: one incident per lock, whoever was refused
+LOCK_CAUSES = frozenset({Cause.ACA_LOCK_OFFLINE, Cause.ACA_PRIVACY_MODE})
+
+
+def subject_of(finding: Finding, facts: LockFacts) -> Subject:
+    """Whom an incident of this finding is about: what decides its outcome, no fewer.
+
+    DESIGN.md "Incident identity": a tag finding names the presented tag (one incident per
+    tag, never merged with the user's other refusals at the lock); a lock's hardware (offline,
+    privacy mode) is the lock's incident, the same one the proactive scan keys by the lock,
+    whoever was refused; everything else is the user at the lock.
+    """
+    if finding.cause in LOCK_CAUSES:
+        return Subject(center_id=facts.center.id, lock_id=facts.lock_id)
+    credential = finding.evidence.get("credential")
+    return Subject(
         center_id=facts.center.id,
         user_id=facts.user.id,
         lock_id=facts.lock_id,
-        credential=credential,
+        credential=credential if finding.cause is Cause.ACA_TAG_NOT_ASSIGNED else None,
     )
-    return Diagnosis(finding.cause, subject, base_evidence(facts, now) | dict(finding.evidence))
 
 
 def scan_hardware(

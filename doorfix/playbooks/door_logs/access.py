@@ -4,7 +4,8 @@
 the door at that time; inherited groups cannot be edited one by one) and
 ``cloud.holiday_restriction`` (a holiday without working hours keeps the door shut). A person
 is added only to an existing group that an ACA booking justifies and that opens no door the
-bookings do not give; holiday hours are set only for the holidays the config lists.
+bookings do not give; holiday hours are set only for the holidays the config lists, and only
+where none are enabled (hours a person set are reported, never shortened or replaced).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 A credential is matched to ACA through the user's assigned tags, a person through
 ``external_id``. Only an ACA-assigned tag is ever assigned, and only to its own person: an
 unknown or lost credential is a security finding, a masked PIN or a temp key never a remedy.
+Each presented credential is its own incident (the subject names it), so a finding is never
+folded into another card's fix.
 """
 
 from __future__ import annotations

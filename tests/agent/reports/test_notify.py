@@ -158,7 +158,7 @@ async def test_a_run_message_reaches_mail_and_webhook_and_a_dead_sink_is_only_lo
     assert sinks.mailbox.logins, "apprise logged in with the URL's user and password"
     assert mail["To"] == "ops@example.test"
     assert mail["Subject"].startswith(
-        "doorfix: aca-rejections: fixed and verified 1, needs a person 6"
+        "doorfix: aca-rejections: fixed and verified 1, needs a person 7"
     )
     body = text_of(mail)
     assert "toggle_access_matrix u-1/l-1 [succeeded]" in body
@@ -169,7 +169,7 @@ async def test_a_run_message_reaches_mail_and_webhook_and_a_dead_sink_is_only_lo
     assert hook["path"] == f"/hooks/{HOOK_TOKEN}"
     assert hook["type"] == "warning"
     assert hook["title"] == mail["Subject"]
-    assert "### Needs a person (6)" in hook["message"]
+    assert "### Needs a person (7)" in hook["message"]
     assert "aca.access_disabled" not in hook["message"], "no_fault is not in notify_on"
 
     failed = [e for e in logs if e["event"] == "notify_failed"]
