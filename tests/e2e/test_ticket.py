@@ -168,7 +168,7 @@ def test_the_door_ticket_checks_the_credential_and_assigns_it_only_under_fix(
     assert ticket["cause"] == "cloud.credential_unassigned"
     check = _checks(ticket)["credential_assigned"]
     assert check["result"] == "fail"
-    incident = _incident(ticket, "cloud.credential_unassigned", door_id=door)
+    incident = _incident(ticket, "cloud.credential_unassigned", door_id=door, user_id=user)
     assert incident["outcome"] == "would_fix"
     assert [(a["remedy"], a["status"]) for a in incident["actions"]] == [
         ("assign_credential", "planned")

@@ -243,6 +243,15 @@ def test_event_path(
     assert diagnosis.subject.as_dict() == {"center_id": "c-1", "user_id": "u-1", "lock_id": "l-1"}
 
 
+def test_a_center_without_a_release_date_is_treated_as_released() -> None:
+    # ACA sent released_at null: never too early, whatever the path
+    for events in (TAG, ()):
+        diagnosis, plan = run(f.lock_facts(events=events, released_at=None))
+        assert diagnosis.cause is Cause.ACA_IQ_OUT_OF_SYNC
+        assert diagnosis.evidence["released_at"] is None
+        assert plan.disposition == "remedy"
+
+
 @pytest.mark.parametrize(
     ("released_ago", "cause"),
     [
