@@ -208,7 +208,8 @@ async def diagnose_ticket(
         **base,
         ticket=ticket,
         cause=found.cause.value if found.cause is not None else None,
-        checks=list(found.checks),
+        # a check's detail quotes vendor text (inventory names): one redactor, like evidence
+        checks=[replace(c, detail=agent.clients.redactor.redact(c.detail)) for c in found.checks],
         covered_by=found.covered_by,
     )
 
