@@ -243,6 +243,13 @@ def test_an_unknown_user_lock_or_door_is_bad_input(served: Served, option: str, 
     assert shown in lines[0]
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+    # with --json the error is one object on stdout, naming the option
+    as_json = served.doorfix("diagnose", "--user", given["--user"], where, given[where], "--json")
+    assert as_json.returncode == 2
+    error = json.loads(as_json.stdout)
+    assert error["key"] == option
+    assert shown in error["error"]
+    assert error["exit_code"] == 2
 
 
 # --------------------------------------------------------------------------- issue 11 item 11
