@@ -168,7 +168,7 @@ def test_the_door_ticket_checks_the_credential_and_assigns_it_only_under_fix(
     assert ticket["cause"] == "cloud.credential_unassigned"
     check = _checks(ticket)["credential_assigned"]
     assert check["result"] == "fail"
-    incident = _incident(ticket, "cloud.credential_unassigned", door_id=door)
+    incident = _incident(ticket, "cloud.credential_unassigned", door_id=door, user_id=user)
     assert incident["outcome"] == "would_fix"
     assert [(a["remedy"], a["status"]) for a in incident["actions"]] == [
         ("assign_credential", "planned")
@@ -243,6 +243,13 @@ def test_an_unknown_user_lock_or_door_is_bad_input(served: Served, option: str, 
     assert shown in lines[0]
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+    # with --json the error is one object on stdout, naming the option
+    as_json = served.doorfix("diagnose", "--user", given["--user"], where, given[where], "--json")
+    assert as_json.returncode == 2
+    error = json.loads(as_json.stdout)
+    assert error["key"] == option
+    assert shown in error["error"]
+    assert error["exit_code"] == 2
 
 
 # --------------------------------------------------------------------------- issue 11 item 11

@@ -228,7 +228,7 @@ def visitor(
 # --------------------------------------------------------------------------- ACA
 
 
-def center(*, released_at: datetime = NOW - timedelta(days=30)) -> Center:
+def center(*, released_at: datetime | None = NOW - timedelta(days=30)) -> Center:
     """The ACA center of project ``p-1`` and CLP site ``s-1``."""
     return Center(
         id="c-1",
@@ -508,7 +508,7 @@ def door_log_facts(
 def lock_facts(
     *,
     events: tuple[Event, ...] = (),
-    released_at: datetime = NOW - timedelta(days=30),
+    released_at: datetime | None = NOW - timedelta(days=30),
     user: User | None = None,
     **fields: Any,
 ) -> LockFacts:

@@ -159,6 +159,15 @@ def _print(report: RunReport, *, as_json: bool) -> None:
         render_table(report, Console())
 
 
+#: an id the ticket path could not resolve -> the option that gave it
+_TICKET_OPTIONS = {
+    "user_id": "--user",
+    "center_id": "--user",
+    "lock_id": "--lock",
+    "door_id": "--door",
+}
+
+
 def _notify(report: RunReport, loaded: Loaded) -> None:
     """``--notify``: send the run's message (never about the embedded sandbox); say what went."""
     notifier = notifier_for(loaded)
@@ -178,15 +187,6 @@ def _notify(report: RunReport, loaded: Loaded) -> None:
         typer.echo(f"doorfix: notified {', '.join(delivery.sent)}", err=True)
     if delivery.failed:
         typer.echo(f"doorfix: notification failed: {', '.join(delivery.failed)}", err=True)
-
-
-#: an id the ticket path could not resolve -> the option that gave it
-_TICKET_OPTIONS = {
-    "user_id": "--user",
-    "center_id": "--user",
-    "lock_id": "--lock",
-    "door_id": "--door",
-}
 
 
 def _run_command(

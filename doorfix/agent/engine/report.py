@@ -145,12 +145,12 @@ class RunReport:
     error: str | None = None
     #: systems whose circuit breaker opened during the run (no more writes to them)
     breakers: list[str] = field(default_factory=list)
-    #: ``sandbox`` when the run worked on the embedded sandbox (nothing real was touched)
-    target: Target = "live"
     #: repeats of incidents reported within the cool-down: listed, not reported again
     repeats: list[RepeatReport] = field(default_factory=list)
     #: facts doorfix used with an assumption a person should know (a center with no release date)
     warnings: list[str] = field(default_factory=list)
+    #: ``sandbox`` when the run worked on the embedded sandbox (nothing real was touched)
+    target: Target = "live"
 
     @property
     def counts(self) -> dict[str, int]:

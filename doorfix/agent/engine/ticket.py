@@ -10,7 +10,7 @@ daemon's, never the ticket's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 
@@ -208,7 +208,8 @@ async def diagnose_ticket(
         **base,
         ticket=ticket,
         cause=found.cause.value if found.cause is not None else None,
-        checks=list(found.checks),
+        # a check's detail quotes vendor text (inventory names): one redactor, like evidence
+        checks=[replace(c, detail=agent.clients.redactor.redact(c.detail)) for c in found.checks],
         covered_by=found.covered_by,
     )
 
@@ -259,6 +260,16 @@ async def _door_candidate(
     )
     facts = await door_log_facts(fetcher, project.project_id, (probe,), (probe,))
     diagnosis = door_logs.diagnose(facts, fetcher.now)
+    # the ticket is about this person: its incident names them (history --user finds it),
+    # even when the probe's card names nobody in the cloud
+    diagnosis = replace(
+        diagnosis,
+        subject=replace(
+            diagnosis.subject,
+            user_id=user.id,
+            personnel_id=person.personnel_id if person is not None else None,
+        ),
+    )
     plan = door_logs.plan(diagnosis, facts, run.agent.policy, fetcher.now)
     checks = door_checks(facts, diagnosis.cause, diagnosis.evidence.get("checks", {}), credential)
     return Candidate(diagnosis, plan), checks

@@ -27,10 +27,12 @@ from support.polling import wait_for
 
 from doorfix.agent.config import Settings
 from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import run_once
 from doorfix.agent.reports.notify import (
     Notifier,
     notify_run,
     parse_sinks,
+    run_message,
     send_digest,
     should_notify,
 )
@@ -280,3 +282,19 @@ def test_sink_labels_name_no_credential() -> None:
     # plain words in a webhook path are not tokens: they must not vanish from messages
     (plain,) = parse_sinks("json://hooks.example.test/doorfix/incidents")
     assert "incidents" not in plain.secrets
+
+
+async def test_a_run_message_lists_the_repeats_it_did_not_report_again(demo: Demo) -> None:
+    first = await run_once(demo.agent, "aca-rejections")
+    demo.clock.advance(timedelta(minutes=20))  # refused again, within the cool-down
+    second = await run_once(demo.agent, "aca-rejections")
+    joined = {r.joined_incident_id for r in second.repeats}
+    reported = {i.incident_id for i in first.incidents if i.outcome == "needs_human"}
+    assert joined
+    assert joined <= reported | {i.incident_id for i in first.incidents}
+
+    _title, body, _kind = run_message(second, title="doorfix", notify_on=["needs_human"])
+    assert f"### Repeats, already reported ({len(second.repeats)})" in body
+    for repeat in second.repeats:
+        # markdown: the parenthesis is escaped like every vendor text
+        assert f"joined incident {repeat.joined_incident_id} \\({repeat.outcome}" in body

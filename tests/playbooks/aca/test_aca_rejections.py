@@ -390,6 +390,15 @@ def test_the_mkey_replacement_window_is_the_configured_one(days: int, cause: Cau
     assert run(facts, policy)[0].cause is cause
 
 
+def test_a_center_without_a_release_date_is_treated_as_released() -> None:
+    # ACA sent released_at null: never too early, whatever the path
+    for events in (TAG, ()):
+        diagnosis, plan = run(f.lock_facts(events=events, released_at=None))
+        assert diagnosis.cause is Cause.ACA_IQ_OUT_OF_SYNC
+        assert diagnosis.evidence["released_at"] is None
+        assert plan.disposition == "remedy"
+
+
 @pytest.mark.parametrize(
     ("released_ago", "cause"),
     [
