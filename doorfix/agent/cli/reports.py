@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from doorfix.agent.cli.checks import all_ok, run_checks
-from doorfix.agent.cli.session import IN_MEMORY, Loaded, load, secrets_for
+from doorfix.agent.cli.session import IN_MEMORY, Loaded, load, sandbox_notice, secrets_for
 from doorfix.agent.config import ENV_NOTIFY_URLS
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.reports.history import render_history_json, render_history_text, subject_history
@@ -106,6 +106,7 @@ def _notify_env() -> str | None:
 
 
 def _open_journal(loaded: Loaded) -> Journal:
+    sandbox_notice(loaded)  # what the journal holds happened in the sandbox's world
     path = loaded.journal_path
     if path == IN_MEMORY:
         typer.echo(
