@@ -108,10 +108,16 @@ async def run_checks(
 
 
 def _config_check(loaded: Loaded) -> Check:
-    if loaded.embedded and loaded.journal_path == IN_MEMORY:
-        return Check("config", True, "no config file: the embedded sandbox with every default")
+    if loaded.path is None:
+        return Check(
+            "config",
+            True,
+            "no config file found (searched ./doorfix.toml, "
+            "$XDG_CONFIG_HOME/doorfix/config.toml, /etc/doorfix/config.toml): "
+            "the embedded sandbox with every default",
+        )
     where = "embedded sandbox" if loaded.embedded else "real systems"
-    return Check("config", True, f"every key valid ({where})")
+    return Check("config", True, f"{loaded.path} (from {loaded.source}): every key valid ({where})")
 
 
 def _report_check(settings: Settings) -> Check:

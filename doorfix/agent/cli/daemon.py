@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
+from doorfix.agent.cli.options import config_option, setup_logging
 from doorfix.agent.cli.session import (
     IN_MEMORY,
     Loaded,
@@ -22,7 +22,6 @@ from doorfix.agent.config import config_path
 from doorfix.agent.daemon.scheduler import run_daemon
 from doorfix.clock import AcceleratedClock, StoppableClock, SystemClock
 from doorfix.errors import ConfigError, JournalError
-from doorfix.log import configure_logging
 from doorfix.text import printable
 
 #: DESIGN.md's exit code for bad config, credentials or journal
@@ -36,13 +35,15 @@ def _fail(exc: Exception) -> NoReturn:
 
 #: what ``doorfix daemon`` says when it has no config
 NO_CONFIG = (
-    "the daemon needs a config: pass --config FILE or set $DOORFIX_CONFIG "
-    "(see config.example.toml), or pass --sandbox for a demo on the embedded sandbox"
+    "the daemon needs a config and found none: pass --config FILE, set $DOORFIX_CONFIG, or "
+    "put one at ./doorfix.toml, $XDG_CONFIG_HOME/doorfix/config.toml or "
+    "/etc/doorfix/config.toml (see config.example.toml); or pass --sandbox for a demo on the "
+    "embedded sandbox"
 )
 
 
 def _loaded(ctx: typer.Context, *, sandbox: bool = False) -> Loaded:
-    config: Path | None = ctx.obj["config"] if ctx.obj else None
+    config = config_option(ctx)
     if not sandbox and config_path(config) is None:
         _fail(ConfigError(NO_CONFIG, key="--config"))
     try:
@@ -84,7 +85,7 @@ def daemon(
     """Run every playbook on its schedule until SIGTERM; /healthz and /metrics on 127.0.0.1."""
     loaded = _loaded(ctx, sandbox=sandbox)
     redactor = log_redactor(loaded)
-    configure_logging(level="info", secrets=redactor)
+    setup_logging(ctx, "info", secrets=redactor)
     sandbox_notice(loaded)
 
     # the embedded sandbox runs on an accelerated clock: its intervals pass that much faster
@@ -106,6 +107,7 @@ def daemon(
 
 
 def demo(
+    ctx: typer.Context,
     seconds: Annotated[
         float, typer.Option(min=1, help="Stop after this many real seconds at most.")
     ] = 60.0,
@@ -114,7 +116,7 @@ def demo(
     """The daemon fixing the sandbox's demo world over loopback HTTP: no config, no secrets."""
     from doorfix.agent.cli.demo import run_demo  # noqa: PLC0415 - the sandbox loads only for the demo
 
-    configure_logging(level="warning")
+    setup_logging(ctx, "warning")
     asyncio.run(run_demo(seconds=seconds, speed=speed, console=Console()))
 
 

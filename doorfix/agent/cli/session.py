@@ -11,7 +11,13 @@ from pathlib import Path
 import structlog
 import typer
 
-from doorfix.agent.config import Secrets, Settings, config_path, load_secrets, load_settings
+from doorfix.agent.config import (
+    Secrets,
+    Settings,
+    find_config,
+    load_secrets,
+    load_settings,
+)
 from doorfix.agent.engine.report import SANDBOX_NOTICE
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
@@ -34,16 +40,22 @@ class Loaded:
     settings: Settings
     embedded: bool
     journal_path: str
+    #: the config file read, or None (no file found: the embedded sandbox)
+    path: Path | None = None
+    #: how it was found: ``--config``, ``$DOORFIX_CONFIG``, ``./doorfix.toml …``
+    source: str = "no config file found"
 
 
 def load(config: Path | None) -> Loaded:
-    """Load the config; with no file at all, the embedded sandbox is the default."""
-    path = config_path(config)
+    """Load the config (see :func:`find_config`); with no file at all, the embedded sandbox."""
+    path, source = find_config(config)
     if path is None:
         settings = Settings.model_validate({"sandbox": {"embedded": True}})
-        return Loaded(settings, embedded=True, journal_path=IN_MEMORY)
+        return Loaded(settings, embedded=True, journal_path=IN_MEMORY, source=source)
     settings = load_settings(path)
-    return Loaded(settings, settings.sandbox.embedded, str(settings.journal.path))
+    return Loaded(
+        settings, settings.sandbox.embedded, str(settings.journal.path), path=path, source=source
+    )
 
 
 def secrets_for(loaded: Loaded) -> Secrets:
