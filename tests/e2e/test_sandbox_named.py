@@ -75,6 +75,9 @@ def test_the_period_report_of_a_sandbox_journal_carries_the_banner(tmp_path: Pat
     code, out, err = doorfix("--config", str(config), "report", "--format", "markdown")
     assert code == 0, err
     assert NOTICE in out
+    code, out, err = doorfix("--config", str(config), "history", "--user", "u-10")
+    assert code == 0, err
+    assert NOTICE in err
 
 
 def test_the_daemon_needs_a_config_or_sandbox(webhook: Webhook) -> None:

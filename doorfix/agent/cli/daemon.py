@@ -35,8 +35,10 @@ def _fail(exc: Exception) -> NoReturn:
 
 #: what ``doorfix daemon`` says when it has no config
 NO_CONFIG = (
-    "the daemon needs a config: pass --config FILE or set $DOORFIX_CONFIG "
-    "(see config.example.toml), or pass --sandbox for a demo on the embedded sandbox"
+    "the daemon needs a config and found none: pass --config FILE, set $DOORFIX_CONFIG, or "
+    "put one at ./doorfix.toml, $XDG_CONFIG_HOME/doorfix/config.toml or "
+    "/etc/doorfix/config.toml (see config.example.toml); or pass --sandbox for a demo on the "
+    "embedded sandbox"
 )
 
 

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from doorfix.agent.cli.checks import all_ok, run_checks
 from doorfix.agent.cli.options import config_option, fail, setup_logging
-from doorfix.agent.cli.session import IN_MEMORY, Loaded, load, secrets_for
+from doorfix.agent.cli.session import IN_MEMORY, Loaded, load, sandbox_notice, secrets_for
 from doorfix.agent.cli.times import FORMS, parse_time
 from doorfix.agent.config import ENV_NOTIFY_URLS, find_config
 from doorfix.agent.journal.store import Journal
@@ -82,6 +82,7 @@ def _notify_env() -> str | None:
 
 
 def _open_journal(loaded: Loaded, as_json: bool = False) -> Journal:
+    sandbox_notice(loaded)  # what the journal holds happened in the sandbox's world
     path = loaded.journal_path
     if path == IN_MEMORY:
         typer.echo(

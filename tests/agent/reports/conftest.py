@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import structlog
-from reportkit import Demo, Webhook, make_demo
+from reportkit import Demo, make_demo
+from support.receivers import Webhook
 
 
 @pytest.fixture

@@ -6,21 +6,13 @@ agent on a manual clock) with its journal in a file, so the CLI can read it.
 
 from __future__ import annotations
 
-import socket
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 import support.demo
 import typer
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-from support.polling import wait_for
 
 from doorfix.agent.cli.reports import register
 from doorfix.agent.engine.report import RunReport
@@ -58,54 +50,6 @@ def make_demo(journal_path: Path) -> Demo:
     """A fresh demo world, and an agent with a journal at ``journal_path``."""
     built = support.demo.make_demo(journal=journal_path)
     return Demo(built.clock, built.agent, journal_path)
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound and released: refused until someone takes it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class Webhook:
-    """A real HTTP receiver on 127.0.0.1 (Starlette under uvicorn, in a thread)."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self._lock = threading.Lock()
-        app = Starlette(routes=[Route("/{path:path}", self._receive, methods=["POST"])])
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    async def _receive(self, request: Request) -> JSONResponse:
-        body = await request.json()
-        with self._lock:
-            self.received.append({"path": request.url.path, **body})
-            self.headers.append(dict(request.headers))
-        return JSONResponse({"ok": True})
-
-    def messages(self) -> list[dict[str, Any]]:
-        """What arrived so far."""
-        with self._lock:
-            return list(self.received)
-
-    def __enter__(self) -> Webhook:
-        self._thread.start()
-        wait_for(lambda: self._server.started, timeout=10, what="the webhook to listen")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
 
 
 def cli_app() -> typer.Typer:

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reportkit import cli_app, free_port, write_config
+from reportkit import cli_app, write_config
 from support.demo import START
+from support.receivers import free_port
 from typer.testing import CliRunner, Result
 
 from doorfix.agent.journal.store import Journal

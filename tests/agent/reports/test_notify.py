@@ -22,8 +22,9 @@ import pytest
 import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from reportkit import Demo, Webhook, free_port
+from reportkit import Demo
 from support.polling import wait_for
+from support.receivers import Webhook, free_port
 
 from doorfix.agent.config import Settings
 from doorfix.agent.engine.report import RunReport
