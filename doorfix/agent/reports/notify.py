@@ -324,9 +324,9 @@ async def notify_run(
 def digest_message(report: PeriodReport) -> tuple[str, str, Kind]:
     """The title, Markdown body and kind of a digest."""
     counts = ", ".join(
-        f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in report.by_outcome.items()
+        f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in report.by_section.items()
     )
-    title = f"{report.title} digest {report.until:%Y-%m-%d}: {counts or 'nothing found'}"
+    title = f"{report.title} digest {report.until:%Y-%m-%d}: {counts or 'no incidents'}"
     kind: Kind = "warning" if report.by_outcome.get("needs_human") else "info"
     if report.by_outcome.get("failed"):
         kind = "failure"
