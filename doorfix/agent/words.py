@@ -9,7 +9,8 @@ format, ``history``, the demo):
   epoch seconds (a time is ISO 8601 in UTC), see :func:`value_text` and :func:`detail_text`;
 - a runbook step is its own column or field (:func:`runbook_step`), never inside a sentence
   (:func:`sentence` drops the ``(c1)`` an older journal note carried);
-- a ``no_fault`` incident says why it needs nothing: :func:`reason_code`.
+- a ``no_fault`` incident says why it needs nothing: its ``reason_code``
+  (:mod:`doorfix.agent.journal.reasons`, kept in the journal).
 """
 
 from __future__ import annotations
@@ -19,29 +20,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from doorfix.agent.journal.reasons import (
+    ALREADY_RESOLVED,
+    REFUSED_AS_DESIGNED,
+    SUPERSEDED,
+    reason_code,
+)
 from doorfix.connectors.models import iso_z
 from doorfix.playbooks.cause_table import CAUSES
 from doorfix.playbooks.types import Cause
 
-#: ``reason_code`` of a no_fault incident whose refusal was right (disabled, no booking, …)
-REFUSED_AS_DESIGNED = "refused_as_designed"
-#: ``reason_code`` of a no_fault incident whose fault was real but gone when doorfix looked
-ALREADY_RESOLVED = "already_resolved"
-#: ``reason_code`` of a deferral a newer incident of the same user and lock took over
-SUPERSEDED = "superseded"
 #: every reason code, with how a report titles it
 REASON_TITLES: Mapping[str, str] = {
     ALREADY_RESOLVED: "Already resolved",
     SUPERSEDED: "Superseded by a newer incident",
     REFUSED_AS_DESIGNED: "Refused as designed",
 }
-_REASON_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("refused as designed", REFUSED_AS_DESIGNED),
-    ("already resolved", ALREADY_RESOLVED),
-    ("resolved by itself", ALREADY_RESOLVED),
-    ("superseded by", SUPERSEDED),
-)
-
 #: subject keys and the evidence key holding the name the systems gave
 _NAMES: Mapping[str, str] = {
     "center_id": "center_name",
@@ -55,17 +49,6 @@ _NAMES: Mapping[str, str] = {
 _RUNBOOK_REF = re.compile(r"\s*\((?:[A-D]\s)?[a-d][0-9]\)")
 #: seconds since 1970 between 2001 and 2286: what an API's ``expires_at: 1827559810`` is
 _EPOCH_MIN, _EPOCH_MAX = 1_000_000_000, 9_999_999_999
-
-
-def reason_code(outcome: str | None, note: str | None) -> str | None:
-    """Why a ``no_fault`` incident needs nothing, from its recorded note; None otherwise."""
-    if outcome != "no_fault":
-        return None
-    text = (note or "").strip().lower()
-    for prefix, code in _REASON_PREFIXES:
-        if text.startswith(prefix):
-            return code
-    return REFUSED_AS_DESIGNED if not text else None
 
 
 def runbook_step(cause: str) -> str:
@@ -151,3 +134,19 @@ def detail_text(detail: Mapping[str, Any]) -> str:
             continue
         parts.append(f"{key.replace('_', ' ')} {value_text(value)}")
     return ", ".join(parts)
+
+
+__all__ = [
+    "ALREADY_RESOLVED",
+    "REASON_TITLES",
+    "REFUSED_AS_DESIGNED",
+    "SUPERSEDED",
+    "detail_text",
+    "reason_code",
+    "runbook_step",
+    "sentence",
+    "subject_names",
+    "subject_parts",
+    "subject_text",
+    "value_text",
+]

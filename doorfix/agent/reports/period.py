@@ -124,11 +124,15 @@ class ProblemEntry:
     actions: tuple[ActionEntry, ...] = ()
     fixed_at: datetime | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    #: the journal's ``reason_code`` of the newest incident (None before migration 8 wrote it)
+    recorded_reason: str | None = None
 
     @property
     def reason_code(self) -> str | None:
         """Why a ``no_fault`` problem needs nothing (docs/causes.md); None for other outcomes."""
-        return reason_code(self.outcome, self.note)
+        if self.outcome != "no_fault":
+            return None
+        return self.recorded_reason or reason_code(self.outcome, self.note)
 
     @property
     def section(self) -> str:
@@ -431,6 +435,7 @@ def _problem(
         actions=tuple(_action_entry(a, scrub) for a in own),
         fixed_at=fixed_at.get(newest.incident_id),
         evidence=scrub(dict(newest.evidence)),
+        recorded_reason=newest.reason_code,
     )
 
 
