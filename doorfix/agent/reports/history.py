@@ -185,15 +185,29 @@ class SubjectHistory:
 
 
 def subject_history(
-    journal: Journal, subject: Mapping[str, str], *, redact: Iterable[str] = ()
+    journal: Journal,
+    subject: Mapping[str, str],
+    *,
+    redact: Iterable[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> SubjectHistory:
-    """Every incident whose subject has all of ``subject``'s ids, with its history and actions."""
+    """Every incident whose subject has all of ``subject``'s ids, with its history and actions.
+
+    ``since``/``until``: only incidents seen in that window (last seen at or after ``since``,
+    first seen at or before ``until``).
+    """
     unknown = sorted(set(subject) - set(SUBJECT_KEYS))
     if unknown:
         raise ValueError(f"unknown subject key(s) {unknown}; expected {list(SUBJECT_KEYS)}")
     if not subject:
         raise ValueError("a history needs at least one subject id")
-    rows = list(reversed(journal.incidents(subject=subject, limit=MAX_INCIDENTS)))
+    rows = [
+        row
+        for row in reversed(journal.incidents(subject=subject, limit=MAX_INCIDENTS))
+        if (since is None or row.last_seen_at >= since)
+        and (until is None or row.first_seen_at <= until)
+    ]
     rows.sort(key=lambda r: r.first_seen_at)  # stable: same-second incidents keep their order
     items = tuple(
         IncidentHistory(

@@ -38,6 +38,7 @@ from doorfix.agent.reports.period import (
     subject_text,
 )
 from doorfix.agent.reports.render import render_html, render_markdown
+from doorfix.agent.words import sentence
 from doorfix.log import redact_text
 from doorfix.text import markdown_text
 
@@ -277,12 +278,13 @@ def run_message(
 
 def _incident_lines(incident: IncidentReport) -> str:
     # vendor text (ids, names, notes) is data: it must never become a link or markup
-    head = f"- {markdown_text(incident.cause)}: {markdown_text(subject_text(incident.subject))}"
+    subject = subject_text(incident.subject, incident.evidence)
+    head = f"- {markdown_text(incident.cause)}: {markdown_text(subject)}"
     actions = "; ".join(f"{a.remedy} {a.target} [{a.status}]" for a in incident.actions)
     if actions:
         head += f": {markdown_text(actions)}"
     if incident.reason:
-        head += f" ({markdown_text(incident.reason)})"
+        head += f" ({markdown_text(sentence(incident.reason))})"
     steps = [
         f"  {n}. ({markdown_text(step.get('who', '?'))}) {markdown_text(step.get('text', ''))}"
         for n, step in enumerate(incident.steps, 1)
