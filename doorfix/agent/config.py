@@ -31,6 +31,8 @@ from doorfix.errors import ConfigError
 ENV_CONFIG = "DOORFIX_CONFIG"
 #: apprise URLs for notifications (they embed tokens, so they are secrets): space-separated
 ENV_NOTIFY_URLS = "DOORFIX_NOTIFY_URLS"
+#: apprise URLs escalations go to (vendor support's mailbox, a ticketing webhook): secrets too
+ENV_ESCALATE_URLS = "DOORFIX_ESCALATE_URLS"
 ENV_SECRETS = {
     "cloud": "DOORFIX_CLOUD_CLIENT_SECRET",
     "aca": "DOORFIX_ACA_API_KEY",
@@ -261,6 +263,9 @@ class GuardsSection(_Section):
     pending_escalate_hours: Positive = 24
     release_grace_hours: Positive = 24
     verify_timeout_seconds: Positive = 120
+    #: a failing mobile key is a vendor bug ("a new key still fails") only when it was issued
+    #: after the previous key failed and at most this many days before the rejection
+    mkey_replacement_window_days: Annotated[int, Field(ge=1, le=365)] = 14
 
 
 class SandboxSection(_Section):

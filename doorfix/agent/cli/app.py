@@ -30,14 +30,23 @@ from doorfix.agent.cli.sandbox_args import (
     did_you_mean,
     parse_params,
 )
-from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
+from doorfix.agent.cli.session import (
+    Loaded,
+    load,
+    log_redactor,
+    notifier_for,
+    open_agent,
+    sandbox_notice,
+)
 from doorfix.agent.cli.times import FORMS, parse_time
+from doorfix.agent.config import ENV_NOTIFY_URLS
 from doorfix.agent.engine.collect_aca import UnresolvedError
 from doorfix.agent.engine.progress import Progress, progress_display
-from doorfix.agent.engine.report import RunReport, render_table
+from doorfix.agent.engine.report import SANDBOX_NOTICE, RunReport, render_table
 from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.engine.ticket import diagnose_ticket
+from doorfix.agent.reports.notify import notify_run
 from doorfix.clock import SystemClock
 from doorfix.errors import AuthError, ConfigError, JournalError
 from doorfix.sandbox.scenarios.registry import SCENARIOS
@@ -148,15 +157,39 @@ def _print(report: RunReport, *, as_json: bool) -> None:
         render_table(report, Console())
 
 
+def _notify(report: RunReport, loaded: Loaded) -> None:
+    """``--notify``: send the run's message (never about the embedded sandbox); say what went."""
+    notifier = notifier_for(loaded)
+    if notifier is None:
+        typer.echo(f"doorfix: not notified: {SANDBOX_NOTICE}", err=True)
+        return
+    delivery = asyncio.run(notify_run(report, loaded.settings, notifier=notifier))
+    if delivery is None:
+        why = (
+            f"{ENV_NOTIFY_URLS} is not set"
+            if not notifier.enabled
+            else "no outcome of [report] notify_on"
+        )
+        typer.echo(f"doorfix: not notified: {why}", err=True)
+        return
+    if delivery.sent:
+        typer.echo(f"doorfix: notified {', '.join(delivery.sent)}", err=True)
+    if delivery.failed:
+        typer.echo(f"doorfix: notification failed: {', '.join(delivery.failed)}", err=True)
+
+
 def _run_command(
     ctx: typer.Context,
     work: Callable[[Agent, Progress], Awaitable[RunReport]],
     loaded: Loaded,
     as_json: bool,
+    *,
+    notify: bool = False,
 ) -> None:
     """Run ``work`` with an agent; print the report; map failures to DESIGN's exit codes."""
 
     redactor = log_redactor(loaded)
+    sandbox_notice(loaded)
 
     async def go(progress: Progress) -> RunReport:
         async with open_agent(loaded, redactor=redactor) as agent:
@@ -172,6 +205,8 @@ def _run_command(
         fail(exc, as_json=as_json)
     except RunFailed as exc:
         _print(exc.report, as_json=as_json)
+        if notify:
+            _notify(exc.report, loaded)
         if isinstance(exc.__cause__, AuthError):
             _fail_config(exc.__cause__)
         typer.echo(f"doorfix: the run could not complete: {printable(str(exc))}", err=True)
@@ -179,6 +214,8 @@ def _run_command(
     except UnresolvedError as exc:
         fail(ValueError(redactor.redact(str(exc))), as_json=as_json, exit_code=EXIT_FAILED)
     _print(report, as_json=as_json)
+    if notify:
+        _notify(report, loaded)
 
 
 @app.command()
@@ -193,6 +230,13 @@ def run(
         str | None,
         typer.Option(help=f"Read feeds from this time instead of the cursor: {FORMS}."),
     ] = None,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="Send the run's message to DOORFIX_NOTIFY_URLS (as the daemon does).",
+        ),
+    ] = False,
 ) -> None:
     """Run one playbook once and print its report."""
     try:
@@ -212,6 +256,7 @@ def run(
         ),
         loaded,
         as_json,
+        notify=notify,
     )
 
 

@@ -27,9 +27,9 @@ from doorfix.agent.cli.times import FORMS, parse_time
 from doorfix.agent.config import ENV_NOTIFY_URLS, find_config
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.reports.history import render_history_json, render_history_text, subject_history
-from doorfix.agent.reports.notify import parse_sinks
 from doorfix.agent.reports.period import build_report
 from doorfix.agent.reports.render import render, render_text
+from doorfix.agent.sinks import parse_sinks
 from doorfix.clock import SystemClock
 from doorfix.errors import ConfigError, JournalError
 from doorfix.text import printable
@@ -143,6 +143,7 @@ def report(
             until=end,
             title=loaded.settings.report.title,
             redact=_redactions(loaded),
+            target="sandbox" if loaded.embedded else "live",
         )
     if output is None and fmt is ReportFormat.text:
         render_text(period, Console())
