@@ -37,7 +37,20 @@ def license_evidence(door: Door, now: datetime) -> dict[str, Any]:
         "expiry": "no expiry date" if lic.expires_at is None else epoch_iso(lic.expires_at),
         "days_left": days_left,
         "auto_renew": lic.auto_renew,
+        "license_state": _license_state(lic.status, lic.expires_at, days_left),
     }
+
+
+def _license_state(status: str, expires_at: int | None, days_left: int | None) -> str:
+    """What is wrong with a license, for a checklist: an active one is due, never the cause."""
+    if expires_at is None:
+        return "was never activated (no expiry date)"
+    when = epoch_iso(expires_at)
+    if days_left is not None and days_left >= 0 and status == "active":
+        return f"is still active but expires on {when} ({days_left} day(s) left)"
+    if days_left is not None and days_left < 0:
+        return f"expired on {when}"
+    return f"is {status} (expiry {when})"
 
 
 def renew_action(project_id: str, door_id: str, policy: PlanPolicy) -> PlannedAction:

@@ -53,9 +53,13 @@ def test_log_level_and_format_apply_to_a_command() -> None:
     assert loud.returncode == 0, loud.stderr
     events = [json.loads(line) for line in loud.stderr.splitlines() if line.startswith("{")]
     assert any(e["event"] == "embedded_sandbox" for e in events), loud.stderr
-    console = cli("--log-level", "info", "--log-format", "console", "run", "license-renewal")
+    # after the command's name as well as before it
+    console = cli("run", "license-renewal", "--log-level", "info", "--log-format", "console")
+    assert console.returncode == 0, console.stderr
     assert "embedded_sandbox" in console.stderr
     assert '"event"' not in console.stderr
+    checked = cli("config", "check", "--log-level=debug", "--json")
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_no_config_anywhere_is_the_embedded_sandbox(

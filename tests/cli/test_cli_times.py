@@ -68,3 +68,38 @@ def test_an_unreadable_time_is_one_line_naming_the_option_exit_2(
     result = cli("--config", str(journal_config), *command)
     line = assert_clean_error(result, option, "24h", "ISO")
     assert "yesterday" in line or "soon" in line
+
+
+def test_history_takes_the_same_since_and_until(tmp_path: Path) -> None:
+    from doorfix.agent.journal.store import Journal
+    from doorfix.clock import ManualClock
+
+    journal = tmp_path / "journal.sqlite3"
+    with Journal(journal, clock=ManualClock(datetime.now(UTC) - timedelta(hours=2))) as j:
+        run = j.start_run("aca-rejections", dry_run=False)
+        row = j.open_incident(
+            key="k",
+            cause="aca.no_booking",
+            subject={"user_id": "u-1", "lock_id": "l-1"},
+            run_id=run,
+            event_ids=["ev-1"],
+            evidence={},
+        )
+        j.set_outcome(row.incident_id, outcome="no_fault", run_id=run, note="refused as designed")
+    config = tmp_path / "doorfix.toml"
+    config.write_text(
+        f'[journal]\npath = "{journal}"\n[sandbox]\nembedded = true\n', encoding="utf-8"
+    )
+
+    def found(*window: str) -> int:
+        result = cli("--config", str(config), "history", "--user", "u-1", "-f", "json", *window)
+        assert result.returncode == 0, result.stderr
+        return len(json.loads(result.stdout)["incidents"])
+
+    assert found() == 1
+    assert found("--since", "3h") == 1
+    assert found("--since", "90m") == 0
+    assert found("--until", "3h") == 0
+    assert found("--since", "1d", "--until", "1h") == 1
+    bad = cli("--config", str(config), "history", "--user", "u-1", "--since", "lately")
+    assert_clean_error(bad, "--since", "24h", "ISO")

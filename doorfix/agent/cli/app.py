@@ -321,10 +321,38 @@ def _wants_json(args: list[str]) -> bool:
     )
 
 
+#: root options a command also takes after its name (``doorfix report --log-level info``)
+ROOT_OPTIONS = ("--config", "--log-level", "--log-format")
+
+
+def hoist_root_options(args: list[str]) -> list[str]:
+    """``args`` with every root option moved before the command, so each command takes them."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in ROOT_OPTIONS:
+            if "=" in arg or i + 1 >= len(args):
+                hoisted.append(arg)
+                i += 1
+            else:
+                hoisted += args[i : i + 2]
+                i += 2
+            continue
+        rest.append(arg)
+        i += 1
+    return [*hoisted, *rest]
+
+
 def main() -> None:
     """Console-script entry point: a usage error is one line on stderr and exit code 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=hoist_root_options(sys.argv[1:]), standalone_mode=False)
     except click_errors.NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         code = EXIT_CONFIG

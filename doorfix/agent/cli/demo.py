@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -28,6 +29,7 @@ from doorfix.agent.engine.report import OUTCOME_STYLE, IncidentReport, RunReport
 from doorfix.agent.engine.run import PLAYBOOKS
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.agent.words import sentence, subject_text
 from doorfix.clock import AcceleratedClock, Clock
 from doorfix.sandbox.api.server import ServedSandbox, build_app
 from doorfix.text import printable
@@ -61,13 +63,13 @@ def demo_start(now: datetime) -> datetime:
     return datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC)
 
 
-def _subject(subject: Mapping[str, str]) -> str:
-    return " ".join(f"{k.removesuffix('_id')}={v}" for k, v in subject.items())
+def _subject(subject: Mapping[str, str], evidence: Mapping[str, Any] | None = None) -> str:
+    return subject_text(subject, evidence)
 
 
 def _what(incident: IncidentReport) -> str:
     done = [f"{a.remedy} {a.status}" for a in incident.actions]
-    return "; ".join(done) if done else incident.reason
+    return "; ".join(done) if done else sentence(incident.reason)
 
 
 @dataclass
@@ -101,7 +103,8 @@ class Watch:
             style = OUTCOME_STYLE.get(incident.outcome, "")
             self.console.print(
                 f"[dim]{at}[/dim] [{style}]{incident.outcome:<20}[/{style}] "
-                f"{incident.cause:<28} {escape(printable(_subject(incident.subject)))}  "
+                f"{incident.cause:<28} "
+                f"{escape(printable(_subject(incident.subject, incident.evidence)))}  "
                 f"[dim]{escape(printable(_what(incident)))}[/dim]",
                 highlight=False,
                 soft_wrap=True,
@@ -163,8 +166,9 @@ def _summary(console: Console, watch: Watch, result: DemoResult, elapsed: float)
         console.print(f"\n[yellow]Needs a person[/yellow] ({len(people)}):")
     for incident in people:
         console.print(
-            f"[yellow]{incident.cause}[/yellow] {escape(printable(_subject(incident.subject)))}: "
-            f"{escape(printable(incident.reason))}",
+            f"[yellow]{incident.cause}[/yellow] "
+            f"{escape(printable(_subject(incident.subject, incident.evidence)))}: "
+            f"{escape(printable(sentence(incident.reason)))}",
             highlight=False,
             soft_wrap=True,
         )

@@ -172,6 +172,12 @@ def history(  # noqa: PLR0917 - typer declares options as parameters
     fmt: Annotated[
         HistoryFormat, typer.Option("--format", "-f", help="text or json.")
     ] = HistoryFormat.text,
+    since: Annotated[
+        str | None, typer.Option(help=f"Only incidents seen from this time: {FORMS}.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help=f"Only incidents seen up to this time: {FORMS}.")
+    ] = None,
 ) -> None:
     """Every incident and action the journal holds for a user, lock, door, person or visitor."""
     given = {
@@ -190,10 +196,18 @@ def history(  # noqa: PLR0917 - typer declares options as parameters
             ),
             as_json,
         )
+    now = SystemClock().now()
+    try:
+        start = parse_time(since, now, option="--since") if since else None
+        end = parse_time(until, now, option="--until") if until else None
+    except ConfigError as exc:
+        _fail(exc, as_json)
     loaded = _loaded(ctx, as_json)
     setup_logging(ctx, "error", secrets=_redactions(loaded))
     with _open_journal(loaded, as_json) as journal:
-        found = subject_history(journal, subject, redact=_redactions(loaded))
+        found = subject_history(
+            journal, subject, redact=_redactions(loaded), since=start, until=end
+        )
     if fmt is HistoryFormat.json:
         typer.echo(render_history_json(found))
     else:

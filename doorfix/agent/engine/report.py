@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.table import Table
 from rich.text import Text
 
+from doorfix.agent.words import reason_code, runbook_step, sentence, subject_names, subject_text
 from doorfix.connectors.models import iso_z
 from doorfix.text import printable
 
@@ -74,7 +76,13 @@ class IncidentReport:
             "steps": [dict(s) for s in self.steps],
         }
         if self.reason:
-            out["reason"] = self.reason
+            out["reason"] = sentence(self.reason)
+        # a no_fault incident says why (docs/causes.md); the runbook step is its own field
+        out["reason_code"] = reason_code(self.outcome, self.reason)
+        out["runbook_step"] = runbook_step(self.cause)
+        names = subject_names(self.subject, self.evidence)
+        if names:
+            out["names"] = names
         return out
 
 
@@ -126,7 +134,7 @@ class RepeatReport:
         """One line for a person (vendor text not yet escaped)."""
         events = f", {len(self.event_ids)} more event(s)" if self.event_ids else ""
         return (
-            f"{self.cause} {_subject_text(self.subject)}: joined incident "
+            f"{self.cause} {subject_text(self.subject)}: joined incident "
             f"{self.joined_incident_id} ({self.outcome}{events})"
         )
 
@@ -200,24 +208,25 @@ OUTCOME_STYLE = {
 }
 
 
-def _subject_text(subject: Mapping[str, str]) -> str:
-    return " ".join(f"{k.removesuffix('_id')}={v}" for k, v in subject.items())
+def _headline(report: RunReport) -> str:
+    """The counts of the table's first line; a failed run never reads "nothing found"."""
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    if report.error:
+        # a failed run found what it found before it stopped
+        return "FAILED before it finished" + (f"; recorded before that: {counts}" if counts else "")
+    return counts or ("nothing new" if report.repeats else "nothing found")
 
 
 def render_table(report: RunReport, console: Console) -> None:
     """Print the report for a person: one row per incident, then steps and skips."""
     mode = " (dry-run)" if report.dry_run else ""
-    # a failed run never says "nothing found": it did not finish looking
-    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items()) or (
-        "failed before deciding anything"
-        if report.error
-        else "nothing new"
-        if report.repeats
-        else "nothing found"
-    )
+    counts = _headline(report)
     if report.target == "sandbox":
         console.print(Text(f"[{SANDBOX_NOTICE}]", style="bold reverse"))
-    console.print(f"[bold]{report.playbook}[/bold]{mode} run {report.run_id}: {counts}")
+    console.print(
+        f"[bold]{report.playbook}[/bold]{mode} run {report.run_id}: "
+        f"{rich_escape(counts or 'nothing found')}"
+    )
     if report.incidents:
         table = Table(show_lines=False)
         for column in ("outcome", "cause", "subject", "actions", "events"):
@@ -229,14 +238,14 @@ def render_table(report: RunReport, console: Console) -> None:
             table.add_row(
                 Text(inc.outcome, style=style),
                 Text(printable(inc.cause)),
-                Text(printable(_subject_text(inc.subject))),
-                Text(printable(actions or (inc.reason or "-"))),
+                Text(printable(subject_text(inc.subject, inc.evidence))),
+                Text(printable(actions or sentence(inc.reason))),
                 Text(str(len(inc.event_ids))),
             )
         console.print(table)
     for inc in report.incidents:
         if inc.steps:
-            subject = printable(_subject_text(inc.subject))
+            subject = printable(subject_text(inc.subject, inc.evidence))
             console.print(Text.assemble((printable(inc.cause), "yellow"), f" {subject}:"))
             for n, step in enumerate(inc.steps, 1):
                 line = f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}"

@@ -16,6 +16,7 @@ from typing import Any
 
 from doorfix.agent.journal import rows, sql
 from doorfix.agent.journal.base import JournalBase
+from doorfix.agent.journal.reasons import reason_code
 from doorfix.agent.journal.rows import HistoryRow, IncidentRow
 from doorfix.errors import JournalError
 
@@ -158,6 +159,7 @@ class JournalIncidents(JournalBase):
                     "closed_at": now if final else None,
                     "steps": rows.to_json([dict(step) for step in steps]),
                     "evidence": rows.to_json(merged),
+                    "reason_code": reason_code(outcome, note),
                 },
             )
             conn.execute(

@@ -49,6 +49,8 @@ class IncidentRow:
     last_seen_at: datetime
     occurrences: int
     run_id: str
+    #: why a no_fault incident needs nothing (journal/reasons.py); None otherwise
+    reason_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,7 @@ def incident_row(row: sqlite3.Row) -> IncidentRow:
         last_seen_at=from_text(row["last_seen_at"]),
         occurrences=row["occurrences"],
         run_id=row["run_id"],
+        reason_code=row["reason_code"],
     )
 
 

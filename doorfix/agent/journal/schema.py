@@ -191,12 +191,30 @@ _V3 = (
 # a dry-run works on a scratch copy of the journal: what it would have done is kept only as
 # its run's report, which no later run reads (see Journal.scratch_copy)
 _V4 = ("ALTER TABLE runs ADD COLUMN report TEXT",)
+_V8 = (
+    "ALTER TABLE incidents ADD COLUMN reason_code TEXT",
+    # incidents closed before: the code from their newest no_fault note (journal/reasons.py)
+    """
+    UPDATE incidents SET reason_code = (
+        SELECT CASE
+            WHEN lower(h.note) LIKE 'refused as designed%' THEN 'refused_as_designed'
+            WHEN lower(h.note) LIKE 'already resolved%' THEN 'already_resolved'
+            WHEN lower(h.note) LIKE 'resolved by itself%' THEN 'already_resolved'
+            WHEN lower(h.note) LIKE 'superseded by%' THEN 'superseded'
+            WHEN h.note IS NULL OR h.note = '' THEN 'refused_as_designed'
+        END
+        FROM incident_history h
+        WHERE h.incident_id = incidents.incident_id AND h.outcome = 'no_fault'
+        ORDER BY h.seq DESC LIMIT 1
+    ) WHERE outcome = 'no_fault'""",
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, feeds, seen events, incidents, history, actions", _V1),
     Migration(2, "find the latest incident of a key without a scan", _V2),
     Migration(3, "each incident's events with their feed, marked seen when it is decided", _V3),
     Migration(4, "a dry-run's report kept on its run row, its only trace in the journal", _V4),
+    Migration(8, "why a no_fault incident needs nothing: incidents.reason_code", _V8),
 )
 
 

@@ -97,7 +97,7 @@ def select_seen(placeholders: str) -> str:
 _SELECT_INCIDENTS = (
     "SELECT i.incident_id, i.incident_key, i.cause, i.subject, i.outcome, i.is_open, "
     "i.event_ids, i.evidence, i.steps, i.first_seen_at, i.last_seen_at, i.occurrences, "
-    "i.run_id FROM incidents i"
+    "i.run_id, i.reason_code FROM incidents i"
 )
 OPEN_INCIDENT_BY_KEY = _SELECT_INCIDENTS + " WHERE i.incident_key = :key AND i.is_open = 1"
 INCIDENT_BY_ID = _SELECT_INCIDENTS + " WHERE i.incident_id = :incident_id"
@@ -120,7 +120,8 @@ REGROUP_INCIDENT = (
 )
 SET_OUTCOME = (
     "UPDATE incidents SET outcome = :outcome, is_open = :is_open, closed_at = :closed_at, "
-    "steps = :steps, evidence = :evidence WHERE incident_id = :incident_id AND is_open = 1"
+    "steps = :steps, evidence = :evidence, reason_code = :reason_code "
+    "WHERE incident_id = :incident_id AND is_open = 1"
 )
 INCIDENT_OUTCOME = "SELECT outcome FROM incidents WHERE incident_id = :incident_id"
 # open and never decided: what a crash between opening an incident and its outcome leaves

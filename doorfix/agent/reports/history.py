@@ -17,7 +17,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from doorfix.agent.journal.store import ActionRow, HistoryRow, IncidentRow, Journal
-from doorfix.agent.reports.period import subject_text
+from doorfix.agent.words import (
+    REASON_TITLES,
+    reason_code,
+    runbook_step,
+    sentence,
+    subject_names,
+    subject_text,
+    value_text,
+)
 from doorfix.connectors.models import iso_z
 from doorfix.log import Redactor
 from doorfix.text import printable
@@ -77,18 +85,23 @@ class IncidentHistory:
                 "seen",
                 inc.incident_id,
                 inc.cause,
-                scrub(f"{inc.cause} seen on {subject_text(inc.subject)}: {events}"),
+                scrub(f"{inc.cause} seen on {subject_text(inc.subject, inc.evidence)}: {events}"),
             )
         ]
         for action in self.actions:
             text = f"{action.remedy} on {action.target} ({action.system}): {action.status}"
             if action.detail and action.detail.get("error"):
-                text += f": {action.detail['error']}"
+                text += f": {value_text(action.detail['error'])}"
             out.append(
                 TimelineEntry(action.started_at, "action", inc.incident_id, inc.cause, scrub(text))
             )
         for entry in self.history:
-            text = f"outcome {entry.outcome or '-'}" + (f": {entry.note}" if entry.note else "")
+            code = reason_code(entry.outcome, entry.note)
+            label = REASON_TITLES[code].lower() if code else ""
+            said = (entry.note or "").lower().startswith(label.split(" ")[0]) if label else True
+            why = "" if said else f" ({label})"
+            note = f": {sentence(entry.note)}" if entry.note else ""
+            text = f"outcome {entry.outcome or '-'}{why}{note}"
             out.append(TimelineEntry(entry.at, "outcome", inc.incident_id, inc.cause, scrub(text)))
         return out
 
@@ -101,6 +114,11 @@ class IncidentHistory:
             "outcome": inc.outcome,
             "open": inc.open,
             "subject": dict(inc.subject),
+            "names": subject_names(inc.subject, inc.evidence),
+            "reason_code": reason_code(
+                inc.outcome, self.history[-1].note if self.history else None
+            ),
+            "runbook_step": runbook_step(inc.cause),
             "first_seen_at": iso_z(inc.first_seen_at, whole_seconds=True),
             "last_seen_at": iso_z(inc.last_seen_at, whole_seconds=True),
             "occurrences": inc.occurrences,
@@ -109,6 +127,7 @@ class IncidentHistory:
                 {
                     "at": iso_z(h.at, whole_seconds=True),
                     "outcome": h.outcome,
+                    "reason_code": reason_code(h.outcome, h.note),
                     "note": scrub(h.note),
                 }
                 for h in self.history
@@ -166,23 +185,41 @@ class SubjectHistory:
 
 
 def subject_history(
-    journal: Journal, subject: Mapping[str, str], *, redact: Iterable[str] = ()
+    journal: Journal,
+    subject: Mapping[str, str],
+    *,
+    redact: Iterable[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> SubjectHistory:
-    """Every incident whose subject has all of ``subject``'s ids, with its history and actions."""
+    """Every incident whose subject has all of ``subject``'s ids, with its history and actions.
+
+    ``since``/``until``: only incidents seen in that window (last seen at or after ``since``,
+    first seen at or before ``until``).
+    """
     unknown = sorted(set(subject) - set(SUBJECT_KEYS))
     if unknown:
         raise ValueError(f"unknown subject key(s) {unknown}; expected {list(SUBJECT_KEYS)}")
     if not subject:
         raise ValueError("a history needs at least one subject id")
-    rows = list(reversed(journal.incidents(subject=subject, limit=MAX_INCIDENTS)))
+    rows = [
+        row
+        for row in reversed(journal.incidents(subject=subject, limit=MAX_INCIDENTS))
+        if (since is None or row.last_seen_at >= since)
+        and (until is None or row.first_seen_at <= until)
+    ]
     # what dry-runs would have fixed is kept only in their runs' reports
     dry = dict(
         (row.incident_id, (row, entry))
         for row, entry in journal.dry_run_incidents(
-            since=datetime.min.replace(tzinfo=UTC), subject=subject, limit=MAX_INCIDENTS
+            since=since or datetime.min.replace(tzinfo=UTC), subject=subject, limit=MAX_INCIDENTS
         )
     )
-    rows.extend(row for row, _ in reversed(list(dry.values())))
+    rows.extend(
+        row
+        for row, _ in reversed(list(dry.values()))
+        if until is None or row.first_seen_at <= until
+    )
     rows.sort(key=lambda r: r.first_seen_at)  # stable: same-second incidents keep their order
     items = tuple(
         IncidentHistory(row, (dry[row.incident_id][1],), ())
@@ -204,7 +241,8 @@ def render_history_json(history: SubjectHistory) -> str:
 
 def render_history_text(history: SubjectHistory, console: Console) -> None:
     """Print the history for a person: one block per incident, its lines in time order."""
-    who = escape(printable(subject_text(history.subject)))
+    newest = history.incidents[-1].incident.evidence if history.incidents else None
+    who = escape(printable(subject_text(history.subject, newest)))
     console.print(
         f"[bold]History of {who}[/bold]: {len(history.incidents)} incident(s), "
         f"{history.action_count} action(s)"
@@ -221,11 +259,13 @@ def render_history_text(history: SubjectHistory, console: Console) -> None:
         console.print()
         console.print(
             f"[bold]{escape(printable(inc.cause))}[/bold] {escape(f'[{state}]')} "
-            f"{escape(printable(subject_text(inc.subject)))} (incident {inc.incident_id})",
+            f"{escape(printable(subject_text(inc.subject, inc.evidence)))} "
+            f"(incident {inc.incident_id}; runbook: {escape(printable(runbook_step(inc.cause)))})",
             highlight=False,
         )
         for entry in by_incident.get(inc.incident_id, []):
-            console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S}  {printable(entry.text)}", markup=False)
+            when = iso_z(entry.at, whole_seconds=True)
+            console.print(f"  {when}  {printable(entry.text)}", markup=False)
         for n, step in enumerate(inc.steps, 1):
             text = history.scrub(step.get("text", ""))
             line = f"  step {n} ({step.get('who', '?')}): {text}"

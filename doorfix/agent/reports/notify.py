@@ -26,6 +26,7 @@ from doorfix.agent.reports.period import (
 )
 from doorfix.agent.reports.render import render_html, render_markdown
 from doorfix.agent.sinks import Delivery, Kind, Notifier, Sink, parse_sinks
+from doorfix.agent.words import sentence
 from doorfix.text import markdown_text
 
 log = structlog.get_logger("doorfix.notify")
@@ -69,12 +70,13 @@ def run_message(
 
 def _incident_lines(incident: IncidentReport) -> str:
     # vendor text (ids, names, notes) is data: it must never become a link or markup
-    head = f"- {markdown_text(incident.cause)}: {markdown_text(subject_text(incident.subject))}"
+    subject = subject_text(incident.subject, incident.evidence)
+    head = f"- {markdown_text(incident.cause)}: {markdown_text(subject)}"
     actions = "; ".join(f"{a.remedy} {a.target} [{a.status}]" for a in incident.actions)
     if actions:
         head += f": {markdown_text(actions)}"
     if incident.reason:
-        head += f" ({markdown_text(incident.reason)})"
+        head += f" ({markdown_text(sentence(incident.reason))})"
     steps = [
         f"  {n}. ({markdown_text(step.get('who', '?'))}) {markdown_text(step.get('text', ''))}"
         for n, step in enumerate(incident.steps, 1)
@@ -122,9 +124,9 @@ async def notify_run(
 def digest_message(report: PeriodReport) -> tuple[str, str, Kind]:
     """The title, Markdown body and kind of a digest."""
     counts = ", ".join(
-        f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in report.by_outcome.items()
+        f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in report.by_section.items()
     )
-    title = f"{report.title} digest {report.until:%Y-%m-%d}: {counts or 'nothing found'}"
+    title = f"{report.title} digest {report.until:%Y-%m-%d}: {counts or 'no incidents'}"
     kind: Kind = "warning" if report.by_outcome.get("needs_human") else "info"
     if report.by_outcome.get("failed"):
         kind = "failure"

@@ -17,6 +17,19 @@ from typing import Any
 
 from doorfix.agent.engine.report import Target
 from doorfix.agent.journal.store import ActionRow, HistoryRow, IncidentRow, Journal
+from doorfix.agent.words import (
+    ALREADY_RESOLVED,
+    REASON_TITLES,
+    REFUSED_AS_DESIGNED,
+    SUPERSEDED,
+    detail_text,
+    reason_code,
+    runbook_step,
+    sentence,
+    subject_names,
+    value_text,
+)
+from doorfix.agent.words import subject_text as words_subject_text
 from doorfix.clock import utc
 from doorfix.connectors.models import iso_z
 from doorfix.durations import format_duration
@@ -35,6 +48,15 @@ SECTIONS: tuple[str, ...] = (
     "deferred",
     "no_fault",
 )
+#: The text, markdown and HTML reports split ``no_fault`` by its ``reason_code``: an
+#: incident whose fault was already gone is never listed as refused as designed.
+LISTED_SECTIONS: tuple[str, ...] = (
+    *SECTIONS[:-1],
+    ALREADY_RESOLVED,
+    SUPERSEDED,
+    REFUSED_AS_DESIGNED,
+    "no_fault",
+)
 #: How each section is titled for a person.
 SECTION_TITLES: Mapping[str, str] = {
     "fixed": "Fixed and verified",
@@ -43,7 +65,8 @@ SECTION_TITLES: Mapping[str, str] = {
     "needs_human": "Needs a person",
     "failed": "Failed",
     "deferred": "Deferred",
-    "no_fault": "Refused as designed",
+    "no_fault": "No fault",
+    **REASON_TITLES,
 }
 #: an incident whose outcome was never recorded (a run interrupted mid-incident)
 OPEN = "open"
@@ -102,6 +125,20 @@ class ProblemEntry:
     actions: tuple[ActionEntry, ...] = ()
     fixed_at: datetime | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    #: the journal's ``reason_code`` of the newest incident (None before migration 8 wrote it)
+    recorded_reason: str | None = None
+
+    @property
+    def reason_code(self) -> str | None:
+        """Why a ``no_fault`` problem needs nothing (docs/causes.md); None for other outcomes."""
+        if self.outcome != "no_fault":
+            return None
+        return self.recorded_reason or reason_code(self.outcome, self.note)
+
+    @property
+    def section(self) -> str:
+        """The report section it is listed in: its outcome, no_fault split by reason."""
+        return (self.reason_code or self.outcome) if self.outcome == "no_fault" else self.outcome
 
     @property
     def who(self) -> tuple[str, ...]:
@@ -115,9 +152,12 @@ class ProblemEntry:
             "cause": self.cause,
             "outcome": self.outcome,
             "subject": dict(self.subject),
+            "names": subject_names(self.subject, self.evidence),
+            "reason_code": self.reason_code,
+            "runbook_step": runbook_step(self.cause),
             "who": list(self.who),
             "steps": [dict(s) for s in self.steps],
-            "note": self.note,
+            "note": sentence(self.note) if self.note else "",
             "first_seen_at": iso_z(self.first_seen_at, whole_seconds=True),
             "last_seen_at": iso_z(self.last_seen_at, whole_seconds=True),
             "fixed_at": _opt_iso(self.fixed_at),
@@ -183,6 +223,17 @@ class PeriodReport:
         """The problems whose current outcome is ``outcome``."""
         return [p for p in self.problems if p.outcome == outcome]
 
+    def listed(self, section: str) -> list[ProblemEntry]:
+        """The problems listed under ``section`` (:data:`LISTED_SECTIONS`)."""
+        return [p for p in self.problems if p.section == section]
+
+    @property
+    def by_section(self) -> dict[str, int]:
+        """Problems per listed section, in reading order (no_fault split by reason)."""
+        counts = Counter(p.section for p in self.problems)
+        order = [*LISTED_SECTIONS, *sorted(set(counts) - set(LISTED_SECTIONS))]
+        return {s: counts[s] for s in order if counts[s]}
+
     @property
     def actions(self) -> list[tuple[ProblemEntry, ActionEntry]]:
         """Every action of the listed problems, oldest first."""
@@ -198,6 +249,9 @@ class PeriodReport:
             "until": iso_z(self.until, whole_seconds=True),
             "journal": self.journal,
             "counts": dict(self.by_outcome),
+            "counts_by_reason": {
+                code: n for code, n in self.by_section.items() if code in REASON_TITLES
+            },
             "incident_count": self.incident_count,
             "by_cause": {k: dict(v) for k, v in self.by_cause.items()},
             "by_remedy": {k: dict(v) for k, v in self.by_remedy.items()},
@@ -263,9 +317,9 @@ def first_event_at(row: IncidentRow) -> datetime:
     return row.first_seen_at
 
 
-def subject_text(subject: Mapping[str, str]) -> str:
-    """``user=u-7 lock=l-3``."""
-    return " ".join(f"{k.removesuffix('_id')}={v}" for k, v in subject.items())
+def subject_text(subject: Mapping[str, str], evidence: Mapping[str, Any] | None = None) -> str:
+    """``user u-7, lock 701 (l-3)``: see :func:`doorfix.agent.words.subject_text`."""
+    return words_subject_text(subject, evidence)
 
 
 # building blocks ---------------------------------------------------------------------------
@@ -358,7 +412,7 @@ def _action_entry(action: ActionRow, scrub: Scrub) -> ActionEntry:
     detail = ""
     if action.detail:
         error = action.detail.get("error")
-        detail = str(error) if error else ", ".join(f"{k}={v}" for k, v in action.detail.items())
+        detail = value_text(error) if error else detail_text(action.detail)
     return ActionEntry(
         remedy=action.remedy,
         target=scrub(action.target),
@@ -396,6 +450,7 @@ def _problem(
         actions=tuple(_action_entry(a, scrub) for a in own),
         fixed_at=fixed_at.get(newest.incident_id),
         evidence=scrub(dict(newest.evidence)),
+        recorded_reason=newest.reason_code,
     )
 
 

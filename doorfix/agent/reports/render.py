@@ -20,14 +20,15 @@ from rich.text import Text
 
 from doorfix.agent.engine.report import OUTCOME_STYLE, SANDBOX_NOTICE
 from doorfix.agent.reports.period import (
+    LISTED_SECTIONS,
     OPEN,
     SECTION_TITLES,
     SECTIONS,
     DayCount,
     PeriodReport,
     ProblemEntry,
-    subject_text,
 )
+from doorfix.agent.words import runbook_step, sentence, subject_text
 from doorfix.connectors.models import iso_z
 from doorfix.durations import format_duration
 from doorfix.text import markdown_text, printable
@@ -62,16 +63,34 @@ def render(report: PeriodReport, fmt: Format) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
+    """ISO 8601 in UTC, to the minute: ``2026-11-16T08:00Z``."""
+    return iso_z(moment, whole_seconds=True)[:-4] + "Z"
 
 
 def _period(report: PeriodReport) -> str:
-    return f"{_when(report.since)} to {_when(report.until)} UTC"
+    return f"{_when(report.since)} to {_when(report.until)}"
 
 
 def _counts_line(counts: Mapping[str, int]) -> str:
     parts = [f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in counts.items()]
-    return ", ".join(parts) or "nothing found"
+    return ", ".join(parts) or "no incidents"
+
+
+def _headline(report: PeriodReport) -> str:
+    """The counts, by listed section; a period whose runs failed never reads "nothing found"."""
+    line = _counts_line(report.by_section)
+    failed = sum(statuses.get("failed", 0) for statuses in report.runs.values())
+    if failed:
+        line += f"; {failed} run(s) FAILED before they finished (see Runs)"
+    return line
+
+
+def _who(p: ProblemEntry) -> str:
+    return ", ".join(p.who) or "support"
+
+
+def _subject(p: ProblemEntry) -> str:
+    return subject_text(p.subject, p.evidence)
 
 
 def _runs_line(report: PeriodReport) -> str:
@@ -104,33 +123,34 @@ def render_text(report: PeriodReport, console: Console) -> None:
     console.print(f"[bold]{rich_escape(report.title)} report[/bold] {_period(report)}")
     console.print(
         f"{len(report.problems)} problem(s) in {report.incident_count} incident(s): "
-        f"{_counts_line(report.by_outcome)}",
+        f"{_headline(report)}",
         markup=False,
     )
     console.print(f"Runs: {_runs_line(report)}", markup=False)
     console.print(
         f"Mean time from first event to verified fix: {report.time_to_fix.text()}", markup=False
     )
-    for outcome in SECTIONS:
-        problems = report.section(outcome)
+    for section in LISTED_SECTIONS:
+        problems = report.listed(section)
         if not problems:
             continue
-        style = OUTCOME_STYLE.get(outcome, "")
+        style = OUTCOME_STYLE.get(section, "dim")
         console.print()
-        console.print(f"[bold {style}]{SECTION_TITLES[outcome]}[/] ({len(problems)})")
-        if outcome == "needs_human":
+        console.print(f"[bold {style}]{SECTION_TITLES[section]}[/] ({len(problems)})")
+        if section == "needs_human":
             _text_checklists(problems, console)
             continue
         table = Table(show_lines=False, expand=False)
-        for column in ("cause", "subject", "actions", "last seen", "note"):
+        for column in ("cause", "runbook", "subject", "actions", "last seen", "note"):
             table.add_column(column, overflow="fold")
         for p in problems:
             table.add_row(
                 Text(printable(p.cause)),
-                Text(printable(subject_text(p.subject))),
+                Text(printable(runbook_step(p.cause))),
+                Text(printable(_subject(p))),
                 Text(printable(_actions_text(p) or "-")),
                 Text(_when(p.last_seen_at)),
-                Text(printable(p.note or "-")),
+                Text(printable(sentence(p.note))),
             )
         console.print(table)
     _text_tables(report, console)
@@ -138,15 +158,15 @@ def render_text(report: PeriodReport, console: Console) -> None:
 
 def _text_checklists(problems: Sequence[ProblemEntry], console: Console) -> None:
     for p in problems:
-        who = ", ".join(p.who) or "support"
-        subject = rich_escape(printable(subject_text(p.subject)))
+        subject = rich_escape(printable(_subject(p)))
         console.print(
             f"- [yellow]{rich_escape(printable(p.cause))}[/yellow] "
-            f"{subject} (who: {rich_escape(printable(who))})"
+            f"{subject} (who: {rich_escape(printable(_who(p)))}; "
+            f"runbook: {rich_escape(printable(runbook_step(p.cause)))})"
         )
         # prose is left to the terminal to wrap, so a saved report keeps one step per line
         if p.note:
-            console.print(f"  {printable(p.note)}", markup=False, soft_wrap=True)
+            console.print(f"  {printable(sentence(p.note))}", markup=False, soft_wrap=True)
         for n, step in enumerate(p.steps, 1):
             line = f"  {n}. ({step.get('who', '?')}) {step.get('text', '')}"
             console.print(printable(line), markup=False, soft_wrap=True)
@@ -205,24 +225,27 @@ def render_markdown(report: PeriodReport) -> str:
         "",
         *([f"> **{SANDBOX_NOTICE}**", ""] if report.target == "sandbox" else []),
         f"{len(report.problems)} problem(s) in {report.incident_count} incident(s): "
-        f"**{_counts_line(report.by_outcome)}**",
+        f"**{_headline(report)}**",
         "",
         f"- Runs: {_runs_line(report)}",
         f"- Mean time from first event to verified fix: {report.time_to_fix.text()}",
         f"- Journal: {_md(report.journal)}",
     ]
-    for outcome in SECTIONS:
-        problems = report.section(outcome)
+    for section in LISTED_SECTIONS:
+        problems = report.listed(section)
         if not problems:
             continue
-        out += ["", f"## {SECTION_TITLES[outcome]} ({len(problems)})", ""]
-        if outcome == "needs_human":
+        out += ["", f"## {SECTION_TITLES[section]} ({len(problems)})", ""]
+        if section == "needs_human":
             out += _md_checklists(problems)
             continue
-        out += ["| cause | subject | actions | last seen | note |", "|---|---|---|---|---|"]
         out += [
-            f"| {_md(p.cause)} | {_md(subject_text(p.subject))} | {_md(_actions_text(p))} "
-            f"| {_md(_when(p.last_seen_at))} | {_md(p.note)} |"
+            "| cause | runbook | subject | actions | last seen | note |",
+            "|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {_md(p.cause)} | {_md(runbook_step(p.cause))} | {_md(_subject(p))} "
+            f"| {_md(_actions_text(p))} | {_md(_when(p.last_seen_at))} | {_md(sentence(p.note))} |"
             for p in problems
         ]
     if report.by_cause:
@@ -251,10 +274,12 @@ def render_markdown(report: PeriodReport) -> str:
 def _md_checklists(problems: Sequence[ProblemEntry]) -> list[str]:
     out: list[str] = []
     for p in problems:
-        who = ", ".join(p.who) or "support"
-        out.append(f"### {_md(p.cause)}: {_md(subject_text(p.subject))}")
+        out.append(f"### {_md(p.cause)}: {_md(_subject(p))}")
         out.append("")
-        out.append(f"Who: **{_md(who)}**." + (f" {_md(p.note)}." if p.note else ""))
+        out.append(
+            f"Who: **{_md(_who(p))}**. Runbook: {_md(runbook_step(p.cause))}."
+            + (f" {_md(sentence(p.note))}." if p.note else "")
+        )
         out.append("")
         out += [
             f"{n}. ({_md(step.get('who', '?'))}) {_md(step.get('text', ''))}"
@@ -325,17 +350,17 @@ def render_html(report: PeriodReport) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _badge(outcome: str) -> str:
+def _badge(outcome: str, section: str | None = None) -> str:
     colour = OUTCOME_COLOURS.get(outcome, "#616161")
-    label = escape(SECTION_TITLES.get(outcome, outcome))
+    label = escape(SECTION_TITLES.get(section or outcome, outcome))
     return f'<span class="badge" style="background:{colour}">{label}</span>'
 
 
 def _html_tiles(report: PeriodReport) -> str:
     tiles = [
-        f'<div class="tile" style="border-color:{OUTCOME_COLOURS.get(o, "#616161")}">'
+        f'<div class="tile" style="border-color:{OUTCOME_COLOURS.get(o, "#9e9e9e")}">'
         f"<b>{n}</b>{escape(SECTION_TITLES.get(o, o))}</div>"
-        for o, n in report.by_outcome.items()
+        for o, n in report.by_section.items()
     ]
     tiles.append(
         f'<div class="tile"><b>{escape(_short_ttf(report))}</b>mean time to verified fix</div>'
@@ -359,29 +384,32 @@ def _html_checklists(problems: Sequence[ProblemEntry]) -> str:
         )
         rows.append(
             f'<tr class="step-row"><td>{escape(p.cause)}</td>'
-            f"<td>{escape(subject_text(p.subject))}</td>"
-            f"<td>{escape(', '.join(p.who) or 'support')}</td>"
-            f"<td><ol>{steps}</ol></td><td>{escape(p.note)}</td></tr>"
+            f"<td>{escape(runbook_step(p.cause))}</td>"
+            f"<td>{escape(_subject(p))}</td>"
+            f"<td>{escape(_who(p))}</td>"
+            f"<td><ol>{steps}</ol></td><td>{escape(sentence(p.note))}</td></tr>"
         )
     return (
         f"<h2>Needs a person ({len(problems)})</h2>"
-        '<table id="steps"><thead><tr><th>cause</th><th>subject</th><th>who</th>'
+        '<table id="steps"><thead><tr><th>cause</th><th>runbook</th><th>subject</th><th>who</th>'
         "<th>steps</th><th>why</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
 
 
 def _html_incidents(problems: Sequence[ProblemEntry]) -> str:
     rows = [
-        f'<tr class="incident-row"><td>{_badge(p.outcome)}</td><td>{escape(p.cause)}</td>'
-        f"<td>{escape(subject_text(p.subject))}</td><td class=n>{p.incidents}</td>"
+        f'<tr class="incident-row"><td>{_badge(p.outcome, p.section)}</td>'
+        f"<td>{escape(p.cause)}</td><td>{escape(runbook_step(p.cause))}</td>"
+        f"<td>{escape(_subject(p))}</td><td class=n>{p.incidents}</td>"
         f"<td class=n>{p.occurrences}</td><td>{escape(_when(p.first_seen_at))}</td>"
-        f"<td>{escape(_when(p.last_seen_at))}</td><td>{escape(p.note)}</td></tr>"
+        f"<td>{escape(_when(p.last_seen_at))}</td><td>{escape(sentence(p.note))}</td></tr>"
         for p in problems
     ]
     return (
         f"<h2>Incidents ({len(problems)} problem(s))</h2>"
-        '<table id="incidents"><thead><tr><th>outcome</th><th>cause</th><th>subject</th>'
-        "<th>incidents</th><th>events</th><th>first seen</th><th>last seen</th><th>note</th>"
+        '<table id="incidents"><thead><tr><th>outcome</th><th>cause</th><th>runbook</th>'
+        "<th>subject</th><th>incidents</th><th>events</th><th>first seen</th>"
+        "<th>last seen</th><th>note</th>"
         "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
 

@@ -46,9 +46,7 @@ def _toggle(diagnosis: Diagnosis, facts: LockFacts) -> Plan:
         f"{facts.user.id}/{facts.lock_id}",
         {"user_id": facts.user.id, "lock_id": facts.lock_id},
     )
-    return causes.remedy(
-        diagnosis.cause, (action,), evidence, reason="force the ACA -> CLP sync (c1)"
-    )
+    return causes.remedy(diagnosis.cause, (action,), evidence, reason="force the ACA -> CLP sync")
 
 
 def _sync(diagnosis: Diagnosis, facts: LockFacts) -> Plan:
@@ -64,7 +62,7 @@ def _sync(diagnosis: Diagnosis, facts: LockFacts) -> Plan:
         {"site_id": site, "collection_id": collection},
     )
     return causes.remedy(
-        diagnosis.cause, (action,), diagnosis.evidence, reason="force the CLP -> IQ sync (c2)"
+        diagnosis.cause, (action,), diagnosis.evidence, reason="force the CLP -> IQ sync"
     )
 
 

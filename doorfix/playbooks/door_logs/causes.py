@@ -134,8 +134,8 @@ CLOUD_ROWS: tuple[CauseSpec, ...] = (
                 "no_payment": step_texts(
                     (
                         SUPPORT,
-                        "Door {door_name} ({door_id}) license is {license_status} "
-                        "({expiry}); this account has no payment permission, so "
+                        "Door {door_name} ({door_id}) license {license_state}; this "
+                        "account has no payment permission, so "
                         "neither doorfix nor support can renew it.",
                     ),
                     (
@@ -147,8 +147,8 @@ CLOUD_ROWS: tuple[CauseSpec, ...] = (
                 "renewals_off": step_texts(
                     (
                         SUPPORT,
-                        "Door {door_name} ({door_id}) license is {license_status} "
-                        "({expiry}); renewals are off in doorfix's config, so it "
+                        "Door {door_name} ({door_id}) license {license_state}; renewals "
+                        "are off in doorfix's config, so it "
                         "did not renew.",
                     ),
                     (

@@ -100,7 +100,7 @@ def test_reopening_applies_no_migration_twice(path: Path, clock: ManualClock) ->
     with raw(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
     assert versions == [step.version for step in MIGRATIONS]
-    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    assert versions == sorted(set(versions))  # ascending, each once (gaps are allowed)
 
 
 def test_a_journal_from_a_newer_doorfix_is_refused(path: Path, clock: ManualClock) -> None:

@@ -84,7 +84,7 @@ async def test_history_command_prints_text_and_json(three_days: Demo, tmp_path: 
 
     text = runner.invoke(app, ["--config", str(config), "history", "--user", "u-11"])
     assert text.exit_code == 0, text.output
-    assert "History of user=u-11: 2 incident(s), 1 action(s)" in text.stdout
+    assert "History of user u-11: 2 incident(s), 1 action(s)" in text.stdout
     lines = text.stdout.splitlines()
     order = [
         next(n for n, line in enumerate(lines) if needle in line)

@@ -235,7 +235,8 @@ async def test_the_daily_digest_carries_the_html_report(three_days: Demo, sinks:
 
     hook = sinks.webhook.messages()[0]
     assert hook["title"] == (
-        "doorfix digest 2026-11-18: fixed and verified 8, needs a person 11, refused as designed 3"
+        "doorfix digest 2026-11-18: fixed and verified 8, needs a person 11, "
+        "superseded by a newer incident 1, refused as designed 2"
     )
     assert "## Needs a person (11)" in hook["message"]
     (attached,) = hook["attachments"]

@@ -167,7 +167,7 @@ async def test_text_markdown_and_json_tell_the_same_story(three_days: Demo) -> N
         assert "By remedy" in out
         assert "Mean time from first event to verified fix" in out
     assert (
-        "| aca.clp_out_of_sync | center=c-1 lock=l-1 user=u-1 "
+        "| aca.clp_out_of_sync | C c1 | center c-1, lock 701 (l-1), user u-1 "
         "| toggle_access_matrix u-1/l-1 [succeeded] |"
     ) in shown
 
