@@ -202,6 +202,7 @@ async def run_demo(
             clock=clock,
             journal=Journal(":memory:", clock=clock),
             urls=Urls(u["cloud"], u["aca"], u["clp"], u["clp_identity"]),
+            target="sandbox",  # the demo's world is simulated: nothing is ever sent about it
         )
         stop = asyncio.Event()
         watch = Watch(console, clock, stop)

@@ -22,6 +22,7 @@ from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merg
 from doorfix.agent.engine.collect_aca import AcaBatch, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
+from doorfix.agent.engine.escalate import escalate
 from doorfix.agent.engine.execute import Executor
 from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.guards import GuardDecision, RunGuards
@@ -34,7 +35,8 @@ from doorfix.agent.engine.shared import shared_sync
 from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.verification import settle
 from doorfix.agent.journal.store import Journal, RunStatus
-from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
+from doorfix.clock import stopped
+from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError, Interrupted
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 
 log = structlog.get_logger("doorfix.engine")
@@ -51,6 +53,14 @@ class RunFailed(DoorfixError):
     def __init__(self, report: RunReport, cause: Exception, *, message: str | None = None) -> None:
         self.report = report
         super().__init__(str(cause) if message is None else message)
+
+
+class RunInterrupted(DoorfixError):
+    """A stop (SIGTERM) cut the run short: recorded ``interrupted``; the next run goes on."""
+
+    def __init__(self, report: RunReport, message: str) -> None:
+        self.report = report
+        super().__init__(message)
 
 
 class RunDeadlineExceeded(DoorfixError):
@@ -138,7 +148,9 @@ async def _execute_run(
     now = clock.now()
     run_id = journal.start_run(name, dry_run=dry_run)
     rows = _RunRows(journal, record, run_id, name, dry_run=dry_run)
-    report = RunReport(run_id=run_id, playbook=name, dry_run=dry_run, started_at=now)
+    report = RunReport(
+        run_id=run_id, playbook=name, dry_run=dry_run, started_at=now, target=agent.target
+    )
     structlog.contextvars.bind_contextvars(run_id=run_id, playbook=name)
     limit = agent.settings.engine.max_run_seconds
     deadline = asyncio.timeout(limit)
@@ -158,6 +170,8 @@ async def _execute_run(
     except (ConnectorError, OSError) as exc:
         text = _failed(agent, report, exc, redact, rows)
         raise RunFailed(report, exc, message=text) from exc
+    except Interrupted as exc:
+        raise _interrupted(agent, report, rows) from exc
     except Exception as exc:
         # a bug or a journal error: the run row must not stay `running` (a kill or a
         # cancellation leaves it, like a crash, for the next run's reconciliation)
@@ -201,6 +215,29 @@ class _RunRows:
             journal.finish_run(
                 self._run_id, status=status, counts=report.counts, error=error, report=kept
             )
+
+
+def _interrupted(agent: Agent, report: RunReport, rows: _RunRows) -> RunInterrupted:
+    """Record a run a stop cut short, and log what it leaves for the next run."""
+    in_flight = [a for a in agent.journal.in_flight() if a.run_id == report.run_id]
+    text = (
+        f"interrupted by a stop after {len(report.incidents)} incident(s); "
+        f"{len(in_flight)} action(s) in flight are re-read by the next run, and the events "
+        "no decision holds are read again"
+    )
+    report.finished_at = agent.clock.now()
+    report.error = text
+    rows.finish(report, status="interrupted", error=text)
+    log.warning(
+        "run_interrupted",
+        run_id=report.run_id,
+        playbook=report.playbook,
+        counts=report.counts,
+        incidents_recorded=len(report.incidents),
+        actions_in_flight=[f"{a.remedy} {a.target}" for a in in_flight],
+        left="actions in flight are re-read, undecided events read again, by the next run",
+    )
+    return RunInterrupted(report, text)
 
 
 def _failed(
@@ -321,16 +358,24 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
     results: dict[int, IncidentReport | None] = {}
     failure: list[BaseException] = []
 
+    def stop() -> bool:
+        if failure:
+            return True
+        if stopped(run.agent.clock):  # a stop: no new incident starts
+            failure.append(Interrupted("stopping: no new incident starts"))
+            return True
+        return False
+
     async def lane(indexes: list[int]) -> None:
         for i in indexes:
-            if failure:
+            if stop():
                 return
             async with limit:
-                if failure:
+                if stop():
                     return
                 try:
                     results[i] = await _process(run, candidates[i])
-                except (ConnectorError, OSError) as exc:
+                except (ConnectorError, OSError, Interrupted) as exc:
                     failure.append(exc)
                     return
             progress.advance()
@@ -515,7 +560,7 @@ async def _act(
             return Outcome.DEFERRED, ()
         if run.dry_run:
             continue
-        result_outcome, extra = await _execute(run, action, candidate, incident_id, report)
+        result_outcome, extra = await _execute(run, action, candidate, incident, report)
         if result_outcome is Outcome.FIXED:
             continue
         outcome = result_outcome
@@ -543,10 +588,11 @@ async def _execute(
     run: RunState,
     action: PlannedAction,
     candidate: Candidate,
-    incident_id: str,
+    incident: IncidentReport,
     report: ActionReport,
 ) -> tuple[Outcome, tuple[Step, ...]]:
     journal = run.journal
+    incident_id = incident.incident_id
     previous = journal.actions(
         incident_id=incident_id, target=action.target, remedy=action.remedy.value
     )
@@ -559,12 +605,18 @@ async def _execute(
         params={"call": dict(action.params), "verify": dict(candidate.verify)},
         idempotency_key=f"{incident_id}:{action.remedy.value}:{action.target}:{len(previous)}",
     )
-    result = await run.executor.run(action, candidate.verify)
+    if action.remedy is Remedy.ESCALATE:
+        reason = str(action.params.get("reason", ""))
+        result = await escalate(run.agent, incident, candidate.plan.steps, reason=reason)
+    else:
+        result = await run.executor.run(action, candidate.verify)
     run.guards.record(action, write_error=result.write_error)
     report.status = result.status
     redact = run.agent.clients.redactor
     if result.detail.get("error"):
         report.detail = redact.redact(str(result.detail["error"]))
+    elif result.detail.get("note"):
+        report.detail = redact.redact(str(result.detail["note"]))
     if result.status == "unknown":
         # left started: the next run's reconciliation re-reads the target before anything
         report.detail = (
