@@ -51,3 +51,29 @@ async def test_a_toggle_that_never_reaches_clp_is_tried_twice_then_escalated_onc
     assert "did not hold" in once.steps[-1]["text"]
     assert once.occurrences > 1  # the later refusals joined it
     assert outcomes["needs_human"] == 3  # two attempts that did not hold, one escalation
+
+
+async def test_a_sync_access_that_never_lands_is_tried_twice_then_escalated_once(
+    demo: Demo,
+) -> None:
+    world = demo.state.world
+    user, lock = "u-13", "l-13"
+    world.inject("aca.iq_out_of_sync", user_id=user, lock_id=lock, sticky=True)
+
+    for _ in range(30):  # two and a half simulated days, a run every two hours
+        world.present_at_lock(user, lock, "mkey")
+        await demo.run("aca-rejections")
+        demo.clock.advance(timedelta(hours=2))
+
+    collection = world.locks[lock].collection_id
+    syncs = [
+        m
+        for m in demo.state.mutations.since(0)
+        if m.operation == "sync_access" and m.targets.get("collection_id") == collection
+    ]
+    assert len(syncs) == 2  # not pending -> needs_human -> pending for ever
+    rows = demo.agent.journal.incidents(subject={"user_id": user, "lock_id": lock}, limit=100)
+    escalated = [r for r in rows if r.evidence.get("attempts_exhausted")]
+    assert len(escalated) == 1
+    assert escalated[0].outcome == "needs_human"
+    assert world.present_at_lock(user, lock, "mkey").granted is False  # the fault is sticky

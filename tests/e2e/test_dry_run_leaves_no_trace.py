@@ -87,6 +87,7 @@ def _sequence(tmp_path: Path, name: str, playbook: str, plan: list[bool]) -> tup
     return _shape(last), dry_writes
 
 
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("playbook", ["aca-rejections", "door-logs"])
 def test_a_dry_run_first_does_not_change_what_the_real_run_reports(
     tmp_path: Path, playbook: str
@@ -101,6 +102,7 @@ def test_a_dry_run_first_does_not_change_what_the_real_run_reports(
     assert after_dry == alone
 
 
+@pytest.mark.timeout(240)
 def test_a_dry_run_between_two_real_runs_leaves_their_incidents_as_they_were(
     tmp_path: Path,
 ) -> None:
@@ -116,6 +118,7 @@ def test_a_dry_run_between_two_real_runs_leaves_their_incidents_as_they_were(
         assert dry.status == "completed"
 
 
+@pytest.mark.timeout(240)
 def test_report_and_history_still_show_what_a_dry_run_would_fix(tmp_path: Path) -> None:
     app = create_app(_instant_world(), api_faults=ApiFaults(seed=0))
     config = tmp_path / "doorfix.toml"

@@ -96,7 +96,9 @@ def _present_clp_out_of_sync(w: WorldState, s: Subject, now: datetime) -> bool:
     return aca_active(w, user, lock.id, now) and not larry_granted(w, user, lock, now)
 
 
-def _iq_out_of_sync(w: WorldState, now: datetime, *, user_id: str, lock_id: str) -> Injected:
+def _iq_out_of_sync(
+    w: WorldState, now: datetime, *, user_id: str, lock_id: str, sticky: bool = False
+) -> Injected:
     user, lock = get(w.users, user_id, "user"), get(w.locks, lock_id, "lock")
     if not (aca_active(w, user, lock_id, now) and larry_granted(w, user, lock, now)):
         raise WorldError("invalid", "ACA and CLP must grant the lock for the IQ to lag behind")
@@ -104,12 +106,15 @@ def _iq_out_of_sync(w: WorldState, now: datetime, *, user_id: str, lock_id: str)
     held_pair = (user.clp_user_id, lock_id)
     held = held_pair in iq.held
     iq.held.discard(held_pair)
+    if sticky:
+        w.sync_broken.add(held_pair)  # no Sync Access ever reaches this user at this lock
 
     def undo() -> None:
         if held:
             iq.held.add(held_pair)
+        w.sync_broken.discard(held_pair)
 
-    return Injected(lock_subject(w, user, lock), undo)
+    return Injected(lock_subject(w, user, lock), undo, outcome="needs_human" if sticky else None)
 
 
 def _present_iq_out_of_sync(w: WorldState, s: Subject, now: datetime) -> bool:

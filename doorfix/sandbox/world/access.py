@@ -84,7 +84,10 @@ def _propagate(w: WorldState, pairs: list[tuple[str, str]]) -> None:
 def sync_iq(w: WorldState, iq: IQ) -> None:
     """Load an IQ with exactly CLP's grants for its locks (what Sync Access does)."""
     iq.held = {
-        (uid, lock_id) for lock_id in iq.lock_ids for uid in rules.clp_grants(w, w.locks[lock_id])
+        (uid, lock_id)
+        for lock_id in iq.lock_ids
+        for uid in rules.clp_grants(w, w.locks[lock_id])
+        if (uid, lock_id) not in w.sync_broken
     }
 
 

@@ -59,6 +59,7 @@ _STATE = (
     "visitors",
     "renewals",
     "push_broken",
+    "sync_broken",
     "collection_changed_at",
     "feed_delay_h",
     "notes",

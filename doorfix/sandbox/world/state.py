@@ -110,6 +110,8 @@ class WorldState(Protocol):
     renewals: dict[str, int]
     # the state world faults bend
     push_broken: set[str]
+    #: (platform user, lock) pairs no Sync Access ever loads into the IQ (a sticky IQ fault)
+    sync_broken: set[tuple[str, str]]
     collection_changed_at: dict[str, datetime]
     feed_duplicate_every: int
     feed_delay_h: dict[str, float]

@@ -142,6 +142,7 @@ class World:
         # the state world faults bend (each fault kind's ``present`` reads it)
         #: ACA users whose pushes to CLP never land (a broken ACA->CLP link)
         self.push_broken: set[str] = set()
+        self.sync_broken: set[tuple[str, str]] = set()
         #: when CLP access last changed per collection (Sync Access waits a minute after)
         self.collection_changed_at: dict[str, datetime] = {}
         #: deliver every n-th ACA event twice (0 = never)
