@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_error, cli
+from support.cli import assert_clean_error, cli
 
 from doorfix import __version__
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import cli
+from support.cli import cli
 
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import ManualClock, SystemClock

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import assert_clean_error, cli
+from support.cli import assert_clean_error, cli
 
 from doorfix.sandbox.scenarios.registry import SCENARIOS
 

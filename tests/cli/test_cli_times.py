@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_error, cli
+from support.cli import assert_clean_error, cli
 
 from doorfix.agent.cli.times import parse_time
 from doorfix.errors import ConfigError
