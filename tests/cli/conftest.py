@@ -1,4 +1,4 @@
-"""Fixtures of the CLI tests; the helpers live in :mod:`support.cli`."""
+"""Fixtures of the CLI tests (helpers to run the CLI are in ``support.cli``)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The CLI as a person runs it: ``python -m doorfix`` in a subprocess, 80 columns wide.
-
-:func:`cli` runs one command to its end; :func:`assert_clean_error` checks a bad input's answer
-(exit 2, one line naming the place, no traceback).
-"""
+"""The CLI as a person runs it: ``python -m doorfix`` in a subprocess, 80 columns wide."""
 
 from __future__ import annotations
 
