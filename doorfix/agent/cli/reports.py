@@ -23,6 +23,7 @@ from rich.console import Console
 from doorfix.agent.cli.checks import all_ok, run_checks
 from doorfix.agent.cli.session import IN_MEMORY, Loaded, load, secrets_for
 from doorfix.agent.config import ENV_NOTIFY_URLS
+from doorfix.agent.journal.connection import is_url
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.reports.history import render_history_json, render_history_text, subject_history
 from doorfix.agent.reports.notify import parse_sinks
@@ -113,7 +114,7 @@ def _open_journal(loaded: Loaded) -> Journal:
             "set [journal] path in a config file to keep one",
             err=True,
         )
-    elif not Path(path).exists():
+    elif not is_url(path) and not Path(path).exists():
         _fail(
             ConfigError(
                 f"no journal at {path}: doorfix has not run with this config yet",

@@ -30,6 +30,7 @@ class Loaded:
 
     settings: Settings
     embedded: bool
+    #: the SQLite file, ``:memory:``, or the PostgreSQL URL (``[journal] url``)
     journal_path: str
 
 
@@ -40,7 +41,7 @@ def load(config: Path | None) -> Loaded:
         settings = Settings.model_validate({"sandbox": {"embedded": True}})
         return Loaded(settings, embedded=True, journal_path=IN_MEMORY)
     settings = load_settings(path)
-    return Loaded(settings, settings.sandbox.embedded, str(settings.journal.path))
+    return Loaded(settings, settings.sandbox.embedded, settings.journal.target)
 
 
 def secrets_for(loaded: Loaded) -> Secrets:
