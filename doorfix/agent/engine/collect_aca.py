@@ -164,13 +164,14 @@ def _pending(journal: Journal) -> dict[tuple[str, str], FollowUp]:
 
 
 async def _read_feed(fetcher: RunFetcher, journal: Journal, batch: AcaBatch) -> list[Event]:
-    feed = fetcher.clients.aca.event_pages(journal.cursor(FEED), on_skip=fetcher.on_skip)
+    read = journal.cursor(FEED)
+    feed = fetcher.clients.aca.event_pages(read, on_skip=fetcher.on_skip)
     events: dict[str, Event] = {}
     async for page in feed:
         for event in page.data:
             events.setdefault(event.id, event)  # the feed may repeat an event
     fresh = journal.unseen(FEED, events)
-    batch.commits.append(FeedCommit(FEED, feed.cursor, tuple(sorted(events))))
+    batch.commits.append(FeedCommit(FEED, feed.cursor, tuple(sorted(events)), read))
     return [events[i] for i in sorted(fresh, key=lambda i: (events[i].recorded_at, i))]
 
 

@@ -131,7 +131,8 @@ async def collect_door_logs(
         if not project_id:
             continue
         feed = door_log_feed(project_id)
-        stored = _cursor(journal.cursor(feed))
+        read = journal.cursor(feed)
+        stored = _cursor(read)
         start = since or (from_epoch(stored[0]) - OVERLAP if stored else now - lookback)
         newest = stored
         failures: list[DoorLog] = []
@@ -151,7 +152,7 @@ async def collect_door_logs(
         batch.candidates.extend(await _candidates(fetcher, project_id, failures, policy, now))
         cursor = json.dumps({"capture_time": newest[0], "log_id": newest[1]}) if newest else None
         batch.commits.append(
-            FeedCommit(feed, cursor, tuple(event_id(project_id, log) for log in failures))
+            FeedCommit(feed, cursor, tuple(event_id(project_id, log) for log in failures), read)
         )
     return batch
 

@@ -17,6 +17,7 @@ class History:
     def __init__(self) -> None:
         self.last: dict[tuple[str, str], datetime] = {}
         self.month_renewals = 0
+        self.spent: int | None = None
 
     def last_action_at(self, *, target: str, remedy: str) -> datetime | None:
         return self.last.get((target, remedy))
@@ -24,6 +25,15 @@ class History:
     def count_actions(self, *, remedy: str, since: datetime) -> int:
         assert since == month_start(NOW)
         return self.month_renewals if remedy == "renew_license" else 0
+
+    def spend_budget(self, counter: str, *, period: str, cap: int, already: int = 0) -> bool:
+        # the journal's counter (pinned by the journal's tests) starts at what was counted
+        if self.spent is None:
+            self.spent = already
+        if self.spent >= cap:
+            return False
+        self.spent += 1
+        return True
 
 
 def toggle(target: str = "u-1/l-1") -> PlannedAction:

@@ -869,3 +869,80 @@ def test_two_processes_write_the_same_file(path: Path, clock: ManualClock) -> No
         daemon.advance_feed("door-logs", cursor="c-1", event_ids=["e1"], run_id=run_a)
         assert cli.cursor("door-logs") == "c-1"
         assert {run.run_id for run in daemon.runs()} == {run_a, run_b}
+
+
+# the fleet: what replicas sharing one journal must agree on ---------------------------------
+
+
+def test_a_cursor_moves_only_from_the_position_the_run_read(journal: Journal, run_id: str) -> None:
+    assert journal.advance_feed("aca", cursor="c1", event_ids=["e1"], run_id=run_id, expected=None)
+    # a second replica read None too, but the feed moved meanwhile: its position is not stored
+    assert not journal.advance_feed(
+        "aca", cursor="c0", event_ids=["e0"], run_id=run_id, expected=None
+    )
+    assert journal.cursor("aca") == "c1"
+    assert journal.unseen("aca", ["e0", "e1"]) == set()  # its events are marked seen anyway
+    assert journal.advance_feed("aca", cursor="c2", event_ids=[], run_id=run_id, expected="c1")
+    assert not journal.advance_feed("aca", cursor="c3", event_ids=[], run_id=run_id, expected="c1")
+    assert journal.cursor("aca") == "c2"
+
+
+def test_a_budget_is_never_spent_past_its_cap(journal: Journal) -> None:
+    spent = [journal.spend_budget("renewals", period="2026-11", cap=3) for _ in range(5)]
+    assert spent == [True, True, True, False, False]
+    assert journal.budget_used("renewals", period="2026-11") == 3
+    # a new month is a new budget; what was spent before the counter existed counts
+    assert journal.spend_budget("renewals", period="2026-12", cap=3, already=2)
+    assert not journal.spend_budget("renewals", period="2026-12", cap=3, already=2)
+
+
+def test_two_replicas_together_never_pass_a_budget(target: str, clock: ManualClock) -> None:
+    with Journal(target, clock=clock) as one, Journal(target, clock=clock) as two:
+        results: list[bool] = []
+        barrier = threading.Barrier(8)
+
+        def spend(journal: Journal) -> None:
+            barrier.wait()
+            for _ in range(5):
+                results.append(journal.spend_budget("renewals", period="2026-11", cap=7))
+
+        threads = [threading.Thread(target=spend, args=(j,)) for j in (one, two) * 4]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results.count(True) == 7
+        assert one.budget_used("renewals", period="2026-11") == 7
+
+
+def test_two_replicas_never_both_start_one_action_key(target: str, clock: ManualClock) -> None:
+    with Journal(target, clock=clock) as one, Journal(target, clock=clock) as two:
+        run_id = one.start_run("aca-rejections", dry_run=False)
+        incident = open_one(one, run_id)
+        outcomes: list[str] = []
+        barrier = threading.Barrier(6)
+
+        def start(journal: Journal) -> None:
+            barrier.wait()
+            try:
+                journal.intent(
+                    run_id=run_id,
+                    incident_id=incident.incident_id,
+                    remedy="sync_access",
+                    target="u-7/l-3",
+                    system="aca",
+                    params={},
+                    idempotency_key="sync_access|u-7|l-3|1",
+                )
+            except JournalError:
+                outcomes.append("refused")
+            else:
+                outcomes.append("started")
+
+        threads = [threading.Thread(target=start, args=(j,)) for j in (one, two) * 3]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["refused"] * 5 + ["started"]
+        assert len(one.in_flight()) == 1
