@@ -48,7 +48,13 @@ def daemon(
 
     async def go() -> None:
         async with open_agent(loaded, redactor=redactor) as agent:
-            await run_daemon(agent, dry_run=dry_run, speed=speed)
+            if agent.journal.dialect == "postgresql":
+                # a fleet: procrastinate divides the work among the replicas sharing the journal
+                from doorfix.agent.daemon.fleet import run_fleet_daemon  # noqa: PLC0415
+
+                await run_fleet_daemon(agent, dry_run=dry_run, speed=speed)
+            else:
+                await run_daemon(agent, dry_run=dry_run, speed=speed)
 
     try:
         asyncio.run(go())

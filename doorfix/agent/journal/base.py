@@ -44,6 +44,11 @@ class JournalBase:
         return self._path
 
     @property
+    def conninfo(self) -> str | None:
+        """A PostgreSQL journal's connection string (with its password: never log it)."""
+        return getattr(self._db, "conninfo", None)
+
+    @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._db.dialect

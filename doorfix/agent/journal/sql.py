@@ -239,6 +239,21 @@ SPEND_COUNTER = (
 )
 COUNTER_USED = "SELECT used FROM counters WHERE counter = :counter AND period = :period"
 
+# replicas of a fleet ---------------------------------------------------------------------
+
+BEAT_REPLICA = (
+    "INSERT INTO replicas (replica_id, host, pid, started_at, heartbeat_at, working) "
+    "VALUES (:replica_id, :host, :pid, :now, :now, :working) "
+    "ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, "
+    "working = excluded.working"
+)
+DROP_REPLICA = "DELETE FROM replicas WHERE replica_id = :replica_id"
+REPLICAS = (
+    "SELECT replica_id, host, pid, started_at, heartbeat_at, working FROM replicas "
+    "ORDER BY started_at, replica_id"
+)
+FORGET_REPLICAS = "DELETE FROM replicas WHERE heartbeat_at < :before"
+
 # retention -------------------------------------------------------------------------------
 
 # closed before the cut-off, with nothing in flight: an in-flight action is never forgotten

@@ -187,6 +187,45 @@ class Journal(JournalIncidents, JournalActions):
             row = conn.execute(sql.COUNTER_USED, {"counter": counter, "period": period}).fetchone()
         return 0 if row is None else int(row[0])
 
+    # replicas of a fleet -----------------------------------------------------------------
+
+    def replica_beat(self, replica_id: str, *, host: str, pid: int, working: str) -> None:
+        """Record a replica alive now, and what it is working (``""``: idle)."""
+        with self._write("replica_beat") as conn:
+            conn.execute(
+                sql.BEAT_REPLICA,
+                {
+                    "replica_id": replica_id,
+                    "host": host,
+                    "pid": pid,
+                    "now": self._now(),
+                    "working": working,
+                },
+            )
+
+    def drop_replica(self, replica_id: str) -> None:
+        """A replica that stopped cleanly leaves the fleet's list."""
+        with self._write("drop_replica") as conn:
+            conn.execute(sql.DROP_REPLICA, {"replica_id": replica_id})
+
+    def replicas(self, *, forget_before: datetime | None = None) -> list[dict[str, Any]]:
+        """The fleet's replicas, oldest first (those silent since ``forget_before`` dropped)."""
+        if forget_before is not None:
+            with self._write("replicas") as conn:
+                conn.execute(sql.FORGET_REPLICAS, {"before": rows.to_text(forget_before)})
+        with self._read("replicas") as conn:
+            return [
+                {
+                    "replica_id": r["replica_id"],
+                    "host": r["host"],
+                    "pid": int(r["pid"]),
+                    "started_at": r["started_at"],
+                    "heartbeat_at": r["heartbeat_at"],
+                    "working": r["working"],
+                }
+                for r in conn.execute(sql.REPLICAS)
+            ]
+
     def unseen(self, feed: str, event_ids: Iterable[str]) -> set[str]:
         """The ids among ``event_ids`` that this feed never delivered before."""
         wanted = list(dict.fromkeys(event_ids))

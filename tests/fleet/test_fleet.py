@@ -1,0 +1,143 @@
+"""A fleet: replicas of ``doorfix daemon`` sharing one PostgreSQL journal through procrastinate.
+
+What an operator running several replicas sees: together they fix the demo world's
+remediable faults, each write is made once across the fleet, a replica killed in the middle
+of a write is taken over (its in-flight write settled by re-reading, never repeated), and a
+tick is run once whatever the number of replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+from support import configs
+from support.demo import REMEDIABLE
+from support.polling import wait_for
+from support.processes import DaemonProcess, daemon
+from support.renewals import hold_back_renewal, renewals
+
+from doorfix.agent.journal.store import Journal
+from doorfix.clock import SystemClock
+from doorfix.sandbox.api.app import sandbox_state
+from doorfix.sandbox.api.server import ServedSandbox, build_app
+
+
+@contextmanager
+def served_demo() -> Iterator[ServedSandbox]:
+    """The demo world on the wall clock, served on 127.0.0.1, with instant propagation."""
+    app = build_app("demo", seed=0, clock=SystemClock())
+    timing = sandbox_state(app).world.settings
+    timing.push_delay_s = 0
+    timing.propagation_delay_s = 0
+    timing.sync_start_delay_s = 0
+    timing.sync_duration_s = 0
+    with ServedSandbox(app) as served:
+        yield served
+
+
+def fleet_config(path: Path, served: ServedSandbox, url: str) -> Path:
+    """The daemon test's config with the PostgreSQL journal instead of the file."""
+    configs.daemon_config(path, served.urls, path.parent / "unused.sqlite3", timeout_seconds=3)
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^path = ".*"$', f'url = "{url}"', text, count=1)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def present(served: ServedSandbox) -> dict[str, bool]:
+    truth = httpx.get(f"{served.base_url}/sandbox/truth", timeout=10).json()
+    return {f["kind"]: f["present"] for f in truth["faults"]}
+
+
+def writes(served: ServedSandbox) -> Counter[tuple[str, str, str]]:
+    return Counter(
+        (m.operation, json.dumps(m.targets, sort_keys=True), json.dumps(m.params, sort_keys=True))
+        for m in served.state.mutations.since(0)
+        if m.outcome == "ok"
+    )
+
+
+def started_renewal(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM actions WHERE remedy = 'renew_license' AND status = 'started'"
+        ).fetchone()
+    return row is not None and row[0] > 0
+
+
+def lock_holder_pid(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT holder FROM run_locks WHERE lock_name = 'journal'").fetchone()
+    assert row is not None
+    assert row[0] is not None
+    return int(str(row[0]).split(":")[1])
+
+
+def periodic_defers(url: str) -> list[tuple[str, int]]:
+    with psycopg.connect(url) as conn:
+        return [
+            (str(r[0]), int(r[1]))
+            for r in conn.execute(
+                "SELECT periodic_id, defer_timestamp FROM procrastinate_periodic_defers"
+            )
+        ]
+
+
+def test_three_replicas_fix_the_world_once_and_take_over_a_killed_one(
+    tmp_path: Path, pg_url: str
+) -> None:
+    with served_demo() as served, ExitStack() as stack:
+        config = fleet_config(tmp_path / "doorfix.toml", served, pg_url)
+        # the renewal lands at once but its answer is held back: the kill comes mid-action
+        hold_back_renewal(served.state, seconds=4)
+        replicas: list[DaemonProcess] = [stack.enter_context(daemon(config)) for _ in range(3)]
+        for replica in replicas:
+            replica.wait_started()
+        wait_for(
+            lambda: bool(renewals(served.state)) and started_renewal(pg_url),
+            timeout=60,
+            what="a renewal to land with its intent in the journal",
+        )
+        # the replica whose run holds the renewal in flight (the run lock's holder) is killed
+        # mid-action
+        pid = lock_holder_pid(pg_url)
+        (victim,) = [r for r in replicas if r.proc.pid == pid]
+        victim.sigkill()
+        alive = [r for r in replicas if r is not victim]
+        wait_for(
+            lambda: not any(present(served)[k] for k in REMEDIABLE),
+            timeout=90,
+            what="every remediable fault to be cleared by the surviving replicas",
+        )
+        wait_for(
+            lambda: not started_renewal(pg_url),
+            timeout=60,
+            what="the killed replica's renewal to be settled",
+        )
+        for replica in alive:
+            assert replica.stop() == 0
+    # a surviving replica settled the killed one's renewal by re-reading it
+    reconciled = [e for r in alive for e in r.events("action_reconciled", remedy="renew_license")]
+    assert [e["status"] for e in reconciled] == ["succeeded"]
+
+    # every write was made once across the fleet, the killed one's included
+    done = writes(served)
+    assert max(done.values()) == 1, done
+    assert sorted(renewals(served.state)) == sorted(set(renewals(served.state)))
+    assert len(renewals(served.state)) == 2
+    with Journal(pg_url, clock=SystemClock()) as journal:
+        assert journal.in_flight() == []
+        assert {a.status for a in journal.actions(remedy="renew_license")} == {"succeeded"}
+        # the two that stopped left the fleet's list; the killed one stays until forgotten
+        assert [r["pid"] for r in journal.replicas()] == [victim.proc.pid]
+    # each tick of each playbook was deferred once, whatever the number of replicas
+    defers = periodic_defers(pg_url)
+    assert defers
+    assert len(defers) == len(set(defers))
