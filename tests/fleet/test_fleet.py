@@ -14,13 +14,15 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from support import configs
 from support.demo import REMEDIABLE
 from support.polling import wait_for
-from support.processes import DaemonProcess, daemon
+from support.processes import DaemonProcess, daemon, spawn_doorfix
 from support.renewals import hold_back_renewal, renewals
 
 from doorfix.agent.journal.store import Journal
@@ -72,6 +74,33 @@ def started_renewal(url: str) -> bool:
     return row is not None and row[0] > 0
 
 
+def fleet_json(config: Path) -> dict[str, Any]:
+    done = spawn_doorfix("--config", str(config), "fleet", "--json")
+    out, err = done.communicate(timeout=60)
+    assert done.returncode == 0, err
+    return dict(json.loads(out))
+
+
+def healthz(replica: DaemonProcess) -> dict[str, Any]:
+    return dict(httpx.get(f"{replica.url}/healthz", timeout=10).json())
+
+
+def metrics_text(replica: DaemonProcess) -> str:
+    return httpx.get(f"{replica.url}/metrics", timeout=10).text
+
+
+def test_the_fleet_command_needs_a_postgresql_journal(tmp_path: Path) -> None:
+    config = tmp_path / "doorfix.toml"
+    config.write_text(f'[journal]\npath = "{tmp_path / "j.sqlite3"}"\n', encoding="utf-8")
+    done = spawn_doorfix("--config", str(config), "fleet")
+    out, err = done.communicate(timeout=60)
+    assert done.returncode == 2
+    assert out == ""
+    (line,) = err.splitlines()
+    assert "[journal] url" in line
+    assert "Traceback" not in err
+
+
 def lock_holder_pid(url: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT holder FROM run_locks WHERE lock_name = 'journal'").fetchone()
@@ -90,6 +119,7 @@ def periodic_defers(url: str) -> list[tuple[str, int]]:
         ]
 
 
+@pytest.mark.timeout(300)
 def test_three_replicas_fix_the_world_once_and_take_over_a_killed_one(
     tmp_path: Path, pg_url: str
 ) -> None:
@@ -100,6 +130,25 @@ def test_three_replicas_fix_the_world_once_and_take_over_a_killed_one(
         replicas: list[DaemonProcess] = [stack.enter_context(daemon(config)) for _ in range(3)]
         for replica in replicas:
             replica.wait_started()
+        # every replica sees the fleet: three live replicas, in /healthz, /metrics and
+        # `doorfix fleet`
+        wait_for(
+            lambda: fleet_json(config)["live"] == 3,
+            timeout=30,
+            what="three live replicas in `doorfix fleet`",
+        )
+        wait_for(
+            lambda: healthz(replicas[0]).get("fleet", {}).get("live") == 3,
+            timeout=30,
+            what="three live replicas in /healthz",
+        )
+        wait_for(
+            lambda: "doorfix_fleet_replicas 3.0" in metrics_text(replicas[1]),
+            timeout=30,
+            what="three live replicas in /metrics",
+        )
+        pids = sorted(r["pid"] for r in fleet_json(config)["replicas"])
+        assert pids == sorted(r.proc.pid for r in replicas)
         wait_for(
             lambda: bool(renewals(served.state)) and started_renewal(pg_url),
             timeout=60,
@@ -111,6 +160,13 @@ def test_three_replicas_fix_the_world_once_and_take_over_a_killed_one(
         (victim,) = [r for r in replicas if r.proc.pid == pid]
         victim.sigkill()
         alive = [r for r in replicas if r is not victim]
+        wait_for(
+            lambda: fleet_json(config)["live"] == 2,
+            timeout=60,
+            what="the killed replica to be listed silent",
+        )
+        silent = [r for r in fleet_json(config)["replicas"] if not r["live"]]
+        assert [r["pid"] for r in silent] == [victim.proc.pid]
         wait_for(
             lambda: not any(present(served)[k] for k in REMEDIABLE),
             timeout=90,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -11,6 +12,9 @@ from rich.console import Console
 
 from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
 from doorfix.agent.daemon.scheduler import run_daemon
+from doorfix.agent.journal.connection import is_url
+from doorfix.agent.journal.store import Journal
+from doorfix.clock import SystemClock
 from doorfix.errors import ConfigError, JournalError
 from doorfix.log import configure_logging
 from doorfix.text import printable
@@ -62,6 +66,45 @@ def daemon(
         _fail(exc)
 
 
+def fleet(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """The replicas sharing the PostgreSQL journal: heartbeats, what each works, the queue."""
+    loaded = _loaded(ctx)
+    if not is_url(loaded.journal_path):
+        _fail(
+            ConfigError(
+                "doorfix fleet needs a fleet's PostgreSQL journal; this config's journal is "
+                "a SQLite file",
+                key="[journal] url",
+            )
+        )
+    from doorfix.agent.daemon.fleet import fleet_status  # noqa: PLC0415 - a fleet's only
+
+    try:
+        with Journal(loaded.journal_path, clock=SystemClock()) as journal:
+            status = fleet_status(journal)
+    except JournalError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(status, sort_keys=True))
+        return
+    lock = status["run_lock"]
+    typer.echo(
+        f"journal {printable(status['journal'])}: {status['live']} live replica(s), "
+        f"{status['queue_depth']} job(s) queued, run lock held by "
+        f"{printable(str(lock.get('holder') or 'nobody'))}"
+    )
+    for r in status["replicas"]:
+        state = "live" if r["live"] else "SILENT"
+        working = printable(r["working"]) or "idle"
+        typer.echo(
+            f"  {printable(r['replica_id'])}  {state}  last heartbeat {r['heartbeat_at']}  "
+            f"working: {working}"
+        )
+
+
 def demo(
     seconds: Annotated[
         float, typer.Option(min=1, help="Stop after this many real seconds at most.")
@@ -79,3 +122,4 @@ def register(app: typer.Typer) -> None:
     """Add ``daemon`` and ``demo`` to the ``doorfix`` app (its callback sets ``--config``)."""
     app.command("daemon")(daemon)
     app.command("demo")(demo)
+    app.command("fleet")(fleet)

@@ -26,6 +26,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -34,11 +35,15 @@ from procrastinate import App, PsycopgConnector
 from procrastinate.exceptions import ProcrastinateException
 from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
+from prometheus_client import Gauge
 
+from doorfix.agent.daemon.endpoint import Health
 from doorfix.agent.daemon.scheduler import Daemon, DaemonSummary
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.state import Agent
+from doorfix.agent.journal import rows
 from doorfix.agent.journal.lock import DbRunLock, replica_id
+from doorfix.agent.journal.store import Journal
 from doorfix.errors import JournalError
 
 log = structlog.get_logger("doorfix.fleet")
@@ -52,6 +57,44 @@ HEARTBEAT_SECONDS = 2.0
 #: the advisory lock under which one replica installs procrastinate's schema
 SCHEMA_LOCK = 0x70726F637261
 QUEUE_DEPTH = "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s AND status = 'todo'"
+#: a replica silent this long is listed as silent (it may be dead)
+SILENT_AFTER_SECONDS = HEARTBEAT_SECONDS * 5
+#: and forgotten after this long
+FORGET_AFTER_SECONDS = 3600.0
+
+
+def queue_depth(conninfo: str) -> int:
+    """Jobs waiting in doorfix's queue (0 before procrastinate's tables exist)."""
+    with psycopg.connect(conninfo) as conn:
+        found = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+        if found is None or found[0] is None:
+            return 0
+        row = conn.execute(QUEUE_DEPTH, (QUEUE,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def fleet_status(journal: Journal) -> dict[str, Any]:
+    """The fleet as ``doorfix fleet`` and ``/healthz`` show it.
+
+    Each replica with its host, pid, last heartbeat, whether it is live (heard from within
+    :data:`SILENT_AFTER_SECONDS`) and what it is working; the holder of the run lock; the
+    number of jobs waiting.
+    """
+    now = journal.clock.now()
+    replicas = journal.replicas(forget_before=now - timedelta(seconds=FORGET_AFTER_SECONDS))
+    silent_before = rows.to_text(now - timedelta(seconds=SILENT_AFTER_SECONDS))
+    for replica in replicas:
+        replica["live"] = replica["heartbeat_at"] >= silent_before
+    lock = journal.run_lock
+    holder = lock.holder_of() if isinstance(lock, DbRunLock) else {}
+    conninfo = journal.conninfo
+    return {
+        "journal": journal.path,
+        "replicas": replicas,
+        "live": sum(1 for r in replicas if r["live"]),
+        "run_lock": holder,
+        "queue_depth": queue_depth(conninfo) if conninfo else 0,
+    }
 
 
 def every_to_cron(every_seconds: int, speed: float = 1.0) -> str:
@@ -113,6 +156,20 @@ class FleetDaemon(Daemon):
         self._worker: asyncio.Task[None] | None = None
         self._chores: list[asyncio.Task[None]] = []
         self._running = False
+        self._fleet: dict[str, Any] = {}
+        registry = self.metrics.registry
+        self._replicas_gauge = Gauge(
+            "doorfix_fleet_replicas", "Live replicas sharing the journal.", registry=registry
+        )
+        self._queue_gauge = Gauge(
+            "doorfix_fleet_queue_depth", "Jobs waiting in the fleet's queue.", registry=registry
+        )
+        self._working_gauge = Gauge(
+            "doorfix_fleet_working",
+            "1 while this replica works a playbook.",
+            ["replica", "playbook"],
+            registry=registry,
+        )
         self._register_tasks()
 
     # ------------------------------------------------------------------ tasks
@@ -183,6 +240,12 @@ class FleetDaemon(Daemon):
             )
         return timetable
 
+    async def health(self) -> Health:
+        """The single-node health, with the fleet: replicas, the run lock, the queue."""
+        health = await super().health()
+        details = {**health.details, "replica": self.replica, "fleet": self._fleet}
+        return Health(health.reason, details)
+
     def _started_fields(self) -> dict[str, Any]:
         return {"fleet": True, "replica": self.replica}
 
@@ -238,6 +301,16 @@ class FleetDaemon(Daemon):
                 )
             except JournalError as exc:
                 log.warning("replica_heartbeat_failed", error=str(exc))
+            try:
+                self._fleet = await asyncio.to_thread(fleet_status, self.agent.journal)
+            except (JournalError, psycopg.Error) as exc:
+                log.warning("fleet_status_failed", error=str(exc))
+            else:
+                self._replicas_gauge.set(self._fleet["live"])
+                self._queue_gauge.set(self._fleet["queue_depth"])
+                working = self.working()
+                for playbook in self.playbooks:
+                    self._working_gauge.labels(self.replica, playbook).set(int(working == playbook))
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _sweep_forever(self) -> None:
@@ -261,12 +334,6 @@ class FleetDaemon(Daemon):
                 psycopg.Error,
             ) as exc:  # housekeeping: the next sweep tries again
                 log.warning("stalled_sweep_failed", error=str(exc))
-
-    def queue_depth(self) -> int:
-        """Jobs waiting in doorfix's queue."""
-        with psycopg.connect(self._conninfo) as conn:
-            row = conn.execute(QUEUE_DEPTH, (QUEUE,)).fetchone()
-        return 0 if row is None else int(row[0])
 
 
 async def run_fleet_daemon(

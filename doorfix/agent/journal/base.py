@@ -44,6 +44,11 @@ class JournalBase:
         return self._path
 
     @property
+    def clock(self) -> Clock:
+        """The clock the journal stamps its rows with."""
+        return self._clock
+
+    @property
     def conninfo(self) -> str | None:
         """A PostgreSQL journal's connection string (with its password: never log it)."""
         return getattr(self._db, "conninfo", None)
