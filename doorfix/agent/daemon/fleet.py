@@ -151,7 +151,8 @@ class FleetDaemon(Daemon):
             settings = agent.settings
             longest = max(s.timeout_seconds for s in (settings.cloud, settings.aca, settings.clp))
             lock.heartbeat_seconds = HEARTBEAT_SECONDS
-            lock.stale_after = longest + HEARTBEAT_SECONDS * 2
+            # in the journal's clock seconds (an accelerated sandbox clock runs ``speed`` faster)
+            lock.stale_after = (longest + HEARTBEAT_SECONDS * 2) * speed
         self._app = App(connector=PsycopgConnector(conninfo=conninfo))
         self._worker: asyncio.Task[None] | None = None
         self._chores: list[asyncio.Task[None]] = []
