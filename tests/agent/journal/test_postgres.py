@@ -5,10 +5,13 @@ The behaviour both backends share is pinned by test_journal.py, parametrized ove
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
+import structlog
 from typer.testing import CliRunner
 
 from doorfix.agent.cli.app import app
@@ -24,6 +27,14 @@ SECRETS = {
     "DOORFIX_CLP_CLIENT_SECRET": "s-3",
 }
 URLS = {k: f"http://127.0.0.1:9/{k}" for k in ("cloud", "aca", "clp", "clp_identity")}
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures structlog onto CliRunner's stderr; put it back after each test."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def config(tmp_path: Path, url: str) -> Path:
