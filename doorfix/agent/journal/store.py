@@ -1,6 +1,7 @@
 """The journal: doorfix's memory of runs, feed positions, incidents and actions.
 
-One SQLite file in WAL mode with ``synchronous=FULL``. The engine writes an action's intent
+A SQLite file in WAL mode with ``synchronous=FULL``, or a PostgreSQL database shared by a
+fleet (see :mod:`~doorfix.agent.journal.postgres`). The engine writes an action's intent
 (committed and fsynced) before the API call and its result after, so a crash leaves the
 action ``started``: on start-up the engine re-reads the target of each ``in_flight()`` action
 and calls ``reconcile()`` instead of firing it again. A feed's cursor and the ids of the
