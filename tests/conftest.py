@@ -8,7 +8,7 @@ loads this file, before any test module (see ``support/__init__.py``).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -26,6 +26,26 @@ from doorfix.sandbox.scenarios.registry import build_scenario
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """An empty PostgreSQL database's URL; skips, saying why, where no server can be started.
+
+    The server is CI's (``$DOORFIX_TEST_PG_DSN``, which ``.ci/run`` exports) or a throwaway
+    cluster that ``tests/support/postgres.py`` starts with ``.ci/postgres``.
+    """
+    from support import postgres
+
+    dsn, why = postgres.server_dsn()
+    if dsn is None:
+        pytest.skip(f"PostgreSQL test skipped: {why}")
+    url = postgres.fresh_database(dsn)
+    try:
+        yield url
+    finally:
+        postgres.drop_database(dsn, url)
+
 
 #: every sandbox test starts here: a Monday morning, inside office hours
 SANDBOX_START = datetime(2026, 11, 16, 8, 0, 0, tzinfo=UTC)

@@ -129,10 +129,52 @@ class ProxySection(_Section):
     proxy: Literal[""] | HttpUrl = ""
 
 
+#: URL schemes of a PostgreSQL journal (``[journal] url``)
+JOURNAL_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
 class JournalSection(_Section):
-    """``[journal]``: the SQLite journal."""
+    """``[journal]``: the SQLite journal (``path``), or a fleet's PostgreSQL one (``url``)."""
 
     path: Path = Path("doorfix.sqlite3")
+    #: ``postgresql://user@host:port/db``: the shared journal of a fleet of replicas; the
+    #: password only from $DOORFIX_JOURNAL_PASSWORD or ~/.pgpass, never here ("": SQLite)
+    url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, url: str) -> str:
+        if not url:
+            return url
+        if not url.startswith(JOURNAL_URL_SCHEMES):
+            raise ValueError(
+                "must be a postgresql:// URL (a SQLite journal is [journal] path, not a url)"
+            )
+        from psycopg import ProgrammingError, conninfo  # noqa: PLC0415 - only for a fleet
+
+        try:
+            parts = conninfo.conninfo_to_dict(url)
+        except ProgrammingError:
+            raise ValueError("not a valid postgresql:// URL") from None
+        if parts.get("password"):
+            raise ValueError(
+                "holds a password: take it out of the file and set "
+                "$DOORFIX_JOURNAL_PASSWORD (or a ~/.pgpass entry)"
+            )
+        return url
+
+    @field_validator("path")
+    @classmethod
+    def _not_a_url(cls, path: Path) -> Path:
+        if str(path).startswith((*JOURNAL_URL_SCHEMES, "postgresql:", "postgres:")):
+            raise ValueError("is a file; a PostgreSQL journal is [journal] url")
+        return path
+
+    @property
+    def target(self) -> str:
+        """What the journal opens: the PostgreSQL URL if set, else the SQLite file."""
+        return self.url or str(self.path)
+
     #: runs, closed incidents and seen event ids older than this are pruned (> max event age)
     retention_days: Annotated[int, Field(ge=8)] = 90
 

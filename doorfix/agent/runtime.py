@@ -142,7 +142,7 @@ def build_agent(
         clients=build_clients_for(
             settings, secrets, clock=clock, urls=urls, transport=transport, redactor=redactor
         ),
-        journal=journal or Journal(settings.journal.path, clock=clock),
+        journal=journal or Journal(settings.journal.target, clock=clock),
         clock=clock,
         policy=PlanPolicy.from_guards(
             settings.guards, holiday_hours=settings.remedies.holiday_windows()

@@ -44,6 +44,18 @@ BAD_CONFIGS: dict[str, tuple[str, str]] = {
     ),
     "bad cron": ('[schedule.door_logs]\ncron = "every morning"\n', "[schedule] door_logs"),
     "not TOML": ("[aca\nbase_url = 1\n", "doorfix.toml"),
+    "a password in the journal URL": (
+        '[journal]\nurl = "postgresql://doorfix:hunter2@db.internal/doorfix"\n',
+        "[journal] url",
+    ),
+    "a SQLite file as the journal URL": (
+        '[journal]\nurl = "sqlite:///var/lib/doorfix.sqlite3"\n',
+        "[journal] url",
+    ),
+    "a PostgreSQL URL as the journal path": (
+        '[journal]\npath = "postgresql://db.internal/doorfix"\n',
+        "[journal] path",
+    ),
 }
 URLS = {k: f"http://127.0.0.1:9/{k}" for k in ("cloud", "aca", "clp", "clp_identity")}
 

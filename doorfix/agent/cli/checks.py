@@ -29,6 +29,7 @@ from doorfix.agent.config import (
     Secrets,
     Settings,
 )
+from doorfix.agent.journal.connection import is_url
 from doorfix.agent.journal.store import OUTCOMES, Journal
 from doorfix.agent.runtime import Urls, build_clients_for, sandbox_secrets
 from doorfix.agent.sinks import parse_sinks
@@ -172,6 +173,16 @@ def _journal_check(loaded: Loaded, clock: Clock) -> Check:
     where = loaded.journal_path
     if where == IN_MEMORY:
         return Check("journal", True, "in memory (embedded sandbox): nothing is kept")
+    if is_url(where):
+        try:
+            with Journal(where, clock=clock) as journal:
+                problem = journal.check()
+                shown = journal.path
+        except JournalError as exc:
+            return Check("journal", False, str(exc))
+        if problem:
+            return Check("journal", False, problem)
+        return Check("journal", True, f"{shown}: reachable, migrated, writable")
     path = Path(where)
     if not path.exists():
         parent = path.parent

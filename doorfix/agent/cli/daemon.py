@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated, NoReturn
 
 import typer
@@ -20,6 +21,8 @@ from doorfix.agent.cli.session import (
 )
 from doorfix.agent.config import config_path
 from doorfix.agent.daemon.scheduler import run_daemon
+from doorfix.agent.journal.connection import is_url
+from doorfix.agent.journal.store import Journal
 from doorfix.clock import AcceleratedClock, StoppableClock, SystemClock
 from doorfix.errors import ConfigError, JournalError
 from doorfix.text import printable
@@ -98,12 +101,57 @@ def daemon(
 
     async def go() -> None:
         async with open_agent(loaded, redactor=redactor, clock=clock) as agent:
-            await run_daemon(agent, dry_run=dry_run, speed=speed, notifier=notifier)
+            if agent.journal.dialect == "postgresql":
+                # a fleet: procrastinate divides the work among the replicas sharing the journal
+                from doorfix.agent.daemon.fleet import run_fleet_daemon  # noqa: PLC0415
+
+                await run_fleet_daemon(agent, dry_run=dry_run, speed=speed, notifier=notifier)
+            else:
+                await run_daemon(agent, dry_run=dry_run, speed=speed, notifier=notifier)
 
     try:
         asyncio.run(go())
     except (ConfigError, JournalError) as exc:
         _fail(exc)
+
+
+def fleet(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """The replicas sharing the PostgreSQL journal: heartbeats, what each works, the queue."""
+    loaded = _loaded(ctx)
+    if not is_url(loaded.journal_path):
+        _fail(
+            ConfigError(
+                "doorfix fleet needs a fleet's PostgreSQL journal; this config's journal is "
+                "a SQLite file",
+                key="[journal] url",
+            )
+        )
+    from doorfix.agent.daemon.fleet import fleet_status  # noqa: PLC0415 - a fleet's only
+
+    try:
+        with Journal(loaded.journal_path, clock=SystemClock()) as journal:
+            status = fleet_status(journal)
+    except JournalError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(status, sort_keys=True))
+        return
+    lock = status["run_lock"]
+    typer.echo(
+        f"journal {printable(status['journal'])}: {status['live']} live replica(s), "
+        f"{status['queue_depth']} job(s) queued, run lock held by "
+        f"{printable(str(lock.get('holder') or 'nobody'))}"
+    )
+    for r in status["replicas"]:
+        state = "live" if r["live"] else "SILENT"
+        working = printable(r["working"]) or "idle"
+        typer.echo(
+            f"  {printable(r['replica_id'])}  {state}  last heartbeat {r['heartbeat_at']}  "
+            f"working: {working}"
+        )
 
 
 def demo(
@@ -124,3 +172,4 @@ def register(app: typer.Typer) -> None:
     """Add ``daemon`` and ``demo`` to the ``doorfix`` app (its callback sets ``--config``)."""
     app.command("daemon")(daemon)
     app.command("demo")(demo)
+    app.command("fleet")(fleet)

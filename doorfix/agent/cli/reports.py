@@ -25,6 +25,7 @@ from doorfix.agent.cli.options import config_option, fail, setup_logging
 from doorfix.agent.cli.session import IN_MEMORY, Loaded, load, sandbox_notice, secrets_for
 from doorfix.agent.cli.times import FORMS, parse_time
 from doorfix.agent.config import ENV_NOTIFY_URLS, find_config
+from doorfix.agent.journal.connection import is_url
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.reports.history import render_history_json, render_history_text, subject_history
 from doorfix.agent.reports.period import build_report
@@ -90,7 +91,7 @@ def _open_journal(loaded: Loaded, as_json: bool = False) -> Journal:
             "set [journal] path in a config file to keep one",
             err=True,
         )
-    elif not Path(path).exists():
+    elif not is_url(path) and not Path(path).exists():
         _fail(
             ConfigError(
                 f"no journal at {path}: doorfix has not run with this config yet",

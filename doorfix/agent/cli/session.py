@@ -39,6 +39,7 @@ class Loaded:
 
     settings: Settings
     embedded: bool
+    #: the SQLite file, ``:memory:``, or the PostgreSQL URL (``[journal] url``)
     journal_path: str
     #: the config file read, or None (no file found: the embedded sandbox)
     path: Path | None = None
@@ -54,7 +55,7 @@ def load(config: Path | None) -> Loaded:
         return Loaded(settings, embedded=True, journal_path=IN_MEMORY, source=source)
     settings = load_settings(path)
     return Loaded(
-        settings, settings.sandbox.embedded, str(settings.journal.path), path=path, source=source
+        settings, settings.sandbox.embedded, settings.journal.target, path=path, source=source
     )
 
 

@@ -384,8 +384,7 @@ class Daemon:
         signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
         try:
             with _quiet_scheduler_logs():
-                timetable = self._schedule()
-                self._scheduler.start()
+                timetable = await self._begin()
                 for sig in signals:
                     loop.add_signal_handler(sig, self._on_signal, sig, stop)
                 log.info(
@@ -399,6 +398,7 @@ class Daemon:
                     target=self.agent.target,
                     notify=self.notifier is not None and self.notifier.enabled,
                     digest_cron=self.agent.settings.report.digest_cron,
+                    **self._started_fields(),
                 )
                 if on_ready is not None:
                     on_ready(DaemonReady(port))
@@ -411,14 +411,30 @@ class Daemon:
                         await digests
                 await self._wind_down()
         finally:
-            if self._scheduler.running:  # cancelled: no one waits for the runs any more
-                self._scheduler.shutdown(wait=False)
+            await self._abort()
             for sig in signals:
                 loop.remove_signal_handler(sig)
             await endpoint.stop()
         self.summary.uptime_seconds = time.monotonic() - self._started
         log.info("daemon_stopped", **self.summary.as_log())
         return self.summary
+
+    # the scheduling: APScheduler here; procrastinate for a fleet (daemon/fleet.py) -----------
+
+    async def _begin(self) -> dict[str, str]:
+        """Start scheduling; the timetable for the ``daemon_started`` line."""
+        timetable = self._schedule()
+        self._scheduler.start()
+        return timetable
+
+    def _started_fields(self) -> dict[str, Any]:
+        """More of the ``daemon_started`` line."""
+        return {}
+
+    async def _abort(self) -> None:
+        """Stop at once (the daemon was cancelled: no one waits for the runs any more)."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
 
     def _on_signal(self, sig: signal.Signals, stop: asyncio.Event) -> None:
         if not stop.is_set():

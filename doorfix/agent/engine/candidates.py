@@ -36,6 +36,9 @@ class FeedCommit:
     feed: str
     cursor: str | None
     event_ids: tuple[str, ...]
+    #: the stored cursor the run read: the new one is stored only if it is still that one
+    #: (compare-and-set; another replica that moved the feed meanwhile keeps its position)
+    read: str | None = None
 
 
 @dataclass

@@ -174,6 +174,8 @@ class _FeedRead:
     page_of: dict[str, str | None]
     #: the feed's order of the events (page by page)
     order: list[str]
+    #: the stored cursor this read started from (the commit is a compare-and-set on it)
+    start: str | None = None
 
     def commit(self, undecided: set[str]) -> FeedCommit:
         """The feed position to store: every decided event seen, the undecided ones kept.
@@ -183,13 +185,13 @@ class _FeedRead:
         """
         held = next((self.page_of[i] for i in self.order if i in undecided), self.cursor)
         seen = tuple(sorted(i for i in self.events if i not in undecided))
-        return FeedCommit(FEED, held, seen)
+        return FeedCommit(FEED, held, seen, self.start)
 
 
 async def _read_feed(fetcher: RunFetcher, journal: Journal) -> _FeedRead:
     start = journal.cursor(FEED)
     feed = fetcher.clients.aca.event_pages(start, on_skip=fetcher.on_skip)
-    read = _FeedRead({}, start, {}, [])
+    read = _FeedRead({}, start, {}, [], start)
     before = start
     async for page in feed:
         for event in page.data:

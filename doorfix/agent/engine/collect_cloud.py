@@ -131,7 +131,8 @@ async def collect_door_logs(
         if not project_id:
             continue
         feed = door_log_feed(project_id)
-        stored = _cursor(journal.cursor(feed))
+        read = journal.cursor(feed)
+        stored = _cursor(read)
         start = since or (from_epoch(stored[0]) - OVERLAP if stored else now - lookback)
         newest = stored
         failures: list[DoorLog] = []
@@ -167,6 +168,7 @@ async def collect_door_logs(
                 feed,
                 cursor,
                 tuple(e for log in failures if (e := event_id(project_id, log)) not in skipped),
+                read,
             )
         )
     return batch

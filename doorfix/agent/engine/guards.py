@@ -37,6 +37,10 @@ class ActionHistory(Protocol):
         """This remedy's attempts on this target since ``since`` that did not hold, described."""
         ...
 
+    def spend_budget(self, counter: str, *, period: str, cap: int, already: int = 0) -> bool:
+        """Spend one unit of a fleet-wide budget if any is left (a database counter)."""
+        ...
+
 
 @dataclass(frozen=True)
 class GuardDecision:
@@ -137,6 +141,19 @@ class RunGuards:
             return GuardDecision("needs_human", "this month's renewal budget is spent")
         return ALLOW
 
+    def _spend_renewal(self) -> GuardDecision:
+        """Spend one of the month's renewals in the journal's counter (shared by a fleet)."""
+        start = month_start(self._now)
+        already = self._history.count_actions(remedy=Remedy.RENEW_LICENSE.value, since=start)
+        if self._history.spend_budget(
+            "renewals",
+            period=start.strftime("%Y-%m"),
+            cap=self._g.max_renewals_per_month,
+            already=already,
+        ):
+            return ALLOW
+        return GuardDecision("needs_human", "this month's renewal budget is spent")
+
     def admit(self, action: PlannedAction) -> GuardDecision:
         """Check ``action`` and, when it may run, count it against the caps at once.
 
@@ -145,6 +162,8 @@ class RunGuards:
         incidents are worked at the same time.
         """
         decision = self.check(action)
+        if decision.allowed and action.remedy is Remedy.RENEW_LICENSE:
+            decision = self._spend_renewal()
         if decision.allowed and action.remedy is not Remedy.ESCALATE:
             self._actions += 1
             self._per_target[action.target] += 1

@@ -338,9 +338,15 @@ async def _work(
         # only now: every incident of these events is recorded (each decision marked its
         # own events seen), so a crash before this line re-reads only undecided events
         for commit in batch.commits:
-            journal.advance_feed(
-                commit.feed, cursor=commit.cursor, event_ids=commit.event_ids, run_id=run_id
+            moved = journal.advance_feed(
+                commit.feed,
+                cursor=commit.cursor,
+                event_ids=commit.event_ids,
+                run_id=run_id,
+                expected=commit.read,
             )
+            if not moved:
+                log.warning("feed_moved_meanwhile", feed=commit.feed, run_id=run_id)
     return run
 
 

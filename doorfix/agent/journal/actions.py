@@ -7,7 +7,6 @@ between leaves it ``started`` for :meth:`JournalActions.in_flight` to find and
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any, Literal
 
 from doorfix.agent.journal import rows, sql
 from doorfix.agent.journal.base import JournalBase
+from doorfix.agent.journal.connection import Conn
 from doorfix.agent.journal.rows import ActionRow
 from doorfix.errors import JournalError
 
@@ -195,7 +195,7 @@ class JournalActions(JournalBase):
 
     def _finish_action(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         op: str,
         action_id: str,
         status: str,

@@ -1,33 +1,30 @@
 """The journal's connection: opening, checking and closing it, and its guarded transactions.
 
-:class:`JournalBase` holds the one SQLite connection and the lock around it; every operation
-of :class:`~doorfix.agent.journal.store.Journal` reads through ``_read`` and writes through
-``_write``, which turn any ``sqlite3`` error into a
-:class:`~doorfix.errors.JournalError` naming the operation and file.
+:class:`JournalBase` holds one :class:`~doorfix.agent.journal.connection.Database`, SQLite
+(a file or ``:memory:``) or PostgreSQL (a ``postgresql://`` URL); every operation of
+:class:`~doorfix.agent.journal.store.Journal` reads through ``_read`` and writes through
+``_write``, which turn any driver error into a :class:`~doorfix.errors.JournalError` naming
+the operation and the journal.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-from urllib.parse import quote
 
-from doorfix.agent.journal import rows, schema, sql
-from doorfix.agent.journal.lock import RunLock
+from doorfix.agent.journal import rows
+from doorfix.agent.journal.connection import Conn, Database, is_url
+from doorfix.agent.journal.lock import DbRunLock, RunLock
 from doorfix.clock import Clock
-from doorfix.errors import JournalError
 
 __all__ = ["JournalBase"]
 
 
 class JournalBase:
-    """The journal's connection and lock, with the transactions every operation runs in."""
+    """The journal's storage and run lock, with the transactions every operation runs in."""
 
     def __init__(self, path: Path | str, *, clock: Clock, read_only: bool = False) -> None:
         """Open (creating and migrating) the journal at ``path``.
@@ -37,50 +34,43 @@ class JournalBase:
         directory is not writable; every write raises JournalError.
         """
         self._clock = clock
-        self._lock = threading.RLock()
-        self._path = str(path)
-        memory = self._path == ":memory:"
+        memory = str(path) == ":memory:"
+        #: a reader's journal: every write raises JournalError (never in memory)
         self.read_only = read_only and not memory
-        if self.read_only:
-            self._conn: sqlite3.Connection | None = _open_read_only(Path(path))
-            self.run_lock = RunLock(None)
-            return
-        if not memory:
-            _check_path(Path(path))
-            _private(Path(path))
-        try:
-            conn = sqlite3.connect(
-                self._path,
-                timeout=schema.BUSY_TIMEOUT_S,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open journal {self._path}: {exc}") from exc
-        try:
-            schema.configure(conn, memory=memory, where=self._path)
-            schema.migrate(conn, where=self._path, applied_at=self._now())
-        except sqlite3.Error as exc:
-            conn.close()
-            raise JournalError(f"cannot open journal {self._path}: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-        #: held by every acting run, so one process at a time reconciles and acts
-        self.run_lock = RunLock(None if memory else self._path)
+        self._db: Database = open_database(str(path), clock=clock, read_only=self.read_only)
+        self._path = self._db.where
+        #: held by every acting run, so one process at a time reconciles and acts: a file
+        #: lock beside a SQLite journal, a row with a heartbeat in a PostgreSQL one
+        self.run_lock: RunLock | DbRunLock
+        if self._db.dialect == "postgresql" and not self.read_only:
+            self.run_lock = DbRunLock(self._db, clock=clock)
+        else:
+            file = None if self.read_only else getattr(self._db, "file", None)
+            self.run_lock = RunLock(file)
 
     @property
     def path(self) -> str:
-        """The journal's file, or ``:memory:``."""
+        """The journal's file, ``:memory:``, or its URL without the password."""
         return self._path
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the journal stamps its rows with."""
+        return self._clock
+
+    @property
+    def conninfo(self) -> str | None:
+        """A PostgreSQL journal's connection string (with its password: never log it)."""
+        return getattr(self._db, "conninfo", None)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._db.dialect
 
     def close(self) -> None:
         """Close the connection; later calls raise JournalError."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -94,165 +84,49 @@ class JournalBase:
         self.close()
 
     def scratch_copy(self) -> Self:
-        """An in-memory copy of this journal, for a dry-run to work on and throw away.
+        """An in-memory SQLite copy of this journal, for a dry-run to work on and throw away.
 
         A dry-run must write nothing a later run reads; working on a copy makes that true by
         construction, however the engine's steps change. The copy is a consistent snapshot
-        (SQLite's online backup), taken without waiting for a run in progress.
+        taken without waiting for a run in progress: SQLite's online backup of a SQLite
+        journal; of a PostgreSQL journal, every journal table's rows read in one
+        ``REPEATABLE READ`` transaction (other replicas keep writing meanwhile).
         """
         copy = type(self)(":memory:", clock=self._clock)
-        with self._lock:
-            source = self._live("scratch_copy")
-            try:
-                source.backup(copy._live("scratch_copy"))
-            except sqlite3.Error as exc:
-                copy.close()
-                raise JournalError(f"cannot copy journal {self._path}: {exc}") from exc
+        try:
+            self._db.copy_to(copy._db)
+        except BaseException:
+            copy.close()
+            raise
         return copy
 
     def check(self) -> str | None:
         """Run an integrity check and a write probe; None if healthy, else the reason."""
-        with self._lock:
-            if self._conn is None:
-                return f"journal {self._path} is closed"
-            conn = self._conn
-            try:
-                problems = [row[0] for row in conn.execute(schema.INTEGRITY_CHECK)]
-            except sqlite3.Error as exc:
-                return f"journal {self._path} cannot be read: {exc}"
-            if problems != ["ok"]:
-                return f"journal {self._path} is corrupt: {'; '.join(problems[:5])}"
-            try:
-                conn.execute(schema.PROBE_TIMEOUT)
-                try:
-                    conn.execute(schema.BEGIN)
-                    conn.execute(sql.WRITE_PROBE, {"at": self._now()})
-                    conn.execute(schema.COMMIT)
-                finally:
-                    _rollback(conn)
-                    conn.execute(schema.RESTORE_TIMEOUT)
-            except sqlite3.Error as exc:
-                return f"journal {self._path} cannot be written: {exc}"
-        return None
+        return self._db.check()
 
     # internals ---------------------------------------------------------------------------
 
     def _now(self) -> str:
         return rows.to_text(self._clock.now())
 
-    def _live(self, op: str) -> sqlite3.Connection:
-        if self._conn is None:
-            raise JournalError(f"{op}: journal {self._path} is closed")
-        return self._conn
+    @contextlib.contextmanager
+    def _write(self, op: str) -> Iterator[Conn]:
+        with self._db.write(op) as conn:
+            yield conn
 
     @contextlib.contextmanager
-    def _write(self, op: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._live(op)
-            try:
-                conn.execute(schema.BEGIN)
-                yield conn
-                conn.execute(schema.COMMIT)
-            except sqlite3.Error as exc:
-                _rollback(conn)
-                raise JournalError(f"{op} failed on journal {self._path}: {exc}") from exc
-            except BaseException:
-                _rollback(conn)
-                raise
-
-    @contextlib.contextmanager
-    def _read(self, op: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._live(op)
-            try:
-                yield conn
-            except sqlite3.Error as exc:
-                raise JournalError(f"{op} failed on journal {self._path}: {exc}") from exc
+    def _read(self, op: str) -> Iterator[Conn]:
+        with self._db.read(op) as conn:
+            yield conn
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    """A connection that can only read ``path`` (SQLite's ``mode=ro``), schema checked.
+def open_database(target: str, *, clock: Clock, read_only: bool = False) -> Database:
+    """Open the journal at ``target``: created and migrated if needed, or only read."""
+    if is_url(target):
+        # imported here so that a SQLite-only run never loads psycopg
+        from doorfix.agent.journal.postgres import PostgresDatabase  # noqa: PLC0415
 
-    WAL readers normally create the ``-shm`` file beside the journal; where that cannot be
-    done (a directory the reader may not write) and no writer is active (no ``-wal`` file),
-    the file is opened ``immutable``: nothing can change under the reader.
-    """
-    where = f"cannot open journal {path}"
-    if not path.is_file():
-        raise JournalError(f"{where}: no such file")
-    if not os.access(path, os.R_OK):
-        raise JournalError(f"{where}: the file is not readable")
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    wal = Path(f"{path}-wal")
-    attempts = [uri] if wal.exists() and wal.stat().st_size else [uri, f"{uri}&immutable=1"]
-    error: sqlite3.Error | None = None
-    for attempt in attempts:
-        conn = sqlite3.connect(
-            attempt,
-            uri=True,
-            timeout=schema.BUSY_TIMEOUT_S,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute(schema.CONNECTION_PRAGMAS[0])  # busy timeout
-            conn.execute("PRAGMA query_only = ON")
-            schema.check_readable(conn, where=str(path))
-        except sqlite3.Error as exc:
-            conn.close()
-            error = exc
-            continue
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-    raise JournalError(f"{where} for reading: {error}")
+        return PostgresDatabase(target, clock=clock, read_only=read_only)
+    from doorfix.agent.journal.sqlite import SqliteDatabase  # noqa: PLC0415
 
-
-def _check_path(path: Path) -> None:
-    """Refuse, with a message an operator can act on, a path SQLite could not use."""
-    where = f"cannot open journal {path}"
-    if path.is_dir():
-        raise JournalError(f"{where}: it is a directory")
-    parent = path.parent
-    if not parent.is_dir():
-        raise JournalError(f"{where}: directory {parent} does not exist")
-    # WAL mode creates the -wal and -shm files beside the journal, so the directory must be
-    # writable even when the file already exists
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise JournalError(f"{where}: directory {parent} is not writable")
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise JournalError(f"{where}: the file is not readable and writable")
-
-
-#: the journal holds names, card numbers and who was refused where: its owner's only
-PRIVATE_FILE = 0o600
-
-
-def _private(path: Path) -> None:
-    """Create the journal 0600 (SQLite gives its -wal and -shm the file's own mode).
-
-    A journal an older version left readable by others is made private too.
-    """
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
-    except OSError as exc:
-        raise JournalError(f"cannot open journal {path}: {exc.strerror}") from exc
-    try:
-        if os.fstat(fd).st_mode & 0o077:
-            with contextlib.suppress(OSError):  # not ours to change: SQLite says if it matters
-                os.fchmod(fd, PRIVATE_FILE)
-    finally:
-        os.close(fd)
-    for extra in (f"{path}-wal", f"{path}-shm"):
-        with contextlib.suppress(OSError):
-            if os.stat(extra).st_mode & 0o077:
-                os.chmod(extra, PRIVATE_FILE)
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    # the error that made us roll back is the one to report, not a failed rollback
-    with contextlib.suppress(sqlite3.Error):
-        if conn.in_transaction:
-            conn.rollback()
+    return SqliteDatabase(target, clock=clock, read_only=read_only)

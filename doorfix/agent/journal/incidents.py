@@ -8,7 +8,6 @@ its history and marks its events seen in their feeds in the same transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any
 
 from doorfix.agent.journal import rows, sql
 from doorfix.agent.journal.base import JournalBase
+from doorfix.agent.journal.connection import Conn, Row
 from doorfix.agent.journal.reasons import reason_code
 from doorfix.agent.journal.rows import HistoryRow, IncidentRow
 from doorfix.errors import JournalError
@@ -238,7 +238,7 @@ class JournalIncidents(JournalBase):
 
 
 def _link_events(
-    conn: sqlite3.Connection,
+    conn: Conn,
     incident_id: str,
     event_ids: Sequence[str],
     feeds: Mapping[str, str],
@@ -255,8 +255,8 @@ def _link_events(
 
 
 def _regroup(
-    conn: sqlite3.Connection,
-    row: sqlite3.Row,
+    conn: Conn,
+    row: Row,
     event_ids: list[str],
     evidence: Mapping[str, Any],
     now: str | None,

@@ -8,11 +8,11 @@ types decode those columns back into aware datetimes, dicts and lists.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from doorfix.agent.journal.connection import Row
 from doorfix.clock import utc
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -101,7 +101,7 @@ def to_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def run_row(row: sqlite3.Row) -> RunRow:
+def run_row(row: Row) -> RunRow:
     """Decode a row of ``runs``."""
     return RunRow(
         run_id=row["run_id"],
@@ -115,7 +115,7 @@ def run_row(row: sqlite3.Row) -> RunRow:
     )
 
 
-def incident_row(row: sqlite3.Row) -> IncidentRow:
+def incident_row(row: Row) -> IncidentRow:
     """Decode a row of ``incidents``."""
     return IncidentRow(
         incident_id=row["incident_id"],
@@ -135,7 +135,7 @@ def incident_row(row: sqlite3.Row) -> IncidentRow:
     )
 
 
-def action_row(row: sqlite3.Row) -> ActionRow:
+def action_row(row: Row) -> ActionRow:
     """Decode a row of ``actions``."""
     return ActionRow(
         action_id=row["action_id"],
@@ -153,7 +153,7 @@ def action_row(row: sqlite3.Row) -> ActionRow:
     )
 
 
-def history_row(row: sqlite3.Row) -> HistoryRow:
+def history_row(row: Row) -> HistoryRow:
     """Decode a row of ``incident_history``."""
     return HistoryRow(
         incident_id=row["incident_id"],

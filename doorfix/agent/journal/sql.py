@@ -83,6 +83,17 @@ STORE_CURSOR = (
 )
 
 
+# compare-and-set: the cursor moves only if it is still the one the run read
+CAS_CURSOR = (
+    "UPDATE feeds SET feed_cursor = COALESCE(:cursor, feed_cursor), run_id = :run_id, "
+    "updated_at = :updated_at WHERE feed = :feed AND feed_cursor IS NOT DISTINCT FROM :expected"
+)
+FIRST_CURSOR = (
+    "INSERT INTO feeds (feed, feed_cursor, run_id, updated_at) "
+    "VALUES (:feed, :cursor, :run_id, :updated_at) ON CONFLICT (feed) DO NOTHING"
+)
+
+
 def select_seen(placeholders: str) -> str:
     """Which ids of an IN list (``placeholders`` from :func:`in_list`) a feed has seen."""
     return _compose(
@@ -224,6 +235,35 @@ def count_actions(placeholders: str) -> str:
         "",
     )
 
+
+# fleet-wide budgets ----------------------------------------------------------------------
+
+OPEN_COUNTER = (
+    "INSERT INTO counters (counter, period, used, cap, updated_at) "
+    "VALUES (:counter, :period, :used, :cap, :now) ON CONFLICT (counter, period) DO NOTHING"
+)
+# conditional: of two replicas spending the last unit, the second matches no row (and the
+# CHECK (used <= cap) refuses it even to a statement that forgot the condition)
+SPEND_COUNTER = (
+    "UPDATE counters SET used = used + 1, cap = :cap, updated_at = :now "
+    "WHERE counter = :counter AND period = :period AND used < :cap"
+)
+COUNTER_USED = "SELECT used FROM counters WHERE counter = :counter AND period = :period"
+
+# replicas of a fleet ---------------------------------------------------------------------
+
+BEAT_REPLICA = (
+    "INSERT INTO replicas (replica_id, host, pid, started_at, heartbeat_at, working) "
+    "VALUES (:replica_id, :host, :pid, :now, :now, :working) "
+    "ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, "
+    "working = excluded.working"
+)
+DROP_REPLICA = "DELETE FROM replicas WHERE replica_id = :replica_id"
+REPLICAS = (
+    "SELECT replica_id, host, pid, started_at, heartbeat_at, working FROM replicas "
+    "ORDER BY started_at, replica_id"
+)
+FORGET_REPLICAS = "DELETE FROM replicas WHERE heartbeat_at < :before"
 
 # retention -------------------------------------------------------------------------------
 

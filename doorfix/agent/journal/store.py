@@ -1,6 +1,7 @@
 """The journal: doorfix's memory of runs, feed positions, incidents and actions.
 
-One SQLite file in WAL mode with ``synchronous=FULL``. The engine writes an action's intent
+A SQLite file in WAL mode with ``synchronous=FULL``, or a PostgreSQL database shared by a
+fleet (see :mod:`~doorfix.agent.journal.postgres`). The engine writes an action's intent
 (committed and fsynced) before the API call and its result after, so a crash leaves the
 action ``started``: on start-up the engine re-reads the target of each ``in_flight()`` action
 and calls ``reconcile()`` instead of firing it again. A feed's cursor and the ids of the
@@ -49,6 +50,13 @@ __all__ = [
 ]
 
 RunStatus = Literal["completed", "failed", "interrupted"]
+
+
+class _Any:
+    """The cursor :meth:`Journal.advance_feed` stores whatever it finds (no compare-and-set)."""
+
+
+ANY_CURSOR = _Any()
 
 
 class Journal(JournalIncidents, JournalActions):
@@ -181,20 +189,103 @@ class Journal(JournalIncidents, JournalActions):
         return None if row is None else row[0]
 
     def advance_feed(
-        self, feed: str, *, cursor: str | None, event_ids: Iterable[str], run_id: str
-    ) -> None:
-        """Mark events seen and store the cursor in one transaction (None keeps the cursor)."""
+        self,
+        feed: str,
+        *,
+        cursor: str | None,
+        event_ids: Iterable[str],
+        run_id: str,
+        expected: str | _Any | None = ANY_CURSOR,
+    ) -> bool:
+        """Mark events seen and store the cursor in one transaction (None keeps the cursor).
+
+        ``expected``: the cursor the run read; the new one is stored only if the stored one
+        is still that (compare-and-set: a replica that moved the feed meanwhile keeps its
+        position). The events are marked seen either way. False when the cursor stayed.
+        """
         now = self._now()
         marks = [
             {"feed": feed, "event_id": event_id, "run_id": run_id, "seen_at": now}
             for event_id in event_ids
         ]
+        params = {"feed": feed, "cursor": cursor, "run_id": run_id, "updated_at": now}
         with self._write("advance_feed") as conn:
             conn.executemany(sql.MARK_SEEN, marks)
+            if isinstance(expected, _Any):
+                conn.execute(sql.STORE_CURSOR, params)
+                return True
+            if expected is None and conn.execute(sql.FIRST_CURSOR, params).rowcount == 1:
+                return True
+            return conn.execute(sql.CAS_CURSOR, {**params, "expected": expected}).rowcount == 1
+
+    # fleet-wide budgets ------------------------------------------------------------------
+
+    def spend_budget(self, counter: str, *, period: str, cap: int, already: int = 0) -> bool:
+        """Spend one unit of a budget (the month's renewals) if any is left; False if spent.
+
+        One conditional increment of a row, so replicas sharing the journal together never
+        spend more than ``cap``. ``already``: what was spent before the counter existed (the
+        renewals this month recorded as actions), its starting value.
+        """
+        now = self._now()
+        with self._write("spend_budget") as conn:
             conn.execute(
-                sql.STORE_CURSOR,
-                {"feed": feed, "cursor": cursor, "run_id": run_id, "updated_at": now},
+                sql.OPEN_COUNTER,
+                {
+                    "counter": counter,
+                    "period": period,
+                    "used": max(0, min(already, cap)),
+                    "cap": cap,
+                    "now": now,
+                },
             )
+            params = {"counter": counter, "period": period, "cap": cap, "now": now}
+            return conn.execute(sql.SPEND_COUNTER, params).rowcount == 1
+
+    def budget_used(self, counter: str, *, period: str) -> int:
+        """How much of a budget is spent in a period (0 before its first spend)."""
+        with self._read("budget_used") as conn:
+            row = conn.execute(sql.COUNTER_USED, {"counter": counter, "period": period}).fetchone()
+        return 0 if row is None else int(row[0])
+
+    # replicas of a fleet -----------------------------------------------------------------
+
+    def replica_beat(self, replica_id: str, *, host: str, pid: int, working: str) -> None:
+        """Record a replica alive now, and what it is working (``""``: idle)."""
+        with self._write("replica_beat") as conn:
+            conn.execute(
+                sql.BEAT_REPLICA,
+                {
+                    "replica_id": replica_id,
+                    "host": host,
+                    "pid": pid,
+                    "now": self._now(),
+                    "working": working,
+                },
+            )
+
+    def drop_replica(self, replica_id: str) -> None:
+        """A replica that stopped cleanly leaves the fleet's list."""
+        with self._write("drop_replica") as conn:
+            conn.execute(sql.DROP_REPLICA, {"replica_id": replica_id})
+
+    def replicas(self, *, forget_before: datetime | None = None) -> list[dict[str, Any]]:
+        """The fleet's replicas, oldest first (those silent since ``forget_before`` dropped)."""
+        if forget_before is not None:
+            with self._write("replicas") as conn:
+                conn.execute(sql.FORGET_REPLICAS, {"before": rows.to_text(forget_before)})
+        with self._read("replicas") as conn:
+            return [
+                {
+                    "replica_id": r["replica_id"],
+                    "host": r["host"],
+                    "pid": int(r["pid"]),
+                    "started_at": r["started_at"],
+                    "heartbeat_at": r["heartbeat_at"],
+                    "working": r["working"],
+                }
+                for r in conn.execute(sql.REPLICAS)
+            ]
 
     def unseen(self, feed: str, event_ids: Iterable[str]) -> set[str]:
         """The ids among ``event_ids`` that this feed never delivered before."""

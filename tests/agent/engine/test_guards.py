@@ -18,6 +18,7 @@ class History:
         self.last: dict[tuple[str, str], datetime] = {}
         self.month_renewals = 0
         self.not_held: dict[tuple[str, str], list[str]] = {}
+        self.spent: int | None = None
 
     def last_action_at(self, *, target: str, remedy: str) -> datetime | None:
         return self.last.get((target, remedy))
@@ -29,6 +30,15 @@ class History:
     def attempts_not_held(self, *, target: str, remedy: str, since: datetime) -> list[str]:
         assert since == NOW - timedelta(hours=168)
         return self.not_held.get((target, remedy), [])
+
+    def spend_budget(self, counter: str, *, period: str, cap: int, already: int = 0) -> bool:
+        # the journal's counter (pinned by the journal's tests) starts at what was counted
+        if self.spent is None:
+            self.spent = already
+        if self.spent >= cap:
+            return False
+        self.spent += 1
+        return True
 
 
 def toggle(target: str = "u-1/l-1") -> PlannedAction:

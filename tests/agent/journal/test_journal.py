@@ -34,9 +34,27 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "journal.sqlite3"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test of the journal's behaviour runs on both backends."""
+    return str(request.param)
+
+
+#: for the tests of SQLite's own file (WAL, corruption, locks): SQLite only
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
+
+
 @pytest.fixture
-def journal(path: Path, clock: ManualClock) -> Iterator[Journal]:
-    with Journal(path, clock=clock) as journal:
+def target(backend: str, path: Path, request: pytest.FixtureRequest) -> str:
+    """The journal's file, or a fresh PostgreSQL database's URL."""
+    if backend == "sqlite":
+        return str(path)
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def journal(target: str, clock: ManualClock) -> Iterator[Journal]:
+    with Journal(target, clock=clock) as journal:
         yield journal
 
 
@@ -100,7 +118,8 @@ def test_reopening_applies_no_migration_twice(path: Path, clock: ManualClock) ->
     with raw(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
     assert versions == [step.version for step in MIGRATIONS]
-    assert versions == sorted(set(versions))  # ascending, each once (gaps are allowed)
+    # versions may have gaps (each branch takes its own number), never repeats or disorder
+    assert versions == sorted(set(versions))
 
 
 def test_a_journal_from_a_newer_doorfix_is_refused(path: Path, clock: ManualClock) -> None:
@@ -225,6 +244,7 @@ def test_check_passes_on_a_healthy_journal(journal: Journal, run_id: str) -> Non
     assert journal.check() is None
 
 
+@SQLITE_ONLY
 def test_check_reports_a_journal_corrupted_under_it(
     journal: Journal, path: Path, run_id: str
 ) -> None:
@@ -243,6 +263,7 @@ def test_check_reports_a_journal_corrupted_under_it(
     assert "malformed" in reason or "corrupt" in reason
 
 
+@SQLITE_ONLY
 def test_check_reports_a_journal_it_cannot_write(journal: Journal, path: Path) -> None:
     with raw(path) as conn:
         conn.execute("BEGIN IMMEDIATE")
@@ -349,14 +370,15 @@ def test_a_none_cursor_marks_ids_and_keeps_the_position(journal: Journal, run_id
 def test_a_failed_advance_marks_nothing_seen(journal: Journal, run_id: str) -> None:
     journal.advance_feed("door-logs", cursor="t1", event_ids=["e1"], run_id=run_id)
     unstorable: str = object()  # type: ignore[assignment]
-    with pytest.raises(JournalError, match=r"advance_feed failed on journal .*journal\.sqlite3"):
+    with pytest.raises(JournalError, match="advance_feed failed on journal") as failed:
         journal.advance_feed("door-logs", cursor=unstorable, event_ids=["e2", "e3"], run_id=run_id)
+    assert journal.path in str(failed.value)
     assert journal.cursor("door-logs") == "t1"
     assert journal.unseen("door-logs", ["e2", "e3"]) == {"e2", "e3"}
 
 
 def test_an_advance_for_an_unknown_run_is_refused(journal: Journal) -> None:
-    with pytest.raises(JournalError, match="FOREIGN KEY"):
+    with pytest.raises(JournalError, match=r"(?i)FOREIGN KEY"):
         journal.advance_feed("door-logs", cursor="t1", event_ids=["e1"], run_id="no-such-run")
     assert journal.cursor("door-logs") is None
 
@@ -609,7 +631,7 @@ def test_a_result_is_recorded_once(journal: Journal, run_id: str) -> None:
 
 
 def test_an_intent_for_an_unknown_incident_is_refused(journal: Journal, run_id: str) -> None:
-    with pytest.raises(JournalError, match=r"intent failed on journal .*FOREIGN KEY"):
+    with pytest.raises(JournalError, match=r"(?i)intent failed on journal .*FOREIGN KEY"):
         intend(journal, run_id, "no-such-incident")
     assert journal.in_flight() == []
 
@@ -847,3 +869,206 @@ def test_two_processes_write_the_same_file(path: Path, clock: ManualClock) -> No
         daemon.advance_feed("door-logs", cursor="c-1", event_ids=["e1"], run_id=run_a)
         assert cli.cursor("door-logs") == "c-1"
         assert {run.run_id for run in daemon.runs()} == {run_a, run_b}
+
+
+# the fleet: what replicas sharing one journal must agree on ---------------------------------
+
+
+def test_a_cursor_moves_only_from_the_position_the_run_read(journal: Journal, run_id: str) -> None:
+    assert journal.advance_feed("aca", cursor="c1", event_ids=["e1"], run_id=run_id, expected=None)
+    # a second replica read None too, but the feed moved meanwhile: its position is not stored
+    assert not journal.advance_feed(
+        "aca", cursor="c0", event_ids=["e0"], run_id=run_id, expected=None
+    )
+    assert journal.cursor("aca") == "c1"
+    assert journal.unseen("aca", ["e0", "e1"]) == set()  # its events are marked seen anyway
+    assert journal.advance_feed("aca", cursor="c2", event_ids=[], run_id=run_id, expected="c1")
+    assert not journal.advance_feed("aca", cursor="c3", event_ids=[], run_id=run_id, expected="c1")
+    assert journal.cursor("aca") == "c2"
+
+
+def test_a_budget_is_never_spent_past_its_cap(journal: Journal) -> None:
+    spent = [journal.spend_budget("renewals", period="2026-11", cap=3) for _ in range(5)]
+    assert spent == [True, True, True, False, False]
+    assert journal.budget_used("renewals", period="2026-11") == 3
+    # a new month is a new budget; what was spent before the counter existed counts
+    assert journal.spend_budget("renewals", period="2026-12", cap=3, already=2)
+    assert not journal.spend_budget("renewals", period="2026-12", cap=3, already=2)
+
+
+def test_two_replicas_together_never_pass_a_budget(target: str, clock: ManualClock) -> None:
+    with Journal(target, clock=clock) as one, Journal(target, clock=clock) as two:
+        results: list[bool] = []
+        barrier = threading.Barrier(8)
+
+        def spend(journal: Journal) -> None:
+            barrier.wait()
+            for _ in range(5):
+                results.append(journal.spend_budget("renewals", period="2026-11", cap=7))
+
+        threads = [threading.Thread(target=spend, args=(j,)) for j in (one, two) * 4]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results.count(True) == 7
+        assert one.budget_used("renewals", period="2026-11") == 7
+
+
+def test_two_replicas_never_both_start_one_action_key(target: str, clock: ManualClock) -> None:
+    with Journal(target, clock=clock) as one, Journal(target, clock=clock) as two:
+        run_id = one.start_run("aca-rejections", dry_run=False)
+        incident = open_one(one, run_id)
+        outcomes: list[str] = []
+        barrier = threading.Barrier(6)
+
+        def start(journal: Journal) -> None:
+            barrier.wait()
+            try:
+                journal.intent(
+                    run_id=run_id,
+                    incident_id=incident.incident_id,
+                    remedy="sync_access",
+                    target="u-7/l-3",
+                    system="aca",
+                    params={},
+                    idempotency_key="sync_access|u-7|l-3|1",
+                )
+            except JournalError:
+                outcomes.append("refused")
+            else:
+                outcomes.append("started")
+
+        threads = [threading.Thread(target=start, args=(j,)) for j in (one, two) * 3]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["refused"] * 5 + ["started"]
+        assert len(one.in_flight()) == 1
+
+
+# integ2's journal features on both backends ------------------------------------------------
+
+
+def test_migrations_apply_every_missing_version_not_only_the_newest(path: Path) -> None:
+    """Branches add their own numbers: a journal holding 1 and 3 still gets 2."""
+    one = Migration(1, "a", ("CREATE TABLE a (x INTEGER)",))
+    two = Migration(2, "b", ("CREATE TABLE b (x INTEGER)",))
+    three = Migration(3, "c", ("CREATE TABLE c (x INTEGER)",))
+    with raw(path) as conn:
+        assert migrate(conn, where=str(path), applied_at="t", migrations=[one, three]) == 3
+        assert migrate(conn, where=str(path), applied_at="t", migrations=[one, two, three]) == 3
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    assert {"a", "b", "c"} <= tables
+    assert sorted(versions) == [1, 2, 3]
+
+
+def test_a_journal_lacking_older_steps_gets_them_with_the_backfill(
+    target: str, clock: ManualClock
+) -> None:
+    """Migrations 4 and 8 applied under a higher version (6), 8's backfill on both backends."""
+    with Journal(target, clock=clock) as journal:
+        run_id = journal.start_run("aca-rejections", dry_run=False)
+        row = open_one(journal, run_id)
+        journal.set_outcome(
+            row.incident_id,
+            outcome="no_fault",
+            run_id=run_id,
+            note="already resolved: the credential is assigned",
+        )
+        # as a journal of a branch that had 1, 2, 3 and 6 only
+        with journal._write("test") as conn:
+            conn.execute("ALTER TABLE incidents DROP COLUMN reason_code")
+            conn.execute("ALTER TABLE runs DROP COLUMN report")
+            conn.execute("DELETE FROM schema_version WHERE version IN (4, 8)")
+    with pytest.raises(JournalError, match="lacks version 4, 8"):
+        Journal(target, clock=clock, read_only=True)
+    with Journal(target, clock=clock) as journal:
+        found = journal.incident(row.incident_id)
+        assert found is not None
+        assert found.reason_code == "already_resolved"
+        dry = journal.start_run("aca-rejections", dry_run=True)
+        journal.finish_run(dry, status="completed", counts={}, report={"incidents": []})
+        with journal._read("test") as conn:
+            versions = sorted(r[0] for r in conn.execute("SELECT version FROM schema_version"))
+    assert versions == [step.version for step in MIGRATIONS]
+
+
+def test_a_reader_reads_and_never_writes(target: str, clock: ManualClock) -> None:
+    with Journal(target, clock=clock) as journal:
+        run_id = journal.start_run("door-logs", dry_run=False)
+        open_one(journal, run_id)
+    with Journal(target, clock=clock, read_only=True) as reader:
+        assert [run.run_id for run in reader.runs()] == [run_id]
+        assert len(reader.incidents()) == 1
+        with pytest.raises(JournalError):
+            reader.start_run("door-logs", dry_run=False)
+    with Journal(target, clock=clock) as journal:
+        assert [run.run_id for run in journal.runs()] == [run_id]
+
+
+def test_a_reader_never_creates_or_migrates_a_journal(backend: str, target: str) -> None:
+    clock = ManualClock(START)
+    if backend == "sqlite":
+        with pytest.raises(JournalError, match="no such file"):
+            Journal(target, clock=clock, read_only=True)
+        assert not Path(target).exists()
+    else:
+        with pytest.raises(JournalError, match="not a doorfix journal"):
+            Journal(target, clock=clock, read_only=True)
+
+
+def test_a_scratch_copy_holds_the_journal_and_writes_back_nothing(
+    journal: Journal, run_id: str, clock: ManualClock
+) -> None:
+    incident = open_one(journal, run_id, feeds={"ev-1": "aca"})
+    journal.advance_feed("aca", cursor="c1", event_ids=["ev-0"], run_id=run_id)
+    journal.spend_budget("renewals", period="2026-11", cap=3)
+    journal.finish_run(run_id, status="completed", counts={"events": 1})
+    with journal.scratch_copy() as copy:
+        assert copy.dialect == "sqlite"
+        assert copy.path == ":memory:"
+        assert [run.run_id for run in copy.runs()] == [run_id]
+        found = copy.incident(incident.incident_id)
+        assert found is not None
+        assert found.subject == SUBJECT
+        assert copy.cursor("aca") == "c1"
+        ids = ["ev-0", "ev-1", "ev-2"]
+        assert copy.unseen("aca", ids) == journal.unseen("aca", ids) == {"ev-1", "ev-2"}
+        assert copy.budget_used("renewals", period="2026-11") == 1
+        assert copy.history(incident.incident_id) == journal.history(incident.incident_id)
+        # the dry-run's writes stay in the copy
+        dry = copy.start_run("aca-rejections", dry_run=True)
+        copy.set_outcome(incident.incident_id, outcome="needs_human", run_id=dry, note="x")
+        copy.advance_feed("aca", cursor="c9", event_ids=["ev-2"], run_id=dry)
+        copy.spend_budget("renewals", period="2026-11", cap=3)
+        # and the journal's later writes stay out of it
+        journal.advance_feed("aca", cursor="c2", event_ids=["ev-3"], run_id=run_id)
+        assert copy.cursor("aca") == "c9"
+    assert [run.run_id for run in journal.runs()] == [run_id]
+    row = journal.incident(incident.incident_id)
+    assert row is not None
+    assert row.outcome == incident.outcome
+    assert journal.cursor("aca") == "c2"
+    assert journal.unseen("aca", ["ev-2"]) == {"ev-2"}
+    assert journal.budget_used("renewals", period="2026-11") == 1
+
+
+def test_a_dry_runs_report_is_read_back(journal: Journal, clock: ManualClock) -> None:
+    dry = journal.start_run("aca-rejections", dry_run=True)
+    item = {
+        "incident_id": "i-1",
+        "cause": "aca.clp_out_of_sync",
+        "subject": SUBJECT,
+        "outcome": "would_fix",
+        "event_ids": ["ev-1"],
+        "actions": [{"remedy": "toggle_access_matrix", "target": "u-7/l-3"}],
+    }
+    journal.finish_run(dry, status="completed", counts={}, report={"incidents": [item]})
+    found = journal.dry_run_incidents(since=START - timedelta(days=1))
+    assert [(i.incident_id, i.outcome, h.note) for i, h in found] == [
+        ("i-1", "would_fix", "dry-run: toggle_access_matrix u-7/l-3")
+    ]
+    assert journal.dry_run_incidents(since=START, subject={"user_id": "u-8"}) == []

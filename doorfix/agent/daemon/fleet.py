@@ -1,0 +1,358 @@
+"""``doorfix daemon`` on a PostgreSQL journal: one replica of a fleet, a procrastinate worker.
+
+Replicas share the journal's database and divide the work through procrastinate's queue (in
+the same database, its own ``procrastinate_*`` tables). Each enabled playbook is a periodic
+task: every replica's periodic deferrer offers each tick, and procrastinate's unique
+constraint on (task, periodic id, tick) defers it once whatever the number of replicas. The
+job's ``queueing_lock`` (one per playbook) makes a tick that finds the previous one still
+queued a no-op, so missed ticks coalesce as in the single-node daemon; its ``lock`` (the
+journal's) makes acting runs take turns across the fleet, and the run itself holds the
+journal's run-lock row with a heartbeat (:class:`~doorfix.agent.journal.lock.DbRunLock`).
+
+A replica killed mid-run leaves its job ``doing`` and its run-lock row's heartbeat going
+stale. Every replica sweeps for jobs whose worker stopped its heartbeat and marks them
+``failed`` (never ``retry_job``: a known procrastinate issue makes a retry fail on a held
+lock); the next tick's job runs on a live replica, takes the stale run lock over (fencing the
+dead run) and settles the dead run's in-flight actions by re-reading them.
+
+Each replica records itself in the journal's ``replicas`` table with a heartbeat and what it
+is working, which ``doorfix fleet``, ``/healthz`` and ``/metrics`` show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import structlog
+from procrastinate import App, PsycopgConnector
+from procrastinate.exceptions import ProcrastinateException
+from procrastinate.jobs import Status
+from procrastinate.schema import SchemaManager
+from prometheus_client import Gauge
+
+from doorfix.agent.daemon.endpoint import Health
+from doorfix.agent.daemon.scheduler import Daemon, DaemonSummary
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.state import Agent
+from doorfix.agent.journal import rows
+from doorfix.agent.journal.lock import DbRunLock, replica_id
+from doorfix.agent.journal.store import Journal
+from doorfix.agent.sinks import Notifier
+from doorfix.errors import JournalError
+
+log = structlog.get_logger("doorfix.fleet")
+
+#: the procrastinate queue of doorfix's jobs
+QUEUE = "doorfix"
+#: the lock every acting run's job takes (the journal's run lock, also a row of its own)
+JOURNAL_LOCK = "doorfix-journal"
+#: seconds between a replica's heartbeats (its ``replicas`` row and its worker's)
+HEARTBEAT_SECONDS = 2.0
+#: the advisory lock under which one replica installs procrastinate's schema
+SCHEMA_LOCK = 0x70726F637261
+QUEUE_DEPTH = "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s AND status = 'todo'"
+#: a replica silent this long is listed as silent (it may be dead)
+SILENT_AFTER_SECONDS = HEARTBEAT_SECONDS * 5
+#: and forgotten after this long
+FORGET_AFTER_SECONDS = 3600.0
+
+
+def queue_depth(conninfo: str) -> int:
+    """Jobs waiting in doorfix's queue (0 before procrastinate's tables exist)."""
+    with psycopg.connect(conninfo) as conn:
+        found = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+        if found is None or found[0] is None:
+            return 0
+        row = conn.execute(QUEUE_DEPTH, (QUEUE,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def fleet_status(journal: Journal) -> dict[str, Any]:
+    """The fleet as ``doorfix fleet`` and ``/healthz`` show it.
+
+    Each replica with its host, pid, last heartbeat, whether it is live (heard from within
+    :data:`SILENT_AFTER_SECONDS`) and what it is working; the holder of the run lock; the
+    number of jobs waiting.
+    """
+    now = journal.clock.now()
+    replicas = journal.replicas(forget_before=now - timedelta(seconds=FORGET_AFTER_SECONDS))
+    silent_before = rows.to_text(now - timedelta(seconds=SILENT_AFTER_SECONDS))
+    for replica in replicas:
+        replica["live"] = replica["heartbeat_at"] >= silent_before
+    lock = journal.run_lock
+    holder = lock.holder_of() if isinstance(lock, DbRunLock) else {}
+    conninfo = journal.conninfo
+    return {
+        "journal": journal.path,
+        "replicas": replicas,
+        "live": sum(1 for r in replicas if r["live"]),
+        "run_lock": holder,
+        "queue_depth": queue_depth(conninfo) if conninfo else 0,
+    }
+
+
+def every_to_cron(every_seconds: int, speed: float = 1.0) -> str:
+    """A procrastinate cron (6th field: seconds) firing about every ``every_seconds``.
+
+    Cron steps divide a minute or an hour: an interval is rounded down to the nearest step
+    that does (at least one second).
+    """
+    seconds = max(1, int(every_seconds / speed))
+    if seconds < 60:
+        step = max(d for d in range(1, 61) if 60 % d == 0 and d <= seconds)
+        return f"* * * * * */{step}"
+    minutes = seconds // 60
+    if minutes < 60:
+        step = max(d for d in range(1, 61) if 60 % d == 0 and d <= minutes)
+        return f"*/{step} * * * *"
+    hours = min(seconds // 3600, 24)
+    step = max(d for d in range(1, 25) if 24 % d == 0 and d <= hours)
+    return f"0 */{step} * * *"
+
+
+def install_queue_schema(conninfo: str) -> bool:
+    """Install procrastinate's tables once (replicas starting together wait on a lock)."""
+    with psycopg.connect(conninfo, autocommit=False) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        row = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+        if row is not None and row[0] is not None:
+            return False
+        conn.execute(SchemaManager.get_schema())  # procrastinate's own SQL, no parameters
+    return True
+
+
+class FleetDaemon(Daemon):
+    """One replica: the single-node daemon's runs, health and metrics, on procrastinate."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        dry_run: bool = False,
+        on_report: Callable[[RunReport], None] | None = None,
+        speed: float = 1.0,
+        notifier: Notifier | None = None,
+    ) -> None:
+        super().__init__(
+            agent, dry_run=dry_run, on_report=on_report, speed=speed, notifier=notifier
+        )
+        conninfo = agent.journal.conninfo
+        if conninfo is None:
+            raise JournalError("a fleet needs a PostgreSQL journal ([journal] url)")
+        self._conninfo = conninfo
+        lock = agent.journal.run_lock
+        self.replica = lock.holder if isinstance(lock, DbRunLock) else replica_id()
+        if isinstance(lock, DbRunLock):
+            # another replica takes a run over once its heartbeat is older than the longest
+            # API timeout plus the heartbeat interval: a call still in the air has landed
+            settings = agent.settings
+            longest = max(s.timeout_seconds for s in (settings.cloud, settings.aca, settings.clp))
+            lock.heartbeat_seconds = HEARTBEAT_SECONDS
+            # in the journal's clock seconds (an accelerated sandbox clock runs ``speed`` faster)
+            lock.stale_after = (longest + HEARTBEAT_SECONDS * 2) * speed
+        self._app = App(connector=PsycopgConnector(conninfo=conninfo))
+        self._worker: asyncio.Task[None] | None = None
+        self._chores: list[asyncio.Task[None]] = []
+        self._running = False
+        self._fleet: dict[str, Any] = {}
+        registry = self.metrics.registry
+        self._replicas_gauge = Gauge(
+            "doorfix_fleet_replicas", "Live replicas sharing the journal.", registry=registry
+        )
+        self._queue_gauge = Gauge(
+            "doorfix_fleet_queue_depth", "Jobs waiting in the fleet's queue.", registry=registry
+        )
+        self._working_gauge = Gauge(
+            "doorfix_fleet_working",
+            "1 while this replica works a playbook.",
+            ["replica", "playbook"],
+            registry=registry,
+        )
+        self._register_tasks()
+
+    # ------------------------------------------------------------------ tasks
+
+    def _register_tasks(self) -> None:
+        schedule = self.agent.settings.schedule
+        for playbook in self.playbooks:
+            plan = schedule.for_playbook(playbook)
+            if plan.every_seconds is not None:
+                cron = every_to_cron(plan.every_seconds, self._speed)
+            else:
+                cron = str(plan.cron)
+
+            async def tick(timestamp: int, playbook: str = playbook) -> None:
+                del timestamp  # the tick it was deferred for; runs read from their cursors
+                await self._job(playbook)
+
+            task = self._app.task(
+                name=f"doorfix.run.{playbook}",
+                queue=QUEUE,
+                lock=JOURNAL_LOCK,
+                queueing_lock=f"doorfix.run.{playbook}",
+            )(tick)
+            self._app.periodic(cron=cron, periodic_id=playbook)(task)
+
+        async def retention(timestamp: int) -> None:
+            del timestamp
+            await self._retention()
+
+        prune = self._app.task(
+            name="doorfix.retention", queue=QUEUE, queueing_lock="doorfix.retention"
+        )(retention)
+        self._app.periodic(cron="17 3 * * *", periodic_id="retention")(prune)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def scheduling(self) -> bool:
+        worker = self._worker
+        return self._running and worker is not None and not worker.done() and not self._stopping
+
+    async def _begin(self) -> dict[str, str]:
+        await asyncio.to_thread(install_queue_schema, self._conninfo)
+        await self._app.open_async()
+        self._worker = asyncio.create_task(
+            self._app.run_worker_async(
+                queues=[QUEUE],
+                name=self.replica,
+                concurrency=1,
+                install_signal_handlers=False,
+                update_heartbeat_interval=HEARTBEAT_SECONDS,
+                stalled_worker_timeout=HEARTBEAT_SECONDS * 5,
+                fetch_job_polling_interval=1.0,
+                delete_jobs="successful",
+            ),
+            name="doorfix-fleet-worker",
+        )
+        self._chores = [
+            asyncio.create_task(self._beat_forever(), name="doorfix-replica-heartbeat"),
+            asyncio.create_task(self._sweep_forever(), name="doorfix-stalled-sweep"),
+        ]
+        self._running = True
+        schedule = self.agent.settings.schedule
+        timetable: dict[str, str] = {}
+        for playbook in self.playbooks:
+            plan = schedule.for_playbook(playbook)
+            timetable[playbook] = (
+                f"every {plan.every_seconds}s" if plan.every_seconds else f"cron {plan.cron}"
+            )
+        return timetable
+
+    async def health(self) -> Health:
+        """The single-node health, with the fleet: replicas, the run lock, the queue."""
+        health = await super().health()
+        details = {**health.details, "replica": self.replica, "fleet": self._fleet}
+        return Health(health.reason, details)
+
+    def _started_fields(self) -> dict[str, Any]:
+        return {"fleet": True, "replica": self.replica}
+
+    async def _wind_down(self) -> None:
+        """Take no new job; let the run in flight finish; leave the fleet's list."""
+        self._stopping = True
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()  # procrastinate stops taking jobs and awaits the one running
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        while self._jobs:
+            await asyncio.wait(set(self._jobs))
+        await self._close()
+
+    async def _abort(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker
+        await self._close()
+
+    async def _close(self) -> None:
+        for chore in self._chores:
+            chore.cancel()
+        for chore in self._chores:
+            with contextlib.suppress(asyncio.CancelledError):
+                await chore
+        self._chores = []
+        if self._running:
+            self._running = False
+            with contextlib.suppress(JournalError):
+                await asyncio.to_thread(self.agent.journal.drop_replica, self.replica)
+            await self._app.close_async()
+
+    # ------------------------------------------------------------------ chores
+
+    def working(self) -> str:
+        current = self._current
+        return "" if current is None else current[0]
+
+    async def _beat_forever(self) -> None:
+        host, pid = socket.gethostname(), os.getpid()
+        while True:
+            try:
+                await asyncio.to_thread(
+                    self.agent.journal.replica_beat,
+                    self.replica,
+                    host=host,
+                    pid=pid,
+                    working=self.working(),
+                )
+            except JournalError as exc:
+                log.warning("replica_heartbeat_failed", error=str(exc))
+            try:
+                self._fleet = await asyncio.to_thread(fleet_status, self.agent.journal)
+            except (JournalError, psycopg.Error) as exc:
+                log.warning("fleet_status_failed", error=str(exc))
+            else:
+                self._replicas_gauge.set(self._fleet["live"])
+                self._queue_gauge.set(self._fleet["queue_depth"])
+                working = self.working()
+                for playbook in self.playbooks:
+                    self._working_gauge.labels(self.replica, playbook).set(int(working == playbook))
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def _sweep_forever(self) -> None:
+        """Mark failed the jobs of replicas whose worker stopped its heartbeat."""
+        manager = self._app.job_manager
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                stalled = await manager.get_stalled_jobs(
+                    queue=QUEUE, seconds_since_heartbeat=HEARTBEAT_SECONDS * 5
+                )
+                for job in stalled:
+                    if job.id is None:
+                        continue
+                    await manager.finish_job_by_id_async(
+                        job.id, status=Status.FAILED, delete_job=False
+                    )
+                    log.warning("stalled_job_failed", job_id=job.id, task=job.task_name)
+            except (
+                ProcrastinateException,
+                psycopg.Error,
+            ) as exc:  # housekeeping: the next sweep tries again
+                log.warning("stalled_sweep_failed", error=str(exc))
+
+
+async def run_fleet_daemon(
+    agent: Agent,
+    *,
+    dry_run: bool = False,
+    stop: asyncio.Event | None = None,
+    on_report: Callable[[RunReport], None] | None = None,
+    speed: float = 1.0,
+    handle_signals: bool = True,
+    notifier: Notifier | None = None,
+) -> DaemonSummary:
+    """Run one replica until ``stop`` is set or SIGTERM/SIGINT arrives; its summary."""
+    daemon = FleetDaemon(
+        agent, dry_run=dry_run, on_report=on_report, speed=speed, notifier=notifier
+    )
+    return await daemon.run(stop or asyncio.Event(), handle_signals=handle_signals)

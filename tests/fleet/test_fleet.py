@@ -1,0 +1,275 @@
+"""A fleet: replicas of ``doorfix daemon`` sharing one PostgreSQL journal through procrastinate.
+
+What an operator running several replicas sees: together they fix the demo world's
+remediable faults, each write is made once across the fleet, a replica killed in the middle
+of a write is taken over (its in-flight write settled by re-reading, never repeated), and a
+tick is run once whatever the number of replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from support import configs
+from support.demo import REMEDIABLE
+from support.polling import wait_for
+from support.processes import DaemonProcess, daemon, spawn_doorfix
+from support.renewals import hold_back_renewal, renewals
+
+from doorfix.agent.journal.store import Journal
+from doorfix.clock import SystemClock
+from doorfix.sandbox.api.app import sandbox_state
+from doorfix.sandbox.api.server import ServedSandbox, build_app
+
+
+@contextmanager
+def served_demo() -> Iterator[ServedSandbox]:
+    """The demo world on the wall clock, served on 127.0.0.1, with instant propagation."""
+    app = build_app("demo", seed=0, clock=SystemClock())
+    timing = sandbox_state(app).world.settings
+    timing.push_delay_s = 0
+    timing.propagation_delay_s = 0
+    timing.sync_start_delay_s = 0
+    timing.sync_duration_s = 0
+    with ServedSandbox(app) as served:
+        yield served
+
+
+def fleet_config(path: Path, served: ServedSandbox, url: str) -> Path:
+    """The daemon test's config with the PostgreSQL journal instead of the file."""
+    configs.daemon_config(path, served.urls, path.parent / "unused.sqlite3", timeout_seconds=3)
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^path = ".*"$', f'url = "{url}"', text, count=1)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def present(served: ServedSandbox) -> dict[str, bool]:
+    truth = httpx.get(f"{served.base_url}/sandbox/truth", timeout=10).json()
+    return {f["kind"]: f["present"] for f in truth["faults"]}
+
+
+def writes(served: ServedSandbox) -> Counter[tuple[str, str, str]]:
+    return Counter(
+        (m.operation, json.dumps(m.targets, sort_keys=True), json.dumps(m.params, sort_keys=True))
+        for m in served.state.mutations.since(0)
+        if m.outcome == "ok"
+    )
+
+
+def started_renewal(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM actions WHERE remedy = 'renew_license' AND status = 'started'"
+        ).fetchone()
+    return row is not None and row[0] > 0
+
+
+def fleet_json(config: Path) -> dict[str, Any]:
+    done = spawn_doorfix("--config", str(config), "fleet", "--json")
+    out, err = done.communicate(timeout=60)
+    assert done.returncode == 0, err
+    return dict(json.loads(out))
+
+
+def healthz(replica: DaemonProcess) -> dict[str, Any]:
+    return dict(httpx.get(f"{replica.url}/healthz", timeout=10).json())
+
+
+def metrics_text(replica: DaemonProcess) -> str:
+    return httpx.get(f"{replica.url}/metrics", timeout=10).text
+
+
+def test_the_fleet_command_needs_a_postgresql_journal(tmp_path: Path) -> None:
+    config = tmp_path / "doorfix.toml"
+    config.write_text(f'[journal]\npath = "{tmp_path / "j.sqlite3"}"\n', encoding="utf-8")
+    done = spawn_doorfix("--config", str(config), "fleet")
+    out, err = done.communicate(timeout=60)
+    assert done.returncode == 2
+    assert out == ""
+    (line,) = err.splitlines()
+    assert "[journal] url" in line
+    assert "Traceback" not in err
+
+
+def lock_holder_pid(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT holder FROM run_locks WHERE lock_name = 'journal'").fetchone()
+    assert row is not None
+    assert row[0] is not None
+    return int(str(row[0]).split(":")[1])
+
+
+def periodic_defers(url: str) -> list[tuple[str, int]]:
+    with psycopg.connect(url) as conn:
+        return [
+            (str(r[0]), int(r[1]))
+            for r in conn.execute(
+                "SELECT periodic_id, defer_timestamp FROM procrastinate_periodic_defers"
+            )
+        ]
+
+
+@pytest.mark.timeout(300)
+def test_three_replicas_fix_the_world_once_and_take_over_a_killed_one(
+    tmp_path: Path, pg_url: str
+) -> None:
+    with served_demo() as served, ExitStack() as stack:
+        config = fleet_config(tmp_path / "doorfix.toml", served, pg_url)
+        # the renewal lands at once but its answer is held back: the kill comes mid-action
+        hold_back_renewal(served.state, seconds=4)
+        replicas: list[DaemonProcess] = [stack.enter_context(daemon(config)) for _ in range(3)]
+        for replica in replicas:
+            replica.wait_started()
+        wait_for(
+            lambda: bool(renewals(served.state)) and started_renewal(pg_url),
+            timeout=60,
+            what="a renewal to land with its intent in the journal",
+        )
+        # the replica whose run holds the renewal in flight (the run lock's holder) is killed
+        # mid-action
+        pid = lock_holder_pid(pg_url)
+        (victim,) = [r for r in replicas if r.proc.pid == pid]
+        victim.sigkill()
+        alive = [r for r in replicas if r is not victim]
+        wait_for(
+            lambda: fleet_json(config)["live"] == 2,
+            timeout=60,
+            what="the killed replica to be listed silent",
+        )
+        silent = [r for r in fleet_json(config)["replicas"] if not r["live"]]
+        assert [r["pid"] for r in silent] == [victim.proc.pid]
+        pids = sorted(r["pid"] for r in fleet_json(config)["replicas"])
+        assert pids == sorted(r.proc.pid for r in replicas)
+        # every live replica sees the fleet in /healthz and /metrics too
+        for replica in alive:
+            wait_for(
+                lambda r=replica: healthz(r).get("fleet", {}).get("live") == 2,
+                timeout=30,
+                what="two live replicas in /healthz",
+            )
+            wait_for(
+                lambda r=replica: "doorfix_fleet_replicas 2.0" in metrics_text(r),
+                timeout=30,
+                what="two live replicas in /metrics",
+            )
+        wait_for(
+            lambda: not any(present(served)[k] for k in REMEDIABLE),
+            timeout=90,
+            what="every remediable fault to be cleared by the surviving replicas",
+        )
+        wait_for(
+            lambda: not started_renewal(pg_url),
+            timeout=60,
+            what="the killed replica's renewal to be settled",
+        )
+        for replica in alive:
+            assert replica.stop() == 0
+    # a surviving replica settled the killed one's renewal by re-reading it
+    reconciled = [e for r in alive for e in r.events("action_reconciled", remedy="renew_license")]
+    assert [e["status"] for e in reconciled] == ["succeeded"]
+
+    # every write was made once across the fleet, the killed one's included
+    done = writes(served)
+    assert max(done.values()) == 1, done
+    assert sorted(renewals(served.state)) == sorted(set(renewals(served.state)))
+    assert len(renewals(served.state)) == 2
+    with Journal(pg_url, clock=SystemClock()) as journal:
+        assert journal.in_flight() == []
+        assert {a.status for a in journal.actions(remedy="renew_license")} == {"succeeded"}
+        # the two that stopped left the fleet's list; the killed one stays until forgotten
+        assert [r["pid"] for r in journal.replicas()] == [victim.proc.pid]
+    # each tick of each playbook was deferred once, whatever the number of replicas
+    defers = periodic_defers(pg_url)
+    assert defers
+    assert len(defers) == len(set(defers))
+
+
+def events_in_two_incidents(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [
+            f"{r[0]}/{r[1]}"
+            for r in conn.execute(
+                "SELECT feed, event_id FROM incident_events GROUP BY feed, event_id "
+                "HAVING count(DISTINCT incident_id) > 1"
+            )
+        ]
+
+
+def kill_loop(tmp_path: Path, url: str, *, kills: int, seed: int) -> None:
+    """Two replicas, a third added mid-run, then ``kills`` SIGKILLs of a random replica at
+    a random point, each replaced; the fleet must end with the world fixed and nothing
+    repeated, lost or doubled."""
+    rng = random.Random(seed)
+    with served_demo() as served, ExitStack() as stack:
+        config = fleet_config(tmp_path / "doorfix.toml", served, url)
+        hold_back_renewal(served.state, seconds=2)
+        replicas: list[DaemonProcess] = [stack.enter_context(daemon(config)) for _ in range(2)]
+        for replica in replicas:
+            replica.wait_started()
+        wait_for(
+            lambda: any(r.events("run_completed") for r in replicas),
+            timeout=60,
+            what="a first run",
+        )
+        # a replica added mid-run takes a share of the work
+        added = stack.enter_context(daemon(config))
+        replicas.append(added)
+        wait_for(
+            lambda: bool(added.events("run_completed")),
+            timeout=60,
+            what="the added replica to complete a run",
+        )
+        for _ in range(kills):
+            victim = rng.choice([r for r in replicas if r.proc.poll() is None])
+            wait_for(lambda v=victim: bool(v.events("daemon_started")), timeout=30, what="started")
+            deadline = time.monotonic() + rng.uniform(0.2, 3.0)
+            wait_for(lambda d=deadline: time.monotonic() >= d, timeout=5, what="the kill point")
+            victim.sigkill()
+            replicas.append(stack.enter_context(daemon(config)))
+        wait_for(
+            lambda: not any(present(served)[k] for k in REMEDIABLE),
+            timeout=120,
+            what="every remediable fault to be cleared",
+        )
+        wait_for(
+            lambda: not started_renewal(url) and not in_flight(url),
+            timeout=90,
+            what="every in-flight action to be settled",
+        )
+        for replica in replicas:
+            if replica.proc.poll() is None:
+                replica.wait_started()  # a signal before its handlers would kill it
+                assert replica.stop() == 0
+    done = writes(served)
+    assert max(done.values()) == 1, done  # 0 duplicate mutations
+    assert len(renewals(served.state)) == 2  # one per door: never over budget or repeated
+    assert events_in_two_incidents(url) == []
+    with Journal(url, clock=SystemClock()) as journal:
+        assert journal.in_flight() == []
+        assert journal.budget_used("renewals", period=journal.clock.now().strftime("%Y-%m")) <= 2
+
+
+def in_flight(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM actions WHERE status = 'started'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+@pytest.mark.timeout(600)
+def test_replicas_killed_at_random_points_repeat_lose_and_double_nothing(
+    tmp_path: Path, pg_url: str
+) -> None:
+    kill_loop(tmp_path, pg_url, kills=int(os.environ.get("DOORFIX_FLEET_KILLS", "3")), seed=15)
