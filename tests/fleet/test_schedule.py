@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import croniter
 import pytest
 
-from doorfix.agent.daemon.fleet import every_to_cron
+from doorfix.agent.daemon.fleet import claim_digest, every_to_cron
+from doorfix.agent.journal.store import Journal
+from doorfix.clock import ManualClock
 
 
 @pytest.mark.parametrize(
@@ -28,3 +32,16 @@ def test_an_interval_becomes_a_cron_that_fires_at_least_as_often(every: int, cro
 
 def test_an_accelerated_clock_fires_that_much_more_often() -> None:
     assert every_to_cron(300, speed=60) == "* * * * * */5"
+
+
+def test_one_replica_sends_each_digest(pg_url: str) -> None:
+    """Every replica's clock reaches the digest's time; the journal lets one of them send it."""
+    clock = ManualClock(datetime(2026, 11, 16, 8, 0, tzinfo=UTC))
+    due = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    with Journal(pg_url, clock=clock) as one, Journal(pg_url, clock=clock) as two:
+        assert [claim_digest(one, due), claim_digest(two, due), claim_digest(one, due)] == [
+            True,
+            False,
+            False,
+        ]
+        assert claim_digest(two, due + timedelta(days=1))

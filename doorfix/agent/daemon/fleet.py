@@ -26,7 +26,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -96,6 +96,20 @@ def fleet_status(journal: Journal) -> dict[str, Any]:
         "run_lock": holder,
         "queue_depth": queue_depth(conninfo) if conninfo else 0,
     }
+
+
+#: the journal counter that lets one replica send each digest
+DIGEST_COUNTER = "digest"
+
+
+def claim_digest(journal: Journal, due: datetime) -> bool:
+    """Whether this replica sends the digest due at ``due``: the first to claim it does.
+
+    Every replica's clock reaches each ``[report] digest_cron`` time; one journal counter per
+    due time with a cap of one lets exactly one of them send it (a conditional increment,
+    as the renewal budget is spent).
+    """
+    return journal.spend_budget(DIGEST_COUNTER, period=rows.to_text(due), cap=1)
 
 
 def every_to_cron(every_seconds: int, speed: float = 1.0) -> str:
@@ -244,6 +258,17 @@ class FleetDaemon(Daemon):
                 f"every {plan.every_seconds}s" if plan.every_seconds else f"cron {plan.cron}"
             )
         return timetable
+
+    async def _claim_digest(self, due: datetime) -> bool:
+        """One replica of the fleet sends each digest (see :func:`claim_digest`)."""
+        try:
+            claimed = await asyncio.to_thread(claim_digest, self.agent.journal, due)
+        except JournalError as exc:
+            log.warning("digest_claim_failed", until=due.isoformat(), error=str(exc))
+            return False
+        if not claimed:
+            log.info("digest_sent_by_another_replica", until=due.isoformat())
+        return claimed
 
     async def health(self) -> Health:
         """The single-node health, with the fleet: replicas, the run lock, the queue."""
