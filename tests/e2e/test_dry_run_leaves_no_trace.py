@@ -140,3 +140,36 @@ def test_report_and_history_still_show_what_a_dry_run_would_fix(tmp_path: Path) 
     assert proc.returncode == 0, err
     outcomes = [i["outcome"] for i in json.loads(out)["incidents"]]
     assert "would_fix" in outcomes
+
+
+@pytest.mark.timeout(240)
+def test_a_dry_run_on_a_postgresql_journal_records_only_its_run_row(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The scratch copy of a fleet's journal: the dry-run's only trace is its run and report."""
+    app = create_app(_instant_world(), api_faults=ApiFaults(seed=0))
+    config = tmp_path / "doorfix.toml"
+    with ServedSandbox(app) as served:
+        write_config(config, served.urls, tmp_path / "unused.sqlite3", EXTRA)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            re.sub(r'(?m)^path = ".*"$', f'url = "{pg_url}"', text, count=1), encoding="utf-8"
+        )
+        before = len(served.state.mutations.since(0))
+        dry = _run(config, "aca-rejections", "--dry-run")
+        assert len(served.state.mutations.since(0)) == before
+    would = [i for i in dry["incidents"] if i["outcome"] == "would_fix"]
+    assert would
+
+    with Journal(pg_url, clock=SystemClock()) as journal:
+        (run,) = journal.runs()
+        assert run.dry_run
+        assert run.status == "completed"
+        assert journal.incidents(limit=1000) == []
+        assert journal.cursor("aca-events") is None
+
+    proc = spawn_doorfix("--config", str(config), "report", "--format", "json")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    sections = json.loads(out)["sections"]
+    assert {p["cause"] for p in sections["would_fix"]} == {i["cause"] for i in would}
