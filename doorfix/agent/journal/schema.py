@@ -5,7 +5,8 @@ Statements live in :mod:`doorfix.agent.journal.sql`, the row types and value con
 
 Each :class:`Migration` carries SQLite's DDL and, where PostgreSQL's differs, its own
 (:meth:`Migration.for_dialect`); :mod:`doorfix.agent.journal.postgres` applies the same list.
-Versions may have gaps (branches take their own numbers); the runner applies them in order.
+Versions may have gaps (branches take their own numbers); the runner applies every version
+the journal lacks, in order, even one below the newest it holds.
 
 Queries use standard SQL that PostgreSQL accepts unchanged (``ON CONFLICT``, ``COALESCE``,
 ``LIMIT``, partial unique indexes, ``EXISTS``) with named ``:name`` parameters; only the

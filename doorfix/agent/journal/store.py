@@ -60,7 +60,7 @@ ANY_CURSOR = _Any()
 
 
 class Journal(JournalIncidents, JournalActions):
-    """The SQLite journal; one connection, safe to share between threads."""
+    """The journal, on SQLite or PostgreSQL; safe to share between threads."""
 
     # runs --------------------------------------------------------------------------------
 
