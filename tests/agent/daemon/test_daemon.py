@@ -146,10 +146,11 @@ def test_fixes_serves_health_stops_mid_run_and_resumes(tmp_path: Path) -> None:
             assert health.status_code == 200
             assert health.json()["status"] == "ok"
 
-            # one more full round after the fixes: the restart repeats nothing
+            # one more full round after the fixes: the restart repeats nothing (the run that
+            # cleared a fault may still be finishing, so at least two runs of each)
             base = {p: completed(second, p) for p in ("door-logs", "aca-rejections")}
             wait_for(
-                lambda: all(completed(second, p) >= n + 1 for p, n in base.items()),
+                lambda: all(completed(second, p) >= max(n + 1, 2) for p, n in base.items()),
                 timeout=30,
                 what="another run of each playbook",
             )
