@@ -949,7 +949,48 @@ def _no_funds(m: Manifest) -> JSON:
     }
 
 
+async def sym_tag_not_assigned(api: Api, s: Subject) -> None:
+    """The premise fails: the user's only tag is lost in ACA, and the lock refuses it."""
+    decision = await api.present_lock(s)
+    assert decision["granted"] is False, decision
+    user = await api.aca_user(s["user_id"])
+    assert [(t["number"], t["state"]) for t in user["tags"]] == [(s["credential"], "lost")]
+
+
+async def toggle_does_not_open_a_lost_tag(api: Api, s: Subject) -> None:
+    """c1's toggle makes Larry grant, yet the lost tag stays refused: no sync is the fix."""
+    assert (await api.larry(s))["status"] == "denied"
+    await toggle_access_matrix(api, s)
+    decision = await api.present_lock(s)
+    assert decision["granted"] is False, decision
+
+
+async def sym_key_replaced_long_ago(api: Api, s: Subject) -> None:
+    """History: the key in use was issued long ago, after an older key was revoked."""
+    keys = await api.aca_list(f"/api/v1/users/{s['user_id']}/mobile_keys")
+    states = {k["id"]: k["state"] for k in keys}
+    assert (states[s["mobile_key_id"]], states[s["replaced_key_id"]]) == ("active", "revoked")
+
+
+async def nothing_to_do(api: Api, s: Subject) -> None:
+    """No fault: nothing to remedy."""
+
+
 CASES = [
+    Case(
+        "tag_not_assigned",
+        "aca.tag_not_assigned",
+        sym_tag_not_assigned,
+        toggle_does_not_open_a_lost_tag,
+        False,
+    ),
+    Case(
+        "mkey_replaced_long_ago",
+        "aca.mkey_replaced_long_ago",
+        sym_key_replaced_long_ago,
+        nothing_to_do,
+        False,
+    ),
     Case("clp_out_of_sync", "aca.clp_out_of_sync", sym_clp_out_of_sync, toggle_access_matrix, True),
     Case("iq_out_of_sync", "aca.iq_out_of_sync", sym_iq_out_of_sync, sync_access, True),
     Case("lock_offline", "aca.lock_offline", sym_iq_offline, power_cycle_iq_offline, True),
