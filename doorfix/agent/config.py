@@ -189,8 +189,10 @@ class ScheduleSection(_Section):
 class DaemonSection(_Section):
     """``[daemon]``: the local health and metrics endpoint."""
 
-    #: port of /healthz and /metrics on 127.0.0.1 (0: any free port)
+    #: port of /healthz, /metrics and the console (0: any free port)
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    #: the address to listen on; beyond loopback only with both console tokens set
+    host: str = "127.0.0.1"
 
 
 class ReportSection(_Section):

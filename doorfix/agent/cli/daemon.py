@@ -48,7 +48,7 @@ def daemon(
 
     async def go() -> None:
         async with open_agent(loaded, redactor=redactor) as agent:
-            await run_daemon(agent, dry_run=dry_run, speed=speed)
+            await run_daemon(agent, dry_run=dry_run, speed=speed, redact=redactor)
 
     try:
         asyncio.run(go())
@@ -61,12 +61,22 @@ def demo(
         float, typer.Option(min=1, help="Stop after this many real seconds at most.")
     ] = 60.0,
     speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second.")] = 120.0,
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console",
+            help="Serve the supervisors' console, print its address, run the whole --seconds.",
+        ),
+    ] = False,
 ) -> None:
     """The daemon fixing the sandbox's demo world over loopback HTTP: no config, no secrets."""
     from doorfix.agent.cli.demo import run_demo  # noqa: PLC0415 - the sandbox loads only for the demo
 
     configure_logging(level="warning")
-    asyncio.run(run_demo(seconds=seconds, speed=speed, console=Console()))
+    try:
+        asyncio.run(run_demo(seconds=seconds, speed=speed, console=Console(), with_console=console))
+    except ConfigError as exc:
+        _fail(exc)
 
 
 def register(app: typer.Typer) -> None:

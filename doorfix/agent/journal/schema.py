@@ -188,10 +188,48 @@ _V3 = (
     "CREATE INDEX incident_events_event ON incident_events (feed, event_id)",
 )
 
+# a person's marks on an incident (``handled``, with who and a note: the supervisors' console)
+# and supervised mode's approvals: a planned action waiting for a person, then approved,
+# refused, lapsed (the plan changed, or its time-to-live passed) or run
+_V5 = (
+    """
+    CREATE TABLE incident_marks (
+        seq INTEGER PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents (incident_id),
+        mark TEXT NOT NULL CHECK (mark IN ('handled')),
+        marked_by TEXT NOT NULL,
+        note TEXT NOT NULL,
+        marked_at TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX incident_marks_once ON incident_marks (incident_id, mark)",
+    """
+    CREATE TABLE approvals (
+        seq INTEGER PRIMARY KEY,
+        approval_id TEXT NOT NULL UNIQUE,
+        incident_id TEXT NOT NULL REFERENCES incidents (incident_id),
+        run_id TEXT NOT NULL,
+        remedy TEXT NOT NULL,
+        target TEXT NOT NULL,
+        system TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('awaiting_approval', 'approved', 'refused', 'lapsed', 'ran')),
+        requested_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT,
+        note TEXT,
+        action_id TEXT
+    )""",
+    "CREATE INDEX approvals_status ON approvals (status)",
+    "CREATE INDEX approvals_incident ON approvals (incident_id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, feeds, seen events, incidents, history, actions", _V1),
     Migration(2, "find the latest incident of a key without a scan", _V2),
     Migration(3, "each incident's events with their feed, marked seen when it is decided", _V3),
+    Migration(5, "incidents marked handled by a person; approvals of supervised actions", _V5),
 )
 
 

@@ -33,6 +33,7 @@ from doorfix.agent.journal.incidents import (
     OUTCOMES,
     JournalIncidents,
 )
+from doorfix.agent.journal.marks import JournalMarks, MarkRow
 from doorfix.agent.journal.rows import ActionRow, HistoryRow, IncidentRow, RunRow
 from doorfix.errors import JournalError
 
@@ -44,13 +45,14 @@ __all__ = [
     "HistoryRow",
     "IncidentRow",
     "Journal",
+    "MarkRow",
     "RunRow",
 ]
 
 RunStatus = Literal["completed", "failed", "interrupted"]
 
 
-class Journal(JournalIncidents, JournalActions):
+class Journal(JournalIncidents, JournalActions, JournalMarks):
     """The SQLite journal; one connection, safe to share between threads."""
 
     # runs --------------------------------------------------------------------------------
