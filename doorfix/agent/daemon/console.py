@@ -64,7 +64,8 @@ CSP = (
 SECURITY_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # not no-referrer: under it a browser sends "Origin: null" with a form, which is refused
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
@@ -263,7 +264,7 @@ class Console:
             now=now,
             playbooks=list(self.ctx.status()),
             counts=dict(sorted(counts.items())),
-            chart=Markup(svg_chart(report.per_day)),  # noqa: S704 - built of numbers and escaped names
+            chart=Markup(svg_chart(report.per_day, inline_style=False)),  # noqa: S704 - built of numbers and escaped names
         )
 
     async def needs_a_person(self, request: Request) -> Response:

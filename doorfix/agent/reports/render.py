@@ -428,15 +428,20 @@ def _tick_step(value: int) -> int:
         step *= 10
 
 
-def svg_chart(days: Sequence[DayCount]) -> str:
-    """Incidents per day as stacked bars by outcome, with axes and a legend, as inline SVG."""
+def svg_chart(days: Sequence[DayCount], *, inline_style: bool = True) -> str:
+    """Incidents per day as stacked bars by outcome, with axes and a legend, as inline SVG.
+
+    ``inline_style=False``: no ``style`` attribute (a page whose CSP forbids inline styles
+    sizes ``#chart`` in its stylesheet).
+    """
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
     tick = _tick_step(max((d.total for d in days), default=0))
     top = tick * 4
     outcomes = [o for o in (*SECTIONS, OPEN) if any(d.counts.get(o) for d in days)]
     out = [
-        f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
-        f'style="max-width:{_W}px" viewBox="0 0 {_W} {_H}" role="img" '
+        '<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
+        + (f'style="max-width:{_W}px" ' if inline_style else "")
+        + f'viewBox="0 0 {_W} {_H}" role="img" '
         'aria-label="Incidents per day by outcome">',
         f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#ffffff"/>',
     ]
