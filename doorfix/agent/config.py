@@ -143,6 +143,7 @@ OUTCOMES = (
     "no_fault",
     "deferred",
     "failed",
+    "awaiting_approval",
 )
 
 
@@ -236,6 +237,10 @@ class RemediesSection(_Section):
     """``[remedies]``: the allowlist of remedies, and the holidays doorfix may open."""
 
     enabled: tuple[Remedy, ...] = REMEDIES
+    #: supervised mode: these remedies wait for a person's approval before they run
+    approve: tuple[Remedy, ...] = ()
+    #: an approval (or a request for one) lapses after this many hours
+    approval_ttl_hours: Positive = 24
     #: holiday id or name -> the working hours ``set_holiday_hours`` may enable on it
     holiday_hours: dict[str, HolidayWindow] = Field(default_factory=dict)
 

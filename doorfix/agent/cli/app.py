@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from doorfix import __version__
+from doorfix.agent.cli.approvals import register as register_approvals
 from doorfix.agent.cli.daemon import register as register_daemon
 from doorfix.agent.cli.reports import register as register_reports
 from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
@@ -196,6 +197,7 @@ def diagnose(
 
 register_reports(app)
 register_daemon(app)
+register_approvals(app)
 
 
 def main() -> None:

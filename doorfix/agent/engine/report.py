@@ -16,7 +16,7 @@ from rich.text import Text
 from doorfix.connectors.models import iso_z
 from doorfix.text import printable
 
-ActionStatus = Literal["planned", "succeeded", "failed", "skipped", "unknown"]
+ActionStatus = Literal["planned", "awaiting_approval", "succeeded", "failed", "skipped", "unknown"]
 
 
 @dataclass
@@ -147,6 +147,7 @@ OUTCOME_STYLE = {
     "no_fault": "dim",
     "deferred": "magenta",
     "failed": "red",
+    "awaiting_approval": "bright_magenta",
 }
 
 

@@ -30,6 +30,7 @@ from doorfix.agent.engine.reconcile import reconcile
 from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport, SkippedRecord
 from doorfix.agent.engine.retry import add_retries
 from doorfix.agent.engine.state import Agent, RunState
+from doorfix.agent.engine.supervise import lapse_unplanned, supervise, supervised
 from doorfix.agent.engine.verification import settle
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
@@ -384,6 +385,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
             evidence=incident.evidence,
             note=incident.reason or None,
         )
+        lapse_unplanned(run, row.incident_id, incident.outcome)
         _supersede(run, incident)
         log.info(
             "incident_recorded",
@@ -429,7 +431,32 @@ async def _act(
             action.remedy.value, action.target, "planned", action.system, dict(action.params)
         )
         incident.actions.append(report)
-        decision = run.guards.check(action) if run.dry_run else run.guards.admit(action)
+        watched = supervised(run, action)
+        checked = run.dry_run or watched
+        decision = run.guards.check(action) if checked else run.guards.admit(action)
+        approval_id: str | None = None
+        if decision.allowed and watched:
+            # supervised: a person decides; the guards count it only if it runs now
+            verdict = supervise(run, action, incident_id)
+            if verdict.verdict == "wait":
+                report.status = "awaiting_approval"
+                report.detail = f"approval {verdict.approval.approval_id}"
+                incident.reason = (
+                    f"{action.remedy.value} on {action.target} waits for approval "
+                    f"{verdict.approval.approval_id} (until "
+                    f"{verdict.approval.expires_at:%Y-%m-%d %H:%M} UTC)"
+                )
+                return Outcome.AWAITING_APPROVAL, ()
+            if verdict.verdict == "refused":
+                report.status = "skipped"
+                report.detail = f"refused by {verdict.approval.decided_by}"
+                incident.reason = report.detail + (
+                    f": {verdict.approval.note}" if verdict.approval.note else ""
+                )
+                steps = (verdict.step,) if verdict.step is not None else ()
+                return Outcome.NEEDS_HUMAN, steps + plan.steps
+            approval_id = verdict.approval.approval_id
+            decision = run.guards.admit(action)  # every guard still applies after approval
         if not decision.allowed:
             report.status = "skipped"
             report.detail = decision.reason
@@ -441,7 +468,9 @@ async def _act(
             return Outcome.DEFERRED, ()
         if run.dry_run:
             continue
-        result_outcome, extra = await _execute(run, action, candidate, incident_id, report)
+        result_outcome, extra = await _execute(
+            run, action, candidate, incident_id, report, approval_id=approval_id
+        )
         if result_outcome is Outcome.FIXED:
             continue
         outcome = result_outcome
@@ -461,6 +490,8 @@ async def _execute(
     candidate: Candidate,
     incident_id: str,
     report: ActionReport,
+    *,
+    approval_id: str | None = None,
 ) -> tuple[Outcome, tuple[Step, ...]]:
     journal = run.journal
     previous = journal.actions(
@@ -475,6 +506,9 @@ async def _execute(
         params={"call": dict(action.params), "verify": dict(candidate.verify)},
         idempotency_key=f"{incident_id}:{action.remedy.value}:{action.target}:{len(previous)}",
     )
+    if approval_id is not None:
+        # the approval is spent the moment its action is intended: it never runs twice
+        journal.settle_approval(approval_id, status="ran", action_id=action_id)
     result = await run.executor.run(action, candidate.verify)
     run.guards.record(action, write_error=result.write_error)
     report.status = result.status

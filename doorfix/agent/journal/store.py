@@ -33,7 +33,7 @@ from doorfix.agent.journal.incidents import (
     OUTCOMES,
     JournalIncidents,
 )
-from doorfix.agent.journal.marks import JournalMarks, MarkRow
+from doorfix.agent.journal.marks import ApprovalRow, JournalApprovals, JournalMarks, MarkRow
 from doorfix.agent.journal.rows import ActionRow, HistoryRow, IncidentRow, RunRow
 from doorfix.errors import JournalError
 
@@ -42,6 +42,7 @@ __all__ = [
     "OPEN_OUTCOMES",
     "OUTCOMES",
     "ActionRow",
+    "ApprovalRow",
     "HistoryRow",
     "IncidentRow",
     "Journal",
@@ -52,7 +53,7 @@ __all__ = [
 RunStatus = Literal["completed", "failed", "interrupted"]
 
 
-class Journal(JournalIncidents, JournalActions, JournalMarks):
+class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
     """The SQLite journal; one connection, safe to share between threads."""
 
     # runs --------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ OUTCOME_COLOURS: Mapping[str, str] = {
     "failed": "#c62828",
     "deferred": "#7b1fa2",
     "no_fault": "#9e9e9e",
+    "awaiting_approval": "#ef6c00",
     OPEN: "#5d4037",
 }
 
