@@ -31,7 +31,7 @@ def demo_console() -> Iterator[DemoConsole]:
         "COLUMNS": "200",
     }
     proc = subprocess.Popen(
-        [*DOORFIX, "demo", "--console", "--seconds", "300"],
+        [*DOORFIX, "demo", "--console", "--seconds", "300", "--approve", "renew_license"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

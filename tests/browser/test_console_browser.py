@@ -112,3 +112,74 @@ def test_writes_without_the_approver_token_or_the_csrf_token_are_refused(
     approver.goto(f"{demo_console.url}/incidents/{incident_id}")
     assert approver.locator("#history li.mark").count() == 0
     assert approver.locator("form.handle").count() == 1
+
+
+def _until(page: Any, url: str, selector: str, *, count: int = 1, text: str = "") -> Any:
+    """Reload ``url`` until ``selector`` matches ``count`` elements (holding ``text``)."""
+    for _ in range(150):
+        page.goto(url)
+        found = page.locator(selector)
+        if found.count() >= count and (not text or text in found.first.inner_text()):
+            return found
+        page.wait_for_timeout(200)
+    raise AssertionError(f"{url} never showed {selector} {text!r}")
+
+
+def test_an_approved_renewal_runs_and_is_verified_a_refused_one_never_runs(
+    demo_console: DemoConsole, browser: Any, tmp_path: Path
+) -> None:
+    url = demo_console.url
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, url, APPROVE, "Dana")
+    cards = _until(page, f"{url}/approvals", "article.approval", count=2)
+    page.screenshot(path=str(tmp_path / "console-approvals.png"), full_page=True)
+    # two waiting renewals of different doors (a door may wait twice: a scan and a refusal)
+    by_target: dict[str, Any] = {}
+    for n in range(cards.count()):
+        by_target.setdefault(cards.nth(n).locator("h3").inner_text(), cards.nth(n))
+    assert len(by_target) >= 2, list(by_target)
+    first, second = list(by_target.values())[:2]
+    approved_id = (first.get_attribute("id") or "").removeprefix("approval-")
+    refused_id = (second.get_attribute("id") or "").removeprefix("approval-")
+    approved_incident = first.locator("a").first.get_attribute("href")
+    refused_incident = second.locator("a").first.get_attribute("href")
+
+    second.locator("form.refuse input[name=note]").fill("door is being retired")
+    with page.expect_navigation():
+        second.locator("form.refuse button").click()
+    assert page.url == f"{url}/approvals"
+    decided = page.locator(f"#decided-{refused_id}").inner_text()
+    assert "refused" in decided
+    assert "Dana" in decided
+    assert "door is being retired" in decided
+    approving = page.locator(f"#approval-{approved_id}")  # the page reloaded: find it by id
+    approving.locator("form.approve input[name=note]").fill("budget ok")
+    with page.expect_navigation():
+        approving.locator("form.approve button").click()
+    assert page.url == f"{url}/approvals"
+
+    # the next runs diagnose both again: the approved one runs and is verified
+    _until(page, f"{url}{approved_incident}", "#outcome", text="fixed")
+    assert "succeeded" in page.locator("#actions").inner_text()
+    history = page.locator("#history").inner_text()
+    assert f"{approved_id} of renew_license" in history
+    assert "ran by Dana: budget ok" in history
+    page.screenshot(path=str(tmp_path / "console-approved-incident.png"), full_page=True)
+    # the refused one never runs: a person is told who refused and why
+    _until(page, f"{url}{refused_incident}", "#outcome", text="needs_human")
+    assert "Dana refused doorfix's renew_license" in page.content()
+    assert "door is being retired" in page.content()
+    assert "succeeded" not in page.locator("#actions").inner_text()
+
+    # deciding again says what happened
+    page.goto(f"{url}/approvals")
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value") or ""
+    again = page.request.post(
+        f"{url}/approvals/{approved_id}/approve", form={"csrf": csrf}, max_redirects=0
+    )
+    assert again.status == 409
+    assert "already ran" in again.text()
+    missing = page.request.post(
+        f"{url}/approvals/nope/approve", form={"csrf": csrf}, max_redirects=0
+    )
+    assert missing.status == 404

@@ -92,6 +92,13 @@ async def test_a_refused_action_never_runs_and_a_person_is_told_who_refused(demo
     assert "dana refused" in refused.steps[0]["text"]
     assert "door is being retired" in refused.steps[0]["text"]
     assert approval.params["door_id"] not in renewals(demo.state)
+    # the refusal holds for the same call on that door: the next scan does not ask again
+    later = await demo.run("license-renewal")
+    door = approval.params["door_id"]
+    again = [i for i in later.incidents if i.subject.get("door_id") == door]
+    assert [i.outcome for i in again] == ["needs_human"]
+    assert all(a.target != approval.target for a in _waiting(demo))
+    assert door not in renewals(demo.state)
     with pytest.raises(StateConflict, match="already refused by dana"):
         demo.agent.journal.decide_approval(approval.approval_id, approve=True, by="x", note=None)
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
+from doorfix.agent.config import REMEDIES
 from doorfix.agent.daemon.scheduler import run_daemon
 from doorfix.errors import ConfigError, JournalError
 from doorfix.log import configure_logging
@@ -68,13 +69,37 @@ def demo(
             help="Serve the supervisors' console, print its address, run the whole --seconds.",
         ),
     ] = False,
+    approve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approve",
+            help="Supervised mode: this remedy waits for approval (repeat for more).",
+        ),
+    ] = None,
 ) -> None:
     """The daemon fixing the sandbox's demo world over loopback HTTP: no config, no secrets."""
     from doorfix.agent.cli.demo import run_demo  # noqa: PLC0415 - the sandbox loads only for the demo
 
+    wanted = tuple(approve or ())
+    unknown = sorted(set(wanted) - set(REMEDIES))
+    if unknown:
+        _fail(
+            ConfigError(
+                f"unknown remedy {', '.join(unknown)}; known: {', '.join(REMEDIES)}",
+                key="--approve",
+            )
+        )
     configure_logging(level="warning")
     try:
-        asyncio.run(run_demo(seconds=seconds, speed=speed, console=Console(), with_console=console))
+        asyncio.run(
+            run_demo(
+                seconds=seconds,
+                speed=speed,
+                console=Console(),
+                with_console=console,
+                approve=wanted,
+            )
+        )
     except ConfigError as exc:
         _fail(exc)
 

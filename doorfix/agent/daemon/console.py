@@ -2,8 +2,9 @@
 
 *Now* (each playbook's last and next run, upstream and circuit-breaker state, the last 24 h
 by outcome, the incidents chart), *Needs a person* (``needs_human`` incidents not yet marked
-handled, grouped by who acts first, each with its checklist and evidence), *Incidents* (a
-filterable list and each incident's page), *History* (the look-ups of ``doorfix history``).
+handled, grouped by who acts first, each with its checklist and evidence), *Waiting for
+approval* (supervised mode's actions, approved or refused here), *Incidents* (a filterable
+list and each incident's page), *History* (the look-ups of ``doorfix history``).
 
 Every page is a Jinja2 template with autoescape on: vendor text (names, notes, error
 messages) is escaped, and every value passes the secrets redactor first. The pages load
@@ -147,6 +148,9 @@ class Console:
             Route("/incidents/{incident_id}", self.incident, methods=["GET"]),
             Route("/incidents/{incident_id}/handled", self.handled, methods=["POST"]),
             Route("/history", self.history, methods=["GET"]),
+            Route("/approvals", self.approvals, methods=["GET"]),
+            Route("/approvals/{approval_id}/approve", self.approve, methods=["POST"]),
+            Route("/approvals/{approval_id}/refuse", self.refuse, methods=["POST"]),
             Route("/login", self.login_page, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
@@ -164,6 +168,7 @@ class Console:
             access=self.ctx.access,
             dry_run=self.ctx.dry_run,
             path=request.url.path,
+            waiting=len(self.ctx.journal.approvals(status="awaiting_approval")),
             **values,
         )
         return HTMLResponse(html, status_code=status_code, headers=dict(SECURITY_HEADERS))
@@ -368,6 +373,7 @@ class Console:
                 (m.at, m.mark, self.scrub(m.by), self.scrub(m.note))
                 for m in journal.marks(incident_id)
             ],
+            approvals=[self.scrub(a.as_dict()) for a in journal.incident_approvals(incident_id)],
         )
 
     async def handled(self, request: Request) -> Response:
@@ -396,7 +402,63 @@ class Console:
         except StateConflict as exc:
             return self.error(request, 409, str(exc))
         log.info("incident_handled", incident_id=incident_id, by=session.name)
-        return RedirectResponse(_local(form.get("next")) or "/needs-a-person", 303)
+        return RedirectResponse(_local(form.get("next") or "/needs-a-person"), 303)
+
+    async def approvals(self, request: Request) -> Response:
+        """*Waiting for approval*: the actions waiting, and the latest decided ones."""
+        if (refused := self._reader(request)) is not None:
+            return refused
+        journal, now = self.ctx.journal, self.ctx.clock.now()
+        waiting = journal.approvals(status="awaiting_approval")
+        recent = [a for a in journal.approvals(limit=50) if a.status != "awaiting_approval"]
+        incidents = {a.incident_id: journal.incident(a.incident_id) for a in waiting}
+        return self.page(
+            request,
+            "approvals.html",
+            title="Waiting for approval",
+            now=now,
+            rows=[
+                (self.scrub(a.as_dict()), a.expired(now), incidents.get(a.incident_id))
+                for a in waiting
+            ],
+            recent=[self.scrub(a.as_dict()) for a in recent],
+        )
+
+    async def approve(self, request: Request) -> Response:
+        """Approve a waiting action."""
+        return await self._decide(request, approve=True)
+
+    async def refuse(self, request: Request) -> Response:
+        """Refuse a waiting action (a note is required)."""
+        return await self._decide(request, approve=False)
+
+    async def _decide(self, request: Request, *, approve: bool) -> Response:
+        checked = await self._writer(request)
+        if isinstance(checked, Response):
+            return checked
+        session, form = checked
+        approval_id = request.path_params["approval_id"]
+        note = (form.get("note") or "").strip()
+        if not approve and not note:
+            return self.error(request, 400, "note: say why the action is refused")
+        if len(note) > MAX_NOTE:
+            return self.error(request, 400, f"note: at most {MAX_NOTE} characters")
+        try:
+            done = self.ctx.journal.decide_approval(
+                approval_id, approve=approve, by=session.name, note=note or None
+            )
+        except UnknownRecord as exc:
+            return self.error(request, 404, str(exc))
+        except StateConflict as exc:
+            return self.error(request, 409, str(exc))
+        log.info(
+            "approval_decided",
+            approval_id=approval_id,
+            status=done.status,
+            by=session.name,
+            remedy=done.remedy,
+        )
+        return RedirectResponse(_local(form.get("next") or "/approvals"), 303)
 
     async def history(self, request: Request) -> Response:
         """*History*: every incident and action of one subject."""

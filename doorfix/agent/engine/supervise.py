@@ -78,7 +78,15 @@ def supervise(run: RunState, action: PlannedAction, incident_id: str) -> Supervi
             return Supervision("run", latest)
         else:
             return Supervision("wait", latest)
-    elif latest is not None and latest.status == "refused":
+    else:
+        # a refusal holds for the same call on the same target for the approval's time to
+        # live, whichever incident asks: a person who said no is not asked again at each run
+        ttl = timedelta(hours=run.agent.settings.remedies.approval_ttl_hours)
+        if latest is None or latest.status != "refused":
+            refusal = journal.latest_refusal(remedy, action.target, since=now - ttl)
+            if refusal is not None and _same(refusal.params, params):
+                latest = refusal
+    if latest is not None and latest.status == "refused":
         note = f": {latest.note}" if latest.note else ""
         step = Step(
             Who.SUPPORT,

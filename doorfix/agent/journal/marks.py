@@ -124,6 +124,10 @@ _LATEST_APPROVAL = (
 _APPROVALS_OF_INCIDENT = _SELECT_APPROVALS + " WHERE incident_id = :incident_id ORDER BY seq"
 _APPROVALS_BY_STATUS = _SELECT_APPROVALS + " WHERE status = :status ORDER BY seq LIMIT :limit"
 _APPROVALS_ALL = _SELECT_APPROVALS + " ORDER BY seq DESC LIMIT :limit"
+_LATEST_REFUSAL = (
+    _SELECT_APPROVALS + " WHERE remedy = :remedy AND target = :target AND status = 'refused' "
+    "AND decided_at >= :since ORDER BY seq DESC LIMIT 1"
+)
 _DECIDE = (
     "UPDATE approvals SET status = :status, decided_by = :by, decided_at = :at, note = :note "
     "WHERE approval_id = :approval_id AND status = :expected"
@@ -243,6 +247,13 @@ class JournalApprovals(JournalBase):
         params = {"incident_id": incident_id, "remedy": remedy, "target": target}
         with self._read("latest_approval") as conn:
             found = conn.execute(_LATEST_APPROVAL, params).fetchone()
+        return None if found is None else _approval_row(found)
+
+    def latest_refusal(self, remedy: str, target: str, *, since: datetime) -> ApprovalRow | None:
+        """The newest refusal of ``remedy`` on ``target`` (any incident) decided since then."""
+        params = {"remedy": remedy, "target": target, "since": rows.to_text(since)}
+        with self._read("latest_refusal") as conn:
+            found = conn.execute(_LATEST_REFUSAL, params).fetchone()
         return None if found is None else _approval_row(found)
 
     def incident_approvals(self, incident_id: str) -> list[ApprovalRow]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -219,3 +219,52 @@ def test_a_non_loopback_bind_without_tokens_is_refused_at_start(tmp_path: Path) 
     assert "0.0.0.0" in done.stderr  # noqa: S104 - the refused address, named
     assert "DOORFIX_CONSOLE_VIEW_TOKEN and DOORFIX_CONSOLE_APPROVE_TOKEN" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_approvals_need_the_approver_a_csrf_token_and_a_note_to_refuse(
+    journal: Journal,
+) -> None:
+    row = _needs_human(journal, "a", "on_site_staff")
+    run_id = journal.start_run("license-renewal", dry_run=False)
+    waiting = journal.request_approval(
+        incident_id=row.incident_id,
+        run_id=run_id,
+        remedy="renew_license",
+        target="p-1/d-1",
+        system="cloud",
+        params={"project_id": "p-1", "door_id": "d-1", "months": 12},
+        ttl=timedelta(hours=24),
+    )
+    client = _client(journal, ConsoleAccess(view_token=VIEW, approve_token=APPROVE))
+    viewer = {"Authorization": f"Bearer {VIEW}"}
+    page = await client.get("/approvals", headers=viewer)
+    assert page.status_code == 200
+    assert f'id="approval-{waiting.approval_id}"' in page.text
+    assert 'id="waiting-count">1<' in page.text
+    assert "form" not in page.text.split("<main>")[1].split("<h2>Decided")[0]
+    url = f"/approvals/{waiting.approval_id}"
+    assert (await client.post(f"{url}/approve", headers=viewer)).status_code == 403
+
+    csrf = await _sign_in(client, APPROVE)
+    assert (await client.post(f"{url}/approve", data={})).status_code == 403  # no CSRF
+    no_note = await client.post(f"{url}/refuse", data={"csrf": csrf, "note": " "})
+    assert no_note.status_code == 400
+    assert "note:" in no_note.text
+    assert (await client.post("/approvals/nope/approve", data={"csrf": csrf})).status_code == 404
+    current = journal.approval(waiting.approval_id)
+    assert current is not None
+    assert current.status == "awaiting_approval"  # nothing half-recorded
+
+    done = await client.post(f"{url}/refuse", data={"csrf": csrf, "note": "not this month"})
+    assert done.status_code == 303
+    assert done.headers["location"] == "/approvals"
+    refused = journal.approval(waiting.approval_id)
+    assert refused is not None
+    assert (refused.status, refused.decided_by, refused.note) == (
+        "refused",
+        "Dana",
+        "not this month",
+    )
+    again = await client.post(f"{url}/approve", data={"csrf": csrf})
+    assert again.status_code == 409
+    assert "already refused by Dana" in again.text
