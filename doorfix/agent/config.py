@@ -200,11 +200,22 @@ class ReportSection(_Section):
     """``[report]``: notifications. The URLs themselves come from ``DOORFIX_NOTIFY_URLS``."""
 
     #: outcomes that make a run send a message
-    notify_on: tuple[str, ...] = ("fixed", "needs_human", "failed")
+    notify_on: tuple[str, ...] = ("fixed", "needs_human", "failed", "awaiting_approval")
     #: when the daily digest goes out (cron, daemon's time zone UTC)
     digest_cron: str = "0 8 * * *"
     #: title prefix of every message
     title: str = "doorfix"
+    #: the supervisors' console as the people reading the messages reach it ("": no links)
+    console_url: str = ""
+
+    @field_validator("console_url")
+    @classmethod
+    def _console(cls, value: str) -> str:
+        if not value:
+            return ""
+        if not value.startswith(("http://", "https://")) or any(c in value for c in " <>\"'`"):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("notify_on")
     @classmethod
