@@ -30,7 +30,12 @@ from doorfix.agent.engine.reconcile import reconcile
 from doorfix.agent.engine.report import ActionReport, IncidentReport, RunReport, SkippedRecord
 from doorfix.agent.engine.retry import add_retries
 from doorfix.agent.engine.state import Agent, RunState
-from doorfix.agent.engine.supervise import lapse_unplanned, supervise, supervised
+from doorfix.agent.engine.supervise import (
+    lapse_unplanned,
+    refusal_holds,
+    supervise,
+    supervised,
+)
 from doorfix.agent.engine.verification import settle
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
@@ -323,7 +328,9 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> str | None:
     """
     plan = candidate.plan
     escalation = bool(plan.actions) and all(a.remedy is Remedy.ESCALATE for a in plan.actions)
-    if plan.disposition not in ("needs_human", "no_fault") and not escalation:
+    # a refused supervised action ends needs_human too: telling it again at each run is noise
+    refused = bool(plan.actions) and all(refusal_holds(run, a) for a in plan.actions)
+    if plan.disposition not in ("needs_human", "no_fault") and not (escalation or refused):
         return None
     cooldown = timedelta(minutes=run.agent.settings.guards.cooldown_minutes)
     row = run.journal.latest_incident(key)

@@ -55,6 +55,19 @@ def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     )
 
 
+def _holding_refusal(run: RunState, action: PlannedAction) -> ApprovalRow | None:
+    """A refusal of this very call on this target within the approval's time to live."""
+    ttl = timedelta(hours=run.agent.settings.remedies.approval_ttl_hours)
+    since = run.agent.clock.now() - ttl
+    refusal = run.journal.latest_refusal(action.remedy.value, action.target, since=since)
+    return refusal if refusal is not None and _same(refusal.params, action.params) else None
+
+
+def refusal_holds(run: RunState, action: PlannedAction) -> bool:
+    """True when a person refused this very call lately: doorfix will not ask again."""
+    return supervised(run, action) and _holding_refusal(run, action) is not None
+
+
 def supervise(run: RunState, action: PlannedAction, incident_id: str) -> Supervision:
     """Decide, from the journal's approvals, whether this freshly planned action may run."""
     journal, now = run.journal, run.agent.clock.now()
@@ -78,14 +91,10 @@ def supervise(run: RunState, action: PlannedAction, incident_id: str) -> Supervi
             return Supervision("run", latest)
         else:
             return Supervision("wait", latest)
-    else:
-        # a refusal holds for the same call on the same target for the approval's time to
-        # live, whichever incident asks: a person who said no is not asked again at each run
-        ttl = timedelta(hours=run.agent.settings.remedies.approval_ttl_hours)
-        if latest is None or latest.status != "refused":
-            refusal = journal.latest_refusal(remedy, action.target, since=now - ttl)
-            if refusal is not None and _same(refusal.params, params):
-                latest = refusal
+    # a refusal holds for the same call on the same target for the approval's time to
+    # live, whichever incident asks: a person who said no is not asked again at each run
+    elif latest is None or latest.status != "refused":
+        latest = _holding_refusal(run, action) or latest
     if latest is not None and latest.status == "refused":
         note = f": {latest.note}" if latest.note else ""
         step = Step(
