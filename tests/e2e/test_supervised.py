@@ -9,15 +9,18 @@ action that already ran or lapsed says so.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from support.demo import DEMO_SETTINGS, Demo, make_demo
+from support.demo import DEMO_SETTINGS, START, Demo, make_demo
 from support.renewals import renewals
 
 from doorfix.agent.journal.store import ApprovalRow
+from doorfix.agent.reports.period import build_report
+from doorfix.agent.reports.render import render_html, render_json, render_markdown
 from doorfix.errors import StateConflict, UnknownRecord
 
 SUPERVISED: dict[str, Any] = {
@@ -163,3 +166,30 @@ async def test_a_dry_run_plans_supervised_remedies_without_asking(demo: Demo) ->
     report = await demo.run("license-renewal", dry_run=True)
     assert "would_fix" in {i.outcome for i in report.incidents}
     assert _waiting(demo) == []
+
+
+async def test_the_period_report_shows_who_decided_when_and_why(demo: Demo) -> None:
+    await demo.run("license-renewal")
+    yes, no = _waiting(demo)[:2]
+    journal = demo.agent.journal
+    journal.decide_approval(yes.approval_id, approve=True, by="dana", note="budget ok")
+    journal.decide_approval(no.approval_id, approve=False, by="sam", note="<b>retired</b>")
+    await demo.run("license-renewal")
+
+    report = build_report(
+        journal, since=START - timedelta(hours=1), until=demo.clock.now() + timedelta(hours=1)
+    )
+
+    lines = [a.text() for a in report.approvals]
+    assert any(
+        line.startswith(f"renew_license {yes.target}: ran, approved by dana") for line in lines
+    )
+    assert any("(budget ok)" in line for line in lines)
+    assert any(f"{no.target}: refused by sam" in line for line in lines)
+    assert "approved by dana" in render_markdown(report)
+    page = render_html(report)
+    assert 'id="approvals"' in page
+    assert "&lt;b&gt;retired&lt;/b&gt;" in page
+    assert "<b>retired</b>" not in page
+    as_json = json.loads(render_json(report))
+    assert {a["decided_by"] for a in as_json["approvals"]} == {"dana", "sam"}

@@ -157,6 +157,43 @@ class TimeToFix:
 
 
 @dataclass(frozen=True)
+class ApprovalEntry:
+    """One supervised action and what a person decided about it."""
+
+    approval_id: str
+    remedy: str
+    target: str
+    status: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str
+
+    def text(self) -> str:
+        """One line: the action, its state, who decided and when, the note."""
+        line = f"{self.remedy} {self.target}: {self.status}"
+        if self.decided_by:
+            line += f" by {self.decided_by}" if self.status == "refused" else ""
+            line += f", approved by {self.decided_by}" if self.status != "refused" else ""
+        if self.decided_at:
+            line += f" at {iso_z(self.decided_at, whole_seconds=True)}"
+        return line + (f" ({self.note})" if self.note else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "approval_id": self.approval_id,
+            "remedy": self.remedy,
+            "target": self.target,
+            "status": self.status,
+            "requested_at": iso_z(self.requested_at, whole_seconds=True),
+            "decided_by": self.decided_by,
+            "decided_at": _opt_iso(self.decided_at),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
 class PeriodReport:
     """What doorfix found and did between ``since`` and ``until``."""
 
@@ -177,6 +214,8 @@ class PeriodReport:
     runs: Mapping[str, Mapping[str, int]]
     #: incidents (not problems) in the period
     incident_count: int
+    #: supervised mode: the approvals requested or decided in the period, oldest first
+    approvals: tuple[ApprovalEntry, ...] = ()
 
     def section(self, outcome: str) -> list[ProblemEntry]:
         """The problems whose current outcome is ``outcome``."""
@@ -208,6 +247,7 @@ class PeriodReport:
             "per_day": [{"day": d.day.isoformat(), "counts": dict(d.counts)} for d in self.per_day],
             "runs": {k: dict(v) for k, v in self.runs.items()},
             "sections": {o: [p.as_dict() for p in self.section(o)] for o in _present(self)},
+            "approvals": [a.as_dict() for a in self.approvals],
         }
 
 
@@ -244,7 +284,32 @@ def build_report(
         per_day=_per_day(rows, since, until),
         runs=_runs(journal, since, until),
         incident_count=len(rows),
+        approvals=_approvals(journal, since, until, scrub),
     )
+
+
+def _approvals(
+    journal: Journal, since: datetime, until: datetime, scrub: Scrub
+) -> tuple[ApprovalEntry, ...]:
+    """The approvals requested or decided between ``since`` and ``until``, oldest first."""
+    out = []
+    for a in reversed(journal.approvals(limit=10_000)):
+        moments = [a.requested_at] + ([a.decided_at] if a.decided_at else [])
+        if not any(since <= m <= until for m in moments):
+            continue
+        out.append(
+            ApprovalEntry(
+                approval_id=a.approval_id,
+                remedy=a.remedy,
+                target=scrub(a.target),
+                status=a.status,
+                requested_at=a.requested_at,
+                decided_by=scrub(a.decided_by),
+                decided_at=a.decided_at,
+                note=scrub(a.note or ""),
+            )
+        )
+    return tuple(out)
 
 
 def first_event_at(row: IncidentRow) -> datetime:

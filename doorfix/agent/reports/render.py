@@ -132,6 +132,11 @@ def render_text(report: PeriodReport, console: Console) -> None:
                 Text(printable(p.note or "-")),
             )
         console.print(table)
+    if report.approvals:
+        console.print()
+        console.print(f"[bold]Approvals[/bold] ({len(report.approvals)})")
+        for a in report.approvals:
+            console.print(f"  {printable(a.text())}", markup=False, highlight=False)
     _text_tables(report, console)
 
 
@@ -237,6 +242,9 @@ def render_markdown(report: PeriodReport) -> str:
         for remedy, counts in report.by_remedy.items():
             cells = " | ".join(str(counts.get(s, 0)) for s in statuses)
             out.append(f"| {_md(remedy)} | {cells} |")
+    if report.approvals:
+        out += ["", f"## Approvals ({len(report.approvals)})", ""]
+        out += [f"- {_md(a.text())}" for a in report.approvals]
     busy = [d for d in report.per_day if d.total]
     if busy:
         out += ["", "## Incidents per day", "", "| day | incidents | by outcome |", "|---|---|---|"]
@@ -301,6 +309,7 @@ def render_html(report: PeriodReport) -> str:
         _html_checklists(report.section("needs_human")),
         _html_incidents(report.problems),
         _html_actions(report),
+        _html_approvals(report),
         _html_crosstab(
             "By cause", "cause", report.by_cause, _outcome_columns(report.by_cause.values())
         ),
@@ -389,6 +398,26 @@ def _html_actions(report: PeriodReport) -> str:
         f"<h2>Actions ({len(rows)})</h2>"
         '<table id="actions"><thead><tr><th>started</th><th>remedy</th><th>target</th>'
         "<th>system</th><th>status</th><th>cause</th><th>detail</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _html_approvals(report: PeriodReport) -> str:
+    if not report.approvals:
+        return ""
+    rows = [
+        f'<tr class="approval-row"><td>{escape(_when(a.requested_at))}</td>'
+        f"<td>{escape(a.remedy)}</td><td>{escape(a.target)}</td><td>{escape(a.status)}</td>"
+        f"<td>{escape(a.decided_by or '-')}</td>"
+        f"<td>{escape(_when(a.decided_at) if a.decided_at else '-')}</td>"
+        f"<td>{escape(a.note)}</td></tr>"
+        for a in report.approvals
+    ]
+    return (
+        f"<h2>Approvals ({len(rows)})</h2>"
+        '<table id="approvals"><thead><tr><th>requested</th><th>remedy</th><th>target</th>'
+        "<th>status</th><th>by</th><th>decided</th><th>note</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
