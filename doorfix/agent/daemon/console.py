@@ -39,6 +39,8 @@ from doorfix.agent.reports.history import SUBJECT_KEYS, subject_history
 from doorfix.agent.reports.period import build_report, subject_text
 from doorfix.agent.reports.render import OUTCOME_COLOURS, svg_chart
 from doorfix.clock import Clock
+from doorfix.connectors.aca import API as ACA_API
+from doorfix.connectors.cloud import COMMANDS_PATH
 from doorfix.connectors.models import iso_z
 from doorfix.errors import StateConflict, UnknownRecord
 from doorfix.log import Redactor
@@ -78,6 +80,35 @@ MAX_NOTE = 2000
 CHART_DAYS = 14
 #: how far back the *Needs a person* page looks
 NEEDS_A_PERSON_DAYS = 30
+
+
+#: the cloud command each cloud remedy sends (``POST`` to the cloud's commands path)
+CLOUD_COMMANDS: Mapping[str, str] = {
+    "renew_license": "renew_door_license",
+    "assign_credential": "add_personnel_credential",
+    "add_to_access_group": "add_access_group_member",
+    "create_temp_key": "create_visitor_temp_key",
+    "set_holiday_hours": "set_holiday_working_hours",
+}
+
+
+def api_calls(remedy: str, params: Mapping[str, Any]) -> list[str]:
+    """The HTTP calls a remedy makes with these parameters, as the connectors send them."""
+    call = params.get("call", params)
+    if not isinstance(call, Mapping):
+        return []
+    if remedy in CLOUD_COMMANDS:
+        body = {"command": CLOUD_COMMANDS[remedy], "param": dict(call)}
+        return [f"POST {COMMANDS_PATH} {json.dumps(body, sort_keys=True, default=str)}"]
+    if remedy == "toggle_access_matrix":
+        path = f"{ACA_API}/access_matrix/{call.get('user_id')}/{call.get('lock_id')}"
+        return [f'PUT {path} {{"enabled": false}}', f'PUT {path} {{"enabled": true}}']
+    if remedy == "sync_access":
+        return [
+            f"POST /larry/v1/sites/{call.get('site_id')}/collections/"
+            f"{call.get('collection_id')}/sync_access"
+        ]
+    return []  # escalate: a report, no call
 
 
 @dataclass(frozen=True)
@@ -365,6 +396,7 @@ class Console:
                     "started_at": a.started_at,
                     "finished_at": a.finished_at,
                     "idempotency_key": a.idempotency_key,
+                    "calls": self.scrub(api_calls(a.remedy, a.params)),
                 }
                 for a in actions
             ],

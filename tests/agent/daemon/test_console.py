@@ -268,3 +268,41 @@ async def test_approvals_need_the_approver_a_csrf_token_and_a_note_to_refuse(
     again = await client.post(f"{url}/approve", data={"csrf": csrf})
     assert again.status_code == 409
     assert "already refused by Dana" in again.text
+
+
+async def test_an_incident_page_shows_each_action_s_exact_api_calls_and_result(
+    journal: Journal,
+) -> None:
+    row = _needs_human(journal, "a", "on_site_staff")
+    run_id = journal.start_run("aca-rejections", dry_run=False)
+    toggle = journal.intent(
+        run_id=run_id,
+        incident_id=row.incident_id,
+        remedy="toggle_access_matrix",
+        target="u-1/l-a",
+        system="aca",
+        params={"call": {"user_id": "u-1", "lock_id": "l-a"}, "verify": {}},
+        idempotency_key="k-1",
+    )
+    journal.result(toggle, status="succeeded", detail={"larry_access": "granted"})
+    renew = journal.intent(
+        run_id=run_id,
+        incident_id=row.incident_id,
+        remedy="renew_license",
+        target="p-1/d-1",
+        system="cloud",
+        params={"call": {"project_id": "p-1", "door_id": "d-1", "months": 12}, "verify": {}},
+        idempotency_key="k-2",
+    )
+    journal.result(renew, status="failed", detail={"error": f"refused {HOSTILE}"})
+    client = _client(journal, ConsoleAccess(view_token=None, approve_token=None))
+
+    page = (await client.get(f"/incidents/{row.incident_id}")).text
+
+    assert "PUT /api/v1/access_matrix/u-1/l-a {&#34;enabled&#34;: false}" in page
+    assert "PUT /api/v1/access_matrix/u-1/l-a {&#34;enabled&#34;: true}" in page
+    assert "POST /api/v1.0/invoke/open-ability/method/manager-commands" in page
+    assert "&#34;command&#34;: &#34;renew_door_license&#34;" in page
+    assert "&#34;larry_access&#34;: &#34;granted&#34;" in page
+    assert "refused &lt;script&gt;" in page
+    assert HOSTILE not in page
