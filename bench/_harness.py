@@ -56,9 +56,24 @@ def serve_main(argv: list[str]) -> None:
             "clp_client_secret": creds.clp_client_secret,
             "build_s": round(time.perf_counter() - started, 1),
             "server_rss_mib": round(psutil.Process().memory_info().rss / MIB, 1),
+            "shape": world_shape(world),
         }
         print(json.dumps(ready), flush=True)
         sys.stdin.read()  # the parent closes stdin when it is done
+
+
+def world_shape(world: Any) -> dict[str, Any]:
+    """What a steady cycle's least requests depend on: centers, projects, sites' locks and IQs."""
+    sites: dict[str, list[set[str]]] = {}
+    for lock in world.locks.values():
+        counted = sites.setdefault(lock.site_id, [set(), set()])
+        counted[0].add(lock.id)
+        counted[1].add(lock.iq_id)
+    return {
+        "centers": len(world.centers),
+        "projects": len(world.projects),
+        "sites": [[len(locks), len(iqs)] for locks, iqs in sites.values()],
+    }
 
 
 def start_sandbox(

@@ -14,10 +14,13 @@ Two cycles:
    limit (``--rps``, default 20 requests/s per system, the config's default) — the measured
    figure.
 
-For each run the request counts per system come from ``Clients.stats()``. The floor the rate
-limit allows: within a run the three systems' clients are independent (each has its own
-limiter), so a run needs at least ``max over systems (requests / rps)``; the runs of a cycle
-are sequential, so the cycle needs at least the sum of its runs' floors. The printout also
+For each run the request counts per system come from ``Clients.stats()``. The floor of the
+steady cycle is counted on the least requests the world needs (``steady_least``: from the
+world's shape, not from what doorfix did), so a playbook that reads more than it needs misses
+its floor. The floor the rate limit allows: within a run the three systems' clients are
+independent (each has its own limiter), so a run needs at least ``max over systems (requests
+/ rps)``; the runs of a cycle are sequential, so the cycle needs at least the sum of its runs'
+floors. The printout also
 gives the looser floor if all three systems were spread over the whole cycle
 (``max over systems of the cycle's requests / rps``).
 
@@ -57,8 +60,32 @@ class RunFigures:
     incidents: int
 
     def floor(self, rps: float) -> float:
-        """The least time the rate limit allows this run (systems in parallel)."""
+        """The least time the rate limit allows the requests this run made (systems in parallel)."""
         return max(self.calls.values()) / rps
+
+
+def steady_least(shape: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The requests each playbook's steady run needs at the least, by system, from the world.
+
+    Counted from the world's shape, not from what doorfix did: ACA's centers listing (500 a
+    page) in every run; door-logs one door-log page per project past its cursor and the cloud
+    token; aca-rejections the events feed's one page past its cursor, and per CLP site its
+    locks listing (1,000 a page) and each of its IQs (the contract lists no IQs), plus the CLP
+    token; license-renewal each project's info and its doors (the cloud token is reused).
+    """
+    centers = -(-shape["centers"] // 500)
+    projects = shape["projects"]
+    clp = 1 + sum(-(-locks // 1000) + iqs for locks, iqs in shape["sites"])
+    return {
+        "door-logs": {"cloud": projects + 1, "aca": centers, "clp": 0},
+        "aca-rejections": {"cloud": 0, "aca": centers + 1, "clp": clp},
+        "license-renewal": {"cloud": 2 * projects, "aca": centers, "clp": 0},
+    }
+
+
+def least_floor(least: dict[str, int], rps: float) -> float:
+    """The least time the rate limit allows a run that makes only the ``least`` requests."""
+    return max(least.values()) / rps
 
 
 def make_agent(ready: dict[str, Any], journal_path: Path, rps: float) -> Agent:
@@ -104,17 +131,30 @@ async def cycle(ready: dict[str, Any], journal_path: Path, rps: float) -> list[R
     return out
 
 
-def show(label: str, runs: list[RunFigures], rps: float, measured_at: float) -> None:
-    """Print a cycle's runs, its time, and the rate limit's floors."""
+def show(
+    label: str,
+    runs: list[RunFigures],
+    rps: float,
+    measured_at: float,
+    least: dict[str, dict[str, int]] | None = None,
+) -> None:
+    """Print a cycle's runs, its time, and the rate limit's floors (of the least, if given)."""
     print(f"{label}:")
     for r in runs:
         calls = ", ".join(f"{s} {r.calls[s]:,}" for s in SYSTEMS)
-        print(
+        floor_of = r.floor(rps) if least is None else least_floor(least[r.playbook], rps)
+        line = (
             f"  {r.playbook:<16} {r.seconds:8.1f} s   requests: {calls}   "
-            f"floor at {rps:g}/s {r.floor(rps):7.1f} s   incidents {r.incidents:,}"
+            f"floor at {rps:g}/s {floor_of:7.1f} s   incidents {r.incidents:,}"
         )
+        if least is not None:
+            need = least[r.playbook]
+            line += f"   least: {', '.join(f'{s} {need[s]:,}' for s in SYSTEMS)}"
+        print(line)
     total = sum(r.seconds for r in runs)
-    floor = sum(r.floor(rps) for r in runs)
+    floor = sum(
+        r.floor(rps) if least is None else least_floor(least[r.playbook], rps) for r in runs
+    )
     per_system = {s: sum(r.calls[s] for r in runs) for s in SYSTEMS}
     spread = max(per_system.values()) / rps
     limit = f"{measured_at:g} requests/s per system" if measured_at > 0 else "no rate limit"
@@ -137,12 +177,16 @@ async def run(ready: dict[str, Any], rps: float, tmp: Path) -> None:
     show("cold cycle (first of the daemon: no cursors, 24 h look-back)", cold, rps, 0)
     print(f"  peak RSS of the agent           {rss.peak / MIB:8.1f} MiB")
     steady = await cycle(ready, journal, rps)
-    show("steady cycle (cursors stored, nothing new)", steady, rps, rps)
+    least = steady_least(ready["shape"])
+    show("steady cycle (cursors stored, nothing new)", steady, rps, rps, least)
     total = sum(r.seconds for r in steady)
-    floor = sum(r.floor(rps) for r in steady)
+    floor = sum(least_floor(least[r.playbook], rps) for r in steady)
+    made = sum(sum(r.calls.values()) for r in steady)
+    needed = sum(sum(n.values()) for n in least.values())
     print()
     measured = f"{total:.1f} s (rate-limit floor {floor:.1f} s)"
     print(f"full cycle at {rps:g} requests/s per system: {measured}")
+    print(f"steady cycle requests: {made:,} made, {needed:,} the least the world needs")
     cold_floor = sum(r.floor(rps) for r in cold)
     print(
         f"cold first cycle: rate-limit floor at {rps:g}/s {cold_floor:.1f} s (run unlimited: "

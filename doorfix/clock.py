@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from doorfix.errors import Interrupted
+
 
 @runtime_checkable
 class Clock(Protocol):
@@ -101,3 +103,48 @@ class AcceleratedClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of clock time, i.e. ``seconds / factor`` of real time."""
         await asyncio.sleep(max(0.0, seconds) / self._factor)
+
+
+class StoppableClock:
+    """Another clock whose waits end at once, raising :class:`Interrupted`, once stopped.
+
+    The daemon's agent runs on one: SIGTERM calls :meth:`stop`, so a run waiting in a retry
+    back-off, a rate-limit turn or a verification poll stops waiting (no further call is
+    sent), while a call already sent is answered and recorded.
+    """
+
+    def __init__(self, inner: Clock) -> None:
+        self.inner = inner
+        self._stopped = asyncio.Event()
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopped.is_set()
+
+    def stop(self) -> None:
+        """End every wait now and every later one at once."""
+        self._stopped.set()
+
+    def now(self) -> datetime:
+        """The inner clock's time."""
+        return self.inner.now()
+
+    async def sleep(self, seconds: float) -> None:
+        """The inner clock's sleep, unless stopped first: then raise :class:`Interrupted`."""
+        if self.stopped:
+            raise Interrupted("stopping: no more waiting")
+        sleeper = asyncio.ensure_future(self.inner.sleep(seconds))
+        waiter = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waiter):
+                task.cancel()
+        if self.stopped:
+            raise Interrupted("stopping: a wait was cut short")
+
+
+def stopped(clock: Clock) -> bool:
+    """True when ``clock`` is a stopped :class:`StoppableClock` (no new work should start)."""
+    return isinstance(clock, StoppableClock) and clock.stopped

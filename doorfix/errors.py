@@ -30,6 +30,10 @@ class DoorfixError(Exception):
     """Base class of every doorfix error."""
 
 
+class Interrupted(DoorfixError):
+    """A stop was asked for (SIGTERM): a wait ended at once, and no new work starts."""
+
+
 class ConnectorError(DoorfixError):
     """A call to one of the three systems failed."""
 

@@ -7,8 +7,10 @@ Rooms, with the direction of their imports (checked by tests/architecture/test_i
     daemon/   -> reports/, engine/, journal/, config
     reports/  -> engine/ (the run report model), journal/, config
     runtime   -> engine/, journal/, config, connectors         (builds an Agent from a config)
-    engine/   -> journal/, config, playbooks/, connectors/
+    engine/   -> journal/, config, sinks, playbooks/, connectors/
     journal/  -> errors, clock only
+    sinks     -> config, log (apprise: the one module that sends anything: run messages,
+                 digests, escalations)
     config    -> errors only
 
 The agent never imports the sandbox except from cli/ (``doorfix sandbox``, ``demo`` and the

@@ -7,6 +7,7 @@ every error names the key (``[guards] cooldown_minutes``) or the environment var
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
@@ -30,6 +31,8 @@ from doorfix.errors import ConfigError
 ENV_CONFIG = "DOORFIX_CONFIG"
 #: apprise URLs for notifications (they embed tokens, so they are secrets): space-separated
 ENV_NOTIFY_URLS = "DOORFIX_NOTIFY_URLS"
+#: apprise URLs escalations go to (vendor support's mailbox, a ticketing webhook): secrets too
+ENV_ESCALATE_URLS = "DOORFIX_ESCALATE_URLS"
 ENV_SECRETS = {
     "cloud": "DOORFIX_CLOUD_CLIENT_SECRET",
     "aca": "DOORFIX_ACA_API_KEY",
@@ -278,6 +281,9 @@ class GuardsSection(_Section):
     pending_escalate_hours: Positive = 24
     release_grace_hours: Positive = 24
     verify_timeout_seconds: Positive = 120
+    #: a failing mobile key is a vendor bug ("a new key still fails") only when it was issued
+    #: after the previous key failed and at most this many days before the rejection
+    mkey_replacement_window_days: Annotated[int, Field(ge=1, le=365)] = 14
 
 
 class SandboxSection(_Section):
@@ -345,6 +351,19 @@ def _key_of(loc: tuple[int | str, ...]) -> str:
     return parts[0] if parts else "<config>"
 
 
+def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+    """`` (did you mean `retry_attempts`?)`` for a mistyped key, else ``""``."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
 def _toml_value(value: object) -> object:
     # TOML dates and times have no JSON form: kept as an object, a key wanting text refuses it
     return {"toml_datetime": str(value)}
@@ -361,17 +380,48 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "<config>") -> Sett
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         key = _key_of(first["loc"])
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key{_did_you_mean(first['loc'])}"
         message = message.removeprefix("Value error, ")
         raise ConfigError(f"{message} (in {source})", key=key) from None
 
 
-def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
-    """The config file to use: ``--config``, else ``$DOORFIX_CONFIG``, else none (defaults)."""
+def config_candidates(env: Mapping[str, str] | None = None) -> tuple[tuple[Path, str], ...]:
+    """The files searched, in order, each with how to say where it was found."""
+    source = os.environ if env is None else env
+    xdg = source.get("XDG_CONFIG_HOME") or str(Path(source.get("HOME", "~")) / ".config")
+    return (
+        (Path("doorfix.toml"), "./doorfix.toml in the working directory"),
+        (Path(xdg) / "doorfix" / "config.toml", "$XDG_CONFIG_HOME/doorfix/config.toml"),
+        (Path("/etc/doorfix/config.toml"), "/etc/doorfix/config.toml"),
+    )
+
+
+def find_config(
+    explicit: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
+) -> tuple[Path | None, str]:
+    """The config file to use and how it was chosen.
+
+    ``--config``, else ``$DOORFIX_CONFIG``, else the first of ``./doorfix.toml``,
+    ``$XDG_CONFIG_HOME/doorfix/config.toml`` (``~/.config`` when unset) and
+    ``/etc/doorfix/config.toml`` that exists; else none (the embedded sandbox).
+    """
+    source = os.environ if env is None else env
     if explicit:
-        return Path(explicit)
-    env = os.environ.get(ENV_CONFIG)
-    return Path(env) if env else None
+        return Path(explicit), "--config"
+    named = source.get(ENV_CONFIG)
+    if named:
+        return Path(named), f"${ENV_CONFIG}"
+    for path, how in config_candidates(source):
+        if path.is_file():
+            return path, how
+    return None, "no config file found"
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """The config file to use (see :func:`find_config`), or None for every default."""
+    return find_config(explicit)[0]
 
 
 def load_settings(path: Path | None) -> Settings:

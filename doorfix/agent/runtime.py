@@ -7,14 +7,17 @@ leaves the process. Against real systems the secrets come from the environment o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
 from pydantic import SecretStr
 
-from doorfix.agent.config import HttpSection, Secrets, Settings
+from doorfix.agent.config import ENV_ESCALATE_URLS, HttpSection, Secrets, Settings
+from doorfix.agent.engine.report import Target
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
+from doorfix.agent.sinks import Notifier
 from doorfix.clock import Clock
 from doorfix.connectors._http import RateLimit, RetryPolicy
 from doorfix.connectors.factory import (
@@ -125,10 +128,14 @@ def build_agent(
     urls: Urls | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     redactor: SecretRedactor | None = None,
+    target: Target = "live",
+    escalation: Notifier | None = None,
 ) -> Agent:
     """An Agent with its clients, journal and the playbooks' policy from the config.
 
     ``redactor``: the one the log lines go through, so they learn each token obtained.
+    ``target``: ``sandbox`` for the embedded sandbox (every output says so, nothing is sent);
+    ``escalation``: where escalations go (see :func:`escalation_sinks`).
     """
     return Agent(
         settings=settings,
@@ -140,4 +147,18 @@ def build_agent(
         policy=PlanPolicy.from_guards(
             settings.guards, holiday_hours=settings.remedies.holiday_windows()
         ),
+        target=target,
+        escalation=None if target == "sandbox" else escalation,
     )
+
+
+def escalation_sinks(
+    settings: Settings, secrets: Secrets, *, env: Mapping[str, str] | None = None
+) -> Notifier:
+    """The escalation channels of ``DOORFIX_ESCALATE_URLS``; the doorfix secrets scrubbed."""
+    values = (
+        secrets.cloud_client_secret.get_secret_value(),
+        secrets.aca_api_key.get_secret_value(),
+        secrets.clp_client_secret.get_secret_value(),
+    )
+    return Notifier.from_env(settings, env=env, redact=values, variable=ENV_ESCALATE_URLS)

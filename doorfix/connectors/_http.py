@@ -23,7 +23,7 @@ import structlog
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
-from doorfix.clock import Clock, SystemClock
+from doorfix.clock import Clock, StoppableClock, SystemClock
 from doorfix.errors import (
     AuthError,
     ConnectorError,
@@ -99,7 +99,9 @@ class RateLimiter:
         self._interval = 1.0 / limit.per_second if limit.per_second > 0 else 0.0
         self._slots = asyncio.Semaphore(max(1, limit.concurrency))
         self._lock = asyncio.Lock()
-        self._clock = clock
+        # a turn is a fraction of a second, and a stop (SIGTERM) must not cut it: it could
+        # fall between the two writes of one remedy (a toggle's disable and enable)
+        self._clock = clock.inner if isinstance(clock, StoppableClock) else clock
         self._next: datetime | None = None
 
     async def acquire(self) -> None:

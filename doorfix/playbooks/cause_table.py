@@ -48,14 +48,6 @@ UNKNOWN_ROW = CauseSpec(
                     "pass now; verify them by hand at the time of the refusal.",
                 ),
             ),
-            "tag_not_assigned": step_texts(
-                (
-                    SUPPORT,
-                    "User {user_id} presented tag {credential} at lock {lock_id}, but ACA "
-                    "has it as {tag_state}: the lock refuses it. Give the user a properly "
-                    "assigned tag (or mark it assigned again if it was found).",
-                ),
-            ),
         }
     ),
 )

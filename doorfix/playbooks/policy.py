@@ -30,6 +30,8 @@ class GuardValues(Protocol):
     def renewal_months(self) -> int: ...
     @property
     def license_lookahead_days(self) -> int: ...
+    @property
+    def mkey_replacement_window_days(self) -> int: ...
 
 
 #: ``(start "HH:MM", end "HH:MM")`` in the project's time zone.
@@ -62,11 +64,16 @@ class PlanPolicy:
     holiday_hours: Mapping[str, HolidayHours] = field(default_factory=lambda: _NO_HOURS, hash=False)
     #: ticket path: a lock with no event for this long counts as not reporting (A a1)
     quiet_lock_after: timedelta = timedelta(hours=24)
+    #: a failing mobile key issued at most this long before the rejection, after the previous
+    #: key failed, is "a new key that still fails" (a vendor bug); an older one is not
+    mkey_replacement_window: timedelta = timedelta(days=14)
 
     def __post_init__(self) -> None:
         """Refuse values no plan could honour (a config error, not a runtime surprise)."""
         if not 1 <= self.renewal_months <= 12:
             raise ValueError("renewal_months must be 1..12")
+        if self.mkey_replacement_window <= timedelta(0):
+            raise ValueError("mkey_replacement_window must be positive")
         for key, (start, end) in self.holiday_hours.items():
             try:
                 backwards = parse_hhmm(start) > parse_hhmm(end)
@@ -92,6 +99,7 @@ class PlanPolicy:
             renewals_enabled=guards.renewals_enabled,
             renewal_months=guards.renewal_months,
             license_lookahead=timedelta(days=guards.license_lookahead_days),
+            mkey_replacement_window=timedelta(days=guards.mkey_replacement_window_days),
             holiday_hours=holiday_hours or _NO_HOURS,
         )
 

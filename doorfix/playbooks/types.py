@@ -32,6 +32,8 @@ class Cause(StrEnum):
     CLOUD_HOLIDAY_RESTRICTION = "cloud.holiday_restriction"
     #: the center was released less than the grace period ago
     ACA_TOO_EARLY = "aca.too_early"
+    #: the presented tag is not an assigned tag of this user (lost, unknown, another user's)
+    ACA_TAG_NOT_ASSIGNED = "aca.tag_not_assigned"
     #: the lock or its IQ lost connection: no event reaches ACA
     ACA_LOCK_OFFLINE = "aca.lock_offline"
     #: an escutcheon lock reports privacy mode on (likely a damaged privacy connector)
@@ -128,6 +130,9 @@ class Subject:
     personnel_id: str | None = None
     visitor_id: str | None = None
     door_id: str | None = None
+    #: the presented credential (tag or card number) when the incident is about the credential
+    #: itself: one incident per credential, so an unknown or lost one is its own finding
+    credential: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         """The set ids, in the report's ``subject`` form."""

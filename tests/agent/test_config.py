@@ -46,6 +46,16 @@ def test_no_file_means_defaults() -> None:
         ),
         ("[nonsense]\nx = 1\n", "nonsense", "unknown key"),
         ("[guards]\nrenewal_months = 13\n", "[guards] renewal_months", "less than"),
+        (
+            "[guards]\nmkey_replacement_window_days = 0\n",
+            "[guards] mkey_replacement_window_days",
+            "greater than or equal to 1",
+        ),
+        (
+            "[guards]\nmkey_replacement_window_days = 'two weeks'\n",
+            "[guards] mkey_replacement_window_days",
+            "integer",
+        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, toml: str, key: str, words: str) -> None:

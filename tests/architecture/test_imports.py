@@ -48,6 +48,18 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "doorfix.agent.daemon",
         "doorfix.agent.cli",
     ),
+    # the one module that sends anything: the engine (escalate), the reports and the daemon use it
+    "doorfix.agent.sinks": (
+        "doorfix.agent.engine",
+        "doorfix.agent.journal",
+        "doorfix.agent.reports",
+        "doorfix.agent.daemon",
+        "doorfix.agent.cli",
+        "doorfix.agent.runtime",
+        "doorfix.playbooks",
+        "doorfix.connectors",
+        "doorfix.sandbox",
+    ),
     "doorfix.agent.journal": (
         "doorfix.agent.engine",
         "doorfix.agent.reports",

@@ -172,7 +172,7 @@ def test_an_approved_renewal_runs_and_is_verified_a_refused_one_never_runs(
     assert "succeeded" not in page.locator("#actions").inner_text()
 
     # deciding again says what happened
-    page.goto(f"{url}/approvals")
+    page.goto(f"{url}/needs-a-person")  # a page with a form: the session's CSRF token
     csrf = page.locator("input[name=csrf]").first.get_attribute("value") or ""
     again = page.request.post(
         f"{url}/approvals/{approved_id}/approve", form={"csrf": csrf}, max_redirects=0

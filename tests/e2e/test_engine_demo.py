@@ -27,6 +27,8 @@ EXPECTED = {
     "aca.access_disabled": ("aca.access_disabled", "no_fault"),
     "aca.no_booking": ("aca.no_booking", "no_fault"),
     "aca.too_early": ("aca.too_early", "deferred"),
+    # a lost tag presented while CLP denies: the security finding, not a toggle
+    "aca.tag_not_assigned": ("aca.tag_not_assigned", "needs_human"),
     "aca.mkey_revoked": ("aca.mkey_revoked", "needs_human"),
     "aca.mkey_corrupted": ("aca.mkey_corrupted", "needs_human"),
     "aca.mkey_generation_failed": ("aca.mkey_generation_failed", "needs_human"),

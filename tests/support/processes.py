@@ -66,8 +66,16 @@ class DaemonProcess:
     #: how long a stop may take (the run in flight is finished first)
     stop_timeout: float = 30.0
 
-    def __init__(self, config: Path) -> None:
-        self.proc = spawn_doorfix("--config", str(config), "daemon", stdout=subprocess.DEVNULL)
+    def __init__(
+        self,
+        config: Path | None,
+        *,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``config`` None: no ``--config`` (``args`` then says how, e.g. ``--sandbox``)."""
+        where = ("--config", str(config)) if config is not None else ()
+        self.proc = spawn_doorfix(*where, "daemon", *args, env=env, stdout=subprocess.DEVNULL)
         #: the log lines that are JSON, decoded
         self.lines: list[dict[str, Any]] = []
         #: every line of stderr, as written
@@ -91,6 +99,15 @@ class DaemonProcess:
             for e in list(self.lines)
             if e.get("event") == name and all(e.get(k) == v for k, v in match.items())
         ]
+
+    def wait_for_event(self, name: str, *, count: int = 1, timeout: float = 60.0) -> None:
+        """Wait until ``count`` lines of event ``name`` are logged (fail if the process dies)."""
+        wait_for(
+            lambda: len(self.events(name)) >= count or self.proc.poll() is not None,
+            timeout=timeout,
+            what=f"{count} {name} line(s)",
+        )
+        assert len(self.events(name)) >= count, self.tail()
 
     def tail(self, lines: int = 60) -> str:
         """The last lines of the log, for a failure message."""

@@ -3,35 +3,60 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from typer._click import exceptions as click_errors  # typer 0.2x vendors click
 
 from doorfix import __version__
 from doorfix.agent.cli.approvals import register as register_approvals
 from doorfix.agent.cli.daemon import register as register_daemon
+from doorfix.agent.cli.options import (
+    LogFormat,
+    LogLevel,
+    config_option,
+    error_object,
+    fail,
+    setup_logging,
+)
 from doorfix.agent.cli.reports import register as register_reports
-from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
+from doorfix.agent.cli.sandbox_args import (
+    SCENARIO_HELP,
+    check_port,
+    check_scenario,
+    did_you_mean,
+    parse_params,
+)
+from doorfix.agent.cli.session import (
+    Loaded,
+    load,
+    log_redactor,
+    notifier_for,
+    open_agent,
+    sandbox_notice,
+)
+from doorfix.agent.cli.times import FORMS, parse_time
+from doorfix.agent.config import ENV_NOTIFY_URLS
 from doorfix.agent.engine.collect_aca import UnresolvedError
 from doorfix.agent.engine.progress import Progress, progress_display
-from doorfix.agent.engine.report import RunReport, render_table
+from doorfix.agent.engine.report import SANDBOX_NOTICE, RunReport, render_table
 from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.engine.ticket import diagnose_ticket
-from doorfix.clock import utc
+from doorfix.agent.reports.notify import notify_run
+from doorfix.clock import SystemClock
 from doorfix.errors import AuthError, ConfigError, JournalError
-from doorfix.log import configure_logging
+from doorfix.sandbox.scenarios.registry import SCENARIOS
 from doorfix.text import printable
 
 app = typer.Typer(
     name="doorfix",
     help="Automated remediation agent for door-access failures.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -50,58 +75,75 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Config file (TOML); default $DOORFIX_CONFIG."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (TOML). Default: $DOORFIX_CONFIG, else the first of "
+            "./doorfix.toml, $XDG_CONFIG_HOME/doorfix/config.toml, /etc/doorfix/config.toml; "
+            "none: the embedded sandbox.",
+        ),
+    ] = None,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option("--log-level", help="Log lines at this level and above (stderr)."),
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option("--log-format", help="json lines or console; default: console on a terminal."),
     ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print version."),
     ] = False,
 ) -> None:
     """Automated remediation agent for door-access failures."""
-    ctx.obj = {"config": config}
+    ctx.obj = {"config": config, "log_level": log_level, "log_format": log_format}
 
 
-def _params(values: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError("expected KEY=VALUE", key=f"--param {item}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-@app.command()
+@app.command(
+    help="Serve the simulated cloud, ACA and CLP on 127.0.0.1, seeded with a scenario."
+    f"\n\nScenarios: {SCENARIO_HELP}."
+)
 def sandbox(
-    scenario: Annotated[str, typer.Option(help="Scenario to seed: demo or scale.")] = "demo",
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8600,
+    scenario: Annotated[
+        str, typer.Option(help=f"Scenario to seed: {', '.join(SCENARIOS)}.")
+    ] = "demo",
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8600,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same world.")] = 0,
     speed: Annotated[
-        float, typer.Option(help="Clock speed: 1 is real time, 60 runs an hour a minute.")
+        float,
+        typer.Option(min=0.001, help="Clock speed: 1 is real time, 60 runs an hour a minute."),
     ] = 1.0,
     start: Annotated[
-        datetime | None, typer.Option(help="Simulated start time (UTC); default now.")
+        str | None, typer.Option(help=f"Simulated start time: {FORMS}. Default: now.")
     ] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", "-p", help="Scenario parameter KEY=VALUE (repeatable)."),
+        typer.Option(
+            "--param", "-p", help="Scenario parameter KEY=VALUE (repeatable); see each scenario."
+        ),
     ] = None,
 ) -> None:
-    """Serve the simulated cloud, ACA and CLP on 127.0.0.1, seeded with a scenario."""
     from doorfix.sandbox.api.server import serve  # noqa: PLC0415 - keep CLI start-up light
 
     try:
-        params = _params(param or [])
-    except ConfigError as exc:
-        typer.echo(f"doorfix: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-    serve(scenario, port=port, seed=seed, speed=speed, start=start, params=params)
-
-
-def _loaded(ctx: typer.Context) -> Loaded:
-    try:
-        return load(ctx.obj["config"])
+        name = check_scenario(scenario)
+        params = parse_params(name, param or [])
+        begin = parse_time(start, SystemClock().now(), option="--start") if start else None
+        check_port(port)
     except ConfigError as exc:
         _fail_config(exc)
+    try:
+        serve(name, port=port, seed=seed, speed=speed, start=begin, params=params)
+    except OSError as exc:  # the port taken between the check and the build
+        _fail_config(ConfigError(f"cannot listen: {exc.strerror}", key="--port"))
+
+
+def _loaded(ctx: typer.Context, *, as_json: bool = False) -> Loaded:
+    try:
+        return load(config_option(ctx))
+    except ConfigError as exc:
+        fail(exc, as_json=as_json)
 
 
 def _fail_config(exc: Exception) -> NoReturn:
@@ -116,12 +158,39 @@ def _print(report: RunReport, *, as_json: bool) -> None:
         render_table(report, Console())
 
 
+def _notify(report: RunReport, loaded: Loaded) -> None:
+    """``--notify``: send the run's message (never about the embedded sandbox); say what went."""
+    notifier = notifier_for(loaded)
+    if notifier is None:
+        typer.echo(f"doorfix: not notified: {SANDBOX_NOTICE}", err=True)
+        return
+    delivery = asyncio.run(notify_run(report, loaded.settings, notifier=notifier))
+    if delivery is None:
+        why = (
+            f"{ENV_NOTIFY_URLS} is not set"
+            if not notifier.enabled
+            else "no outcome of [report] notify_on"
+        )
+        typer.echo(f"doorfix: not notified: {why}", err=True)
+        return
+    if delivery.sent:
+        typer.echo(f"doorfix: notified {', '.join(delivery.sent)}", err=True)
+    if delivery.failed:
+        typer.echo(f"doorfix: notification failed: {', '.join(delivery.failed)}", err=True)
+
+
 def _run_command(
-    work: Callable[[Agent, Progress], Awaitable[RunReport]], loaded: Loaded, as_json: bool
+    ctx: typer.Context,
+    work: Callable[[Agent, Progress], Awaitable[RunReport]],
+    loaded: Loaded,
+    as_json: bool,
+    *,
+    notify: bool = False,
 ) -> None:
     """Run ``work`` with an agent; print the report; map failures to DESIGN's exit codes."""
 
     redactor = log_redactor(loaded)
+    sandbox_notice(loaded)
 
     async def go(progress: Progress) -> RunReport:
         async with open_agent(loaded, redactor=redactor) as agent:
@@ -131,20 +200,23 @@ def _run_command(
         # on a terminal only: on a pipe the display would only add blank lines to stderr
         with progress_display(enabled=False if as_json else None) as progress:
             # inside the display: rich swaps stderr for a proxy the log lines must go through
-            configure_logging(level="warning", secrets=redactor)
+            setup_logging(ctx, "warning", secrets=redactor)
             report = asyncio.run(go(progress))
     except (ConfigError, JournalError) as exc:
-        _fail_config(exc)
+        fail(exc, as_json=as_json)
     except RunFailed as exc:
         _print(exc.report, as_json=as_json)
+        if notify:
+            _notify(exc.report, loaded)
         if isinstance(exc.__cause__, AuthError):
             _fail_config(exc.__cause__)
         typer.echo(f"doorfix: the run could not complete: {printable(str(exc))}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     except UnresolvedError as exc:
-        typer.echo(f"doorfix: {printable(redactor.redact(str(exc)))}", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        fail(ValueError(redactor.redact(str(exc))), as_json=as_json, exit_code=EXIT_FAILED)
     _print(report, as_json=as_json)
+    if notify:
+        _notify(report, loaded)
 
 
 @app.command()
@@ -156,22 +228,36 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     since: Annotated[
-        datetime | None, typer.Option(help="Read feeds from this time (UTC) instead of the cursor.")
+        str | None,
+        typer.Option(help=f"Read feeds from this time instead of the cursor: {FORMS}."),
     ] = None,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="Send the run's message to DOORFIX_NOTIFY_URLS (as the daemon does).",
+        ),
+    ] = False,
 ) -> None:
     """Run one playbook once and print its report."""
-    if playbook not in PLAYBOOKS:
-        _fail_config(
-            ConfigError(f"choose one of {', '.join(PLAYBOOKS)}", key=f"PLAYBOOK {playbook}")
-        )
-    loaded = _loaded(ctx)
-    start = utc(since) if since else None
+    try:
+        if playbook not in PLAYBOOKS:
+            raise ConfigError(  # noqa: TRY301 - one way out for every bad input
+                f"choose one of {', '.join(PLAYBOOKS)}{did_you_mean(playbook, PLAYBOOKS)}",
+                key=f"PLAYBOOK {playbook}",
+            )
+        start = parse_time(since, SystemClock().now(), option="--since") if since else None
+    except ConfigError as exc:
+        fail(exc, as_json=as_json)
+    loaded = _loaded(ctx, as_json=as_json)
     _run_command(
+        ctx,
         lambda agent, progress: run_once(
             agent, playbook, dry_run=dry_run, since=start, progress=progress
         ),
         loaded,
         as_json,
+        notify=notify,
     )
 
 
@@ -186,9 +272,13 @@ def diagnose(
 ) -> None:
     """The ticket path: every runbook check for one user at one lock or door."""
     if (lock is None) == (door is None):
-        _fail_config(ConfigError("give exactly one of --lock and --door", key="--lock/--door"))
-    loaded = _loaded(ctx)
+        fail(
+            ConfigError("give exactly one of --lock and --door", key="--lock/--door"),
+            as_json=as_json,
+        )
+    loaded = _loaded(ctx, as_json=as_json)
     _run_command(
+        ctx,
         lambda agent, _progress: diagnose_ticket(agent, user, lock_id=lock, door_id=door, fix=fix),
         loaded,
         as_json,
@@ -200,6 +290,39 @@ register_daemon(app)
 register_approvals(app)
 
 
+def _usage_line(exc: click_errors.ClickException) -> str:
+    """``--speed: …``: the option named before the message, in one printable line."""
+    message = exc.format_message().replace("Value error, ", "")
+    param = getattr(exc, "param", None)
+    names = getattr(param, "opts", None) or ([param.name] if param is not None else [])
+    if names and not message.startswith(("Invalid value for", "Missing", "No such")):
+        message = f"{names[0]}: {message}"
+    return printable(" ".join(message.split()))
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON (``--json``, ``--format json``, ``-f json``)."""
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return (
+        "--json" in args
+        or "--format=json" in args
+        or any(a in {"--format", "-f"} and b == "json" for a, b in pairs)
+    )
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a usage error is one line on stderr and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        code = EXIT_CONFIG
+    except click_errors.ClickException as exc:  # an unknown option, a bad value, no argument
+        line = _usage_line(exc)
+        if _wants_json(sys.argv[1:]):
+            typer.echo(error_object(line, key=None, exit_code=EXIT_CONFIG))
+        typer.echo(f"doorfix: {line}", err=True)
+        code = EXIT_CONFIG
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import getpass
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from doorfix.agent.cli.reports import _fail, _loaded, _open_journal
-from doorfix.errors import StateConflict, UnknownRecord
+from doorfix.agent.cli.session import IN_MEMORY, Loaded
+from doorfix.agent.journal.store import Journal
+from doorfix.clock import SystemClock
+from doorfix.errors import ConfigError, JournalError, StateConflict, UnknownRecord
 from doorfix.text import printable
 
 #: the longest note accepted
@@ -31,13 +35,29 @@ def _who(by: str | None) -> str:
         return "cli"
 
 
+def _open_writable(loaded: Loaded) -> Journal:
+    """The journal to record a decision in: it must exist (a run made it) and be writable."""
+    path = loaded.journal_path
+    if path == IN_MEMORY or not Path(path).exists():
+        _fail(
+            ConfigError(
+                f"no journal at {path}: nothing can wait for approval there",
+                key="[journal] path",
+            )
+        )
+    try:
+        return Journal(path, clock=SystemClock())
+    except JournalError as exc:
+        _fail(exc)
+
+
 def _decide(
     ctx: typer.Context, action_id: str, *, approve: bool, by: str | None, note: str | None
 ) -> None:
     if note is not None and len(note) > MAX_NOTE:
         _fail(ValueError(f"--note: at most {MAX_NOTE} characters"))
     loaded = _loaded(ctx)
-    with _open_journal(loaded) as journal:
+    with _open_writable(loaded) as journal:
         try:
             done = journal.decide_approval(action_id, approve=approve, by=_who(by), note=note)
         except (UnknownRecord, StateConflict) as exc:

@@ -21,10 +21,17 @@ import httpx
 from pydantic import SecretStr
 
 from doorfix.agent.cli.session import IN_MEMORY, Loaded, load
-from doorfix.agent.config import ENV_NOTIFY_URLS, ENV_SECRETS, HttpSection, Secrets, Settings
+from doorfix.agent.config import (
+    ENV_ESCALATE_URLS,
+    ENV_NOTIFY_URLS,
+    ENV_SECRETS,
+    HttpSection,
+    Secrets,
+    Settings,
+)
 from doorfix.agent.journal.store import OUTCOMES, Journal
-from doorfix.agent.reports.notify import parse_sinks
 from doorfix.agent.runtime import Urls, build_clients_for, sandbox_secrets
+from doorfix.agent.sinks import parse_sinks
 from doorfix.clock import Clock, SystemClock
 from doorfix.connectors.factory import Clients
 from doorfix.errors import (
@@ -79,7 +86,7 @@ async def run_checks(
     try:
         loaded = load(config)
     except ConfigError as exc:
-        return [Check("config", False, str(exc)), *_secret_checks(source), _notify_check(source)]
+        return [Check("config", False, str(exc)), *_secret_checks(source), *_sink_checks(source)]
     checks = [_config_check(loaded), _report_check(loaded.settings)]
     secrets: dict[str, str] = {}
     if loaded.embedded:
@@ -89,7 +96,7 @@ async def run_checks(
     else:
         checks += _secret_checks(source)
         secrets = {s: source.get(var, "").strip() for s, var in ENV_SECRETS.items()}
-    checks.append(_notify_check(source))
+    checks.extend(_sink_checks(source))
     checks.append(_journal_check(loaded, clock or SystemClock()))
     hidden = tuple(v for v in secrets.values() if v)
     probes = await _system_checks(loaded, secrets, clock or SystemClock(), transport)
@@ -101,10 +108,16 @@ async def run_checks(
 
 
 def _config_check(loaded: Loaded) -> Check:
-    if loaded.embedded and loaded.journal_path == IN_MEMORY:
-        return Check("config", True, "no config file: the embedded sandbox with every default")
+    if loaded.path is None:
+        return Check(
+            "config",
+            True,
+            "no config file found (searched ./doorfix.toml, "
+            "$XDG_CONFIG_HOME/doorfix/config.toml, /etc/doorfix/config.toml): "
+            "the embedded sandbox with every default",
+        )
     where = "embedded sandbox" if loaded.embedded else "real systems"
-    return Check("config", True, f"every key valid ({where})")
+    return Check("config", True, f"{loaded.path} (from {loaded.source}): every key valid ({where})")
 
 
 def _report_check(settings: Settings) -> Check:
@@ -139,16 +152,20 @@ def _secret_checks(env: Mapping[str, str]) -> list[Check]:
     ]
 
 
-def _notify_check(env: Mapping[str, str]) -> Check:
-    sinks = parse_sinks(env.get(ENV_NOTIFY_URLS))
+def _sink_checks(env: Mapping[str, str]) -> list[Check]:
+    return [_notify_check(env), _notify_check(env, ENV_ESCALATE_URLS, "escalate")]
+
+
+def _notify_check(
+    env: Mapping[str, str], variable: str = ENV_NOTIFY_URLS, name: str = "notify"
+) -> Check:
+    sinks = parse_sinks(env.get(variable))
     if not sinks:
-        return Check("notify", True, f"no sinks ({ENV_NOTIFY_URLS} is not set)")
+        return Check(name, True, f"no sinks ({variable} is not set)")
     for sink in sinks:
         if not apprise.Apprise().add(sink.url):
-            return Check(
-                "notify", False, f"{ENV_NOTIFY_URLS} sink {sink.label}: not a URL apprise knows"
-            )
-    return Check("notify", True, f"{len(sinks)} sink(s): {', '.join(s.label for s in sinks)}")
+            return Check(name, False, f"{variable} sink {sink.label}: not a URL apprise knows")
+    return Check(name, True, f"{len(sinks)} sink(s): {', '.join(s.label for s in sinks)}")
 
 
 def _journal_check(loaded: Loaded, clock: Clock) -> Check:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-from doorfix.agent.cli.session import Loaded, load, log_redactor, open_agent
-from doorfix.agent.config import REMEDIES
+from doorfix.agent.cli.options import config_option, setup_logging
+from doorfix.agent.cli.session import (
+    IN_MEMORY,
+    Loaded,
+    load,
+    log_redactor,
+    notifier_for,
+    open_agent,
+    sandbox_notice,
+)
+from doorfix.agent.config import REMEDIES, config_path
 from doorfix.agent.daemon.scheduler import run_daemon
+from doorfix.clock import AcceleratedClock, StoppableClock, SystemClock
 from doorfix.errors import ConfigError, JournalError
-from doorfix.log import configure_logging
 from doorfix.text import printable
 
 #: DESIGN.md's exit code for bad config, credentials or journal
@@ -25,12 +33,30 @@ def _fail(exc: Exception) -> NoReturn:
     raise typer.Exit(EXIT_CONFIG)
 
 
-def _loaded(ctx: typer.Context) -> Loaded:
-    config: Path | None = ctx.obj["config"] if ctx.obj else None
+#: what ``doorfix daemon`` says when it has no config
+NO_CONFIG = (
+    "the daemon needs a config: pass --config FILE or set $DOORFIX_CONFIG "
+    "(see config.example.toml), or pass --sandbox for a demo on the embedded sandbox"
+)
+
+
+def _loaded(ctx: typer.Context, *, sandbox: bool = False) -> Loaded:
+    config = config_option(ctx)
+    if not sandbox and config_path(config) is None:
+        _fail(ConfigError(NO_CONFIG, key="--config"))
     try:
-        return load(config)
+        loaded = load(config)
     except ConfigError as exc:
         _fail(exc)
+    return _embedded(loaded) if sandbox and not loaded.embedded else loaded
+
+
+def _embedded(loaded: Loaded) -> Loaded:
+    """``--sandbox`` with a config: its settings, on the embedded sandbox, in-memory journal."""
+    settings = loaded.settings.model_copy(
+        update={"sandbox": loaded.settings.sandbox.model_copy(update={"embedded": True})}
+    )
+    return Loaded(settings, embedded=True, journal_path=IN_MEMORY)
 
 
 def daemon(
@@ -38,18 +64,41 @@ def daemon(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Diagnose and plan on schedule; change nothing.")
     ] = False,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="A demo on the embedded sandbox: no real system is read or changed.",
+        ),
+    ] = False,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Clock seconds per real second: the schedule, the digest and the guards' "
+            "windows pass this much faster (tests and demos). Default 1, or [sandbox] speed.",
+        ),
+    ] = None,
 ) -> None:
     """Run every playbook on its schedule until SIGTERM; /healthz and /metrics on 127.0.0.1."""
-    loaded = _loaded(ctx)
+    loaded = _loaded(ctx, sandbox=sandbox)
     redactor = log_redactor(loaded)
-    configure_logging(level="info", secrets=redactor)
+    setup_logging(ctx, "info", secrets=redactor)
+    sandbox_notice(loaded)
 
     # the embedded sandbox runs on an accelerated clock: its intervals pass that much faster
-    speed = loaded.settings.sandbox.speed if loaded.embedded else 1.0
+    if speed is None:
+        speed = loaded.settings.sandbox.speed if loaded.embedded else 1.0
+    # SIGTERM stops this clock: a run in a retry back-off or a poll stops waiting at once
+    base = AcceleratedClock(SystemClock().now(), speed) if speed != 1.0 else SystemClock()
+    clock = StoppableClock(base)
+    notifier = notifier_for(loaded)
 
     async def go() -> None:
-        async with open_agent(loaded, redactor=redactor) as agent:
-            await run_daemon(agent, dry_run=dry_run, speed=speed, redact=redactor)
+        async with open_agent(loaded, redactor=redactor, clock=clock) as agent:
+            await run_daemon(
+                agent, dry_run=dry_run, speed=speed, notifier=notifier, redact=redactor
+            )
 
     try:
         asyncio.run(go())
@@ -58,6 +107,7 @@ def daemon(
 
 
 def demo(
+    ctx: typer.Context,
     seconds: Annotated[
         float, typer.Option(min=1, help="Stop after this many real seconds at most.")
     ] = 60.0,
@@ -89,7 +139,7 @@ def demo(
                 key="--approve",
             )
         )
-    configure_logging(level="warning")
+    setup_logging(ctx, "warning")
     try:
         asyncio.run(
             run_demo(

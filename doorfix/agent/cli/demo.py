@@ -217,6 +217,7 @@ async def run_demo(
             clock=clock,
             journal=Journal(":memory:", clock=clock),
             urls=Urls(u["cloud"], u["aca"], u["clp"], u["clp_identity"]),
+            target="sandbox",  # the demo's world is simulated: nothing is ever sent about it
         )
         stop = asyncio.Event()
         # with the console on, a person is looking: the demo runs its whole time

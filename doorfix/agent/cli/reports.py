@@ -10,9 +10,9 @@ codes: 0 done, 2 bad config, missing secret, unusable journal or a failed check.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -21,25 +21,23 @@ import typer
 from rich.console import Console
 
 from doorfix.agent.cli.checks import all_ok, run_checks
+from doorfix.agent.cli.options import config_option, fail, setup_logging
 from doorfix.agent.cli.session import IN_MEMORY, Loaded, load, secrets_for
-from doorfix.agent.config import ENV_NOTIFY_URLS
+from doorfix.agent.cli.times import FORMS, parse_time
+from doorfix.agent.config import ENV_NOTIFY_URLS, find_config
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.reports.history import render_history_json, render_history_text, subject_history
-from doorfix.agent.reports.notify import parse_sinks
 from doorfix.agent.reports.period import build_report
 from doorfix.agent.reports.render import render, render_text
-from doorfix.clock import SystemClock, utc
+from doorfix.agent.sinks import parse_sinks
+from doorfix.clock import SystemClock
 from doorfix.errors import ConfigError, JournalError
-from doorfix.log import configure_logging
 from doorfix.text import printable
 
 #: DESIGN.md's exit code for bad config, credentials or journal
 EXIT_CONFIG = 2
 #: the report's period when ``--since`` is not given
 DEFAULT_PERIOD = timedelta(days=7)
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class ReportFormat(StrEnum):
@@ -58,37 +56,15 @@ class HistoryFormat(StrEnum):
     json = "json"
 
 
-def parse_since(text: str, now: datetime, *, key: str = "--since") -> datetime:
-    """``24h``, ``7d``, ``2w``, ``90m`` before ``now``, or an ISO time (UTC if it has no zone)."""
-    match = _DURATION.match(text)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
+def _fail(exc: Exception, as_json: bool = False) -> NoReturn:
+    fail(exc, as_json=as_json)
+
+
+def _loaded(ctx: typer.Context, as_json: bool = False) -> Loaded:
     try:
-        return utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
-    except ValueError:
-        raise ConfigError(
-            "expected a duration (24h, 7d, 2w) or an ISO time (2026-11-16T08:00Z)", key=key
-        ) from None
-
-
-def _fail(exc: Exception) -> NoReturn:
-    typer.echo(f"doorfix: {printable(str(exc))}", err=True)
-    raise typer.Exit(EXIT_CONFIG)
-
-
-def _config_option(ctx: typer.Context) -> Path | None:
-    root = ctx.find_root()
-    obj = root.obj if isinstance(root.obj, dict) else {}
-    value = obj.get("config")
-    return Path(value) if value else None
-
-
-def _loaded(ctx: typer.Context) -> Loaded:
-    try:
-        return load(_config_option(ctx))
+        return load(config_option(ctx))
     except ConfigError as exc:
-        _fail(exc)
+        _fail(exc, as_json)
 
 
 def _redactions(loaded: Loaded) -> tuple[str, ...]:
@@ -105,7 +81,7 @@ def _notify_env() -> str | None:
     return os.environ.get(ENV_NOTIFY_URLS)
 
 
-def _open_journal(loaded: Loaded) -> Journal:
+def _open_journal(loaded: Loaded, as_json: bool = False) -> Journal:
     path = loaded.journal_path
     if path == IN_MEMORY:
         typer.echo(
@@ -118,23 +94,25 @@ def _open_journal(loaded: Loaded) -> Journal:
             ConfigError(
                 f"no journal at {path}: doorfix has not run with this config yet",
                 key="[journal] path",
-            )
+            ),
+            as_json,
         )
     try:
-        return Journal(path, clock=SystemClock())
+        # a reader never writes: it works on a journal it may only read (a manager's access)
+        return Journal(path, clock=SystemClock(), read_only=True)
     except JournalError as exc:
-        _fail(exc)
+        _fail(exc, as_json)
 
 
 def report(
     ctx: typer.Context,
     since: Annotated[
         str | None,
-        typer.Option(help="Start of the period: 24h, 7d, 2w ago, or an ISO time. Default 7d."),
+        typer.Option(help=f"Start of the period: {FORMS}. Default: 7 days before --until."),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="End of the period: an ISO time, or 24h, 7d ago. Default now."),
+        typer.Option(help=f"End of the period: {FORMS}. Default: now."),
     ] = None,
     fmt: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="text, markdown, html or json.")
@@ -144,23 +122,28 @@ def report(
     ] = None,
 ) -> None:
     """What doorfix fixed, what waits, and what needs a person, over a period."""
-    loaded = _loaded(ctx)
-    configure_logging(level="error", secrets=_redactions(loaded))
+    as_json = fmt is ReportFormat.json and output is None
+    loaded = _loaded(ctx, as_json)
+    setup_logging(ctx, "error", secrets=_redactions(loaded))
     now = SystemClock().now()
     try:
-        end = parse_since(until, now, key="--until") if until else now
-        start = parse_since(since, end) if since else end - DEFAULT_PERIOD
+        end = parse_time(until, now, option="--until") if until else now
+        start = parse_time(since, now, option="--since") if since else end - DEFAULT_PERIOD
     except ConfigError as exc:
-        _fail(exc)
+        _fail(exc, as_json)
     if start >= end:
-        _fail(ConfigError("the period is empty: --since must come before --until", key="--since"))
-    with _open_journal(loaded) as journal:
+        _fail(
+            ConfigError("the period is empty: --since must come before --until", key="--since"),
+            as_json,
+        )
+    with _open_journal(loaded, as_json) as journal:
         period = build_report(
             journal,
             since=start,
             until=end,
             title=loaded.settings.report.title,
             redact=_redactions(loaded),
+            target="sandbox" if loaded.embedded else "live",
         )
     if output is None and fmt is ReportFormat.text:
         render_text(period, Console())
@@ -198,15 +181,17 @@ def history(  # noqa: PLR0917 - typer declares options as parameters
         "visitor_id": visitor,
     }
     subject = {k: v for k, v in given.items() if v}
+    as_json = fmt is HistoryFormat.json
     if not subject:
         _fail(
             ConfigError(
                 "give at least one of them", key="--user/--lock/--door/--personnel/--visitor"
-            )
+            ),
+            as_json,
         )
-    loaded = _loaded(ctx)
-    configure_logging(level="error", secrets=_redactions(loaded))
-    with _open_journal(loaded) as journal:
+    loaded = _loaded(ctx, as_json)
+    setup_logging(ctx, "error", secrets=_redactions(loaded))
+    with _open_journal(loaded, as_json) as journal:
         found = subject_history(journal, subject, redact=_redactions(loaded))
     if fmt is HistoryFormat.json:
         typer.echo(render_history_json(found))
@@ -214,19 +199,45 @@ def history(  # noqa: PLR0917 - typer declares options as parameters
         render_history_text(found, Console())
 
 
-def check(ctx: typer.Context) -> None:
-    """Check the config, secrets, journal and that each system answers and authenticates."""
-    config = _config_option(ctx)
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the checks as one JSON object.")
+    ] = False,
+) -> None:
+    """Check the config, secrets, journal and that each system answers and authenticates.
+
+    The first line names the config file used and how it was found (or that none was).
+    """
+    config = config_option(ctx)
     try:
-        loaded = load(config)
+        loaded: Loaded | None = load(config)
     except ConfigError:
         loaded = None
     hidden = _redactions(loaded) if loaded is not None else ()
-    configure_logging(level="critical", secrets=hidden)
+    setup_logging(ctx, "critical", secrets=hidden)
     checks = asyncio.run(run_checks(config))
-    for item in checks:
-        typer.echo(printable(item.line()))
+    path, source = find_config(config)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": all_ok(checks),
+                    "config": None if path is None else str(path),
+                    "config_source": source,
+                    "checks": [
+                        {"name": c.name, "ok": c.ok, "detail": printable(c.detail)} for c in checks
+                    ],
+                }
+            )
+        )
+    else:
+        for item in checks:
+            typer.echo(printable(item.line()))
     if not all_ok(checks):
+        if as_json:
+            failed = next(c for c in checks if not c.ok)
+            typer.echo(f"doorfix: {printable(failed.name)}: {printable(failed.detail)}", err=True)
         raise typer.Exit(EXIT_CONFIG)
 
 

@@ -9,11 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+import typer
 
-from doorfix.agent.config import Secrets, Settings, config_path, load_secrets, load_settings
+from doorfix.agent.config import (
+    Secrets,
+    Settings,
+    find_config,
+    load_secrets,
+    load_settings,
+)
+from doorfix.agent.engine.report import SANDBOX_NOTICE
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
-from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.agent.runtime import Urls, build_agent, escalation_sinks, sandbox_secrets
+from doorfix.agent.sinks import Notifier
 from doorfix.clock import AcceleratedClock, Clock, SystemClock
 from doorfix.errors import ConfigError
 from doorfix.redact import SecretRedactor
@@ -31,16 +40,22 @@ class Loaded:
     settings: Settings
     embedded: bool
     journal_path: str
+    #: the config file read, or None (no file found: the embedded sandbox)
+    path: Path | None = None
+    #: how it was found: ``--config``, ``$DOORFIX_CONFIG``, ``./doorfix.toml …``
+    source: str = "no config file found"
 
 
 def load(config: Path | None) -> Loaded:
-    """Load the config; with no file at all, the embedded sandbox is the default."""
-    path = config_path(config)
+    """Load the config (see :func:`find_config`); with no file at all, the embedded sandbox."""
+    path, source = find_config(config)
     if path is None:
         settings = Settings.model_validate({"sandbox": {"embedded": True}})
-        return Loaded(settings, embedded=True, journal_path=IN_MEMORY)
+        return Loaded(settings, embedded=True, journal_path=IN_MEMORY, source=source)
     settings = load_settings(path)
-    return Loaded(settings, settings.sandbox.embedded, str(settings.journal.path))
+    return Loaded(
+        settings, settings.sandbox.embedded, str(settings.journal.path), path=path, source=source
+    )
 
 
 def secrets_for(loaded: Loaded) -> Secrets:
@@ -60,6 +75,27 @@ def log_redactor(loaded: Loaded) -> SecretRedactor:
             secrets.clp_client_secret.get_secret_value(), user=loaded.settings.clp.client_id
         )
     return redactor
+
+
+def notifier_for(loaded: Loaded) -> Notifier | None:
+    """The sinks of ``DOORFIX_NOTIFY_URLS``, the secrets scrubbed; None on the embedded sandbox."""
+    if loaded.embedded:
+        return None
+    redact: list[str] = []
+    with contextlib.suppress(ConfigError):  # open_agent names the variable
+        secrets = secrets_for(loaded)
+        redact += [
+            secrets.cloud_client_secret.get_secret_value(),
+            secrets.aca_api_key.get_secret_value(),
+            secrets.clp_client_secret.get_secret_value(),
+        ]
+    return Notifier.from_env(loaded.settings, redact=redact)
+
+
+def sandbox_notice(loaded: Loaded) -> None:
+    """On the embedded sandbox, say so on stderr: nothing real was read or changed."""
+    if loaded.embedded:
+        typer.echo(SANDBOX_NOTICE, err=True)
 
 
 @asynccontextmanager
@@ -92,6 +128,7 @@ async def open_agent(
             urls=Urls.under(IN_PROCESS_ROOT),
             transport=SandboxTransport(app),
             redactor=redactor,
+            target="sandbox",
         )
     else:
         real = clock or SystemClock()
@@ -101,6 +138,7 @@ async def open_agent(
             clock=real,
             journal=Journal(loaded.journal_path, clock=real),
             redactor=redactor,
+            escalation=escalation_sinks(settings, secrets),
         )
     try:
         yield agent

@@ -33,7 +33,7 @@ SYSTEMS = ("cloud", "aca", "clp")
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 #: how a run that produced a report ended
-RunStatus = Literal["completed", "failed"]
+RunStatus = Literal["completed", "failed", "interrupted"]
 
 
 class _ApiCalls:

@@ -5,10 +5,18 @@ APScheduler's :class:`AsyncIOScheduler` fires each enabled playbook on its inter
 lock: they share one agent (one journal, one set of clients), and a run's start-up reconciles
 every action left in flight, which must never be another live run's action.
 
-SIGTERM and SIGINT stop the scheduling, let the run in flight finish (it is awaited, never
-cancelled), log one ``daemon_stopped`` line and return. A run that cannot reach a system logs
-``upstream_down`` once and ``upstream_recovered`` once; the journal keeps the feeds' cursors,
-so the first good run catches up. Nothing a run raises stops the daemon.
+After each run (completed or failed) the daemon sends the run's message to the sinks of
+``DOORFIX_NOTIFY_URLS`` when it has an outcome of ``[report] notify_on``, and at each
+``[report] digest_cron`` (on the agent's clock, so an accelerated clock brings it sooner) the
+day's digest with the HTML report attached. On the embedded sandbox it sends nothing.
+
+SIGTERM and SIGINT stop the scheduling and stop the agent's clock (a
+:class:`~doorfix.clock.StoppableClock`): the run in flight stops waiting at once (a retry
+back-off, a rate-limit turn, a verification poll), starts no new incident, finishes only a
+call already sent, and is recorded ``interrupted`` with what it leaves for the next run (it
+is awaited, never cancelled); then one ``daemon_stopped`` line, and return. A run that
+cannot reach a system logs ``upstream_down`` once and ``upstream_recovered`` once; the journal
+keeps the feeds' cursors, so the first good run catches up. Nothing a run raises stops the daemon.
 """
 
 from __future__ import annotations
@@ -37,9 +45,12 @@ from doorfix.agent.daemon.console import Console, ConsoleContext, PlaybookState
 from doorfix.agent.daemon.endpoint import LOOPBACK, Endpoint, Health, build_endpoint
 from doorfix.agent.daemon.metrics import Metrics
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, run_once
+from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, RunInterrupted, run_once
 from doorfix.agent.engine.state import Agent
-from doorfix.errors import AuthError, ConfigError, ConnectorError
+from doorfix.agent.reports.notify import notify_run, send_digest
+from doorfix.agent.sinks import Notifier
+from doorfix.clock import StoppableClock
+from doorfix.errors import AuthError, ConfigError, ConnectorError, Interrupted
 from doorfix.log import Redactor
 from doorfix.redact import SecretRedactor
 
@@ -69,6 +80,7 @@ class DaemonSummary:
     runs: int = 0
     failed: int = 0
     crashed: int = 0
+    interrupted: int = 0
     incidents: Counter[str] = field(default_factory=Counter)
     uptime_seconds: float = 0.0
 
@@ -78,6 +90,7 @@ class DaemonSummary:
             "runs": self.runs,
             "failed_runs": self.failed,
             "crashed_runs": self.crashed,
+            "interrupted_runs": self.interrupted,
             "incidents": dict(sorted(self.incidents.items())),
             "uptime_seconds": round(self.uptime_seconds, 3),
         }
@@ -115,12 +128,15 @@ class Daemon:
         dry_run: bool = False,
         on_report: Callable[[RunReport], None] | None = None,
         speed: float = 1.0,
+        notifier: Notifier | None = None,
         access: ConsoleAccess | None = None,
         redact: SecretRedactor | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.agent = agent
+        #: where run messages and digests go; never on the embedded sandbox
+        self.notifier = notifier if agent.target == "live" else None
         self.dry_run = dry_run
         self._on_report = on_report
         self._speed = speed
@@ -277,6 +293,15 @@ class Daemon:
             self.summary.incidents.update(i.outcome for i in exc.report.incidents)
             self.metrics.observe(exc.report, status="failed", seconds=time.monotonic() - started)
             self._upstream_failed(playbook, exc)
+            await self._notify(exc.report)
+            return
+        except RunInterrupted as exc:  # a stop: the next run (after a restart) goes on
+            self.summary.runs += 1
+            self.summary.interrupted += 1
+            self.summary.incidents.update(i.outcome for i in exc.report.incidents)
+            self.metrics.observe(
+                exc.report, status="interrupted", seconds=time.monotonic() - started
+            )
             return
         except Exception:  # a bug in one run must not stop the daemon: log it, keep scheduling
             self.summary.runs += 1
@@ -288,11 +313,54 @@ class Daemon:
         self.summary.incidents.update(i.outcome for i in report.incidents)
         self.metrics.observe(report, status="completed", seconds=time.monotonic() - started)
         self._upstream_ok(playbook)
+        await self._notify(report)
         if self._on_report is not None:
             try:
                 self._on_report(report)
             except Exception:  # a listener's bug must not stop the daemon either
                 log.exception("report_listener_failed", playbook=playbook)
+
+    async def _notify(self, report: RunReport) -> None:
+        """The run's message, when it has an outcome of ``[report] notify_on``."""
+        if self.notifier is None:
+            return
+        try:
+            await notify_run(report, self.agent.settings, notifier=self.notifier)
+        except Exception:  # a sink never fails a run (the notifier logs its own failures)
+            log.exception("notify_crashed", run_id=report.run_id)
+
+    async def _digests(self) -> None:
+        """Send the digest at each ``[report] digest_cron``, on the agent's clock."""
+        notifier = self.notifier
+        if notifier is None or not notifier.enabled:
+            return
+        settings = self.agent.settings
+        clock = self.agent.clock
+        cron = CronTrigger.from_crontab(settings.report.digest_cron, timezone=UTC)
+        previous: datetime | None = None
+        while True:
+            now = clock.now()
+            due = cron.get_next_fire_time(previous, now)
+            if due is None:
+                return
+            try:
+                await clock.sleep((due - now).total_seconds())
+            except Interrupted:
+                return
+            previous = due
+            try:
+                delivery = await send_digest(
+                    self.agent.journal, settings, now=due, notifier=notifier
+                )
+            except Exception:  # the next digest tries again
+                log.exception("digest_failed", until=due.isoformat())
+                continue
+            log.info(
+                "digest_sent",
+                until=due.isoformat(),
+                sent=list(delivery.sent) if delivery else [],
+                failed=list(delivery.failed) if delivery else [],
+            )
 
     def _upstream_failed(self, playbook: str, exc: RunFailed) -> None:
         if playbook in self._down:
@@ -375,10 +443,19 @@ class Daemon:
                     playbooks=timetable,
                     dry_run=self.dry_run,
                     journal=self.agent.journal.path,
+                    target=self.agent.target,
+                    notify=self.notifier is not None and self.notifier.enabled,
+                    digest_cron=self.agent.settings.report.digest_cron,
                 )
                 if on_ready is not None:
                     on_ready(DaemonReady(port, host))
-                await stop.wait()
+                digests = asyncio.create_task(self._digests(), name="doorfix-digest")
+                try:
+                    await stop.wait()
+                finally:
+                    digests.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Interrupted):
+                        await digests
                 await self._wind_down()
         finally:
             if self._scheduler.running:  # cancelled: no one waits for the runs any more
@@ -394,6 +471,9 @@ class Daemon:
         if not stop.is_set():
             log.info("daemon_stopping", signal=sig.name, run_in_flight=self._turn.locked())
         stop.set()
+        if isinstance(self.agent.clock, StoppableClock):
+            # the run in flight stops waiting now: it finishes only a call already sent
+            self.agent.clock.stop()
 
     async def _wind_down(self) -> None:
         """Schedule nothing more; let the run in flight finish; stop the scheduler."""
@@ -419,6 +499,7 @@ async def run_daemon(
     on_report: Callable[[RunReport], None] | None = None,
     speed: float = 1.0,
     handle_signals: bool = True,
+    notifier: Notifier | None = None,
     access: ConsoleAccess | None = None,
     redact: SecretRedactor | None = None,
 ) -> DaemonSummary:
@@ -428,7 +509,13 @@ async def run_daemon(
     intervals are clock seconds, so an accelerated demo runs them that much more often.
     """
     daemon = Daemon(
-        agent, dry_run=dry_run, on_report=on_report, speed=speed, access=access, redact=redact
+        agent,
+        dry_run=dry_run,
+        on_report=on_report,
+        speed=speed,
+        notifier=notifier,
+        access=access,
+        redact=redact,
     )
     return await daemon.run(
         stop or asyncio.Event(), on_ready=on_ready, handle_signals=handle_signals

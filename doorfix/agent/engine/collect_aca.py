@@ -204,6 +204,10 @@ async def collect_rejections(
     groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
         groups[(event.user_id, event.lock_id)].append(event)
+    # a tag that is not the user's is its own incident, before anything else looks at the
+    # group: no grant resolves it, no pending Sync Access counts it, no sync is planned for it
+    for finding in await _tag_findings(fetcher, groups, policy, lookback, on_unresolved):
+        batch.candidates.append(finding)
     pending = _pending(journal)
     await _settle_pending(fetcher, pending, groups, lookback)
     batch.follow_ups.extend(pending.values())
@@ -238,6 +242,44 @@ async def collect_rejections(
         batch.candidates.append(lock_candidate(facts, policy, now, tuple(e.id for e in rejected)))
     batch.candidates.extend(await _scan_hardware(fetcher, policy))
     return batch
+
+
+async def _tag_findings(
+    fetcher: RunFetcher,
+    groups: dict[tuple[str, str], list[Event]],
+    policy: PlanPolicy,
+    window: timedelta,
+    on_unresolved: Callable[[str, str, str], None],
+) -> list[Candidate]:
+    """Take each presented tag that is not an assigned tag of its user out of ``groups``.
+
+    One candidate per (user, lock, tag): the playbook decides it (``aca.tag_not_assigned``,
+    unless the center is still in its grace period), and the user's other events at the lock
+    are diagnosed without it.
+    """
+    out: list[Candidate] = []
+    for (user_id, lock_id), group in sorted(groups.items()):
+        user = await fetcher.user(user_id)
+        if user is None:
+            continue  # reported as unresolved with the rest of the group
+        found = aca_rejections.unassigned_tag_events(user, group)
+        if not found:
+            continue
+        taken = {e.id for rows in found.values() for e in rows}
+        group[:] = [e for e in group if e.id not in taken]
+        for rows in (found[number] for number in sorted(found)):
+            rows.sort(key=lambda e: (e.occurred_at, e.id))
+            try:
+                facts = await lock_facts(
+                    fetcher, user_id, lock_id, rows, window=window, center_id=rows[-1].center_id
+                )
+            except UnresolvedError as exc:
+                on_unresolved(str(exc), ",".join(e.id for e in rows), exc.field)
+                continue
+            out.append(lock_candidate(facts, policy, fetcher.now, tuple(e.id for e in rows)))
+    for key in [k for k, rows in groups.items() if not rows]:
+        del groups[key]
+    return out
 
 
 async def _settle_pending(

@@ -13,12 +13,12 @@ from datetime import time
 from typing import Any, Literal, TypeVar
 
 import structlog
-from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_attempt, wait_fixed
 
 from doorfix.agent.journal.store import ActionRow
 from doorfix.clock import Clock
 from doorfix.connectors.factory import Clients
 from doorfix.connectors.models import from_epoch
+from doorfix.connectors.models.cloud import Holiday
 from doorfix.connectors.models.clp import SyncJob
 from doorfix.errors import ConnectorError, ContractError, TransientError, WriteOutcomeUnknown
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
@@ -26,8 +26,29 @@ from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 log = structlog.get_logger("doorfix.execute")
 T = TypeVar("T")
 
-#: How often a verification re-reads while it waits (clock seconds).
-POLL_SECONDS = 5.0
+#: The waits before each of a verification's re-reads (clock seconds), the last one repeated.
+#: The vendors apply a change asynchronously ("CLP shows it seconds later"), so the first
+#: re-read waits too, and the next ones come every 2 s where a change usually lands, then
+#: every 5 s. Each re-read goes through its system's rate limiter like any other call, so many
+#: verifications at once share the system's budget: few re-reads per verification keep a burst
+#: of fixes from spending it on polls.
+POLL_WAITS: tuple[float, ...] = (2.0, 2.0, 2.0, 3.0, 5.0)
+
+
+def poll_waits(timeout: float) -> list[float]:
+    """The waits of one verification: :data:`POLL_WAITS` while their sum stays within ``timeout``.
+
+    A timeout shorter than the first wait still makes one re-read, at once (reconciliation
+    after a crash re-reads once, with a timeout of 0).
+    """
+    waits: list[float] = []
+    total = 0.0
+    while True:
+        wait = POLL_WAITS[min(len(waits), len(POLL_WAITS) - 1)]
+        if total + wait > timeout:
+            return waits or [0.0]
+        waits.append(wait)
+        total += wait
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,24 @@ def _verified(held: bool, detail: dict[str, Any], what: str) -> ActionResult:
         f"doorfix ran the remedy but {what}; escalate to vendor support with this incident.",
     )
     return ActionResult("succeeded", Outcome.NEEDS_HUMAN, detail, steps=(step,))
+
+
+def _hours_already_set(holiday: Holiday, p: Mapping[str, Any]) -> ActionResult:
+    """The holiday has working hours enabled already: left as they are, never replaced."""
+    hours = holiday.working_hours
+    found = f"{hours.start_time:%H:%M}-{hours.end_time:%H:%M}"
+    wanted = f"{p['start_time']}-{p['end_time']}"
+    detail = {"working_hours_found": found, "working_hours_enabled": True, "not_called": True}
+    if found == wanted:
+        return ActionResult("skipped", Outcome.FIXED, detail | {"working_hours": True})
+    step = Step(
+        Who.SUPPORT,
+        f"Holiday {holiday.name} ({holiday.holiday_id}) already has working hours {found} "
+        f"enabled, set by a person; doorfix never shortens or replaces them (it would have set "
+        f"{wanted}). If people should enter outside {found}, widen them by hand under Access "
+        "Control > Holiday.",
+    )
+    return ActionResult("skipped", Outcome.NEEDS_HUMAN, detail, steps=(step,))
 
 
 def _may_have_landed(exc: ConnectorError) -> bool:
@@ -115,28 +154,21 @@ class Executor:
         self._syncs: dict[tuple[str, str], ActionResult] = {}
 
     async def _poll(self, read: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
-        """Re-read until ``done`` or the verification timeout; return the last reading."""
-        attempts = max(1, int(self._verify_timeout // POLL_SECONDS) + 1)
-        retrying = AsyncRetrying(
-            retry=retry_if_result(lambda value: not done(value)),
-            stop=stop_after_attempt(attempts),
-            wait=wait_fixed(POLL_SECONDS),
-            sleep=self._clock.sleep,
-        )
-
-        async def attempt() -> T:
-            # tenacity awaits only coroutine functions: a lambda returning one is not
-            return await read()
-
-        try:
-            result: T = await retrying(attempt)
-        except RetryError as exc:
-            last: T = exc.last_attempt.result()
-            return last
-        return result
+        """Re-read after each wait until ``done`` or the verification timeout; the last reading."""
+        waits = poll_waits(self._verify_timeout)
+        for index, wait in enumerate(waits):
+            if wait:
+                await self._clock.sleep(wait)
+            value = await read()
+            if done(value) or index == len(waits) - 1:
+                return value
+        raise AssertionError("poll_waits returns at least one wait")  # pragma: no cover
 
     async def run(self, action: PlannedAction, verify: Mapping[str, Any]) -> ActionResult:
-        """Execute ``action`` and verify it; connector errors become a failed result."""
+        """Execute ``action`` and verify it; connector errors become a failed result.
+
+        ``escalate`` is not an API call: :mod:`doorfix.agent.engine.escalate` sends it.
+        """
         handler = self._handlers()[action.remedy]
         try:
             return await handler(action.params, verify)
@@ -186,7 +218,6 @@ class Executor:
             Remedy.ADD_TO_ACCESS_GROUP: self._add_to_group,
             Remedy.CREATE_TEMP_KEY: self._temp_key,
             Remedy.SET_HOLIDAY_HOURS: self._holiday,
-            Remedy.ESCALATE: self._escalate,
         }
 
     # ------------------------------------------------------------------ ACA -> CLP
@@ -322,6 +353,11 @@ class Executor:
     async def _holiday(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
         cloud = self._c.cloud
         start, end = _hhmm(p["start_time"]), _hhmm(p["end_time"])
+        # the plan's premise, re-read just before the call: doorfix only enables hours where
+        # none are enabled; hours a person set since are never shortened or replaced
+        async for holiday in cloud.iter_holidays(p["project_id"]):
+            if holiday.holiday_id == p["holiday_id"] and holiday.working_hours_enabled:
+                return _hours_already_set(holiday, p)
         await cloud.set_holiday_working_hours(
             p["project_id"], p["holiday_id"], enabled=True, start_time=start, end_time=end
         )
@@ -335,10 +371,6 @@ class Executor:
                     and hours.end_time == end
                 )
         return _verified(held, {"working_hours": held}, "the holiday still has no working hours")
-
-    async def _escalate(self, p: Mapping[str, Any], v: Mapping[str, Any]) -> ActionResult:
-        # no API effect: the incident's checklist carries the report to vendor support
-        return ActionResult("succeeded", Outcome.NEEDS_HUMAN, {"escalated": p.get("reason", "")})
 
     # ------------------------------------------------------------------ after a crash
 

@@ -17,6 +17,11 @@ from doorfix.connectors.models import iso_z
 from doorfix.text import printable
 
 ActionStatus = Literal["planned", "awaiting_approval", "succeeded", "failed", "skipped", "unknown"]
+#: what a run read and changed: the real systems, or the embedded sandbox's simulated world
+Target = Literal["live", "sandbox"]
+
+#: the one sentence every output of a run on the embedded sandbox carries
+SANDBOX_NOTICE = "embedded sandbox: no real system was read or changed"
 
 
 @dataclass
@@ -106,6 +111,8 @@ class RunReport:
     error: str | None = None
     #: systems whose circuit breaker opened during the run (no more writes to them)
     breakers: list[str] = field(default_factory=list)
+    #: ``sandbox`` when the run worked on the embedded sandbox (nothing real was touched)
+    target: Target = "live"
 
     @property
     def counts(self) -> dict[str, int]:
@@ -118,6 +125,7 @@ class RunReport:
             "run_id": self.run_id,
             "playbook": self.playbook,
             "dry_run": self.dry_run,
+            "target": self.target,
             "started_at": iso_z(self.started_at, whole_seconds=True),
             "finished_at": iso_z(self.finished_at, whole_seconds=True)
             if self.finished_at
@@ -159,6 +167,8 @@ def render_table(report: RunReport, console: Console) -> None:
     """Print the report for a person: one row per incident, then steps and skips."""
     mode = " (dry-run)" if report.dry_run else ""
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items()) or "nothing found"
+    if report.target == "sandbox":
+        console.print(Text(f"[{SANDBOX_NOTICE}]", style="bold reverse"))
     console.print(f"[bold]{report.playbook}[/bold]{mode} run {report.run_id}: {counts}")
     if report.incidents:
         table = Table(show_lines=False)

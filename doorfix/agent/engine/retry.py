@@ -145,8 +145,9 @@ def _replayed(row: IncidentRow, now: datetime) -> DoorLog | None:
             detail=e.get("detail", ""),
             credential_type=e["credential_type"],
             credential_value=e.get("credential_value", ""),
-            personnel_id=row.subject.get("personnel_id"),
-            visitor_id=row.subject.get("visitor_id"),
+            # a door's license incident is keyed by the door: who was refused is evidence
+            personnel_id=row.subject.get("personnel_id") or e.get("personnel_id"),
+            visitor_id=row.subject.get("visitor_id") or e.get("visitor_id"),
             initiator="doorfix retry",
         )
     except (KeyError, TypeError, ValueError):

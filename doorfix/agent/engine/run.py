@@ -21,6 +21,7 @@ from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merg
 from doorfix.agent.engine.collect_aca import AcaBatch, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
+from doorfix.agent.engine.escalate import escalate
 from doorfix.agent.engine.execute import Executor
 from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.guards import RunGuards
@@ -37,7 +38,8 @@ from doorfix.agent.engine.supervise import (
     supervised,
 )
 from doorfix.agent.engine.verification import settle
-from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError
+from doorfix.clock import stopped
+from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError, Interrupted
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step
 
 log = structlog.get_logger("doorfix.engine")
@@ -54,6 +56,14 @@ class RunFailed(DoorfixError):
     def __init__(self, report: RunReport, cause: Exception, *, message: str | None = None) -> None:
         self.report = report
         super().__init__(str(cause) if message is None else message)
+
+
+class RunInterrupted(DoorfixError):
+    """A stop (SIGTERM) cut the run short: recorded ``interrupted``; the next run goes on."""
+
+    def __init__(self, report: RunReport, message: str) -> None:
+        self.report = report
+        super().__init__(message)
 
 
 class RunDeadlineExceeded(DoorfixError):
@@ -124,7 +134,9 @@ async def _execute_run(
     redact = agent.clients.redactor.redact
     now = clock.now()
     run_id = journal.start_run(name, dry_run=dry_run)
-    report = RunReport(run_id=run_id, playbook=name, dry_run=dry_run, started_at=now)
+    report = RunReport(
+        run_id=run_id, playbook=name, dry_run=dry_run, started_at=now, target=agent.target
+    )
     structlog.contextvars.bind_contextvars(run_id=run_id, playbook=name)
     limit = agent.settings.engine.max_run_seconds
     deadline = asyncio.timeout(limit)
@@ -144,6 +156,8 @@ async def _execute_run(
     except (ConnectorError, OSError) as exc:
         text = _failed(agent, report, exc, redact)
         raise RunFailed(report, exc, message=text) from exc
+    except Interrupted as exc:
+        raise _interrupted(agent, report) from exc
     except Exception as exc:
         # a bug or a journal error: the run row must not stay `running` (a kill or a
         # cancellation leaves it, like a crash, for the next run's reconciliation)
@@ -170,6 +184,29 @@ async def _execute_run(
         breakers=report.breakers,
     )
     return report
+
+
+def _interrupted(agent: Agent, report: RunReport) -> RunInterrupted:
+    """Record a run a stop cut short, and log what it leaves for the next run."""
+    in_flight = [a for a in agent.journal.in_flight() if a.run_id == report.run_id]
+    text = (
+        f"interrupted by a stop after {len(report.incidents)} incident(s); "
+        f"{len(in_flight)} action(s) in flight are re-read by the next run, and the events "
+        "no decision holds are read again"
+    )
+    report.finished_at = agent.clock.now()
+    report.error = text
+    agent.journal.finish_run(report.run_id, status="interrupted", counts=report.counts, error=text)
+    log.warning(
+        "run_interrupted",
+        run_id=report.run_id,
+        playbook=report.playbook,
+        counts=report.counts,
+        incidents_recorded=len(report.incidents),
+        actions_in_flight=[f"{a.remedy} {a.target}" for a in in_flight],
+        left="actions in flight are re-read, undecided events read again, by the next run",
+    )
+    return RunInterrupted(report, text)
 
 
 def _failed(agent: Agent, report: RunReport, exc: Exception, redact: Callable[[str], str]) -> str:
@@ -284,16 +321,24 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
     results: dict[int, IncidentReport | None] = {}
     failure: list[BaseException] = []
 
+    def stop() -> bool:
+        if failure:
+            return True
+        if stopped(run.agent.clock):  # a stop: no new incident starts
+            failure.append(Interrupted("stopping: no new incident starts"))
+            return True
+        return False
+
     async def lane(indexes: list[int]) -> None:
         for i in indexes:
-            if failure:
+            if stop():
                 return
             async with limit:
-                if failure:
+                if stop():
                     return
                 try:
                     results[i] = await _process(run, candidates[i])
-                except (ConnectorError, OSError) as exc:
+                except (ConnectorError, OSError, Interrupted) as exc:
                     failure.append(exc)
                     return
             progress.advance()
@@ -476,7 +521,7 @@ async def _act(
         if run.dry_run:
             continue
         result_outcome, extra = await _execute(
-            run, action, candidate, incident_id, report, approval_id=approval_id
+            run, action, candidate, incident, report, approval_id=approval_id
         )
         if result_outcome is Outcome.FIXED:
             continue
@@ -495,12 +540,13 @@ async def _execute(
     run: RunState,
     action: PlannedAction,
     candidate: Candidate,
-    incident_id: str,
+    incident: IncidentReport,
     report: ActionReport,
     *,
     approval_id: str | None = None,
 ) -> tuple[Outcome, tuple[Step, ...]]:
     journal = run.journal
+    incident_id = incident.incident_id
     previous = journal.actions(
         incident_id=incident_id, target=action.target, remedy=action.remedy.value
     )
@@ -516,12 +562,18 @@ async def _execute(
     if approval_id is not None:
         # the approval is spent the moment its action is intended: it never runs twice
         journal.settle_approval(approval_id, status="ran", action_id=action_id)
-    result = await run.executor.run(action, candidate.verify)
+    if action.remedy is Remedy.ESCALATE:
+        reason = str(action.params.get("reason", ""))
+        result = await escalate(run.agent, incident, candidate.plan.steps, reason=reason)
+    else:
+        result = await run.executor.run(action, candidate.verify)
     run.guards.record(action, write_error=result.write_error)
     report.status = result.status
     redact = run.agent.clients.redactor
     if result.detail.get("error"):
         report.detail = redact.redact(str(result.detail["error"]))
+    elif result.detail.get("note"):
+        report.detail = redact.redact(str(result.detail["note"]))
     if result.status == "unknown":
         # left started: the next run's reconciliation re-reads the target before anything
         report.detail = (

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from doorfix.agent.config import Settings
 from doorfix.agent.engine.execute import Executor
 from doorfix.agent.engine.guards import RunGuards
-from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.report import RunReport, Target
 from doorfix.agent.journal.store import Journal
+from doorfix.agent.sinks import Notifier
 from doorfix.clock import Clock
 from doorfix.connectors.factory import Clients
 from doorfix.playbooks.policy import PlanPolicy
@@ -29,6 +30,10 @@ class Agent:
     journal: Journal
     clock: Clock
     policy: PlanPolicy = field(default_factory=PlanPolicy)
+    #: ``sandbox`` when the systems are the embedded sandbox: every output says so
+    target: Target = "live"
+    #: where escalations go (``DOORFIX_ESCALATE_URLS``); None or no sink: nobody is reached
+    escalation: Notifier | None = None
 
 
 @dataclass

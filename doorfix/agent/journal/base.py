@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from urllib.parse import quote
 
 from doorfix.agent.journal import rows, schema, sql
 from doorfix.agent.journal.lock import RunLock
@@ -28,11 +29,22 @@ __all__ = ["JournalBase"]
 class JournalBase:
     """The journal's connection and lock, with the transactions every operation runs in."""
 
-    def __init__(self, path: Path | str, *, clock: Clock) -> None:
+    def __init__(self, path: Path | str, *, clock: Clock, read_only: bool = False) -> None:
+        """Open (creating and migrating) the journal at ``path``.
+
+        ``read_only``: open an existing journal for reading only (``report``, ``history``):
+        nothing is created, migrated or made private, and it works where the file or its
+        directory is not writable; every write raises JournalError.
+        """
         self._clock = clock
         self._lock = threading.RLock()
         self._path = str(path)
         memory = self._path == ":memory:"
+        self.read_only = read_only and not memory
+        if self.read_only:
+            self._conn: sqlite3.Connection | None = _open_read_only(Path(path))
+            self.run_lock = RunLock(None)
+            return
         if not memory:
             _check_path(Path(path))
             _private(Path(path))
@@ -54,7 +66,7 @@ class JournalBase:
         except BaseException:
             conn.close()
             raise
-        self._conn: sqlite3.Connection | None = conn
+        self._conn = conn
         #: held by every acting run, so one process at a time reconciles and acts
         self.run_lock = RunLock(None if memory else self._path)
 
@@ -139,6 +151,46 @@ class JournalBase:
                 yield conn
             except sqlite3.Error as exc:
                 raise JournalError(f"{op} failed on journal {self._path}: {exc}") from exc
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can only read ``path`` (SQLite's ``mode=ro``), schema checked.
+
+    WAL readers normally create the ``-shm`` file beside the journal; where that cannot be
+    done (a directory the reader may not write) and no writer is active (no ``-wal`` file),
+    the file is opened ``immutable``: nothing can change under the reader.
+    """
+    where = f"cannot open journal {path}"
+    if not path.is_file():
+        raise JournalError(f"{where}: no such file")
+    if not os.access(path, os.R_OK):
+        raise JournalError(f"{where}: the file is not readable")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    wal = Path(f"{path}-wal")
+    attempts = [uri] if wal.exists() and wal.stat().st_size else [uri, f"{uri}&immutable=1"]
+    error: sqlite3.Error | None = None
+    for attempt in attempts:
+        conn = sqlite3.connect(
+            attempt,
+            uri=True,
+            timeout=schema.BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(schema.CONNECTION_PRAGMAS[0])  # busy timeout
+            conn.execute("PRAGMA query_only = ON")
+            schema.check_readable(conn, where=str(path))
+        except sqlite3.Error as exc:
+            conn.close()
+            error = exc
+            continue
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    raise JournalError(f"{where} for reading: {error}")
 
 
 def _check_path(path: Path) -> None:

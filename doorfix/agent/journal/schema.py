@@ -280,6 +280,29 @@ def migrate(
     return max(current, migrations[-1].version if migrations else 0)
 
 
+def check_readable(conn: sqlite3.Connection, *, where: str) -> None:
+    """For a read-only reader: the file is a doorfix journal at exactly this schema version.
+
+    A reader cannot migrate: a journal an older doorfix wrote is refused with what to do.
+    """
+    known = MIGRATIONS[-1].version
+    tables = {row[0] for row in conn.execute(USER_TABLES)}
+    if "schema_version" not in tables:
+        raise JournalError(f"cannot open journal {where}: not a doorfix journal")
+    current = int(conn.execute(CURRENT_VERSION).fetchone()[0] or 0)
+    if current > known:
+        raise JournalError(
+            f"cannot open journal {where}: its schema version {current} is newer than the "
+            f"{known} this doorfix knows; upgrade doorfix"
+        )
+    if current < known:
+        raise JournalError(
+            f"cannot open journal {where}: its schema version {current} is older than "
+            f"{known}; run doorfix once with write access to it (any run or the daemon) to "
+            "upgrade it"
+        )
+
+
 def _current_version(
     conn: sqlite3.Connection, *, where: str, migrations: Sequence[Migration]
 ) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from doorfix.agent.engine.report import Target
 from doorfix.agent.journal.store import ActionRow, HistoryRow, IncidentRow, Journal
 from doorfix.clock import utc
 from doorfix.connectors.models import iso_z
@@ -214,6 +215,8 @@ class PeriodReport:
     runs: Mapping[str, Mapping[str, int]]
     #: incidents (not problems) in the period
     incident_count: int
+    #: ``sandbox`` when the journal is the embedded sandbox's (every rendering says so)
+    target: Target = "live"
     #: supervised mode: the approvals requested or decided in the period, oldest first
     approvals: tuple[ApprovalEntry, ...] = ()
 
@@ -231,6 +234,7 @@ class PeriodReport:
         """The JSON form: one object, sections keyed by outcome."""
         return {
             "title": self.title,
+            "target": self.target,
             "since": iso_z(self.since, whole_seconds=True),
             "until": iso_z(self.until, whole_seconds=True),
             "journal": self.journal,
@@ -258,6 +262,7 @@ def build_report(
     until: datetime,
     title: str = "doorfix",
     redact: Iterable[str] = (),
+    target: Target = "live",
 ) -> PeriodReport:
     """Read the journal and build the report of incidents seen between ``since`` and ``until``."""
     since, until = utc(since), utc(until)
@@ -284,6 +289,7 @@ def build_report(
         per_day=_per_day(rows, since, until),
         runs=_runs(journal, since, until),
         incident_count=len(rows),
+        target=target,
         approvals=_approvals(journal, since, until, scrub),
     )
 

@@ -18,7 +18,7 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 from rich.text import Text
 
-from doorfix.agent.engine.report import OUTCOME_STYLE
+from doorfix.agent.engine.report import OUTCOME_STYLE, SANDBOX_NOTICE
 from doorfix.agent.reports.period import (
     OPEN,
     SECTION_TITLES,
@@ -100,6 +100,8 @@ def render_json(report: PeriodReport) -> str:
 
 def render_text(report: PeriodReport, console: Console) -> None:
     """Print the report for a person on a terminal."""
+    if report.target == "sandbox":
+        console.print(Text(f"[{SANDBOX_NOTICE}]", style="bold reverse"))
     console.print(f"[bold]{rich_escape(report.title)} report[/bold] {_period(report)}")
     console.print(
         f"{len(report.problems)} problem(s) in {report.incident_count} incident(s): "
@@ -207,6 +209,7 @@ def render_markdown(report: PeriodReport) -> str:
     out = [
         f"# {report.title} report: {_period(report)}",
         "",
+        *([f"> **{SANDBOX_NOTICE}**", ""] if report.target == "sandbox" else []),
         f"{len(report.problems)} problem(s) in {report.incident_count} incident(s): "
         f"**{_counts_line(report.by_outcome)}**",
         "",
@@ -275,6 +278,7 @@ def _md_checklists(problems: Sequence[ProblemEntry]) -> list[str]:
 # html --------------------------------------------------------------------------------------
 
 _CSS = """
+.sandbox{background:#fde68a;color:#000;padding:.5em 1em;border:2px solid #b45309}
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#1c1c1c;
 background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
@@ -300,6 +304,11 @@ def render_html(report: PeriodReport) -> str:
         "content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
+        (
+            f'<p class="sandbox" role="alert"><strong>{escape(SANDBOX_NOTICE)}</strong></p>'
+            if report.target == "sandbox"
+            else ""
+        ),
         f'<p class="muted">{len(report.problems)} problem(s) in {report.incident_count} '
         f"incident(s) &middot; runs: {escape(_runs_line(report))} &middot; journal "
         f"<code>{escape(report.journal)}</code></p>",

@@ -8,9 +8,10 @@ inventory that holds it. Inventories are related by room label (``714`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
-from doorfix.connectors.models.aca import Event, Inventory
+from doorfix.connectors.models.aca import Event, Inventory, User
 from doorfix.playbooks.facts import LockFacts
 from doorfix.playbooks.schedules import booking_active
 
@@ -94,3 +95,24 @@ def mismatched_inventories(facts: LockFacts, now: datetime) -> list[Inventory]:
         ):
             found[inv.id] = inv
     return [found[k] for k in sorted(found)]
+
+
+def tag_state(user: User, number: str) -> str:
+    """ACA's state of a tag number as this user's tag: ``assigned``, ``lost`` or ``not_the_users``.
+
+    ``not_the_users``: the number is no tag of this user (unknown to ACA, or another user's).
+    """
+    return next((t.state for t in user.tags if t.number == number), "not_the_users")
+
+
+def unassigned_tag_events(user: User, events: Iterable[Event]) -> dict[str, list[Event]]:
+    """The tag rejections whose tag is not an assigned tag of ``user``, by tag number.
+
+    Each such tag is its own incident (a security finding, DESIGN.md "Incident identity"),
+    never folded into the user's other refusals at the lock, nor resolved by their grants.
+    """
+    found: dict[str, list[Event]] = {}
+    for event in events:
+        if event.type == "tag_rejected" and tag_state(user, event.credential) != "assigned":
+            found.setdefault(event.credential, []).append(event)
+    return found

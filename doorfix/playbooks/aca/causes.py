@@ -48,6 +48,48 @@ ACA_ROWS: tuple[CauseSpec, ...] = (
         None,
     ),
     CauseSpec(
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        'premise: "the user should have a tag properly assigned"',
+        None,
+        "needs_human",
+        SUPPORT,
+        step_texts(
+            (
+                SUPPORT,
+                "User {user_id} has no properly assigned tag in ACA (tags: {tags}), so lock "
+                "{lock_id} refuses any tag they present; no sync can change that.",
+            ),
+            (
+                SUPPORT,
+                "If the user should enter: give them a properly assigned tag in ACA (or mark "
+                "their tag assigned again if it was found), then ask them to try again.",
+            ),
+        ),
+        MappingProxyType(
+            {
+                "security": step_texts(
+                    (
+                        SUPPORT,
+                        "Security finding: tag {credential} was refused {event_count} time(s) "
+                        "at lock {lock_id} between {first_seen} and {last_seen}, registered "
+                        "under user {user_id}; {aca_says}. Do not sync, toggle or re-enable "
+                        "it until its holder is known.",
+                    ),
+                    (
+                        ON_SITE,
+                        "Find out who presented it at lock {lock_id} around {last_seen} (front "
+                        "desk, camera); a lost or unknown tag must be taken in.",
+                    ),
+                    (
+                        SUPPORT,
+                        "If it belongs to user {user_id} after all, mark it assigned in ACA "
+                        "again; otherwise give the user a new, properly assigned tag.",
+                    ),
+                ),
+            }
+        ),
+    ),
+    CauseSpec(
         Cause.ACA_LOCK_OFFLINE,
         "A a1",
         None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from doorfix.connectors.models.aca import MobileKey
@@ -20,6 +20,7 @@ from doorfix.playbooks.aca.access import (
     mismatched_inventories,
     rejection_events,
     room_label,
+    tag_state,
 )
 from doorfix.playbooks.aca.lock_hardware import connection_problems
 from doorfix.playbooks.facts import LockFacts
@@ -153,28 +154,72 @@ def check_mkey(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding |
         return Finding(Cause.ACA_MKEY_REVOKED, {"key_id": key.id, "key_state": key.state})
     if key.state == "corrupted":
         return Finding(Cause.ACA_MKEY_CORRUPTED, {"key_id": key.id, "key_state": key.state})
-    replaced = [k.id for k in keys if k.issued_at < key.issued_at and k.state != "active"]
-    if replaced:
+    replaced = [k for k in keys if k.issued_at < key.issued_at and k.state != "active"]
+    if replaced and _new_key_still_fails(facts, key, replaced[-1], now, policy):
         # the runbook: the app made a new key after a revoked/corrupted one and it still fails
         still_fails: dict[str, Any] = {
             "key_id": key.id,
-            "replaced_key_ids": replaced,
+            "replaced_key_ids": [k.id for k in replaced],
+            "key_issued_at": datetime_iso(key.issued_at),
             "problem": "a new mobile key still fails after the app was reinstalled",
         }
         return Finding(Cause.ACA_MKEY_GENERATION_FAILED, still_fails)
     return None
 
 
-def check_tag(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
-    """The runbook's premise: the presented tag must be properly assigned to the user."""
+def _new_key_still_fails(
+    facts: LockFacts, key: MobileKey, previous: MobileKey, now: datetime, policy: PlanPolicy
+) -> bool:
+    """Whether ``key`` is the new key that replaced ``previous`` and still fails (D).
+
+    Only when it was issued after the previous key's failure and within
+    ``mkey_replacement_window`` of it: ACA keeps no failure time, so the failure is the
+    previous key's last rejection the facts hold (the key must be issued after it and within
+    the window), and the key must be at most the window old at the rejection. A key issued
+    long ago, after a key revoked long ago, failing now is not "a new key": the normal checks
+    (CLP, the lock, the IQ) explain it.
+    """
+    window = policy.mkey_replacement_window
     rejections = rejection_events(facts)
-    if not rejections or rejections[-1].type != "tag_rejected":
+    failing_at = rejections[-1].occurred_at if rejections else now
+    if not timedelta(0) <= failing_at - key.issued_at <= window:
+        return False
+    failed = [
+        e.occurred_at
+        for e in facts.events
+        if e.credential == previous.id and e.type == "mkey_rejected"
+    ]
+    if failed:
+        last = max(failed)
+        return last <= key.issued_at <= last + window
+    return True
+
+
+def check_tag(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
+    """The runbook's premise: the presented tag must be properly assigned to the user.
+
+    On the event path, the newest rejection's tag; on the ticket path (no event), a user
+    who is not on a mobile key and holds no assigned tag at all. Checked before any sync
+    remedy: a lost, unknown or someone else's tag is a security finding, never a sync.
+    """
+    rejections = rejection_events(facts)
+    if rejections:
+        if rejections[-1].type != "tag_rejected":
+            return None
+        number = rejections[-1].credential
+        state = tag_state(facts.user, number)
+        if state == "assigned":
+            return None
+        return Finding(Cause.ACA_TAG_NOT_ASSIGNED, {"tag_state": state, "credential": number})
+    if _mkey_presented(facts) or any(t.state == "assigned" for t in facts.user.tags):
         return None
-    number = rejections[-1].credential
-    state = next((t.state for t in facts.user.tags if t.number == number), "not_the_users")
-    if state == "assigned":
-        return None
-    return Finding(Cause.UNKNOWN, {"tag_state": state, "credential": number})
+    lost = sorted(t.number for t in facts.user.tags if t.state == "lost")
+    evidence: dict[str, Any] = {
+        "tag_state": "lost" if lost else "none",
+        "credential": lost[-1] if lost else None,
+        "lost_tags": lost,
+    }
+    return Finding(Cause.ACA_TAG_NOT_ASSIGNED, evidence)
 
 
 def check_lock_state(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | None:
@@ -194,10 +239,10 @@ def check_iq(facts: LockFacts, now: datetime, policy: PlanPolicy) -> Finding | N
 #: The event path, in DESIGN.md's order ("Order of checks").
 EVENT_CHAIN: tuple[_Check, ...] = (
     check_too_early,
+    check_tag,
     check_access,
     check_clp,
     check_mkey,
-    check_tag,
     check_lock_state,
     check_iq,
 )

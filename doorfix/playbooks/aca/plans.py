@@ -89,16 +89,38 @@ def _human(reason: str, variant: str | None = None) -> Callable[[Diagnosis, Lock
     return build
 
 
-def _unknown(diagnosis: Diagnosis, facts: LockFacts) -> Plan:
-    evidence = diagnosis.evidence
-    if "tag_state" in evidence:
+def _tag_not_assigned(diagnosis: Diagnosis, facts: LockFacts) -> Plan:
+    """A security finding: never a toggle or a Sync Access for a tag that is not the user's."""
+    evidence = dict(diagnosis.evidence)
+    state = evidence.get("tag_state")
+    if evidence.get("event_count"):
+        evidence["aca_says"] = _TAG_STATES.get(str(state), f"ACA has it as {state}")
         return causes.needs_human(
-            Cause.UNKNOWN,
+            diagnosis.cause,
             evidence,
-            variant="tag_not_assigned",
-            reason="the presented tag is not an assigned tag of the user",
+            variant="security",
+            reason=f"security finding: {evidence['aca_says']}",
         )
-    values = dict(evidence) | {"summary": f"user {facts.user.id} at lock {facts.lock_id}"}
+    evidence["tags"] = ", ".join(f"{t.number} ({t.state})" for t in facts.user.tags) or "none"
+    return causes.needs_human(
+        diagnosis.cause,
+        evidence,
+        reason="the user has no properly assigned tag: no sync can open the lock for them",
+    )
+
+
+#: a presented tag's state -> what ACA says about it, in a person's words
+_TAG_STATES: Mapping[str, str] = MappingProxyType(
+    {
+        "lost": "ACA marks the tag lost",
+        "not_the_users": "ACA does not list the tag as an assigned tag of this user "
+        "(unknown, or another user's)",
+    }
+)
+
+
+def _unknown(diagnosis: Diagnosis, facts: LockFacts) -> Plan:
+    values = dict(diagnosis.evidence) | {"summary": f"user {facts.user.id} at lock {facts.lock_id}"}
     return causes.needs_human(Cause.UNKNOWN, values, reason="no runbook row explains it")
 
 
@@ -119,6 +141,7 @@ PLANNERS: Mapping[Cause, Callable[[Diagnosis, LockFacts], Plan]] = MappingProxyT
         Cause.ACA_MKEY_REVOKED: _human("the mobile key is revoked: reinstall the app"),
         Cause.ACA_MKEY_CORRUPTED: _human("the mobile key is corrupted: reinstall the app"),
         Cause.ACA_MKEY_GENERATION_FAILED: _escalate,
+        Cause.ACA_TAG_NOT_ASSIGNED: _tag_not_assigned,
         Cause.UNKNOWN: _unknown,
     }
 )

@@ -27,6 +27,7 @@ from doorfix.playbooks.aca.access import (
     rejection_events,
     room_label,
     same_room,
+    unassigned_tag_events,
 )
 from doorfix.playbooks.aca.checks import (
     EVENT_CHAIN,
@@ -76,6 +77,7 @@ __all__ = [
     "room_label",
     "same_room",
     "scan_hardware",
+    "unassigned_tag_events",
 ]
 
 # --------------------------------------------------------------------------- diagnose
@@ -121,7 +123,17 @@ def diagnose(facts: LockFacts, now: datetime, policy: PlanPolicy = DEFAULT_POLIC
         if found is not None:
             finding = found
             break
-    subject = Subject(center_id=facts.center.id, user_id=facts.user.id, lock_id=facts.lock_id)
+    # a tag finding is about the tag: one incident per presented tag (DESIGN.md "Incident
+    # identity"), never merged with the user's other refusals at the lock
+    credential = (
+        finding.evidence.get("credential") if finding.cause is Cause.ACA_TAG_NOT_ASSIGNED else None
+    )
+    subject = Subject(
+        center_id=facts.center.id,
+        user_id=facts.user.id,
+        lock_id=facts.lock_id,
+        credential=credential,
+    )
     return Diagnosis(finding.cause, subject, base_evidence(facts, now) | dict(finding.evidence))
 
 

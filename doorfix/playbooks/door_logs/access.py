@@ -206,17 +206,19 @@ def plan_holiday(facts: DoorLogFacts, policy: PlanPolicy, now: datetime) -> Plan
     project_id = facts.project.project_id
     actions: list[PlannedAction] = []
     missing: list[Holiday] = []
+    person_set: list[Holiday] = []
     for holiday in blocking:
         hours = policy.hours_for(holiday.holiday_id, holiday.name)
         if hours is None:
             missing.append(holiday)
             continue
-        current = (holiday.working_hours.start_time, holiday.working_hours.end_time)
-        if holiday.working_hours_enabled and current == (
-            parse_hhmm(hours[0]),
-            parse_hhmm(hours[1]),
-        ):
-            # the configured hours are in force: the refusal fell outside them, as designed
+        if holiday.working_hours_enabled:
+            current = (holiday.working_hours.start_time, holiday.working_hours.end_time)
+            if current != (parse_hhmm(hours[0]), parse_hhmm(hours[1])):
+                # hours a person set: doorfix only enables hours where none are enabled, it
+                # never shortens or replaces them
+                person_set.append(holiday)
+            # else the configured hours are in force: the refusal fell outside them, as designed
             continue
         params = {
             "project_id": project_id,
@@ -227,13 +229,27 @@ def plan_holiday(facts: DoorLogFacts, policy: PlanPolicy, now: datetime) -> Plan
         }
         target = f"{project_id}/{holiday.holiday_id}"
         actions.append(PlannedAction(Remedy.SET_HOLIDAY_HOURS, "cloud", target, params))
+    local = local_time(refusal_at(facts), facts.project.time_zone)
     values = context(facts) | {
         "holidays": ", ".join(f"{h.name} ({h.holiday_id})" for h in missing or blocking),
-        "local_date": local_time(refusal_at(facts), facts.project.time_zone).date().isoformat(),
+        "local_date": local.date().isoformat(),
+        "local_time": f"{local:%H:%M}",
     }
     cause = Cause.CLOUD_HOLIDAY_RESTRICTION
     if missing:
         return causes.needs_human(cause, values, reason="the holiday is not in doorfix's config")
+    if person_set:
+        values["holidays"] = ", ".join(f"{h.name} ({h.holiday_id})" for h in person_set)
+        values["hours_found"] = ", ".join(
+            f"{h.working_hours.start_time:%H:%M}-{h.working_hours.end_time:%H:%M}"
+            for h in person_set
+        )
+        return causes.needs_human(
+            cause,
+            values,
+            variant="hours_set",
+            reason="the holiday already has working hours a person set: never replaced",
+        )
     if not actions:
         return causes.no_fault("refused as designed: outside the configured working hours")
     return causes.remedy(

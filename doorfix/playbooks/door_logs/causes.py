@@ -282,5 +282,24 @@ CLOUD_ROWS: tuple[CauseSpec, ...] = (
                 "can enter. List it in doorfix's holiday hours to let doorfix do it next time.",
             ),
         ),
+        MappingProxyType(
+            {
+                "hours_set": step_texts(
+                    (
+                        SUPPORT,
+                        "Holiday schedule {holidays} already has working hours {hours_found} "
+                        "enabled, set by a person; door {door_name} ({door_id}) refused "
+                        "{personnel_name} at {local_time} on {local_date}, outside them. doorfix "
+                        "only enables hours where none are enabled: it never shortens or "
+                        "replaces hours a person set.",
+                    ),
+                    (
+                        SUPPORT,
+                        "If people should enter at that time: go to Access Control > Holiday, "
+                        "open the holiday schedule and widen its Working Hours by hand.",
+                    ),
+                ),
+            }
+        ),
     ),
 )

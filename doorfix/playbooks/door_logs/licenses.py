@@ -27,7 +27,12 @@ def license_down(facts: DoorLogFacts, now: datetime) -> bool:
 def door_license_evidence(facts: DoorLogFacts, now: datetime) -> dict[str, Any]:
     """The facts behind ``cloud.license_inactive``: the payment permission and the license."""
     door = facts.door
-    evidence: dict[str, Any] = {"payment_permission": facts.project.project.can_pay}
+    # the incident is the door's (keyed by it); who was refused is evidence, not its subject
+    evidence: dict[str, Any] = {
+        "payment_permission": facts.project.project.can_pay,
+        "personnel_id": facts.log.personnel_id,
+        "visitor_id": facts.log.visitor_id,
+    }
     if door is not None:
         evidence |= license_evidence(door, now)
     return evidence

@@ -71,6 +71,7 @@ __all__ = [
     "parse_version",
     "person_aca_user",
     "plan",
+    "subject_of",
 ]
 
 # --------------------------------------------------------------------------- diagnose
@@ -148,14 +149,30 @@ def diagnose(facts: DoorLogFacts, now: datetime) -> Diagnosis:
     by_cause = CAUSE_EVIDENCE.get(cause)
     if by_cause is not None:
         evidence |= by_cause(facts, now)
+    return Diagnosis(cause, subject_of(cause, facts), evidence)
+
+
+def subject_of(cause: Cause, facts: DoorLogFacts) -> Subject:
+    """Whom an incident of this cause is about: the facts that decide its outcome, no fewer.
+
+    The engine groups incidents by cause and subject, so the subject holds what tells two
+    outcomes apart (DESIGN.md "Incident identity"): a credential finding names the presented
+    credential (one incident per credential: an unknown or lost card is never folded into
+    another card's fix); a door's license is one incident keyed by the door, whoever was
+    refused (the refusals join it as events, as the license-renewal playbook's own incident).
+    """
+    log = facts.log
     center = facts.project.center
-    subject = Subject(
-        center_id=center.id if center else None,
+    center_id = center.id if center else None
+    if cause is Cause.CLOUD_LICENSE_INACTIVE:
+        return Subject(center_id=center_id, door_id=log.door_id)
+    return Subject(
+        center_id=center_id,
         personnel_id=log.personnel_id,
         visitor_id=log.visitor_id,
         door_id=log.door_id,
+        credential=log.credential_value if cause is Cause.CLOUD_CREDENTIAL_UNASSIGNED else None,
     )
-    return Diagnosis(cause, subject, evidence)
 
 
 # --------------------------------------------------------------------------- plan

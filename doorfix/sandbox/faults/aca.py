@@ -17,8 +17,50 @@ from doorfix.sandbox.faults.base import (
     pair,
 )
 from doorfix.sandbox.world import rules
-from doorfix.sandbox.world.model import MatrixCell, MobileKeyState, User, WorldError
+from doorfix.sandbox.world.model import MatrixCell, MobileKey, MobileKeyState, User, WorldError
 from doorfix.sandbox.world.state import WorldState
+
+# --------------------------------------------------------------------------- the tag itself
+
+
+def _tag_not_assigned(
+    w: WorldState, now: datetime, *, user_id: str, lock_id: str, larry_denied: bool = False
+) -> Injected:
+    """The user's tag is marked lost in ACA (its CLP key blocked) and still presented.
+
+    ``larry_denied``: CLP also stopped granting the user the lock, so a sync remedy looks
+    tempting; the runbook's premise (a properly assigned tag) fails first, and no sync helps.
+    """
+    user, lock = get(w.users, user_id, "user"), get(w.locks, lock_id, "lock")
+    tag = rules.presented_tag(user)
+    if tag is None or tag.state != "assigned" or len(user.tags) != 1:
+        raise WorldError("invalid", "the user needs exactly one tag, assigned, to lose")
+    tag.state = "lost"
+    member = rules.site_user(w, lock.site_id, user.clp_user_id)
+    key = rules.site_key(w, member.id, "tag", tag.number) if member else None
+    if key is not None:
+        key.blocked = True
+    uid = user.clp_user_id
+    groups = []
+    if larry_denied:
+        groups = [g for g in rules.groups_listing(w, lock.site_id, lock_id) if uid in g.user_ids]
+        for group in groups:
+            group.user_ids.discard(uid)
+
+    def undo() -> None:
+        tag.state = "assigned"
+        if key is not None:
+            key.blocked = False
+        for group in groups:
+            group.user_ids.add(uid)
+
+    return Injected(lock_subject(w, user, lock) | {"credential": tag.number}, undo)
+
+
+def _present_tag_not_assigned(w: WorldState, s: Subject, now: datetime) -> bool:
+    user = w.users[s["user_id"]]
+    return any(t.number == s["credential"] and t.state == "lost" for t in user.tags)
+
 
 # --------------------------------------------------------------------------- ACA <-> CLP <-> IQ
 
@@ -326,6 +368,43 @@ def _mkey(state: MobileKeyState | None, failed: bool) -> Callable[..., Injected]
     return inject
 
 
+def _mkey_replaced_long_ago(
+    w: WorldState, now: datetime, *, user_id: str, days_ago: int = 400
+) -> Injected:
+    """History, not a fault: the user's key was revoked and replaced ``days_ago`` days ago.
+
+    The key in use is healthy; whatever refuses it now is no "new key that still fails".
+    """
+    user = get(w.users, user_id, "user")
+    key = rules.latest_mobile_key(w, user_id)
+    if key is None or key.state != "active" or days_ago < 1:
+        raise WorldError("invalid", "the user needs an active mobile key; days_ago >= 1")
+    issued = key.issued_at
+    replaced_at = now - timedelta(days=days_ago)
+    old = MobileKey(w.new_id("mk"), user.id, "revoked", replaced_at - timedelta(days=1))
+    w.mobile_keys[old.id] = old
+    with w.mobile_keys.editing(key.id) as current:
+        current.issued_at = replaced_at
+
+    def undo() -> None:
+        w.mobile_keys.pop(old.id, None)
+        with w.mobile_keys.editing(key.id) as current:
+            current.issued_at = issued
+
+    subject = {
+        "user_id": user_id,
+        "center_id": user.center_id,
+        "mobile_key_id": key.id,
+        "replaced_key_id": old.id,
+    }
+    return Injected(subject, undo)
+
+
+def _present_mkey_replaced(w: WorldState, s: Subject, now: datetime) -> bool:
+    old = w.mobile_keys.get(s["replaced_key_id"])
+    return old is not None and old.state != "active"
+
+
 def _present_mkey(state: MobileKeyState | None) -> Callable[[WorldState, Subject, datetime], bool]:
     def present(w: WorldState, s: Subject, now: datetime) -> bool:
         key = rules.latest_mobile_key(w, s["user_id"])
@@ -340,6 +419,14 @@ def _present_mkey(state: MobileKeyState | None) -> Callable[[WorldState, Subject
 
 #: ACA, CLP and lock fault kinds.
 SPECS: tuple[FaultSpec, ...] = (
+    FaultSpec(
+        "aca.tag_not_assigned",
+        "aca.tag_not_assigned",
+        None,
+        "needs_human",
+        _tag_not_assigned,
+        _present_tag_not_assigned,
+    ),
     FaultSpec(
         "aca.clp_out_of_sync",
         "aca.clp_out_of_sync",
@@ -407,6 +494,14 @@ SPECS: tuple[FaultSpec, ...] = (
         "needs_human",
         _mkey("corrupted", failed=False),
         _present_mkey("corrupted"),
+    ),
+    FaultSpec(
+        "aca.mkey_replaced_long_ago",
+        None,
+        None,
+        None,
+        _mkey_replaced_long_ago,
+        _present_mkey_replaced,
     ),
     FaultSpec(
         "aca.mkey_generation_failed",

@@ -278,8 +278,12 @@ def _holiday_restriction(
     holiday_id: str | None = None,
     days: int = 2,
     personnel_id: str | None = None,
+    hours: str | None = None,
 ) -> Injected:
+    """A holiday keeps the door shut; ``hours`` (``"HH:MM-HH:MM"``): working hours a person
+    set and enabled, so the door is shut only outside them (and no remedy may replace them)."""
     door = get(w.doors, door_id, "door")
+    person_hours = _person_hours(hours)
     today = now.astimezone(rules.zone(w.projects[door.project_id].time_zone)).date()
     dates = [(today + timedelta(days=i)).isoformat() for i in range(max(1, days))]
     if holiday_id is None:
@@ -288,8 +292,8 @@ def _holiday_restriction(
             door.project_id,
             "Public holiday",
             dates,
-            False,
-            WorkingHours(),
+            person_hours is not None,
+            person_hours or WorkingHours(),
             [door_id],
         )
         w.holidays[holiday.holiday_id] = holiday
@@ -302,13 +306,27 @@ def _holiday_restriction(
         holiday.dates = sorted(set(holiday.dates) | set(dates))
         if door_id not in holiday.door_ids:
             holiday.door_ids.append(door_id)
-        holiday.working_hours_enabled = False
+        holiday.working_hours_enabled = person_hours is not None
+        if person_hours is not None:
+            holiday.working_hours = person_hours
 
         def undo() -> None:
             w.holidays[holiday.holiday_id] = saved
 
     subject = door_or_person(w, door_id, personnel_id) | {"holiday_id": holiday.holiday_id}
+    if person_hours is not None:
+        # hours a person set are theirs: doorfix reports, a person widens them
+        return Injected(subject, undo, outcome="needs_human", remedy_applies=False)
     return Injected(subject, undo)
+
+
+def _person_hours(hours: str | None) -> WorkingHours | None:
+    if hours is None:
+        return None
+    start, _, end = hours.partition("-")
+    if not (len(start) == len(end) == 5 and start[2] == end[2] == ":" and start < end):
+        raise WorldError("invalid", f"hours must be HH:MM-HH:MM, start before end: {hours!r}")
+    return WorkingHours(start, end)
 
 
 def _present_holiday(w: WorldState, s: Subject, now: datetime) -> bool:

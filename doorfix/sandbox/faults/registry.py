@@ -9,6 +9,7 @@ makes it False; ``clear`` is the control API's undo by fiat.
 =========================  =====================================================================
 kind                       cleared by
 =========================  =====================================================================
+aca.tag_not_assigned       a person (the tag found, or a new one assigned); never a sync
 aca.clp_out_of_sync        matrix off then on (``sticky=True``: pushes never land, nothing does)
 aca.iq_out_of_sync         Sync Access on the lock's collection
 cloud.license_inactive     renew_door_license
@@ -18,7 +19,7 @@ cloud.unknown_credential   never (a card nobody has, or a ``lost`` ACA tag)
 cloud.no_access_group      add_access_group_member into a group opening the door
 cloud.inherited_group      nothing (add_access_group_member answers ``conflict``)
 cloud.visitor_expired      create_visitor_temp_key (``visit_over=True``: as designed, no fault)
-cloud.holiday_restriction  set_holiday_working_hours
+cloud.holiday_restriction  set_holiday_working_hours (``hours=``: hours a person set, never)
 aca.lock_offline           power_cycle_iq (control), not the API
 aca.privacy_mode           on-site repair (control ``set_privacy_mode``)
 aca.booking_mismatch       a person fixing the booking or the inventory
@@ -27,6 +28,7 @@ aca.no_booking             as designed
 aca.too_early              time: the grace period passing
 aca.mkey_revoked/corrupted the user reinstalling the app (control ``reinstall_app``)
 aca.mkey_generation_failed nothing (vendor bug)
+aca.mkey_replaced_long_ago history, no fault: a key revoked and replaced ``days_ago`` (400) ago
 feed.duplicate_events      clear only
 feed.late_events           clear only
 =========================  =====================================================================

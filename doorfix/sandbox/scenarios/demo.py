@@ -48,6 +48,7 @@ _LOCK_ACTORS: Mapping[str, tuple[str, str, str, str, LockType]] = MappingProxyTy
         "ok_tag": ("Vireo", "Lars Meijer", "712", "f7", "cylinder"),
         "ok_mkey": ("Wren & Co", "Mila de Vries", "312", "f3", "cylinder"),
         "ok_late": ("Yarrow", "Noor Hendriks", "715", "f7", "wall_reader"),
+        "lostag": ("Halcyon", "Pim Vos", "716", "f7", "cylinder"),
     }
 )
 #: Door-side actors: center, company, user, inventory (kind), and its door (name, model).
@@ -275,6 +276,13 @@ class _Demo:
             user_id=uid["early"],
             lock_id=lk["early"].id,
         )
+        # a lost tag still presented where CLP also denies: a security finding, never a toggle
+        inject(
+            "aca.tag_not_assigned",
+            user_id=uid["lostag"],
+            lock_id=lk["lostag"].id,
+            larry_denied=True,
+        )
         inject("aca.mkey_revoked", user_id=uid["revoked"], lock_id=lk["revoked"].id)
         inject("aca.mkey_corrupted", user_id=uid["corrupted"], lock_id=lk["corrupted"].id)
         inject("aca.mkey_generation_failed", user_id=uid["genfail"], lock_id=lk["genfail"].id)
@@ -311,12 +319,14 @@ class _Demo:
             status="inactivated",
             personnel_id=_pid(p["payment"]),
         )
+        # a healthy mobile-key user whose previous key was revoked and replaced long ago
+        inject("aca.mkey_replaced_long_ago", user_id=uid["ok_mkey"], days_ago=400)
         inject("feed.late_events", lock_id=lk["ok_late"].id, hours=3.0)
         inject("feed.duplicate_events", every=7, count=2)
 
     def _schedule(self) -> None:
         p, lk, d = self.people, self.locks, self.doors
-        for key in ("clp", "iqs", "offline", "privacy", "mismatch", "disabled", "early"):
+        for key in ("clp", "iqs", "offline", "privacy", "mismatch", "disabled", "early", "lostag"):
             self._present_lock(p[key], lk[key], "tag")
         self._present_lock(p["nobooking"], lk["board"], "tag")
         for key in ("revoked", "corrupted", "genfail"):

@@ -37,6 +37,9 @@ def _cause(facts: dict[str, object], verdict: rules.LockVerdict) -> str | None:
         return "aca.lock_offline"
     if verdict.reason == "privacy_mode":
         return "aca.privacy_mode"
+    if verdict.reason in ("tag_lost", "tag_unknown"):
+        # the premise: a properly assigned tag; checked before any sync could be blamed
+        return "aca.tag_not_assigned"
     if facts["access"] == "disabled" and facts["disabled_by"] == "access_matrix":
         return "aca.access_disabled"
     if facts["access"] != "active":

@@ -78,6 +78,7 @@ def test_everything_answers(served: ServedSandbox, tmp_path: Path, env: pytest.M
         "secret DOORFIX_ACA_API_KEY",
         "secret DOORFIX_CLP_CLIENT_SECRET",
         "notify",
+        "escalate",
         "journal",
         "aca",
         "cloud",
@@ -150,6 +151,14 @@ def test_a_bad_key_an_unusable_journal_and_a_bad_sink(
     assert "does not exist" in lines["journal"]
     assert lines["notify"] == (
         "FAIL DOORFIX_NOTIFY_URLS sink #2 nosuchscheme: not a URL apprise knows"
+    )
+
+    # the escalation channels are checked the same way, under their own name
+    env.setenv("DOORFIX_ESCALATE_URLS", "nosuchscheme://vendor/support")
+    result, lines = check(nowhere)
+    assert result.exit_code == 2
+    assert lines["escalate"] == (
+        "FAIL DOORFIX_ESCALATE_URLS sink #1 nosuchscheme: not a URL apprise knows"
     )
 
 

@@ -146,6 +146,61 @@ EVENT_ROWS: list[Any] = [
         Cause.ACA_MKEY_GENERATION_FAILED,
         "remedy",
     ),
+    # "a new key still fails" has a time bound: a key replaced long ago is just a key
+    (
+        "key_replaced_400_days_ago_goes_on_to_the_iq",
+        (f.event("mkey_rejected", credential="mk-2"),),
+        {
+            "mobile_keys": (
+                f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=401)),
+                f.mobile_key("mk-2", issued_at=NOW - timedelta(days=400)),
+            )
+        },
+        Cause.ACA_IQ_OUT_OF_SYNC,
+        "remedy",
+    ),
+    (
+        "key_15_days_old_is_past_the_window",
+        (f.event("mkey_rejected", credential="mk-2"),),
+        {
+            "mobile_keys": (
+                f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=20)),
+                f.mobile_key("mk-2", issued_at=NOW - timedelta(days=15)),
+            )
+        },
+        Cause.ACA_IQ_OUT_OF_SYNC,
+        "remedy",
+    ),
+    (
+        "key_replaced_long_ago_and_an_offline_iq_is_still_found",
+        (f.event("mkey_rejected", credential="mk-2"),),
+        {
+            "mobile_keys": (
+                f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=401)),
+                f.mobile_key("mk-2", issued_at=NOW - timedelta(days=400)),
+            ),
+            "lock": f.lock(iq_online=False),
+            "iq": f.iq(online=False),
+        },
+        Cause.ACA_LOCK_OFFLINE,
+        "needs_human",
+    ),
+    (
+        # the old key still failed after the new one was issued: not its replacement
+        "key_issued_before_the_old_key_failed",
+        (
+            f.event("mkey_rejected", event_id="e-0", credential="mk-1"),
+            f.event("mkey_rejected", credential="mk-2", at=NOW - timedelta(minutes=5)),
+        ),
+        {
+            "mobile_keys": (
+                f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=9)),
+                f.mobile_key("mk-2", issued_at=NOW - timedelta(hours=2)),
+            )
+        },
+        Cause.ACA_IQ_OUT_OF_SYNC,
+        "remedy",
+    ),
     (
         "newest_key_cannot_be_generated",
         MKEY,
@@ -176,7 +231,35 @@ EVENT_ROWS: list[Any] = [
         "lost_tag_presented",
         TAG,
         {"user": f.aca_user(tags=[("CARD-1", "lost")])},
-        Cause.UNKNOWN,
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        "needs_human",
+    ),
+    # order: the presented tag is checked before any sync remedy (c1 toggle, c2 Sync Access)
+    (
+        "lost_tag_before_clp_toggle",
+        TAG,
+        {
+            "user": f.aca_user(tags=[("CARD-1", "lost"), ("CARD-2", "assigned")]),
+            "larry": f.larry("denied", "no_access_group"),
+        },
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        "needs_human",
+    ),
+    (
+        "someone_elses_tag_before_iq_sync",
+        (f.event(credential="CARD-9"),),
+        {},
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        "needs_human",
+    ),
+    (
+        "lost_tag_before_disabled_access",
+        TAG,
+        {
+            "user": f.aca_user(tags=[("CARD-1", "lost")]),
+            "accesses": (f.access(state="disabled", disabled_by="access_matrix"),),
+        },
+        Cause.ACA_TAG_NOT_ASSIGNED,
         "needs_human",
     ),
     (
@@ -240,7 +323,68 @@ def test_event_path(
     assert diagnosis.cause is cause
     assert plan.disposition == disposition
     assert diagnosis.evidence["path"] == "event"
-    assert diagnosis.subject.as_dict() == {"center_id": "c-1", "user_id": "u-1", "lock_id": "l-1"}
+    subject = {"center_id": "c-1", "user_id": "u-1", "lock_id": "l-1"}
+    if cause is Cause.ACA_TAG_NOT_ASSIGNED:
+        # one incident per presented tag: the finding names it
+        subject["credential"] = events[-1].credential
+        assert not plan.actions
+    assert diagnosis.subject.as_dict() == subject
+
+
+@pytest.mark.parametrize(
+    ("tags", "credential", "aca_says"),
+    [
+        ([("CARD-1", "lost")], "CARD-1", "ACA marks the tag lost"),
+        ([("CARD-2", "assigned")], "CARD-1", "not list the tag as an assigned tag of this user"),
+    ],
+)
+def test_a_tag_not_assigned_is_a_security_finding_with_how_often_where_and_who(
+    tags: list[tuple[str, str]], credential: str, aca_says: str
+) -> None:
+    events = tuple(
+        f.event(event_id=f"e-{i}", credential=credential, at=NOW - timedelta(minutes=30 - i))
+        for i in range(3)
+    )
+    facts = f.lock_facts(
+        events=events, user=f.aca_user(tags=tags), larry=f.larry("denied", "no_access_group")
+    )
+    diagnosis, plan = run(facts)
+    assert diagnosis.cause is Cause.ACA_TAG_NOT_ASSIGNED
+    assert plan.disposition == "needs_human"
+    assert plan.actions == ()
+    body = text(plan)
+    assert f"Security finding: tag {credential} was refused 3 time(s) at lock l-1" in body
+    assert aca_says in body
+    assert whos(plan) == {Who.SUPPORT, Who.ON_SITE}
+
+
+def test_the_unassigned_tags_are_split_out_of_a_users_events_by_tag() -> None:
+    user = f.aca_user(tags=[("CARD-1", "lost"), ("CARD-2", "assigned")])
+    events = [
+        f.event(event_id="e-1", credential="CARD-1"),
+        f.event(event_id="e-2", credential="CARD-2"),
+        f.event(event_id="e-3", credential="CARD-9"),
+        f.event("mkey_rejected", event_id="e-4", credential="mk-1"),
+        f.event(event_id="e-5", credential="CARD-1"),
+    ]
+    found = aca_rejections.unassigned_tag_events(user, events)
+    assert {k: [e.id for e in v] for k, v in found.items()} == {
+        "CARD-1": ["e-1", "e-5"],
+        "CARD-9": ["e-3"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("days", "cause"), [(3, Cause.ACA_MKEY_GENERATION_FAILED), (4, Cause.ACA_IQ_OUT_OF_SYNC)]
+)
+def test_the_mkey_replacement_window_is_the_configured_one(days: int, cause: Cause) -> None:
+    keys = (
+        f.mobile_key("mk-1", state="revoked", issued_at=NOW - timedelta(days=5)),
+        f.mobile_key("mk-2", issued_at=NOW - timedelta(days=days) + timedelta(minutes=10)),
+    )
+    facts = f.lock_facts(events=(f.event("mkey_rejected", credential="mk-2"),), mobile_keys=keys)
+    policy = PlanPolicy(mkey_replacement_window=timedelta(days=3))
+    assert run(facts, policy)[0].cause is cause
 
 
 @pytest.mark.parametrize(
@@ -402,6 +546,14 @@ def test_lock_in_no_inventory_is_matched_by_its_clp_reference() -> None:
 
 TICKET_ROWS: list[Any] = [
     # id, facts overrides, cause, expected offline reason (or None)
+    # a user whose only tag is lost: the premise fails before any Sync Access is planned
+    (
+        "only_a_lost_tag",
+        {"user": f.aca_user(tags=[("CARD-1", "lost")])},
+        Cause.ACA_TAG_NOT_ASSIGNED,
+        None,
+    ),
+    ("no_tag_at_all", {"user": f.aca_user(tags=[])}, Cause.ACA_TAG_NOT_ASSIGNED, None),
     (
         "iq_offline",
         {"lock": f.lock(iq_online=False), "iq": f.iq(online=False)},
@@ -497,8 +649,11 @@ TICKET_ROWS: list[Any] = [
     ids=[row[0] for row in TICKET_ROWS],
 )
 def test_ticket_path(facts_kw: dict[str, Any], cause: Cause, reason: str | None) -> None:
-    diagnosis, _ = run(f.lock_facts(**facts_kw))
+    diagnosis, plan = run(f.lock_facts(**facts_kw))
     assert diagnosis.cause is cause
+    if cause is Cause.ACA_TAG_NOT_ASSIGNED:
+        assert plan.disposition == "needs_human"
+        assert plan.actions == ()
     assert diagnosis.evidence["path"] == "ticket"
     if reason is not None:
         assert reason in diagnosis.evidence["offline_reasons"]

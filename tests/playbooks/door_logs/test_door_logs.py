@@ -683,6 +683,18 @@ def test_configured_hours_in_force_mean_the_refusal_was_outside_them() -> None:
     assert plan.disposition == "no_fault"
 
 
+@pytest.mark.parametrize(("start", "end"), [("07:00", "10:30"), ("06:00", "08:00")])
+def test_hours_a_person_set_are_never_replaced(start: str, end: str) -> None:
+    # 10:55 local is outside the hours a person set; the configured 08:00-18:00 would replace
+    # them (shorten or move them): doorfix leaves them and tells support what it found
+    policy = PlanPolicy(holiday_hours={"h-1": ("08:00", "18:00")})
+    _, plan = run(holiday_facts(f.holiday(enabled=True, start=start, end=end)), policy)
+    assert plan.disposition == "needs_human"
+    assert plan.actions == ()
+    assert f"already has working hours {start}-{end} enabled, set by a person" in text(plan)
+    assert "at 10:55 on 2026-11-16" in text(plan)
+
+
 def test_holiday_on_another_date_is_already_resolved() -> None:
     _, plan = run(holiday_facts(f.holiday(on=date(2026, 12, 25))))
     assert plan.disposition == "no_fault"

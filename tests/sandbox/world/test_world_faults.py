@@ -466,8 +466,11 @@ def test_late_events_reach_the_feed_hours_later(demo: World, clock: ManualClock)
     assert (decision.granted, decision.event_recorded) == (True, "late")
     assert decision.event_id not in {e.id for e in demo.aca_feed}
     clock.advance(timedelta(hours=3))
-    (event,) = [e for e in feed(demo) if e.id == decision.event_id]
-    assert event.recorded_at - event.occurred_at == timedelta(hours=3)
+    # the demo's feed.duplicate_events may deliver it more than once, each copy the same
+    copies = [e for e in feed(demo) if e.id == decision.event_id]
+    assert copies
+    assert all(e == copies[0] for e in copies)
+    assert copies[0].recorded_at - copies[0].occurred_at == timedelta(hours=3)
 
 
 def test_clear_undoes_by_fiat(demo: World) -> None:
@@ -475,7 +478,7 @@ def test_clear_undoes_by_fiat(demo: World) -> None:
     for status in demo.faults():
         demo.clear(status.fault_id)
     after = demo.faults()
-    assert len(after) == 21
+    assert len(after) == 23
     assert [f.kind for f in after if f.present] == []
     assert all(f.cleared for f in after)
     s = after[0].subject

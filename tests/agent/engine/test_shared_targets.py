@@ -1,0 +1,141 @@
+"""Concurrent incidents that share a target still make one call per action.
+
+With sixteen incidents worked at once, pairs of incidents meet on one thing: two people
+refused at locks of one collection (one Sync Access serves both), two people whose cards are
+unassigned at one door, beside two others each toggled at their own lock. The sandbox's
+mutation log and the journal must show exactly one call per action key, and every fault
+fixed. (Incidents of one person share a lane: ``test_lanes``; the scale world books each
+person one lock.)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from itertools import combinations
+
+from doorfix.agent.config import Settings
+from doorfix.agent.engine.run import run_once
+from doorfix.agent.journal.store import Journal
+from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.clock import ManualClock
+from doorfix.sandbox.api.app import create_app, sandbox_state
+from doorfix.sandbox.api.transport import IN_PROCESS_ROOT, SandboxTransport
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.registry import build_scenario
+from doorfix.sandbox.world.doors import firmware_current
+from doorfix.sandbox.world.world import World
+
+START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+
+
+def booked(world: World, user_id: str) -> tuple[list[str], list[str]]:
+    """The locks and (current-firmware) doors the user's company has booked."""
+    user = world.users[user_id]
+    inventories = [
+        world.inventories[b.inventory_id]
+        for b in world.bookings.values()
+        if b.company_id == user.company_id and b.status == "active"
+    ]
+    locks = [lock for inv in inventories for lock in inv.lock_ids]
+    doors = [
+        d
+        for inv in inventories
+        for d in inv.door_ids
+        if firmware_current(world.doors[d].device.model, world.doors[d].device.firmware)
+    ]
+    return locks, doors
+
+
+def pick(world: World) -> dict[str, list[tuple[str, str]]]:
+    """(user, lock or door) pairs: two on one collection, two at their own lock, two at one door."""
+    used: set[str] = set()
+    by_user = {u: booked(world, u) for u in sorted(world.users)}
+    # two people at two locks of one collection
+    collection: list[tuple[str, str]] = []
+    for (u1, (locks1, _)), (u2, (locks2, _)) in combinations(by_user.items(), 2):
+        pairs = [
+            (l1, l2)
+            for l1 in locks1
+            for l2 in locks2
+            if l1 != l2 and world.locks[l1].collection_id == world.locks[l2].collection_id
+        ]
+        if pairs:
+            collection = [(u1, pairs[0][0]), (u2, pairs[0][1])]
+            used |= {u1, u2, *pairs[0]}
+            break
+    # two others, each at a lock of their own
+    person = [
+        (u, locks[0])
+        for u, (locks, _) in by_user.items()
+        if u not in used and locks and locks[0] not in used
+    ][:2]
+    used |= {u for u, _ in person} | {lock for _, lock in person}
+    # two people with cards at one door
+    holders: dict[str, list[str]] = {}
+    for u, (_, doors) in by_user.items():
+        user = world.users[u]
+        if u in used or not user.tags or not user.cloud_personnel_id:
+            continue
+        for d in doors:
+            holders.setdefault(d, []).append(u)
+    door_id, people = next((d, us) for d, us in holders.items() if len(us) >= 2)
+    return {
+        "collection": collection,
+        "person": person,
+        "door": [(people[0], door_id), (people[1], door_id)],
+    }
+
+
+async def test_incidents_sharing_a_collection_person_or_door_make_one_call_per_action() -> None:
+    clock = ManualClock(START)
+    world = build_scenario("scale", seed=0, clock=clock, centers=4, door_logs=0)
+    chosen = pick(world)
+    assert len(chosen["collection"]) == 2, "the scale world has a collection with two locks"
+    for user_id, lock_id in chosen["collection"]:
+        world.inject("aca.iq_out_of_sync", user_id=user_id, lock_id=lock_id)
+        world.present_at_lock(user_id, lock_id, "tag")
+    for user_id, lock_id in chosen["person"]:
+        world.inject("aca.clp_out_of_sync", user_id=user_id, lock_id=lock_id)
+        world.present_at_lock(user_id, lock_id, "tag")
+    for user_id, door_id in chosen["door"]:
+        world.inject("cloud.credential_unassigned", user_id=user_id, door_id=door_id)
+        world.present_at_door(door_id, "card", world.users[user_id].tags[0].number)
+    app = create_app(world, api_faults=ApiFaults(0))
+    agent = build_agent(
+        Settings.model_validate({"engine": {"max_concurrent_incidents": 16}}),
+        sandbox_secrets(),
+        clock=clock,
+        journal=Journal(":memory:", clock=clock),
+        urls=Urls.under(IN_PROCESS_ROOT),
+        transport=SandboxTransport(app),
+    )
+    try:
+        reports = [await run_once(agent, p) for p in ("aca-rejections", "door-logs")]
+        journal_actions = agent.journal.actions()
+    finally:
+        await agent.clients.aclose()
+        agent.journal.close()
+
+    found = Counter((i.cause, i.outcome) for r in reports for i in r.incidents)
+    assert found[("aca.clp_out_of_sync", "fixed")] == 2
+    assert found[("cloud.credential_unassigned", "fixed")] == 2
+    assert sum(n for (c, _), n in found.items() if c == "aca.iq_out_of_sync") == 2
+
+    calls = Counter(
+        (m.operation, tuple(sorted(m.targets.items())))
+        for m in sandbox_state(app).mutations.since(0)
+    )
+    syncs = [k for k in calls if k[0] == "sync_access"]
+    assert len(syncs) == 1
+    assert calls[syncs[0]] == 1
+    toggles = {k: n for k, n in calls.items() if "matrix" in k[0]}
+    assert len(toggles) == 2
+    assert set(toggles.values()) == {2}
+    assigned = {k: n for k, n in calls.items() if "credential" in k[0] or "assign" in k[0]}
+    assert len(assigned) == 2
+    assert set(assigned.values()) == {1}
+    # the journal: one action row per idempotency key, none repeated
+    keys = Counter((a.remedy, a.target) for a in journal_actions)
+    assert keys
+    assert max(keys.values()) == 1, keys
