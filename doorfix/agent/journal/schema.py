@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
     description TEXT NOT NULL,
     applied_at TEXT NOT NULL
 )"""
-CURRENT_VERSION = "SELECT MAX(version) FROM schema_version"
+APPLIED_VERSIONS = "SELECT version FROM schema_version"
 RECORD_VERSION = (
     "INSERT INTO schema_version (version, description, applied_at) "
     "VALUES (:version, :description, :applied_at)"
@@ -55,7 +55,12 @@ RECORD_VERSION = (
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One step of the schema, applied once, in order, inside the opening transaction."""
+    """One step of the schema, applied once, in order, inside the opening transaction.
+
+    Versions are numbered per feature branch, so a journal may lack a version below its
+    highest one (a branch's 5 merged after another's 8 was applied): every missing version is
+    applied, in ascending order, whatever the file's highest version is.
+    """
 
     version: int
     description: str
@@ -191,6 +196,43 @@ _V3 = (
 # a dry-run works on a scratch copy of the journal: what it would have done is kept only as
 # its run's report, which no later run reads (see Journal.scratch_copy)
 _V4 = ("ALTER TABLE runs ADD COLUMN report TEXT",)
+# a person's marks on an incident (``handled``, with who and a note: the supervisors' console)
+# and supervised mode's approvals: a planned action waiting for a person, then approved,
+# refused, lapsed (the plan changed, or its time-to-live passed) or run
+_V5 = (
+    """
+    CREATE TABLE incident_marks (
+        seq INTEGER PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents (incident_id),
+        mark TEXT NOT NULL CHECK (mark IN ('handled')),
+        marked_by TEXT NOT NULL,
+        note TEXT NOT NULL,
+        marked_at TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX incident_marks_once ON incident_marks (incident_id, mark)",
+    """
+    CREATE TABLE approvals (
+        seq INTEGER PRIMARY KEY,
+        approval_id TEXT NOT NULL UNIQUE,
+        incident_id TEXT NOT NULL REFERENCES incidents (incident_id),
+        run_id TEXT NOT NULL,
+        remedy TEXT NOT NULL,
+        target TEXT NOT NULL,
+        system TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('awaiting_approval', 'approved', 'refused', 'lapsed', 'ran')),
+        requested_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT,
+        note TEXT,
+        action_id TEXT
+    )""",
+    "CREATE INDEX approvals_status ON approvals (status)",
+    "CREATE INDEX approvals_incident ON approvals (incident_id)",
+)
+
 _V8 = (
     "ALTER TABLE incidents ADD COLUMN reason_code TEXT",
     # incidents closed before: the code from their newest no_fault note (journal/reasons.py)
@@ -214,6 +256,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "find the latest incident of a key without a scan", _V2),
     Migration(3, "each incident's events with their feed, marked seen when it is decided", _V3),
     Migration(4, "a dry-run's report kept on its run row, its only trace in the journal", _V4),
+    Migration(5, "incidents marked handled by a person; approvals of supervised actions", _V5),
     Migration(8, "why a no_fault incident needs nothing: incidents.reason_code", _V8),
 )
 
@@ -240,12 +283,16 @@ def migrate(
     applied_at: str,
     migrations: Sequence[Migration] = MIGRATIONS,
 ) -> int:
-    """Apply the migrations the file lacks in one transaction; return the schema version."""
+    """Apply every migration the file lacks in one transaction; return the schema version.
+
+    Every missing version is applied, in ascending order, not only those above the file's
+    highest: branches number their migrations independently and are merged in any order.
+    """
     conn.execute(BEGIN)
     try:
-        current = _current_version(conn, where=where, migrations=migrations)
-        for step in migrations:
-            if step.version <= current:
+        applied = _applied_versions(conn, where=where, migrations=migrations)
+        for step in sorted(migrations, key=lambda m: m.version):
+            if step.version in applied:
                 continue
             for statement in step.statements:
                 conn.execute(statement)
@@ -257,41 +304,40 @@ def migrate(
                     "applied_at": applied_at,
                 },
             )
+            applied.add(step.version)
         conn.execute(COMMIT)
     except BaseException:
         if conn.in_transaction:
             conn.rollback()
         raise
-    return max(current, migrations[-1].version if migrations else 0)
+    return max(applied, default=0)
 
 
-def check_readable(conn: sqlite3.Connection, *, where: str) -> None:
-    """For a read-only reader: the file is a doorfix journal at exactly this schema version.
+def check_readable(
+    conn: sqlite3.Connection, *, where: str, migrations: Sequence[Migration] = MIGRATIONS
+) -> None:
+    """For a read-only reader: the file is a doorfix journal with exactly the known versions.
 
-    A reader cannot migrate: a journal an older doorfix wrote is refused with what to do.
+    A reader cannot migrate: a journal an older doorfix wrote (a version missing, even one
+    below its highest) is refused with what to do.
     """
-    known = MIGRATIONS[-1].version
     tables = {row[0] for row in conn.execute(USER_TABLES)}
     if "schema_version" not in tables:
         raise JournalError(f"cannot open journal {where}: not a doorfix journal")
-    current = int(conn.execute(CURRENT_VERSION).fetchone()[0] or 0)
-    if current > known:
+    applied = {int(row[0]) for row in conn.execute(APPLIED_VERSIONS)}
+    _refuse_unknown(applied, where=where, migrations=migrations, what="upgrade doorfix")
+    missing = sorted({m.version for m in migrations} - applied)
+    if missing:
         raise JournalError(
-            f"cannot open journal {where}: its schema version {current} is newer than the "
-            f"{known} this doorfix knows; upgrade doorfix"
-        )
-    if current < known:
-        raise JournalError(
-            f"cannot open journal {where}: its schema version {current} is older than "
-            f"{known}; run doorfix once with write access to it (any run or the daemon) to "
-            "upgrade it"
+            f"cannot open journal {where}: it lacks schema version(s) "
+            f"{', '.join(map(str, missing))} (its schema is older than this doorfix's); run "
+            "doorfix once with write access to it (any run or the daemon) to upgrade it"
         )
 
 
-def _current_version(
+def _applied_versions(
     conn: sqlite3.Connection, *, where: str, migrations: Sequence[Migration]
-) -> int:
-    known = migrations[-1].version if migrations else 0
+) -> set[int]:
     tables = {row[0] for row in conn.execute(USER_TABLES)}
     if tables and "schema_version" not in tables:
         raise JournalError(
@@ -299,10 +345,33 @@ def _current_version(
             f"(it holds {', '.join(sorted(tables))}); refusing to add tables to it"
         )
     conn.execute(CREATE_SCHEMA_VERSION)
-    current = int(conn.execute(CURRENT_VERSION).fetchone()[0] or 0)
-    if current > known:
+    applied = {int(row[0]) for row in conn.execute(APPLIED_VERSIONS)}
+    _refuse_unknown(
+        applied,
+        where=where,
+        migrations=migrations,
+        what="upgrade doorfix or point [journal] path elsewhere",
+    )
+    return applied
+
+
+def _refuse_unknown(
+    applied: set[int], *, where: str, migrations: Sequence[Migration], what: str
+) -> None:
+    """A version this doorfix does not know was written by a newer (or other) doorfix."""
+    known = {m.version for m in migrations}
+    unknown = sorted(applied - known)
+    if not unknown:
+        return
+    highest = max(known, default=0)
+    newest = unknown[-1]
+    if newest > highest:
         raise JournalError(
-            f"cannot open journal {where}: its schema version {current} is newer than the "
-            f"{known} this doorfix knows; upgrade doorfix or point [journal] path elsewhere"
+            f"cannot open journal {where}: its schema version {newest} is newer than the "
+            f"{highest} this doorfix knows; {what}"
         )
-    return current
+    raise JournalError(
+        f"cannot open journal {where}: it has schema version(s) "
+        f"{', '.join(map(str, unknown))} this doorfix does not know (written by a newer "
+        f"doorfix); {what}"
+    )

@@ -33,6 +33,7 @@ from doorfix.agent.journal.incidents import (
     OUTCOMES,
     JournalIncidents,
 )
+from doorfix.agent.journal.marks import ApprovalRow, JournalApprovals, JournalMarks, MarkRow
 from doorfix.agent.journal.rows import ActionRow, HistoryRow, IncidentRow, RunRow
 from doorfix.errors import JournalError
 
@@ -41,9 +42,11 @@ __all__ = [
     "OPEN_OUTCOMES",
     "OUTCOMES",
     "ActionRow",
+    "ApprovalRow",
     "HistoryRow",
     "IncidentRow",
     "Journal",
+    "MarkRow",
     "RunRow",
     "RunStatus",
 ]
@@ -51,7 +54,7 @@ __all__ = [
 RunStatus = Literal["completed", "failed", "interrupted"]
 
 
-class Journal(JournalIncidents, JournalActions):
+class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
     """The SQLite journal; one connection, safe to share between threads."""
 
     # runs --------------------------------------------------------------------------------
