@@ -179,7 +179,10 @@ def test_fixes_serves_health_stops_mid_run_and_resumes(tmp_path: Path) -> None:
         return sum(v for lab, v in samples[name] if all(lab.get(k) == x for k, x in labels.items()))
 
     assert value("doorfix_up") == 1
-    assert value("doorfix_runs_total", playbook="aca-rejections", status="completed") >= 2
+    # the second daemon's own runs: at least the one more round waited for above (the first
+    # daemon may have cleared every aca fault, so this daemon's earlier runs can be none)
+    runs = value("doorfix_runs_total", playbook="aca-rejections", status="completed")
+    assert runs >= base["aca-rejections"] + 1
     assert value("doorfix_incidents_total", cause="aca.clp_out_of_sync", outcome="fixed") == 1
     assert value("doorfix_actions_total", remedy="toggle_access_matrix", status="succeeded") == 1
     assert value("doorfix_api_calls_total", system="aca") > 0
