@@ -183,3 +183,18 @@ def test_arrows_point_one_way(room: str) -> None:
         if _in(dep, banned)
     )
     assert wrong == []
+
+
+def test_no_test_imports_from_a_conftest() -> None:
+    """A helper lives in ``tests/support``: ``from conftest import …`` resolves to whichever
+    directory's conftest pytest loaded first, so a suite passes alone and fails beside another."""
+    tests = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted(tests.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "conftest":
+                offenders.append(f"{path.relative_to(tests)}:{node.lineno}")
+            if isinstance(node, ast.Import) and any(a.name == "conftest" for a in node.names):
+                offenders.append(f"{path.relative_to(tests)}:{node.lineno}")
+    assert offenders == []

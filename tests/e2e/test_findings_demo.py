@@ -178,7 +178,9 @@ async def test_after_a_crash_hours_a_person_set_meanwhile_are_not_claimed_as_doo
     holiday.working_hours = WorkingHours("07:00", "22:00")
 
     executor = Executor(demo.agent.clients, demo.clock, verify_timeout=5)
-    settled, detail = await executor.reconcile(row)
+    settled, detail = await executor.reconcile(
+        row, subject={"center_id": "c-1"}, landed_by=demo.clock.now()
+    )
 
     assert settled == "skipped"  # not doorfix's change: never claimed as fixed
     assert detail == {"working_hours": False, "working_hours_found": "07:00-22:00"}

@@ -1,5 +1,6 @@
-"""Runaway protection: a fault no remedy clears is tried only as often as the cool-down and the
-budgets allow over six simulated hours, escalated to a person, and never looped.
+"""Runaway protection: a fault no remedy clears is tried only as often as the cool-down, the
+attempts that did not hold and the budgets allow over six simulated hours, escalated to a person
+once, and never looped.
 
 doorfix runs every 10 minutes; the person keeps trying every 10 minutes.
 """
@@ -19,7 +20,7 @@ RUNS = HOURS * 6  # every 10 minutes
 
 
 @pytest.mark.parametrize("cooldown", [60, 180])
-async def test_a_toggle_that_never_holds_is_retried_only_after_each_cool_down(
+async def test_a_toggle_that_never_holds_is_tried_twice_after_a_cool_down_then_escalated_once(
     cooldown: int,
 ) -> None:
     w = make_world(scenario_params={"hours": HOURS + 1.0}, guards={"cooldown_minutes": cooldown})
@@ -46,8 +47,9 @@ async def test_a_toggle_that_never_holds_is_retried_only_after_each_cool_down(
             and m.targets["user_id"] == user
             and m.params["enabled"] is False
         ]
-        # tried, then only once per cool-down: never looped
-        assert 2 <= len(pairs) <= HOURS * 60 // cooldown + 1
+        # tried, then once more after the cool-down, then never again ([guards]
+        # max_attempts_not_held = 2 within attempt_window_hours): never looped
+        assert len(pairs) == 2
         assert all(b - a >= timedelta(minutes=cooldown) for a, b in pairwise(pairs))
         assert toggles(w.mutations())[(user, lock)] == [False, True] * len(pairs)
         mine = [i for r in reports for i in r.incidents if i.subject.get("user_id") == user]
@@ -57,9 +59,15 @@ async def test_a_toggle_that_never_holds_is_retried_only_after_each_cool_down(
         for incident in tried:
             assert incident.outcome == "needs_human"
             assert "vendor_support" in {s["who"] for s in incident.steps}
-        # between tries: waiting out the cool-down, no call made
+        # between tries: waiting out the cool-down, no call made; after the second: escalated
+        # once, and the later refusals join that escalation instead of being reported again
         waiting = [i for i in mine if i not in tried]
-        assert {(i.outcome, i.reason) for i in waiting} == {("deferred", "in cool-down")}
+        escalated = [i for i in waiting if i.outcome == "needs_human"]
+        assert len(escalated) == 1
+        assert "did not hold" in escalated[0].reason
+        assert {(i.outcome, i.reason) for i in waiting if i not in escalated} <= {
+            ("deferred", "in cool-down")
+        }
     finally:
         await w.aclose()
 

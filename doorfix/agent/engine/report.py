@@ -116,12 +116,15 @@ class RepeatReport:
     outcome: str
     event_ids: list[str] = field(default_factory=list)
     first_seen_at: datetime | None = None
+    #: the facts the repeat was diagnosed from (where the names of its subject's ids are)
+    evidence: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The report's ``repeats[]`` entry."""
         return {
             "cause": self.cause,
             "subject": dict(self.subject),
+            "names": subject_names(self.subject, self.evidence),
             "joined_incident_id": self.joined_incident_id,
             "outcome": self.outcome,
             "event_ids": list(self.event_ids),
@@ -134,7 +137,7 @@ class RepeatReport:
         """One line for a person (vendor text not yet escaped)."""
         events = f", {len(self.event_ids)} more event(s)" if self.event_ids else ""
         return (
-            f"{self.cause} {subject_text(self.subject)}: joined incident "
+            f"{self.cause} {subject_text(self.subject, self.evidence)}: joined incident "
             f"{self.joined_incident_id} ({self.outcome}{events})"
         )
 

@@ -511,6 +511,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
                 cause=diagnosis.cause.value,
                 subject=diagnosis.subject.as_dict(),
                 joined_incident_id=repeat.incident_id,
+                evidence=diagnosis.evidence,
                 outcome=repeat.outcome or "",
                 event_ids=list(candidate.event_ids),
                 first_seen_at=repeat.first_seen_at,

@@ -13,8 +13,7 @@ import json
 import signal
 import socket
 from collections import Counter
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -27,32 +26,15 @@ from support.live_journal import started_actions
 from support.polling import wait_for
 from support.processes import DaemonProcess, daemon
 from support.renewals import hold_back_renewal, renewals
+from support.served import served_demo
 
 from doorfix.agent.daemon.scheduler import run_daemon
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
-from doorfix.sandbox.api.app import sandbox_state
 from doorfix.sandbox.api.runtime import SandboxState
-from doorfix.sandbox.api.server import ServedSandbox, build_app
-
-
-@contextmanager
-def served_demo() -> Iterator[ServedSandbox]:
-    """The demo world on the wall clock, served on 127.0.0.1, with instant propagation.
-
-    The world's delays (ACA -> CLP push, Sync Access) are set to zero so that a verification
-    succeeds at its first re-read: on the wall clock the defaults would cost the test ~25 s.
-    """
-    app = build_app("demo", seed=0, clock=SystemClock())
-    timing = sandbox_state(app).world.settings
-    timing.push_delay_s = 0
-    timing.propagation_delay_s = 0
-    timing.sync_start_delay_s = 0
-    timing.sync_duration_s = 0
-    with ServedSandbox(app) as served:
-        yield served
+from doorfix.sandbox.api.server import ServedSandbox
 
 
 def write_config(
@@ -146,10 +128,11 @@ def test_fixes_serves_health_stops_mid_run_and_resumes(tmp_path: Path) -> None:
             assert health.status_code == 200
             assert health.json()["status"] == "ok"
 
-            # one more full round after the fixes: the restart repeats nothing
+            # one more full round after the fixes: the restart repeats nothing (the run that
+            # cleared a fault may still be finishing, so at least two runs of each)
             base = {p: completed(second, p) for p in ("door-logs", "aca-rejections")}
             wait_for(
-                lambda: all(completed(second, p) >= n + 1 for p, n in base.items()),
+                lambda: all(completed(second, p) >= max(n + 1, 2) for p, n in base.items()),
                 timeout=30,
                 what="another run of each playbook",
             )
@@ -179,10 +162,7 @@ def test_fixes_serves_health_stops_mid_run_and_resumes(tmp_path: Path) -> None:
         return sum(v for lab, v in samples[name] if all(lab.get(k) == x for k, x in labels.items()))
 
     assert value("doorfix_up") == 1
-    # the second daemon's own runs: at least the one more round waited for above (the first
-    # daemon may have cleared every aca fault, so this daemon's earlier runs can be none)
-    runs = value("doorfix_runs_total", playbook="aca-rejections", status="completed")
-    assert runs >= base["aca-rejections"] + 1
+    assert value("doorfix_runs_total", playbook="aca-rejections", status="completed") >= 2
     assert value("doorfix_incidents_total", cause="aca.clp_out_of_sync", outcome="fixed") == 1
     assert value("doorfix_actions_total", remedy="toggle_access_matrix", status="succeeded") == 1
     assert value("doorfix_api_calls_total", system="aca") > 0

@@ -8,12 +8,9 @@ real sockets. A third sink points at a port nobody listens on.
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import json
-import threading
 from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -21,10 +18,9 @@ from typing import Any
 import pytest
 import structlog
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from reportkit import Demo
 from support.polling import wait_for
-from support.receivers import Webhook, free_port
+from support.receivers import HOOK_TOKEN, SMTP_PASSWORD, SMTP_USER, Mailbox, Webhook, free_port
 
 from doorfix.agent.config import Settings
 from doorfix.agent.engine.report import RunReport
@@ -42,45 +38,8 @@ from doorfix.agent.reports.notify import (
 # warnings as errors that import would fail and no sink would load. Not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
 
-SMTP_USER = "doorfix"
-SMTP_PASSWORD = "smtp-PASS-7c1e9a2b44"
-HOOK_TOKEN = "hooktoken-5d6e7f8a9b0c1d2e"
 DOORFIX_SECRETS = ("cloud-SECRET-1a2b3c4d", "aca-SECRET-5e6f7a8b", "clp-SECRET-9c0d1e2f")
 SETTINGS = Settings()
-
-
-@dataclass
-class Mailbox:
-    """What the SMTP server accepted."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        with self.lock:
-            self.messages.append(parsed)
-        return "250 OK"
-
-    def authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = (
-            isinstance(data, LoginPassword)
-            and data.login == SMTP_USER.encode()
-            and data.password == SMTP_PASSWORD.encode()
-        )
-        if ok:
-            with self.lock:
-                self.logins.append(mechanism)
-        return AuthResult(success=ok)
-
-    def received(self) -> list[EmailMessage]:
-        with self.lock:
-            return list(self.messages)
 
 
 @dataclass
