@@ -137,3 +137,11 @@ class ConfigError(DoorfixError):
 
 class JournalError(DoorfixError):
     """The journal could not be opened, read or written."""
+
+
+class UnknownRecord(DoorfixError):
+    """A person asked about an incident or action the journal does not hold (a 404)."""
+
+
+class StateConflict(DoorfixError):
+    """A person asked for what the record's state no longer allows: marked, ran or lapsed."""

@@ -188,6 +188,7 @@ OUTCOMES = (
     "no_fault",
     "deferred",
     "failed",
+    "awaiting_approval",
 )
 
 
@@ -234,19 +235,32 @@ class ScheduleSection(_Section):
 class DaemonSection(_Section):
     """``[daemon]``: the local health and metrics endpoint."""
 
-    #: port of /healthz and /metrics on 127.0.0.1 (0: any free port)
+    #: port of /healthz, /metrics and the console (0: any free port)
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    #: the address to listen on; beyond loopback only with both console tokens set
+    host: str = "127.0.0.1"
 
 
 class ReportSection(_Section):
     """``[report]``: notifications. The URLs themselves come from ``DOORFIX_NOTIFY_URLS``."""
 
     #: outcomes that make a run send a message
-    notify_on: tuple[str, ...] = ("fixed", "needs_human", "failed")
+    notify_on: tuple[str, ...] = ("fixed", "needs_human", "failed", "awaiting_approval")
     #: when the daily digest goes out (cron, daemon's time zone UTC)
     digest_cron: str = "0 8 * * *"
     #: title prefix of every message
     title: str = "doorfix"
+    #: the supervisors' console as the people reading the messages reach it ("": no links)
+    console_url: str = ""
+
+    @field_validator("console_url")
+    @classmethod
+    def _console(cls, value: str) -> str:
+        if not value:
+            return ""
+        if not value.startswith(("http://", "https://")) or any(c in value for c in " <>\"'`"):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("notify_on")
     @classmethod
@@ -279,6 +293,10 @@ class RemediesSection(_Section):
     """``[remedies]``: the allowlist of remedies, and the holidays doorfix may open."""
 
     enabled: tuple[Remedy, ...] = REMEDIES
+    #: supervised mode: these remedies wait for a person's approval before they run
+    approve: tuple[Remedy, ...] = ()
+    #: an approval (or a request for one) lapses after this many hours
+    approval_ttl_hours: Positive = 24
     #: holiday id or name -> the working hours ``set_holiday_hours`` may enable on it
     holiday_hours: dict[str, HolidayWindow] = Field(default_factory=dict)
 

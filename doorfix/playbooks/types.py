@@ -75,6 +75,9 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"
     #: the action errored after retries; nothing half-done is left unrecorded
     FAILED = "failed"
+    #: supervised mode: a planned action of a remedy in ``[remedies] approve`` waits for a
+    #: person's approval; the incident is diagnosed again just before it runs
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 class Remedy(StrEnum):

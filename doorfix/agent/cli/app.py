@@ -13,6 +13,7 @@ from rich.console import Console
 from typer._click import exceptions as click_errors  # typer 0.2x vendors click
 
 from doorfix import __version__
+from doorfix.agent.cli.approvals import register as register_approvals
 from doorfix.agent.cli.daemon import register as register_daemon
 from doorfix.agent.cli.options import (
     LogFormat,
@@ -299,6 +300,7 @@ def diagnose(
 
 register_reports(app)
 register_daemon(app)
+register_approvals(app)
 
 
 def _usage_line(exc: click_errors.ClickException) -> str:

@@ -19,7 +19,7 @@ from doorfix.agent.cli.session import (
     open_agent,
     sandbox_notice,
 )
-from doorfix.agent.config import config_path
+from doorfix.agent.config import REMEDIES, config_path
 from doorfix.agent.daemon.scheduler import run_daemon
 from doorfix.agent.journal.connection import is_url
 from doorfix.agent.journal.store import Journal
@@ -105,9 +105,13 @@ def daemon(
                 # a fleet: procrastinate divides the work among the replicas sharing the journal
                 from doorfix.agent.daemon.fleet import run_fleet_daemon  # noqa: PLC0415
 
-                await run_fleet_daemon(agent, dry_run=dry_run, speed=speed, notifier=notifier)
+                await run_fleet_daemon(
+                    agent, dry_run=dry_run, speed=speed, notifier=notifier, redact=redactor
+                )
             else:
-                await run_daemon(agent, dry_run=dry_run, speed=speed, notifier=notifier)
+                await run_daemon(
+                    agent, dry_run=dry_run, speed=speed, notifier=notifier, redact=redactor
+                )
 
     try:
         asyncio.run(go())
@@ -160,12 +164,46 @@ def demo(
         float, typer.Option(min=1, help="Stop after this many real seconds at most.")
     ] = 60.0,
     speed: Annotated[float, typer.Option(min=1, help="Simulated seconds per real second.")] = 120.0,
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console",
+            help="Serve the supervisors' console, print its address, run the whole --seconds.",
+        ),
+    ] = False,
+    approve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approve",
+            help="Supervised mode: this remedy waits for approval (repeat for more).",
+        ),
+    ] = None,
 ) -> None:
     """The daemon fixing the sandbox's demo world over loopback HTTP: no config, no secrets."""
     from doorfix.agent.cli.demo import run_demo  # noqa: PLC0415 - the sandbox loads only for the demo
 
+    wanted = tuple(approve or ())
+    unknown = sorted(set(wanted) - set(REMEDIES))
+    if unknown:
+        _fail(
+            ConfigError(
+                f"unknown remedy {', '.join(unknown)}; known: {', '.join(REMEDIES)}",
+                key="--approve",
+            )
+        )
     setup_logging(ctx, "warning")
-    asyncio.run(run_demo(seconds=seconds, speed=speed, console=Console()))
+    try:
+        asyncio.run(
+            run_demo(
+                seconds=seconds,
+                speed=speed,
+                console=Console(),
+                with_console=console,
+                approve=wanted,
+            )
+        )
+    except ConfigError as exc:
+        _fail(exc)
 
 
 def register(app: typer.Typer) -> None:

@@ -38,15 +38,18 @@ from doorfix.text import printable
 DEMO_HOLIDAY = "Public holiday"
 
 
-def demo_settings(every_seconds: int) -> Settings:
+def demo_settings(every_seconds: int, *, approve: tuple[str, ...] = ()) -> Settings:
     """The demo's config: renewals on, the faulted holiday openable, every playbook often."""
     every = {"every_seconds": every_seconds}
+    remedies: dict[str, object] = {
+        "holiday_hours": {DEMO_HOLIDAY: {"start_time": "08:00", "end_time": "18:00"}}
+    }
+    if approve:
+        remedies["approve"] = list(approve)
     return Settings.model_validate(
         {
             "guards": {"renewals_enabled": True},
-            "remedies": {
-                "holiday_hours": {DEMO_HOLIDAY: {"start_time": "08:00", "end_time": "18:00"}}
-            },
+            "remedies": remedies,
             "schedule": {"door_logs": every, "aca_rejections": every, "license_renewal": every},
             "daemon": {"port": 0},
         }
@@ -179,11 +182,23 @@ def _summary(console: Console, watch: Watch, result: DemoResult, elapsed: float)
 
 
 async def run_demo(
-    *, seconds: float, speed: float, console: Console, seed: int = 0, every_seconds: int = 60
+    *,
+    seconds: float,
+    speed: float,
+    console: Console,
+    seed: int = 0,
+    every_seconds: int = 60,
+    with_console: bool = False,
+    approve: tuple[str, ...] = (),
 ) -> DemoResult:
-    """Serve the demo world, run the daemon against it, print as it goes, then summarise."""
+    """Serve the demo world, run the daemon against it, print as it goes, then summarise.
+
+    ``with_console``: print the supervisors' console's address and keep going for the whole
+    ``seconds`` (a person is looking), instead of ending once nothing new happens.
+    ``approve``: remedies that wait for a person's approval (supervised mode).
+    """
     clock = AcceleratedClock(demo_start(datetime.now(UTC)), speed)
-    settings = demo_settings(every_seconds)
+    settings = demo_settings(every_seconds, approve=approve)
     began = time.monotonic()
     with ServedSandbox(build_app("demo", seed=seed, clock=clock)) as served:
         console.print(
@@ -209,9 +224,16 @@ async def run_demo(
             target="sandbox",  # the demo's world is simulated: nothing is ever sent about it
         )
         stop = asyncio.Event()
-        watch = Watch(console, clock, stop)
+        # with the console on, a person is looking: the demo runs its whole time
+        watch = Watch(console, clock, asyncio.Event() if with_console else stop)
 
         def ready(where: DaemonReady) -> None:
+            if with_console:
+                console.print(
+                    f"[bold]console[/bold]: {where.url}/  (for {seconds:g} s; Ctrl-C ends it)",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             console.print(
                 f"health and metrics: {where.url}/healthz {where.url}/metrics\n",
                 highlight=False,

@@ -1,4 +1,4 @@
-"""The daemon's local endpoint: ``/healthz`` and ``/metrics`` on 127.0.0.1 only.
+"""The daemon's endpoint: ``/healthz``, ``/metrics`` and the console, on 127.0.0.1 by default.
 
 A small Starlette app served by uvicorn inside the daemon's own event loop. The socket is
 bound before uvicorn starts, so port 0 gives a free port that is known at once; uvicorn is
@@ -21,11 +21,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from doorfix.agent.daemon.console import Console
 from doorfix.loopguard import LoopbackGuard
 
-#: the only address the endpoint listens on: it has no authentication
+#: the address the endpoint listens on unless ``[daemon] host`` says otherwise
 LOOPBACK = "127.0.0.1"
 
 
@@ -43,9 +44,13 @@ class Health:
 
 
 def build_endpoint(
-    *, health: Callable[[], Awaitable[Health]], registry: CollectorRegistry
+    *,
+    health: Callable[[], Awaitable[Health]],
+    registry: CollectorRegistry,
+    console: Console | None = None,
 ) -> Starlette:
-    """The app: ``GET /healthz`` (200 or 503, JSON) and ``GET /metrics`` (Prometheus text)."""
+    """The app: ``GET /healthz`` (200 or 503, JSON), ``GET /metrics`` (Prometheus text),
+    and the supervisors' console's pages when ``console`` is given."""
 
     async def healthz(_request: Request) -> Response:
         state = await health()
@@ -59,12 +64,19 @@ def build_endpoint(
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(registry), headers={"Content-Type": content_type})
 
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    handlers: dict[Any, Any] = {}
+    if console is not None:
+        routes += console.routes()
+        handlers[404] = console.not_found
+        handlers[405] = console.not_found
     return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ],
-        # unauthenticated on loopback: a browser page (DNS rebinding) must not read it
+        routes=routes,
+        exception_handlers=handlers,
+        # a page of another site (cross-origin, DNS rebinding) must neither read nor write it
         middleware=[Middleware(LoopbackGuard)],
     )
 
@@ -80,8 +92,11 @@ class _Server(uvicorn.Server):
 class Endpoint:
     """The app served on ``127.0.0.1:port`` in the running event loop."""
 
-    def __init__(self, app: Starlette, *, port: int, startup_timeout: float = 10.0) -> None:
+    def __init__(
+        self, app: Starlette, *, port: int, host: str = LOOPBACK, startup_timeout: float = 10.0
+    ) -> None:
         self._app = app
+        self._host = host
         self._wanted = port
         self._timeout = startup_timeout
         self._socket: socket.socket | None = None
@@ -101,7 +116,7 @@ class Endpoint:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((LOOPBACK, self._wanted))
+            sock.bind((self._host, self._wanted))
         except OSError:
             sock.close()
             raise
@@ -122,7 +137,7 @@ class Endpoint:
         while not self._server.started:
             if self._task.done() or loop.time() > deadline:
                 await self.stop()
-                raise OSError(f"the endpoint did not start on {LOOPBACK}:{self._wanted}")
+                raise OSError(f"the endpoint did not start on {self._host}:{self._wanted}")
             await asyncio.sleep(0.01)
         return self.port
 

@@ -37,6 +37,7 @@ from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
 from prometheus_client import Gauge
 
+from doorfix.agent.daemon.access import ConsoleAccess
 from doorfix.agent.daemon.endpoint import Health
 from doorfix.agent.daemon.scheduler import Daemon, DaemonSummary
 from doorfix.agent.engine.report import RunReport
@@ -46,6 +47,7 @@ from doorfix.agent.journal.lock import DbRunLock, replica_id
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.sinks import Notifier
 from doorfix.errors import JournalError
+from doorfix.redact import SecretRedactor
 
 log = structlog.get_logger("doorfix.fleet")
 
@@ -153,9 +155,17 @@ class FleetDaemon(Daemon):
         on_report: Callable[[RunReport], None] | None = None,
         speed: float = 1.0,
         notifier: Notifier | None = None,
+        access: ConsoleAccess | None = None,
+        redact: SecretRedactor | None = None,
     ) -> None:
         super().__init__(
-            agent, dry_run=dry_run, on_report=on_report, speed=speed, notifier=notifier
+            agent,
+            dry_run=dry_run,
+            on_report=on_report,
+            speed=speed,
+            notifier=notifier,
+            access=access,
+            redact=redact,
         )
         conninfo = agent.journal.conninfo
         if conninfo is None:
@@ -375,9 +385,17 @@ async def run_fleet_daemon(
     speed: float = 1.0,
     handle_signals: bool = True,
     notifier: Notifier | None = None,
+    access: ConsoleAccess | None = None,
+    redact: SecretRedactor | None = None,
 ) -> DaemonSummary:
     """Run one replica until ``stop`` is set or SIGTERM/SIGINT arrives; its summary."""
     daemon = FleetDaemon(
-        agent, dry_run=dry_run, on_report=on_report, speed=speed, notifier=notifier
+        agent,
+        dry_run=dry_run,
+        on_report=on_report,
+        speed=speed,
+        notifier=notifier,
+        access=access,
+        redact=redact,
     )
     return await daemon.run(stop or asyncio.Event(), handle_signals=handle_signals)

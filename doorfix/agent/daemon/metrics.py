@@ -144,6 +144,10 @@ class Metrics:
         for system in sorted(set(SYSTEMS) | open_now):
             self._breaker.labels(system).set(1 if system in open_now else 0)
 
+    def breakers(self, playbook: str) -> tuple[str, ...]:
+        """The systems whose circuit breaker the playbook's last completed run opened."""
+        return tuple(sorted(self._breakers.get(playbook, frozenset())))
+
     def crashed(self, playbook: str, *, seconds: float) -> None:
         """Count a run that ended in an unexpected exception (no report)."""
         self._runs.labels(playbook, "crashed").inc()

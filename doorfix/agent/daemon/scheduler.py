@@ -40,6 +40,8 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from doorfix.agent.daemon.access import ConsoleAccess
+from doorfix.agent.daemon.console import Console, ConsoleContext, PlaybookState
 from doorfix.agent.daemon.endpoint import LOOPBACK, Endpoint, Health, build_endpoint
 from doorfix.agent.daemon.metrics import Metrics
 from doorfix.agent.engine.report import RunReport
@@ -49,6 +51,8 @@ from doorfix.agent.reports.notify import notify_run, send_digest
 from doorfix.agent.sinks import Notifier
 from doorfix.clock import StoppableClock
 from doorfix.errors import AuthError, ConfigError, ConnectorError, Interrupted
+from doorfix.log import Redactor
+from doorfix.redact import SecretRedactor
 
 log = structlog.get_logger("doorfix.daemon")
 
@@ -61,11 +65,12 @@ class DaemonReady:
     """What the daemon tells its caller once it schedules: where its endpoint listens."""
 
     port: int
+    host: str = LOOPBACK
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (add ``/healthz`` or ``/metrics``)."""
-        return f"http://{LOOPBACK}:{self.port}"
+        """``http://HOST:PORT`` (add ``/healthz`` or ``/metrics``; ``/`` is the console)."""
+        return f"http://{self.host}:{self.port}"
 
 
 @dataclass
@@ -124,6 +129,8 @@ class Daemon:
         on_report: Callable[[RunReport], None] | None = None,
         speed: float = 1.0,
         notifier: Notifier | None = None,
+        access: ConsoleAccess | None = None,
+        redact: SecretRedactor | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -133,6 +140,10 @@ class Daemon:
         self.dry_run = dry_run
         self._on_report = on_report
         self._speed = speed
+        self.access = access if access is not None else ConsoleAccess.from_env()
+        self._redact = redact if redact is not None else SecretRedactor()
+        for token in self.access.secrets:
+            self._redact.add(token)
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         schedule = agent.settings.schedule
         self.playbooks = tuple(p for p in PLAYBOOKS if schedule.for_playbook(p).enabled)
@@ -170,6 +181,36 @@ class Daemon:
         # an integrity check reads the whole file: keep it off the event loop
         reason = await asyncio.to_thread(self.agent.journal.check)
         return Health(reason, details)
+
+    def status(self) -> list[PlaybookState]:
+        """Each enabled playbook now: last and next run, upstream, circuit breakers."""
+        out = []
+        for playbook in self.playbooks:
+            runs = self.agent.journal.runs(playbook=playbook, limit=1)
+            job = self._scheduler.get_job(playbook) if self.scheduling() else None
+            out.append(
+                PlaybookState(
+                    playbook=playbook,
+                    last_run=runs[0] if runs else None,
+                    next_run=None if job is None else job.next_run_time,
+                    upstream_down=playbook in self._down,
+                    breakers=self.metrics.breakers(playbook),
+                )
+            )
+        return out
+
+    def console(self) -> Console:
+        """The supervisors' console over this daemon's journal and state."""
+        return Console(
+            ConsoleContext(
+                journal=self.agent.journal,
+                clock=self.agent.clock,
+                access=self.access,
+                status=self.status,
+                redact=Redactor(self._redact),
+                dry_run=self.dry_run,
+            )
+        )
 
     def _over_deadline(self) -> str | None:
         current = self._current
@@ -377,15 +418,19 @@ class Daemon:
             last = self.agent.journal.last_successful_run(playbook)
             if last is not None and last.finished_at is not None:
                 self.metrics.last_success(playbook, last.finished_at)
-        app = build_endpoint(health=self.health, registry=self.metrics.registry)
+        host = self.agent.settings.daemon.host
+        self.access.check_bind(host)
+        app = build_endpoint(
+            health=self.health, registry=self.metrics.registry, console=self.console()
+        )
         wanted = self.agent.settings.daemon.port
-        endpoint = Endpoint(app, port=wanted)
+        endpoint = Endpoint(app, port=wanted, host=host)
         try:
             port = await endpoint.start()
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(
-                f"cannot listen on {LOOPBACK}:{wanted}: {reason}", key="[daemon] port"
+                f"cannot listen on {host}:{wanted}: {reason}", key="[daemon] port"
             ) from exc
         loop = asyncio.get_running_loop()
         signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
@@ -397,7 +442,9 @@ class Daemon:
                 log.info(
                     "daemon_started",
                     port=port,
-                    url=f"http://{LOOPBACK}:{port}",
+                    url=f"http://{host}:{port}",
+                    console_writable=self.access.writable,
+                    console_open_to_read=self.access.open_to_read,
                     pid=os.getpid(),
                     playbooks=timetable,
                     dry_run=self.dry_run,
@@ -408,7 +455,7 @@ class Daemon:
                     **self._started_fields(),
                 )
                 if on_ready is not None:
-                    on_ready(DaemonReady(port))
+                    on_ready(DaemonReady(port, host))
                 digests = asyncio.create_task(self._digests(), name="doorfix-digest")
                 try:
                     await stop.wait()
@@ -476,13 +523,23 @@ async def run_daemon(
     speed: float = 1.0,
     handle_signals: bool = True,
     notifier: Notifier | None = None,
+    access: ConsoleAccess | None = None,
+    redact: SecretRedactor | None = None,
 ) -> DaemonSummary:
     """Run the daemon until ``stop`` is set or SIGTERM/SIGINT arrives; return its summary.
 
     ``speed`` is the agent's clock speed (clock seconds per real second): the schedule's
     intervals are clock seconds, so an accelerated demo runs them that much more often.
     """
-    daemon = Daemon(agent, dry_run=dry_run, on_report=on_report, speed=speed, notifier=notifier)
+    daemon = Daemon(
+        agent,
+        dry_run=dry_run,
+        on_report=on_report,
+        speed=speed,
+        notifier=notifier,
+        access=access,
+        redact=redact,
+    )
     return await daemon.run(
         stop or asyncio.Event(), on_ready=on_ready, handle_signals=handle_signals
     )

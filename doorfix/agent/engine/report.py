@@ -18,7 +18,7 @@ from doorfix.agent.words import reason_code, runbook_step, sentence, subject_nam
 from doorfix.connectors.models import iso_z
 from doorfix.text import printable
 
-ActionStatus = Literal["planned", "succeeded", "failed", "skipped", "unknown"]
+ActionStatus = Literal["planned", "awaiting_approval", "succeeded", "failed", "skipped", "unknown"]
 #: what a run read and changed: the real systems, or the embedded sandbox's simulated world
 Target = Literal["live", "sandbox"]
 
@@ -208,6 +208,7 @@ OUTCOME_STYLE = {
     "no_fault": "dim",
     "deferred": "magenta",
     "failed": "red",
+    "awaiting_approval": "bright_magenta",
 }
 
 

@@ -57,14 +57,22 @@ async def add_retries(
     for candidate in found:
         key = incident_key(candidate)
         other = journal.latest_incident(key)
-        if key in present or (other is not None and other.open and other.outcome != "deferred"):
+        waiting = (Outcome.DEFERRED.value, Outcome.AWAITING_APPROVAL.value)
+        if key in present or (other is not None and other.open and other.outcome not in waiting):
             continue  # a new refusal carries it, or an open incident already does (pending)
         batch.candidates.append(candidate)
 
 
 def due_deferrals(journal: Journal, now: datetime, *, max_age: timedelta) -> list[IncidentRow]:
-    """Open deferred incidents whose ``not_before`` has passed, last seen within ``max_age``."""
+    """Open deferred incidents whose ``not_before`` has passed, last seen within ``max_age``,
+    and incidents awaiting approval once a person decided (or the request expired)."""
     due: list[IncidentRow] = []
+    for row in journal.open_incidents(outcome=Outcome.AWAITING_APPROVAL):
+        approvals = journal.incident_approvals(row.incident_id)
+        decided = any(a.status in ("approved", "refused") for a in approvals)
+        expired = any(a.status == "awaiting_approval" and a.expired(now) for a in approvals)
+        if decided or expired:
+            due.append(row)
     for row in journal.open_incidents(outcome=Outcome.DEFERRED):
         not_before = row.evidence.get("not_before")
         if isinstance(not_before, str) and datetime.fromisoformat(not_before) > now:

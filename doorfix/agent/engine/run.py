@@ -39,6 +39,13 @@ from doorfix.agent.engine.report import (
 from doorfix.agent.engine.retry import add_retries
 from doorfix.agent.engine.shared import shared_sync
 from doorfix.agent.engine.state import Agent, RunState
+from doorfix.agent.engine.supervise import (
+    Supervision,
+    lapse_unplanned,
+    refusal_holds,
+    supervise,
+    supervised,
+)
 from doorfix.agent.engine.verification import settle
 from doorfix.agent.journal.rows import IncidentRow
 from doorfix.agent.journal.store import Journal, RunStatus
@@ -475,7 +482,9 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow
         # escalation's, not a new one, until the facts change (another cause) or the window ends
         return row
     escalation = bool(plan.actions) and all(a.remedy is Remedy.ESCALATE for a in plan.actions)
-    if plan.disposition not in ("needs_human", "no_fault") and not escalation:
+    # a refused supervised action ends needs_human too: telling it again at each run is noise
+    refused = bool(plan.actions) and all(refusal_holds(run, a) for a in plan.actions)
+    if plan.disposition not in ("needs_human", "no_fault") and not (escalation or refused):
         return None
     cooldown = timedelta(minutes=g.cooldown_minutes)
     if (
@@ -550,6 +559,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
             evidence=incident.evidence,
             note=incident.reason or None,
         )
+        lapse_unplanned(run, row.incident_id, incident.outcome)
         _supersede(run, incident)
         log.info(
             "incident_recorded",
@@ -604,30 +614,32 @@ async def _act(
         )
         if shared is not None:
             # the collection was synced for another user a moment ago: that job serves this
-            # user too; only their own next presentation can prove it (no second call)
+            # user too; only their own next presentation can prove it (no second call, so
+            # nothing for supervised mode to ask a person about either)
             report.status = "planned" if run.dry_run else "succeeded"
             report.detail = shared.note()
             incident.evidence["joined_sync_action"] = shared.action_id
             if not run.dry_run:
                 outcome = Outcome.PENDING_VERIFICATION
             continue
-        decision = run.guards.check(action) if run.dry_run else run.guards.admit(action)
+        watched = supervised(run, action)
+        checked = run.dry_run or watched
+        decision = run.guards.check(action) if checked else run.guards.admit(action)
+        approval_id: str | None = None
+        if decision.allowed and watched:
+            # supervised: a person decides; the guards count it only if it runs now
+            verdict = supervise(run, action, incident_id)
+            if verdict.verdict != "run":
+                return _not_approved(verdict, action, plan.steps, incident, report)
+            approval_id = verdict.approval.approval_id
+            decision = run.guards.admit(action)  # every guard still applies after approval
         if not decision.allowed:
-            report.status = "skipped"
-            report.detail = decision.reason
-            incident.reason = decision.reason
-            if decision.not_before is not None:
-                incident.evidence["not_before"] = decision.not_before.isoformat()
-            if decision.attempts:
-                incident.evidence["attempts_exhausted"] = True
-                incident.evidence["attempts_not_held"] = list(decision.attempts)
-                return Outcome.NEEDS_HUMAN, (*plan.steps, _not_held_step(action, decision))
-            if decision.verdict == "needs_human":
-                return Outcome.NEEDS_HUMAN, plan.steps
-            return Outcome.DEFERRED, ()
+            return _not_admitted(decision, action, plan.steps, incident, report)
         if run.dry_run:
             continue
-        result_outcome, extra = await _execute(run, action, candidate, incident, report)
+        result_outcome, extra = await _execute(
+            run, action, candidate, incident, report, approval_id=approval_id
+        )
         if result_outcome is Outcome.FIXED:
             continue
         outcome = result_outcome
@@ -639,6 +651,54 @@ async def _act(
     ):
         return Outcome.NEEDS_HUMAN, plan.steps
     return outcome, steps
+
+
+def _not_admitted(
+    decision: GuardDecision,
+    action: PlannedAction,
+    plan_steps: tuple[Step, ...],
+    incident: IncidentReport,
+    report: ActionReport,
+) -> tuple[Outcome, tuple[Step, ...]]:
+    """An action a guard refused: deferred, or a person's (its attempts did not hold)."""
+    report.status = "skipped"
+    report.detail = decision.reason
+    incident.reason = decision.reason
+    if decision.not_before is not None:
+        incident.evidence["not_before"] = decision.not_before.isoformat()
+    if decision.attempts:
+        incident.evidence["attempts_exhausted"] = True
+        incident.evidence["attempts_not_held"] = list(decision.attempts)
+        return Outcome.NEEDS_HUMAN, (*plan_steps, _not_held_step(action, decision))
+    if decision.verdict == "needs_human":
+        return Outcome.NEEDS_HUMAN, plan_steps
+    return Outcome.DEFERRED, ()
+
+
+def _not_approved(
+    verdict: Supervision,
+    action: PlannedAction,
+    plan_steps: tuple[Step, ...],
+    incident: IncidentReport,
+    report: ActionReport,
+) -> tuple[Outcome, tuple[Step, ...]]:
+    """A supervised action that does not run now: it waits for a person, or was refused."""
+    if verdict.verdict == "wait":
+        report.status = "awaiting_approval"
+        report.detail = f"approval {verdict.approval.approval_id}"
+        incident.reason = (
+            f"{action.remedy.value} on {action.target} waits for approval "
+            f"{verdict.approval.approval_id} (until "
+            f"{verdict.approval.expires_at:%Y-%m-%d %H:%M} UTC)"
+        )
+        return Outcome.AWAITING_APPROVAL, ()
+    report.status = "skipped"
+    report.detail = f"refused by {verdict.approval.decided_by}"
+    incident.reason = report.detail + (
+        f": {verdict.approval.note}" if verdict.approval.note else ""
+    )
+    steps = (verdict.step,) if verdict.step is not None else ()
+    return Outcome.NEEDS_HUMAN, steps + plan_steps
 
 
 def _not_held_step(action: PlannedAction, decision: GuardDecision) -> Step:
@@ -657,6 +717,8 @@ async def _execute(
     candidate: Candidate,
     incident: IncidentReport,
     report: ActionReport,
+    *,
+    approval_id: str | None = None,
 ) -> tuple[Outcome, tuple[Step, ...]]:
     journal = run.journal
     incident_id = incident.incident_id
@@ -672,6 +734,9 @@ async def _execute(
         params={"call": dict(action.params), "verify": dict(candidate.verify)},
         idempotency_key=f"{incident_id}:{action.remedy.value}:{action.target}:{len(previous)}",
     )
+    if approval_id is not None:
+        # the approval is spent the moment its action is intended: it never runs twice
+        journal.settle_approval(approval_id, status="ran", action_id=action_id)
     if action.remedy is Remedy.ESCALATE:
         reason = str(action.params.get("reason", ""))
         result = await escalate(run.agent, incident, candidate.plan.steps, reason=reason)

@@ -25,7 +25,7 @@ __all__ = ["FINAL_OUTCOMES", "OPEN_OUTCOMES", "OUTCOMES", "JournalIncidents"]
 #: outcomes that close an incident; a later event with the same key opens a new one
 FINAL_OUTCOMES = frozenset({"fixed", "needs_human", "no_fault", "failed"})
 #: outcomes that keep an incident open for a later run to pick up
-OPEN_OUTCOMES = frozenset({"pending_verification", "deferred", "would_fix"})
+OPEN_OUTCOMES = frozenset({"pending_verification", "deferred", "would_fix", "awaiting_approval"})
 OUTCOMES = FINAL_OUTCOMES | OPEN_OUTCOMES
 
 

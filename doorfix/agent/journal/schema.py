@@ -62,7 +62,12 @@ RECORD_VERSION = (
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One step of the schema, applied once, in order, inside the opening transaction."""
+    """One step of the schema, applied once, in order, inside the opening transaction.
+
+    Versions are numbered per feature branch, so a journal may lack a version below its
+    highest one (a branch's 5 merged after another's 8 was applied): every missing version is
+    applied, in ascending order, whatever the file's highest version is.
+    """
 
     version: int
     description: str
@@ -215,6 +220,43 @@ _V3 = (
 # a dry-run works on a scratch copy of the journal: what it would have done is kept only as
 # its run's report, which no later run reads (see Journal.scratch_copy)
 _V4 = ("ALTER TABLE runs ADD COLUMN report TEXT",)
+# a person's marks on an incident (``handled``, with who and a note: the supervisors' console)
+# and supervised mode's approvals: a planned action waiting for a person, then approved,
+# refused, lapsed (the plan changed, or its time-to-live passed) or run
+_V5 = (
+    """
+    CREATE TABLE incident_marks (
+        seq INTEGER PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents (incident_id),
+        mark TEXT NOT NULL CHECK (mark IN ('handled')),
+        marked_by TEXT NOT NULL,
+        note TEXT NOT NULL,
+        marked_at TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX incident_marks_once ON incident_marks (incident_id, mark)",
+    """
+    CREATE TABLE approvals (
+        seq INTEGER PRIMARY KEY,
+        approval_id TEXT NOT NULL UNIQUE,
+        incident_id TEXT NOT NULL REFERENCES incidents (incident_id),
+        run_id TEXT NOT NULL,
+        remedy TEXT NOT NULL,
+        target TEXT NOT NULL,
+        system TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('awaiting_approval', 'approved', 'refused', 'lapsed', 'ran')),
+        requested_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT,
+        note TEXT,
+        action_id TEXT
+    )""",
+    "CREATE INDEX approvals_status ON approvals (status)",
+    "CREATE INDEX approvals_incident ON approvals (incident_id)",
+)
+
 # the fleet (issue 15): what replicas sharing one PostgreSQL journal must agree on, as rows
 # with constraints (SQLite keeps the same tables, so one node behaves as a fleet of one).
 # run_locks: one holder per lock name (a center's or the journal's); a holder whose heartbeat
@@ -278,6 +320,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "find the latest incident of a key without a scan", _V2),
     Migration(3, "each incident's events with their feed, marked seen when it is decided", _V3),
     Migration(4, "a dry-run's report kept on its run row, its only trace in the journal", _V4),
+    Migration(5, "incidents marked handled by a person; approvals of supervised actions", _V5),
     Migration(6, "the fleet: run lock rows with heartbeats, budget counters, replicas", _V6),
     Migration(8, "why a no_fault incident needs nothing: incidents.reason_code", _V8),
 )
@@ -324,6 +367,7 @@ def migrate(
                     "applied_at": applied_at,
                 },
             )
+            applied.add(step.version)
         conn.execute(COMMIT)
     except BaseException:
         if conn.in_transaction:

@@ -276,6 +276,8 @@ _PRUNABLE = (
 #: (table, statement) in an order the foreign keys accept; feed cursors are never pruned
 _OF_PRUNABLE = "incident_id IN (" + _PRUNABLE + ")"
 PRUNE: tuple[tuple[str, str], ...] = (
+    ("incident_marks", _compose("DELETE FROM incident_marks", [_OF_PRUNABLE], "")),
+    ("approvals", _compose("DELETE FROM approvals", [_OF_PRUNABLE], "")),
     ("incident_history", _compose("DELETE FROM incident_history", [_OF_PRUNABLE], "")),
     ("actions", _compose("DELETE FROM actions", [_OF_PRUNABLE], "")),
     ("incident_subjects", _compose("DELETE FROM incident_subjects", [_OF_PRUNABLE], "")),

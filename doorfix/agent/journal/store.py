@@ -34,6 +34,7 @@ from doorfix.agent.journal.incidents import (
     OUTCOMES,
     JournalIncidents,
 )
+from doorfix.agent.journal.marks import ApprovalRow, JournalApprovals, JournalMarks, MarkRow
 from doorfix.agent.journal.rows import ActionRow, HistoryRow, IncidentRow, RunRow
 from doorfix.errors import JournalError
 
@@ -42,9 +43,11 @@ __all__ = [
     "OPEN_OUTCOMES",
     "OUTCOMES",
     "ActionRow",
+    "ApprovalRow",
     "HistoryRow",
     "IncidentRow",
     "Journal",
+    "MarkRow",
     "RunRow",
     "RunStatus",
 ]
@@ -59,7 +62,7 @@ class _Any:
 ANY_CURSOR = _Any()
 
 
-class Journal(JournalIncidents, JournalActions):
+class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
     """The journal, on SQLite or PostgreSQL; safe to share between threads."""
 
     # runs --------------------------------------------------------------------------------

@@ -16,7 +16,14 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.markup import escape
 
-from doorfix.agent.journal.store import ActionRow, HistoryRow, IncidentRow, Journal
+from doorfix.agent.journal.store import (
+    ActionRow,
+    ApprovalRow,
+    HistoryRow,
+    IncidentRow,
+    Journal,
+    MarkRow,
+)
 from doorfix.agent.words import (
     REASON_TITLES,
     reason_code,
@@ -42,8 +49,8 @@ SUBJECT_KEYS: tuple[str, ...] = (
 #: incidents read for one subject; the newest ones win past this
 MAX_INCIDENTS = 1000
 
-EntryKind = Literal["seen", "action", "outcome"]
-_RANK: Mapping[str, int] = {"seen": 0, "action": 1, "outcome": 2}
+EntryKind = Literal["seen", "approval", "action", "outcome", "mark"]
+_RANK: Mapping[str, int] = {"seen": 0, "approval": 1, "action": 2, "outcome": 3, "mark": 4}
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,9 @@ class IncidentHistory:
     incident: IncidentRow
     history: tuple[HistoryRow, ...]
     actions: tuple[ActionRow, ...]
+    #: supervised mode's approvals of its actions, and people's marks (handled)
+    approvals: tuple[ApprovalRow, ...] = ()
+    marks: tuple[MarkRow, ...] = ()
 
     def entries(self, scrub: Any) -> list[TimelineEntry]:
         """The incident's lines: seen, each action, each outcome."""
@@ -103,6 +113,19 @@ class IncidentHistory:
             note = f": {sentence(entry.note)}" if entry.note else ""
             text = f"outcome {entry.outcome or '-'}{why}{note}"
             out.append(TimelineEntry(entry.at, "outcome", inc.incident_id, inc.cause, scrub(text)))
+        for approval in self.approvals:
+            out.append(
+                TimelineEntry(
+                    approval.decided_at or approval.requested_at,
+                    "approval",
+                    inc.incident_id,
+                    inc.cause,
+                    scrub(approval_text(approval)),
+                )
+            )
+        for mark in self.marks:
+            text = f"marked {mark.mark} by {mark.by}: {mark.note}"
+            out.append(TimelineEntry(mark.at, "mark", inc.incident_id, inc.cause, scrub(text)))
         return out
 
     def as_dict(self, scrub: Any) -> dict[str, Any]:
@@ -131,6 +154,16 @@ class IncidentHistory:
                     "note": scrub(h.note),
                 }
                 for h in self.history
+            ],
+            "approvals": [scrub(a.as_dict()) for a in self.approvals],
+            "marks": [
+                {
+                    "mark": m.mark,
+                    "by": scrub(m.by),
+                    "note": scrub(m.note),
+                    "at": iso_z(m.at, whole_seconds=True),
+                }
+                for m in self.marks
             ],
             "actions": [
                 {
@@ -184,6 +217,19 @@ class SubjectHistory:
         }
 
 
+def approval_text(approval: ApprovalRow) -> str:
+    """One line about an approval: the action, its state, who decided, when, the note."""
+    text = f"{approval.remedy} on {approval.target} {approval.status}"
+    text += f" (approval {approval.approval_id})"
+    if approval.decided_by:
+        text += f" by {approval.decided_by}"
+    if approval.decided_at:
+        text += f" at {iso_z(approval.decided_at, whole_seconds=True)}"
+    if approval.note:
+        text += f": {approval.note}"
+    return text
+
+
 def subject_history(
     journal: Journal,
     subject: Mapping[str, str],
@@ -228,6 +274,8 @@ def subject_history(
             row,
             tuple(journal.history(row.incident_id)),
             tuple(journal.actions(incident_id=row.incident_id)),
+            tuple(journal.incident_approvals(row.incident_id)),
+            tuple(journal.marks(row.incident_id)),
         )
         for row in rows
     )

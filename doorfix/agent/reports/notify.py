@@ -42,10 +42,22 @@ def should_notify(report: RunReport, notify_on: Iterable[str]) -> bool:
     return any(i.outcome in wanted for i in report.incidents)
 
 
+def waiting_for_approval(report: RunReport) -> int:
+    """How many of the run's actions wait for a person's approval (supervised mode)."""
+    return sum(1 for i in report.incidents for a in i.actions if a.status == "awaiting_approval")
+
+
 def run_message(
-    report: RunReport, *, title: str, notify_on: Iterable[str]
+    report: RunReport,
+    *,
+    title: str,
+    notify_on: Iterable[str],
+    console_url: str | None = None,
 ) -> tuple[str, str, Kind]:
-    """The title, Markdown body and kind of the message about one run."""
+    """The title, Markdown body and kind of the message about one run.
+
+    ``console_url``: the supervisors' console; the message links to it and to each incident.
+    """
     wanted = set(notify_on)
     shown = [i for i in report.incidents if i.outcome in wanted]
     counts = {o: n for o, n in report.counts.items() if o in wanted}
@@ -56,11 +68,17 @@ def run_message(
     lines = [f"**{report.playbook}**{mode} run `{report.run_id}` at {when}: {summary or '-'}."]
     if report.error:
         lines += ["", f"**The run did not complete:** {markdown_text(report.error)}"]
+    waiting = waiting_for_approval(report)
+    if waiting:
+        where = f": {console_url}/approvals" if console_url else ""
+        lines += ["", f"**{waiting} action(s) wait for approval**{where}"]
+    elif console_url:
+        lines += ["", f"Console: {console_url}/"]
     for outcome in SECTIONS:
         group = [i for i in shown if i.outcome == outcome]
         if group:
             lines += ["", f"### {SECTION_TITLES[outcome]} ({len(group)})", ""]
-            lines += [_incident_lines(i) for i in group]
+            lines += [_incident_lines(i, console_url) for i in group]
     if report.repeats:
         # already reported moments ago: a reference to the incident each one joined
         lines += ["", f"### Repeats, already reported ({len(report.repeats)})", ""]
@@ -68,10 +86,13 @@ def run_message(
     return heading, "\n".join(lines) + "\n", _kind(report, wanted)
 
 
-def _incident_lines(incident: IncidentReport) -> str:
-    # vendor text (ids, names, notes) is data: it must never become a link or markup
+def _incident_lines(incident: IncidentReport, console_url: str | None = None) -> str:
+    # vendor text (ids, names, notes) is data: it must never become a link or markup; the
+    # only link is the console's own URL (config) and the incident's id (doorfix's own hex)
     subject = subject_text(incident.subject, incident.evidence)
     head = f"- {markdown_text(incident.cause)}: {markdown_text(subject)}"
+    if console_url and incident.incident_id.isalnum():
+        head += f" ({console_url}/incidents/{incident.incident_id})"
     actions = "; ".join(f"{a.remedy} {a.target} [{a.status}]" for a in incident.actions)
     if actions:
         head += f": {markdown_text(actions)}"
@@ -88,7 +109,7 @@ def _kind(report: RunReport, wanted: set[str]) -> Kind:
     outcomes = {i.outcome for i in report.incidents} & wanted
     if report.error or "failed" in outcomes:
         return "failure"
-    if "needs_human" in outcomes:
+    if outcomes & {"needs_human", "awaiting_approval"}:
         return "warning"
     if outcomes & {"fixed", "pending_verification"}:
         return "success"
@@ -114,15 +135,20 @@ async def notify_run(
     notify_on = settings.report.notify_on
     if not sender.enabled or not should_notify(report, notify_on):
         return None
-    title, body, kind = run_message(report, title=sender.title, notify_on=notify_on)
+    title, body, kind = run_message(
+        report,
+        title=sender.title,
+        notify_on=notify_on,
+        console_url=settings.report.console_url or None,
+    )
     return await sender.send(title, body, kind=kind)
 
 
 # the daily digest -----------------------------------------------------------------------------
 
 
-def digest_message(report: PeriodReport) -> tuple[str, str, Kind]:
-    """The title, Markdown body and kind of a digest."""
+def digest_message(report: PeriodReport, console_url: str | None = None) -> tuple[str, str, Kind]:
+    """The title, Markdown body and kind of a digest (linking to the console when given)."""
     counts = ", ".join(
         f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in report.by_section.items()
     )
@@ -130,7 +156,10 @@ def digest_message(report: PeriodReport) -> tuple[str, str, Kind]:
     kind: Kind = "warning" if report.by_outcome.get("needs_human") else "info"
     if report.by_outcome.get("failed"):
         kind = "failure"
-    return title, render_markdown(report), kind
+    body = render_markdown(report)
+    if console_url:
+        body += f"\nConsole: {console_url}/ (needs a person: {console_url}/needs-a-person)\n"
+    return title, body, kind
 
 
 async def send_digest(
@@ -150,7 +179,7 @@ async def send_digest(
     report = build_report(
         journal, since=now - period, until=now, title=sender.title, redact=sender.redactions
     )
-    title, body, kind = digest_message(report)
+    title, body, kind = digest_message(report, settings.report.console_url or None)
     with tempfile.TemporaryDirectory(prefix="doorfix-digest-") as folder:
         page = Path(folder) / f"doorfix-report-{now:%Y-%m-%d}.html"
         page.write_text(sender.scrub(render_html(report)), encoding="utf-8")

@@ -43,6 +43,7 @@ SECTIONS: tuple[str, ...] = (
     "fixed",
     "pending_verification",
     "would_fix",
+    "awaiting_approval",
     "needs_human",
     "failed",
     "deferred",
@@ -62,6 +63,7 @@ SECTION_TITLES: Mapping[str, str] = {
     "fixed": "Fixed and verified",
     "pending_verification": "Fixed, pending verification",
     "would_fix": "Would fix (dry-run)",
+    "awaiting_approval": "Awaiting approval",
     "needs_human": "Needs a person",
     "failed": "Failed",
     "deferred": "Deferred",
@@ -196,6 +198,43 @@ class TimeToFix:
 
 
 @dataclass(frozen=True)
+class ApprovalEntry:
+    """One supervised action and what a person decided about it."""
+
+    approval_id: str
+    remedy: str
+    target: str
+    status: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str
+
+    def text(self) -> str:
+        """One line: the action, its state, who decided and when, the note."""
+        line = f"{self.remedy} {self.target}: {self.status}"
+        if self.decided_by:
+            line += f" by {self.decided_by}" if self.status == "refused" else ""
+            line += f", approved by {self.decided_by}" if self.status != "refused" else ""
+        if self.decided_at:
+            line += f" at {iso_z(self.decided_at, whole_seconds=True)}"
+        return line + (f" ({self.note})" if self.note else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "approval_id": self.approval_id,
+            "remedy": self.remedy,
+            "target": self.target,
+            "status": self.status,
+            "requested_at": iso_z(self.requested_at, whole_seconds=True),
+            "decided_by": self.decided_by,
+            "decided_at": _opt_iso(self.decided_at),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
 class PeriodReport:
     """What doorfix found and did between ``since`` and ``until``."""
 
@@ -218,6 +257,8 @@ class PeriodReport:
     incident_count: int
     #: ``sandbox`` when the journal is the embedded sandbox's (every rendering says so)
     target: Target = "live"
+    #: supervised mode: the approvals requested or decided in the period, oldest first
+    approvals: tuple[ApprovalEntry, ...] = ()
 
     def section(self, outcome: str) -> list[ProblemEntry]:
         """The problems whose current outcome is ``outcome``."""
@@ -264,6 +305,7 @@ class PeriodReport:
             "per_day": [{"day": d.day.isoformat(), "counts": dict(d.counts)} for d in self.per_day],
             "runs": {k: dict(v) for k, v in self.runs.items()},
             "sections": {o: [p.as_dict() for p in self.section(o)] for o in _present(self)},
+            "approvals": [a.as_dict() for a in self.approvals],
         }
 
 
@@ -302,7 +344,32 @@ def build_report(
         runs=_runs(journal, since, until),
         incident_count=len(rows),
         target=target,
+        approvals=_approvals(journal, since, until, scrub),
     )
+
+
+def _approvals(
+    journal: Journal, since: datetime, until: datetime, scrub: Scrub
+) -> tuple[ApprovalEntry, ...]:
+    """The approvals requested or decided between ``since`` and ``until``, oldest first."""
+    out = []
+    for a in reversed(journal.approvals(limit=10_000)):
+        moments = [a.requested_at] + ([a.decided_at] if a.decided_at else [])
+        if not any(since <= m <= until for m in moments):
+            continue
+        out.append(
+            ApprovalEntry(
+                approval_id=a.approval_id,
+                remedy=a.remedy,
+                target=scrub(a.target),
+                status=a.status,
+                requested_at=a.requested_at,
+                decided_by=scrub(a.decided_by),
+                decided_at=a.decided_at,
+                note=scrub(a.note or ""),
+            )
+        )
+    return tuple(out)
 
 
 def first_event_at(row: IncidentRow) -> datetime:

@@ -45,6 +45,7 @@ OUTCOME_COLOURS: Mapping[str, str] = {
     "failed": "#c62828",
     "deferred": "#7b1fa2",
     "no_fault": "#9e9e9e",
+    "awaiting_approval": "#ef6c00",
     OPEN: "#5d4037",
 }
 
@@ -153,6 +154,11 @@ def render_text(report: PeriodReport, console: Console) -> None:
                 Text(printable(sentence(p.note))),
             )
         console.print(table)
+    if report.approvals:
+        console.print()
+        console.print(f"[bold]Approvals[/bold] ({len(report.approvals)})")
+        for a in report.approvals:
+            console.print(f"  {printable(a.text())}", markup=False, highlight=False)
     _text_tables(report, console)
 
 
@@ -262,6 +268,9 @@ def render_markdown(report: PeriodReport) -> str:
         for remedy, counts in report.by_remedy.items():
             cells = " | ".join(str(counts.get(s, 0)) for s in statuses)
             out.append(f"| {_md(remedy)} | {cells} |")
+    if report.approvals:
+        out += ["", f"## Approvals ({len(report.approvals)})", ""]
+        out += [f"- {_md(a.text())}" for a in report.approvals]
     busy = [d for d in report.per_day if d.total]
     if busy:
         out += ["", "## Incidents per day", "", "| day | incidents | by outcome |", "|---|---|---|"]
@@ -334,6 +343,7 @@ def render_html(report: PeriodReport) -> str:
         _html_checklists(report.section("needs_human")),
         _html_incidents(report.problems),
         _html_actions(report),
+        _html_approvals(report),
         _html_crosstab(
             "By cause", "cause", report.by_cause, _outcome_columns(report.by_cause.values())
         ),
@@ -430,6 +440,26 @@ def _html_actions(report: PeriodReport) -> str:
     )
 
 
+def _html_approvals(report: PeriodReport) -> str:
+    if not report.approvals:
+        return ""
+    rows = [
+        f'<tr class="approval-row"><td>{escape(_when(a.requested_at))}</td>'
+        f"<td>{escape(a.remedy)}</td><td>{escape(a.target)}</td><td>{escape(a.status)}</td>"
+        f"<td>{escape(a.decided_by or '-')}</td>"
+        f"<td>{escape(_when(a.decided_at) if a.decided_at else '-')}</td>"
+        f"<td>{escape(a.note)}</td></tr>"
+        for a in report.approvals
+    ]
+    return (
+        f"<h2>Approvals ({len(rows)})</h2>"
+        '<table id="approvals"><thead><tr><th>requested</th><th>remedy</th><th>target</th>'
+        "<th>status</th><th>by</th><th>decided</th><th>note</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
 def _html_crosstab(
     title: str, label: str, table: Mapping[str, Mapping[str, int]], columns: Sequence[str]
 ) -> str:
@@ -465,15 +495,20 @@ def _tick_step(value: int) -> int:
         step *= 10
 
 
-def svg_chart(days: Sequence[DayCount]) -> str:
-    """Incidents per day as stacked bars by outcome, with axes and a legend, as inline SVG."""
+def svg_chart(days: Sequence[DayCount], *, inline_style: bool = True) -> str:
+    """Incidents per day as stacked bars by outcome, with axes and a legend, as inline SVG.
+
+    ``inline_style=False``: no ``style`` attribute (a page whose CSP forbids inline styles
+    sizes ``#chart`` in its stylesheet).
+    """
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
     tick = _tick_step(max((d.total for d in days), default=0))
     top = tick * 4
     outcomes = [o for o in (*SECTIONS, OPEN) if any(d.counts.get(o) for d in days)]
     out = [
-        f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
-        f'style="max-width:{_W}px" viewBox="0 0 {_W} {_H}" role="img" '
+        '<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
+        + (f'style="max-width:{_W}px" ' if inline_style else "")
+        + f'viewBox="0 0 {_W} {_H}" role="img" '
         'aria-label="Incidents per day by outcome">',
         f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#ffffff"/>',
     ]

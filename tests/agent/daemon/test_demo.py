@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
+import httpx
 import typer
+from support.polling import wait_for
 from support.processes import DOORFIX
 from typer.testing import CliRunner
 
@@ -67,3 +70,57 @@ def test_register_adds_daemon_and_demo_to_an_app() -> None:
         assert result.exit_code == 0, result.output
     assert "--dry-run" in runner.invoke(app, ["daemon", "--help"]).output
     assert "--seconds" in runner.invoke(app, ["demo", "--help"]).output
+
+
+def test_demo_console_prints_its_address_serves_it_and_runs_the_whole_time(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOORFIX_")}
+    env |= {"COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [*DOORFIX, "demo", "--console", "--seconds", "8", "--approve", "renew_license"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            found = re.search(r"console: (http://127\.0\.0\.1:\d+)/", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, proc.stderr.read() if proc.stderr else ""
+        wait_for(lambda: _waiting(url) > 0, timeout=20, what="a renewal waiting for approval")
+        page = httpx.get(f"{url}/", timeout=10)
+        assert page.status_code == 200
+        assert "read-only" in page.text  # no token in the environment: nobody writes
+        rest = proc.communicate(timeout=40)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert "summary" in rest
+    assert "awaiting_approval" in rest
+
+
+def _waiting(url: str) -> int:
+    page = httpx.get(f"{url}/approvals", timeout=10).text
+    return page.count('class="card approval"')
+
+
+def test_demo_refuses_an_unknown_remedy_to_approve() -> None:
+    done = subprocess.run(
+        [*DOORFIX, "demo", "--approve", "reboot_everything"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--approve: unknown remedy reboot_everything" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -16,7 +16,7 @@ from doorfix.agent.journal import sql as journal_sql
 from doorfix.agent.journal.schema import MIGRATIONS, Migration, migrate
 from doorfix.agent.journal.store import FINAL_OUTCOMES, OPEN_OUTCOMES, IncidentRow, Journal
 from doorfix.clock import ManualClock
-from doorfix.errors import JournalError
+from doorfix.errors import JournalError, StateConflict, UnknownRecord
 
 START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 SUBJECT = {"center_id": "c-1", "user_id": "u-7", "lock_id": "l-3"}
@@ -144,6 +144,63 @@ def test_migrations_apply_only_the_missing_steps_in_order(path: Path) -> None:
         assert conn.execute("SELECT COUNT(*) FROM b").fetchone()[0] == 1
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
     assert versions == [1, 2]
+
+
+def test_a_missing_version_below_the_highest_is_applied(path: Path) -> None:
+    # branches number their migrations apart: a journal at 1, 2, 8 meets a doorfix that also
+    # knows 5 (merged later); 5 is applied, and a 4 added later still, each once, in order
+    one = Migration(1, "a", ("CREATE TABLE a (x INTEGER)",))
+    two = Migration(2, "b", ("CREATE TABLE b (x INTEGER)",))
+    four = Migration(4, "d", ("CREATE TABLE d (x INTEGER)",))
+    five = Migration(5, "e", ("CREATE TABLE e (x INTEGER)", "INSERT INTO e (x) VALUES (5)"))
+    eight = Migration(8, "h", ("CREATE TABLE h (x INTEGER)",))
+    with raw(path) as conn:
+        assert migrate(conn, where=str(path), applied_at="t", migrations=[one, two, eight]) == 8
+        every = [one, two, five, eight]
+        assert migrate(conn, where=str(path), applied_at="t", migrations=every) == 8
+        assert migrate(conn, where=str(path), applied_at="t", migrations=every) == 8
+        assert conn.execute("SELECT COUNT(*) FROM e").fetchone()[0] == 1
+        every = [one, two, four, five, eight]
+        assert migrate(conn, where=str(path), applied_at="t", migrations=every) == 8
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    assert {"a", "b", "d", "e", "h"} <= tables
+    assert sorted(versions) == [1, 2, 4, 5, 8]
+
+
+def test_a_real_journal_missing_a_middle_version_is_completed(
+    path: Path, clock: ManualClock
+) -> None:
+    # a journal written by a doorfix that knew every version but 5 (integ2: 1-4 and 8)
+    with raw(path) as conn:
+        without = [m for m in MIGRATIONS if m.version != 5]
+        migrate(conn, where=str(path), applied_at="t", migrations=without)
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "approvals" not in tables
+    with pytest.raises(JournalError, match="lacks schema version"):
+        Journal(path, clock=clock, read_only=True)
+    Journal(path, clock=clock).close()
+    with raw(path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    assert {"approvals", "incident_marks"} <= tables
+    assert sorted(versions) == [step.version for step in MIGRATIONS]
+    Journal(path, clock=clock, read_only=True).close()
+
+
+def test_an_unknown_version_below_the_highest_is_refused(path: Path, clock: ManualClock) -> None:
+    Journal(path, clock=clock).close()
+    known = {step.version for step in MIGRATIONS}
+    stranger = next(v for v in range(1, max(known)) if v not in known)
+    with raw(path) as conn:
+        conn.execute(
+            "INSERT INTO schema_version (version, description, applied_at) "
+            "VALUES (:v, 'another branch', '2027-01-01T00:00:00Z')",
+            {"v": stranger},
+        )
+    for read_only in (False, True):
+        with pytest.raises(JournalError, match=f"schema version\\(s\\) {stranger} this"):
+            Journal(path, clock=clock, read_only=read_only)
 
 
 def test_a_failing_migration_leaves_the_schema_as_it_was(path: Path) -> None:
@@ -792,6 +849,7 @@ def test_prune_forgets_old_closed_work_and_keeps_what_is_live(
     done = intend(journal, old_run, closed.incident_id, key="k-done")
     journal.result(done, status="succeeded")
     journal.set_outcome(closed.incident_id, outcome="fixed", run_id=old_run)
+    journal.mark_handled(closed.incident_id, by="approver", note="checked on site")
     still_open = open_one(journal, old_run, key="open")
     journal.set_outcome(still_open.incident_id, outcome="pending_verification", run_id=old_run)
     closed_in_flight = open_one(journal, old_run, key="crashed")
@@ -808,6 +866,8 @@ def test_prune_forgets_old_closed_work_and_keeps_what_is_live(
     deleted = journal.prune(before=START + timedelta(days=30))
 
     assert deleted == {
+        "incident_marks": 1,
+        "approvals": 0,
         "incident_history": 1,
         "actions": 1,
         "incident_subjects": 3,
@@ -1072,3 +1132,25 @@ def test_a_dry_runs_report_is_read_back(journal: Journal, clock: ManualClock) ->
         ("i-1", "would_fix", "dry-run: toggle_access_matrix u-7/l-3")
     ]
     assert journal.dry_run_incidents(since=START, subject={"user_id": "u-8"}) == []
+
+
+def test_an_incident_is_marked_handled_once_with_who_and_note(
+    journal: Journal, run_id: str, path: Path, clock: ManualClock
+) -> None:
+    inc = open_one(journal, run_id, key="needs-a-person")
+    journal.set_outcome(inc.incident_id, outcome="needs_human", run_id=run_id)
+
+    mark = journal.mark_handled(inc.incident_id, by="approver", note="reset the lock on site")
+
+    assert (mark.by, mark.note, mark.at) == ("approver", "reset the lock on site", clock.now())
+    assert journal.handled_ids() == {inc.incident_id}
+    with pytest.raises(StateConflict, match="already marked handled by approver"):
+        journal.mark_handled(inc.incident_id, by="someone", note="again")
+    with pytest.raises(UnknownRecord, match="no incident nope"):
+        journal.mark_handled("nope", by="approver", note="x")
+    journal.close()
+    reopened = Journal(path, clock=clock)
+    assert [(m.mark, m.by, m.note) for m in reopened.marks(inc.incident_id)] == [
+        ("handled", "approver", "reset the lock on site")
+    ]
+    reopened.close()
