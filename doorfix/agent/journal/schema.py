@@ -391,12 +391,20 @@ def newer_than_known(
     """Refuse a journal holding a version this doorfix does not know (a newer doorfix's)."""
     known = {m.version for m in migrations}
     unknown = sorted(applied - known)
-    if unknown:
+    if not unknown:
+        return
+    highest = max(known, default=0)
+    what = f"upgrade doorfix or point {key} elsewhere"
+    if unknown[-1] > highest:
         raise JournalError(
-            f"{where}: its schema version {unknown[-1]} is newer than the "
-            f"{max(known, default=0)} this doorfix knows; upgrade doorfix or point {key} "
-            "elsewhere"
+            f"{where}: its schema version {unknown[-1]} is newer than the {highest} this "
+            f"doorfix knows; {what}"
         )
+    # below the highest: another branch's (or a newer doorfix's) step this one never had
+    raise JournalError(
+        f"{where}: it has schema version(s) {', '.join(map(str, unknown))} this doorfix does "
+        f"not know (written by a newer doorfix); {what}"
+    )
 
 
 def check_readable(conn: Any, *, where: str, tables: set[str] | None = None) -> None:

@@ -177,7 +177,7 @@ def test_a_real_journal_missing_a_middle_version_is_completed(
         migrate(conn, where=str(path), applied_at="t", migrations=without)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "approvals" not in tables
-    with pytest.raises(JournalError, match="lacks schema version"):
+    with pytest.raises(JournalError, match="lacks version 5"):
         Journal(path, clock=clock, read_only=True)
     Journal(path, clock=clock).close()
     with raw(path) as conn:
@@ -1135,7 +1135,7 @@ def test_a_dry_runs_report_is_read_back(journal: Journal, clock: ManualClock) ->
 
 
 def test_an_incident_is_marked_handled_once_with_who_and_note(
-    journal: Journal, run_id: str, path: Path, clock: ManualClock
+    journal: Journal, run_id: str, target: str, clock: ManualClock
 ) -> None:
     inc = open_one(journal, run_id, key="needs-a-person")
     journal.set_outcome(inc.incident_id, outcome="needs_human", run_id=run_id)
@@ -1149,7 +1149,7 @@ def test_an_incident_is_marked_handled_once_with_who_and_note(
     with pytest.raises(UnknownRecord, match="no incident nope"):
         journal.mark_handled("nope", by="approver", note="x")
     journal.close()
-    reopened = Journal(path, clock=clock)
+    reopened = Journal(target, clock=clock)
     assert [(m.mark, m.by, m.note) for m in reopened.marks(inc.incident_id)] == [
         ("handled", "approver", "reset the lock on site")
     ]
