@@ -13,9 +13,7 @@ import os
 import random
 import re
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +25,11 @@ from support.demo import REMEDIABLE
 from support.polling import wait_for
 from support.processes import DaemonProcess, daemon, spawn_doorfix
 from support.renewals import hold_back_renewal, renewals
+from support.served import present, served_demo, writes
 
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
-from doorfix.sandbox.api.app import sandbox_state
-from doorfix.sandbox.api.server import ServedSandbox, build_app
-
-
-@contextmanager
-def served_demo() -> Iterator[ServedSandbox]:
-    """The demo world on the wall clock, served on 127.0.0.1, with instant propagation."""
-    app = build_app("demo", seed=0, clock=SystemClock())
-    timing = sandbox_state(app).world.settings
-    timing.push_delay_s = 0
-    timing.propagation_delay_s = 0
-    timing.sync_start_delay_s = 0
-    timing.sync_duration_s = 0
-    with ServedSandbox(app) as served:
-        yield served
+from doorfix.sandbox.api.server import ServedSandbox
 
 
 def fleet_config(path: Path, served: ServedSandbox, url: str) -> Path:
@@ -54,19 +39,6 @@ def fleet_config(path: Path, served: ServedSandbox, url: str) -> Path:
     text = re.sub(r'(?m)^path = ".*"$', f'url = "{url}"', text, count=1)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def present(served: ServedSandbox) -> dict[str, bool]:
-    truth = httpx.get(f"{served.base_url}/sandbox/truth", timeout=10).json()
-    return {f["kind"]: f["present"] for f in truth["faults"]}
-
-
-def writes(served: ServedSandbox) -> Counter[tuple[str, str, str]]:
-    return Counter(
-        (m.operation, json.dumps(m.targets, sort_keys=True), json.dumps(m.params, sort_keys=True))
-        for m in served.state.mutations.since(0)
-        if m.outcome == "ok"
-    )
 
 
 def started_renewal(url: str) -> bool:

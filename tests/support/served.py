@@ -1,9 +1,14 @@
-"""The demo world served on 127.0.0.1 on the wall clock, with instant propagation."""
+"""The demo world served on 127.0.0.1 on the wall clock, with instant propagation, and what a
+test reads back from it: the faults still present, the writes that took effect."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import httpx
 
 from doorfix.clock import SystemClock
 from doorfix.sandbox.api.app import sandbox_state
@@ -25,3 +30,18 @@ def served_demo() -> Iterator[ServedSandbox]:
     timing.sync_duration_s = 0
     with ServedSandbox(app) as served:
         yield served
+
+
+def present(served: ServedSandbox) -> dict[str, bool]:
+    """World fault kind -> present, from the sandbox's ground truth."""
+    truth = httpx.get(f"{served.base_url}/sandbox/truth", timeout=10).json()
+    return {f["kind"]: f["present"] for f in truth["faults"]}
+
+
+def writes(served: ServedSandbox) -> Counter[tuple[str, str, str]]:
+    """Accepted writes: (operation, targets, params) -> how many times."""
+    return Counter(
+        (m.operation, json.dumps(m.targets, sort_keys=True), json.dumps(m.params, sort_keys=True))
+        for m in served.state.mutations.since(0)
+        if m.outcome == "ok"
+    )

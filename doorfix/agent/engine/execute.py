@@ -156,14 +156,15 @@ class Executor:
 
     async def _poll(self, read: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
         """Re-read after each wait until ``done`` or the verification timeout; the last reading."""
-        waits = poll_waits(self._verify_timeout)
-        for index, wait in enumerate(waits):
-            if wait:
-                await self._clock.sleep(wait)
+        *early, last = poll_waits(self._verify_timeout)
+        for wait in early:
+            await self._clock.sleep(wait)
             value = await read()
-            if done(value) or index == len(waits) - 1:
+            if done(value):
                 return value
-        raise AssertionError("poll_waits returns at least one wait")  # pragma: no cover
+        if last:
+            await self._clock.sleep(last)
+        return await read()
 
     async def run(self, action: PlannedAction, verify: Mapping[str, Any]) -> ActionResult:
         """Execute ``action`` and verify it; connector errors become a failed result.

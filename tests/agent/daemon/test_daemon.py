@@ -9,7 +9,6 @@ failing upstream once when it goes down and once when it comes back.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import socket
 from collections import Counter
@@ -26,7 +25,7 @@ from support.live_journal import started_actions
 from support.polling import wait_for
 from support.processes import DaemonProcess, daemon
 from support.renewals import hold_back_renewal, renewals
-from support.served import served_demo
+from support.served import present, served_demo, writes
 
 from doorfix.agent.daemon.scheduler import run_daemon
 from doorfix.agent.engine.report import RunReport
@@ -43,21 +42,6 @@ def write_config(
     """A config for the served sandbox: short ticks, quick retries, renewals on."""
     return configs.daemon_config(
         path, served.urls, journal, timeout_seconds=5, port=port, only=only
-    )
-
-
-def present(served: ServedSandbox) -> dict[str, bool]:
-    """World fault kind -> present, from the sandbox's ground truth."""
-    truth = httpx.get(f"{served.base_url}/sandbox/truth", timeout=10).json()
-    return {f["kind"]: f["present"] for f in truth["faults"]}
-
-
-def writes(served: ServedSandbox) -> Counter[tuple[str, str, str]]:
-    """Accepted writes: (operation, targets, params) -> how many times."""
-    return Counter(
-        (m.operation, json.dumps(m.targets, sort_keys=True), json.dumps(m.params, sort_keys=True))
-        for m in served.state.mutations.since(0)
-        if m.outcome == "ok"
     )
 
 
