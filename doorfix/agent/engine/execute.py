@@ -7,7 +7,9 @@ effect only the next presentation can prove (Sync Access) ends ``pending_verific
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, TypeVar
@@ -34,6 +36,31 @@ T = TypeVar("T")
 #: verifications at once share the system's budget: few re-reads per verification keep a burst
 #: of fixes from spending it on polls.
 POLL_WAITS: tuple[float, ...] = (2.0, 2.0, 2.0, 3.0, 5.0)
+
+
+#: Told once a remedy's writes are sent and only its verification's re-reads are left (see
+#: :func:`on_verifying`); None outside a run's incident.
+_ON_VERIFYING: ContextVar[Callable[[], None] | None] = ContextVar("on_verifying", default=None)
+
+
+@contextmanager
+def on_verifying(callback: Callable[[], None]) -> Iterator[None]:
+    """Within this block (one incident's task), call ``callback`` when a remedy starts verifying.
+
+    The run uses it to take the verification off its critical path: from that moment the
+    incident holds no slot, and the next incident of its lane may act (see ``run``).
+    """
+    token = _ON_VERIFYING.set(callback)
+    try:
+        yield
+    finally:
+        _ON_VERIFYING.reset(token)
+
+
+def _verifying() -> None:
+    callback = _ON_VERIFYING.get()
+    if callback is not None:
+        callback()
 
 
 def poll_waits(timeout: float) -> list[float]:
@@ -155,7 +182,11 @@ class Executor:
         self._syncs: dict[tuple[str, str], ActionResult] = {}
 
     async def _poll(self, read: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
-        """Re-read after each wait until ``done`` or the verification timeout; the last reading."""
+        """Re-read after each wait until ``done`` or the verification timeout; the last reading.
+
+        The writes are sent by now: the run is told, so waiting here holds nothing else up.
+        """
+        _verifying()
         *early, last = poll_waits(self._verify_timeout)
         for wait in early:
             await self._clock.sleep(wait)

@@ -23,7 +23,7 @@ from doorfix.agent.engine.collect_aca import AcaBatch, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.escalate import escalate
-from doorfix.agent.engine.execute import Executor
+from doorfix.agent.engine.execute import Executor, on_verifying
 from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.guards import GuardDecision, RunGuards
 from doorfix.agent.engine.lanes import is_sync, plan_lanes
@@ -396,11 +396,43 @@ async def _collect_new(
     )
 
 
+class _Turn:
+    """One incident's hold on the run's scheduling: a slot, until its writes are sent.
+
+    ``sent`` is set, and the slot given back, when the incident's remedy starts verifying
+    (its writes are out; only re-reads are left) or when the incident ends, whichever is
+    first: the next incident of its lane, and the next phase, wait for that, never for a
+    verification.
+    """
+
+    def __init__(self, limit: asyncio.Semaphore) -> None:
+        self._limit = limit
+        self._held = False
+        self.sent = asyncio.Event()
+
+    async def take(self) -> None:
+        await self._limit.acquire()
+        self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._limit.release()
+        self.sent.set()
+
+
 async def _work_incidents(run: RunState, candidates: list[Candidate], progress: Progress) -> None:
     """Work the run's incidents, concurrently by lane (see :mod:`lanes`), bounded.
 
     Each lane works its incidents in order; lanes run at the same time, at most
-    ``[engine] max_concurrent_incidents`` incidents at once, sharing the clients' rate limits.
+    ``[engine] max_concurrent_incidents`` incidents sending their writes at once, sharing the
+    clients' rate limits. Verification is off the critical path: an incident whose remedy is
+    verifying (re-reading until the change shows) gives its slot back, the next incident of
+    its lane starts (it sees the first one's action in the journal: a Sync Access to join, a
+    cool-down to respect), and once every incident of a phase has sent its writes the next
+    phase starts. The run ends when the last verification ends, so a toggle that never lands
+    costs the run one ``verify_timeout_seconds``, not one per incident behind it.
+
     The report lists incidents in the order the run found them (Sync Access first), however
     they finished. When a system becomes unreachable, no lane starts another incident, the
     incidents in flight finish (a call already sent is answered and recorded), and the run
@@ -418,37 +450,46 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
             return True
         return False
 
-    async def lane(indexes: list[int]) -> None:
+    async def work(i: int, turn: _Turn) -> None:
+        try:
+            with on_verifying(turn.give_back):
+                results[i] = await _process(run, candidates[i])
+        except (ConnectorError, OSError, Interrupted) as exc:
+            failure.append(exc)
+            return
+        except BaseException as exc:
+            # a bug, a cancellation, a kill: no lane starts another incident while it
+            # propagates (the slot is free again before the group cancels)
+            failure.append(exc)
+            raise
+        finally:
+            turn.give_back()
+        progress.advance()
+
+    async def lane(group: asyncio.TaskGroup, indexes: list[int]) -> None:
         for i in indexes:
             if stop():
                 return
-            async with limit:
-                if stop():
-                    return
-                try:
-                    results[i] = await _process(run, candidates[i])
-                except (ConnectorError, OSError, Interrupted) as exc:
-                    failure.append(exc)
-                    return
-                except BaseException as exc:
-                    # a bug, a cancellation, a kill: no lane starts another incident while
-                    # it propagates (the semaphore is free again before the group cancels)
-                    failure.append(exc)
-                    raise
-            progress.advance()
+            turn = _Turn(limit)
+            await turn.take()
+            if stop():
+                turn.give_back()
+                return
+            group.create_task(work(i, turn))
+            await turn.sent.wait()
 
     try:
-        for phase in plan_lanes(candidates):
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for indexes in phase:
-                        group.create_task(lane(indexes))
-            except BaseExceptionGroup as errors:
-                # an unexpected error (a bug, a cancellation) surfaces as itself, not as a
-                # group: the caller's handling is the same whether incidents ran together
-                raise errors.exceptions[0] from None
-            if failure:
-                break
+        async with asyncio.TaskGroup() as group:
+            for phase in plan_lanes(candidates):
+                # a phase starts once the previous one has sent all its writes (Sync Access
+                # before any toggle); its verifications go on in the group meanwhile
+                await asyncio.gather(*(lane(group, indexes) for indexes in phase))
+                if failure:
+                    break
+    except BaseExceptionGroup as errors:
+        # an unexpected error (a bug, a cancellation) surfaces as itself, not as a group:
+        # the caller's handling is the same whether incidents ran together
+        raise errors.exceptions[0] from None
     finally:
         # Sync Access first, then the rest, each in the order found (a stable sort)
         order = sorted(range(len(candidates)), key=lambda i: not is_sync(candidates[i]))

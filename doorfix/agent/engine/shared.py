@@ -35,7 +35,10 @@ class SharedSync:
 
 
 def _serving(row: ActionRow) -> bool:
-    """Whether a Sync Access may still be landing: it ran, or its outcome is unknown."""
+    """Whether a Sync Access may still be landing: it is being verified (sent, its job not yet
+    read back), it ran, or its outcome is unknown."""
+    if row.status == "started":
+        return True
     detail = row.detail or {}
     if row.status == "succeeded":
         recorded = str(detail.get("outcome", Outcome.PENDING_VERIFICATION.value))
