@@ -3,9 +3,10 @@
 A toggle is verified by re-reading Larry access until CLP grants or ``verify_timeout_seconds``
 passes. Before incidents were worked concurrently, one toggle whose push never lands held
 every other incident of the run for its whole timeout, so the run took about the sum of the
-timeouts of the stuck toggles plus everything else after them. Now a verification holds only
-its own lane: the run takes about one ``verify_timeout_seconds``, however many other
-incidents it fixes meanwhile.
+timeouts of the stuck toggles plus everything else after them. Now a verification holds
+nothing (its incident gives its slot back and its lane goes on once the writes are sent): the
+run takes about one ``verify_timeout_seconds``, however many other incidents it fixes
+meanwhile.
 
 The world is the ``scale`` scenario cut to 10 centers, on the wall clock, in this process
 (ASGI, so the run's waits are real). ``--refusals`` people are each refused at their own lock

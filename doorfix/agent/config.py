@@ -115,7 +115,8 @@ class EngineSection(_Section):
 
     #: real seconds a run may take; then it stops, records what it did and fails (exit 1)
     max_run_seconds: Positive = 900.0
-    #: incidents of one run worked at the same time (those sharing a target take turns)
+    #: incidents of one run sending their writes at the same time (a verifying one holds no
+    #: place; those sharing a target take turns)
     max_concurrent_incidents: Annotated[int, Field(ge=1, le=256)] = 16
 
 

@@ -2,8 +2,10 @@
 
 Incidents that share anything (a person, a lock, a door, a collection, an action's target)
 go into one *lane* and are worked one after another, in the order the run found them: two
-incidents never act on one target at the same time, and the second sees what the first did
-(a Sync Access it can join, a cool-down it must respect). Lanes run concurrently.
+incidents never send writes to one target at the same time, and the second sees what the
+first did (a Sync Access it can join, a cool-down it must respect). The next incident of a
+lane starts once the previous one has sent its writes; its verification goes on meanwhile
+(see ``run._work_incidents``). Lanes run concurrently.
 
 Sync Access comes first, in a phase of its own: a toggle changes CLP access, and CLP then
 refuses a Sync Access on that collection for a minute.

@@ -11,7 +11,7 @@ person one lock.)
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 
 from doorfix.agent.config import Settings
@@ -140,3 +140,50 @@ async def test_incidents_sharing_a_collection_person_or_door_make_one_call_per_a
     keys = Counter((a.remedy, a.target) for a in journal_actions)
     assert keys
     assert max(keys.values()) == 1, keys
+
+
+async def test_a_verification_holds_up_neither_its_lane_nor_the_run() -> None:
+    """Two people refused at one lock: the first one's toggle never lands (CLP keeps denying).
+
+    The two incidents share the lock, so they take turns in one lane; the second toggle is
+    sent as soon as the first one's writes are out, not after its verification gives up, and
+    the run lasts about one ``verify_timeout_seconds``.
+    """
+    clock = ManualClock(START)
+    world = build_scenario("scale", seed=0, clock=clock, centers=4, door_logs=0)
+    by_lock: dict[str, list[str]] = {}
+    for u in sorted(world.users):
+        for lock_id in booked(world, u)[0]:
+            by_lock.setdefault(lock_id, []).append(u)
+    lock_id, (stuck, other, *_) = next((k, us) for k, us in by_lock.items() if len(us) >= 2)
+    world.inject("aca.clp_out_of_sync", user_id=stuck, lock_id=lock_id, sticky=True)
+    world.inject("aca.clp_out_of_sync", user_id=other, lock_id=lock_id)
+    for user_id in (stuck, other):
+        world.present_at_lock(user_id, lock_id, "tag")
+    app = create_app(world, api_faults=ApiFaults(0))
+    timeout = 120.0
+    agent = build_agent(
+        Settings.model_validate({"guards": {"verify_timeout_seconds": timeout}}),
+        sandbox_secrets(),
+        clock=clock,
+        journal=Journal(":memory:", clock=clock),
+        urls=Urls.under(IN_PROCESS_ROOT),
+        transport=SandboxTransport(app),
+    )
+    try:
+        report = await run_once(agent, "aca-rejections")
+        toggles = {a.target: a for a in agent.journal.actions(remedy="toggle_access_matrix")}
+    finally:
+        await agent.clients.aclose()
+        agent.journal.close()
+
+    outcomes = {i.subject["user_id"]: i.outcome for i in report.incidents}
+    assert outcomes == {stuck: "needs_human", other: "fixed"}
+    first, second = toggles[f"{stuck}/{lock_id}"], toggles[f"{other}/{lock_id}"]
+    assert first.finished_at is not None
+    assert second.finished_at is not None
+    # the second toggle was sent and verified while the first was still being re-read
+    assert second.started_at < first.finished_at - timedelta(seconds=timeout / 2)
+    assert second.finished_at < first.finished_at
+    took = (report.finished_at - report.started_at).total_seconds()
+    assert timeout <= took <= timeout + 10
