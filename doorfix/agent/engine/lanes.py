@@ -7,8 +7,9 @@ first did (a Sync Access it can join, a cool-down it must respect). The next inc
 lane starts once the previous one has sent its writes; its verification goes on meanwhile
 (see ``run._work_incidents``). Lanes run concurrently.
 
-Sync Access comes first, in a phase of its own: a toggle changes CLP access, and CLP then
-refuses a Sync Access on that collection for a minute.
+Sync Access comes first, in a phase of its own, read back before the next phase starts: a
+toggle changes CLP access, CLP then refuses a Sync Access on that collection for a minute, and
+a change while a Sync Access job runs could race its push to the IQs.
 
     phases = plan_lanes(candidates)      # [[lane, ...], [lane, ...]]; a lane is [index, ...]
 """

@@ -429,9 +429,10 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
     clients' rate limits. Verification is off the critical path: an incident whose remedy is
     verifying (re-reading until the change shows) gives its slot back, the next incident of
     its lane starts (it sees the first one's action in the journal: a Sync Access to join, a
-    cool-down to respect), and once every incident of a phase has sent its writes the next
-    phase starts. The run ends when the last verification ends, so a toggle that never lands
-    costs the run one ``verify_timeout_seconds``, not one per incident behind it.
+    cool-down to respect). Only the Sync Access phase is waited for whole: every Sync Access
+    job is read back before any other remedy changes access (a change while a job runs could
+    race its push to the IQs). The run ends when the last verification ends, so a toggle that
+    never lands costs the run one ``verify_timeout_seconds``, not one per incident behind it.
 
     The report lists incidents in the order the run found them (Sync Access first), however
     they finished. When a system becomes unreachable, no lane starts another incident, the
@@ -466,7 +467,9 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
             turn.give_back()
         progress.advance()
 
-    async def lane(group: asyncio.TaskGroup, indexes: list[int]) -> None:
+    async def lane(
+        group: asyncio.TaskGroup, indexes: list[int], tasks: list[asyncio.Task[None]]
+    ) -> None:
         for i in indexes:
             if stop():
                 return
@@ -475,17 +478,21 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
             if stop():
                 turn.give_back()
                 return
-            group.create_task(work(i, turn))
+            tasks.append(group.create_task(work(i, turn)))
             await turn.sent.wait()
 
     try:
         async with asyncio.TaskGroup() as group:
             for phase in plan_lanes(candidates):
-                # a phase starts once the previous one has sent all its writes (Sync Access
-                # before any toggle); its verifications go on in the group meanwhile
-                await asyncio.gather(*(lane(group, indexes) for indexes in phase))
+                tasks: list[asyncio.Task[None]] = []
+                await asyncio.gather(*(lane(group, indexes, tasks) for indexes in phase))
                 if failure:
                     break
+                if tasks and is_sync(candidates[phase[0][0]]):
+                    # every Sync Access ends (its job read back) before any other remedy
+                    # starts: a change while a Sync Access runs could race its push to the IQs
+                    await asyncio.wait(tasks)
+                # the other phase ends once all its writes are sent; its verifications go on
     except BaseExceptionGroup as errors:
         # an unexpected error (a bug, a cancellation) surfaces as itself, not as a group:
         # the caller's handling is the same whether incidents ran together
