@@ -12,6 +12,14 @@ Time to fix, per refusal: the journal's first ``fixed`` history time of the inci
 the event, minus the presentation time. Both are whole seconds (the journal stores seconds;
 the presentation time is floored the same way), so each figure is within 1 s.
 
+Beside it, each refusal's **floor**: the least time any agent polling on this timetable could
+take. It is the wait for the next poll after the presentation (the daemon polls at its start,
+then every interval), plus, for a toggle, the wait for the first verification re-read that
+can see CLP grant: the world pushes ACA's change to CLP 5 s after the toggle and doorfix
+re-reads 2, 4 and 6 s after it (:data:`~doorfix.agent.engine.execute.POLL_WAITS`), so 6 s. A
+credential is verified by one immediate re-read (0 s). Reads, calls and rate-limit spacing
+count as nothing in the floor.
+
 * **5 s, real time.** The sandbox is served by uvicorn on 127.0.0.1 in a subprocess on the
   wall clock; ``run_daemon`` (APScheduler, the daemon itself) runs door-logs and aca-rejections
   every 5 s in this process with the default client rate limit (20 requests/s per system),
@@ -47,6 +55,7 @@ import httpx
 
 from doorfix.agent.config import Settings
 from doorfix.agent.daemon.scheduler import run_daemon
+from doorfix.agent.engine.execute import POLL_WAITS
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import run_once
 from doorfix.agent.engine.state import Agent
@@ -122,6 +131,27 @@ class Refusal:
     kind: str
     at: datetime
     event_id: str
+    #: seconds from the daemon's first poll to the presentation
+    offset: float = 0.0
+
+
+#: the world's delay from an Access Matrix change to CLP (the sandbox's ``push_delay_s``)
+PUSH_DELAY = 5.0
+
+
+def verify_floor(delay: float) -> float:
+    """The first re-read of a verification at or after ``delay`` seconds (POLL_WAITS' grid)."""
+    waited, index = 0.0, 0
+    while waited < delay:
+        waited += POLL_WAITS[min(index, len(POLL_WAITS) - 1)]
+        index += 1
+    return waited
+
+
+def floor_of(refusal: Refusal, every: int) -> float:
+    """The least time to a verified fix: the next poll, then the first re-read that can see it."""
+    to_poll = math.ceil(refusal.offset / every) * every - refusal.offset
+    return to_poll + (verify_floor(PUSH_DELAY) if refusal.kind == "lock" else 0.0)
 
 
 def plan_refusals(
@@ -253,10 +283,11 @@ async def real_time(every: int, n: int, window: float, rng: random.Random, tmp: 
                 await asyncio.sleep(max(0.0, began + offset - time.monotonic()))
                 fault, presentation = fault_request(kind, target)
                 (await ctl.post("/sandbox/faults", json=fault, timeout=10)).raise_for_status()
-                at = clock.now()
+                at, arrived = clock.now(), time.monotonic() - began
                 answer = await ctl.post("/sandbox/present", json=presentation, timeout=10)
                 answer.raise_for_status()
-                refusals.append(Refusal(kind, at, event_id(kind, target, answer.json())))
+                eid = event_id(kind, target, answer.json())
+                refusals.append(Refusal(kind, at, eid, arrived))
         await wait_fixed(journal, refusals, within=120, pause=0.5)
         stop.set()
         await asyncio.wait_for(daemon, 120)
@@ -335,7 +366,8 @@ async def skipped_idle(every: int, n: int, window: float, rng: random.Random, tm
                             presentation["door_id"], "card", presentation["credential_value"]
                         ).log_id
                     }
-                refusals.append(Refusal(kind, at, event_id(kind, target, decision)))
+                arrived = (at - origin).total_seconds()
+                refusals.append(Refusal(kind, at, event_id(kind, target, decision), arrived))
             clock.skip_to(tick)
             # what the daemon does at a tick: the runs take turns, door-logs first
             for playbook in ("door-logs", "aca-rejections"):
@@ -374,6 +406,11 @@ class Result:
         values = sorted(v for r in chosen if (v := self.seconds.get(r.event_id)) is not None)
         return len(chosen), len(values), values
 
+    def floors(self, kind: str | None = None) -> list[float]:
+        """Sorted floors (see the module's doc) of the refusals of one kind or all."""
+        chosen = [r for r in self.refusals if kind is None or r.kind == kind]
+        return sorted(floor_of(r, self.every) for r in chosen)
+
 
 def pct(values: list[float], q: float) -> float:
     """The ``q`` percentile (nearest rank)."""
@@ -404,10 +441,12 @@ def show(result: Result) -> None:
         if not values:
             print(f"  poll {result.every:>2} s  {label:<28} {fixed}/{n} fixed")
             continue
+        floors = result.floors(kind)
         print(
             f"  poll {result.every:>2} s  {label:<28} {fixed}/{n} fixed  "
             f"p50 {pct(values, 0.5):5.0f} s  p95 {pct(values, 0.95):5.0f} s  "
-            f"mean {statistics.fmean(values):5.1f} s  max {values[-1]:5.0f} s"
+            f"mean {statistics.fmean(values):5.1f} s  max {values[-1]:5.0f} s  "
+            f"floor p50 {pct(floors, 0.5):.0f} s p95 {pct(floors, 0.95):.0f} s"
         )
 
 
@@ -434,10 +473,12 @@ async def main_async(refusals: int, windows: dict[int, float], seed: int) -> Non
     print()
     for result in results:
         _, fixed, values = result.figures()
+        floors = result.floors()
         print(
             f"time to fix at {result.every:>2} s ({result.how:<14}) "
             f"p50 {pct(values, 0.5):5.0f} s   p95 {pct(values, 0.95):5.0f} s   "
-            f"({fixed}/{len(result.refusals)} fixed)"
+            f"({fixed}/{len(result.refusals)} fixed)   "
+            f"floor p50 {pct(floors, 0.5):.0f} s p95 {pct(floors, 0.95):.0f} s"
         )
 
 
