@@ -16,7 +16,7 @@ Beside it, each refusal's **floor**: the least time any agent polling on this ti
 take. It is the wait for the next poll after the presentation (the daemon polls at its start,
 then every interval), plus, for a toggle, the wait for the first verification re-read that
 can see CLP grant: the world pushes ACA's change to CLP 5 s after the toggle and doorfix
-re-reads 2, 4 and 6 s after it (:data:`~doorfix.agent.engine.execute.POLL_WAITS`), so 6 s. A
+re-reads 2, 4 and 6 s after it (:func:`~doorfix.agent.engine.execute.poll_waits`), so 6 s. A
 credential is verified by one immediate re-read (0 s). Reads, calls and rate-limit spacing
 count as nothing in the floor.
 
@@ -48,6 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ import httpx
 
 from doorfix.agent.config import Settings
 from doorfix.agent.daemon.scheduler import run_daemon
-from doorfix.agent.engine.execute import POLL_WAITS
+from doorfix.agent.engine.execute import poll_waits
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import run_once
 from doorfix.agent.engine.state import Agent
@@ -69,6 +70,7 @@ from doorfix.sandbox.api.transport import IN_PROCESS_ROOT, SandboxTransport
 from doorfix.sandbox.faults.api import ApiFaults
 from doorfix.sandbox.scenarios.registry import build_scenario
 from doorfix.sandbox.world.doors import firmware_current
+from doorfix.sandbox.world.state import WorldSettings
 from doorfix.sandbox.world.world import World
 
 #: the world: 10 centers of the scale scenario, no door-log history
@@ -132,26 +134,18 @@ class Refusal:
     at: datetime
     event_id: str
     #: seconds from the daemon's first poll to the presentation
-    offset: float = 0.0
+    offset: float
 
 
-#: the world's delay from an Access Matrix change to CLP (the sandbox's ``push_delay_s``)
-PUSH_DELAY = 5.0
-
-
-def verify_floor(delay: float) -> float:
-    """The first re-read of a verification at or after ``delay`` seconds (POLL_WAITS' grid)."""
-    waited, index = 0.0, 0
-    while waited < delay:
-        waited += POLL_WAITS[min(index, len(POLL_WAITS) - 1)]
-        index += 1
-    return waited
+#: a toggle's first verification re-read that can see CLP grant: the first on the executor's
+#: grid (``poll_waits``) at or after the world's push from ACA to CLP
+TOGGLE_SEEN = next(t for t in accumulate(poll_waits(3600.0)) if t >= WorldSettings().push_delay_s)
 
 
 def floor_of(refusal: Refusal, every: int) -> float:
     """The least time to a verified fix: the next poll, then the first re-read that can see it."""
     to_poll = math.ceil(refusal.offset / every) * every - refusal.offset
-    return to_poll + (verify_floor(PUSH_DELAY) if refusal.kind == "lock" else 0.0)
+    return to_poll + (TOGGLE_SEEN if refusal.kind == "lock" else 0.0)
 
 
 def plan_refusals(

@@ -13,9 +13,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
+from typing import Any
+
+from starlette.applications import Starlette
 
 from doorfix.agent.config import Settings
 from doorfix.agent.engine.run import run_once
+from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import ManualClock
@@ -27,6 +31,18 @@ from doorfix.sandbox.world.doors import firmware_current
 from doorfix.sandbox.world.world import World
 
 START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+
+
+def agent_on(app: Starlette, clock: ManualClock, settings: dict[str, Any]) -> Agent:
+    """An agent with ``settings`` on the sandbox ``app`` (in process), its journal in memory."""
+    return build_agent(
+        Settings.model_validate(settings),
+        sandbox_secrets(),
+        clock=clock,
+        journal=Journal(":memory:", clock=clock),
+        urls=Urls.under(IN_PROCESS_ROOT),
+        transport=SandboxTransport(app),
+    )
 
 
 def booked(world: World, user_id: str) -> tuple[list[str], list[str]]:
@@ -102,14 +118,7 @@ async def test_incidents_sharing_a_collection_person_or_door_make_one_call_per_a
         world.inject("cloud.credential_unassigned", user_id=user_id, door_id=door_id)
         world.present_at_door(door_id, "card", world.users[user_id].tags[0].number)
     app = create_app(world, api_faults=ApiFaults(0))
-    agent = build_agent(
-        Settings.model_validate({"engine": {"max_concurrent_incidents": 16}}),
-        sandbox_secrets(),
-        clock=clock,
-        journal=Journal(":memory:", clock=clock),
-        urls=Urls.under(IN_PROCESS_ROOT),
-        transport=SandboxTransport(app),
-    )
+    agent = agent_on(app, clock, {"engine": {"max_concurrent_incidents": 16}})
     try:
         reports = [await run_once(agent, p) for p in ("aca-rejections", "door-logs")]
         journal_actions = agent.journal.actions()
@@ -162,14 +171,7 @@ async def test_a_verification_holds_up_neither_its_lane_nor_the_run() -> None:
         world.present_at_lock(user_id, lock_id, "tag")
     app = create_app(world, api_faults=ApiFaults(0))
     timeout = 120.0
-    agent = build_agent(
-        Settings.model_validate({"guards": {"verify_timeout_seconds": timeout}}),
-        sandbox_secrets(),
-        clock=clock,
-        journal=Journal(":memory:", clock=clock),
-        urls=Urls.under(IN_PROCESS_ROOT),
-        transport=SandboxTransport(app),
-    )
+    agent = agent_on(app, clock, {"guards": {"verify_timeout_seconds": timeout}})
     try:
         report = await run_once(agent, "aca-rejections")
         toggles = {a.target: a for a in agent.journal.actions(remedy="toggle_access_matrix")}
