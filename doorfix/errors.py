@@ -51,6 +51,9 @@ class ConnectorError(DoorfixError):
         self.status = status
         self.code = code
         self.message = message
+        #: the failed call was a write (set by the HTTP layer): with ``maybe_processed``, a
+        #: failed write may have taken effect and only a re-read can tell
+        self.write = False
         super().__init__(str(self))
 
     def scrub(self, redact: Callable[[str], str]) -> None:

@@ -389,9 +389,11 @@ class HttpLayer:
                     # a dropped answer must not tell the caller that nothing changed
                     processed = processed or exc.maybe_processed
                     exc.maybe_processed = processed
+                    exc.write = rule is not CallRule.READ
                     exc.scrub(self.redactor.redact)
                     raise
                 except ConnectorError as exc:
+                    exc.write = rule is not CallRule.READ
                     # a vendor may quote our credentials back: no error leaves with them
                     exc.scrub(self.redactor.redact)
                     raise

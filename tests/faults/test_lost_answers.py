@@ -141,3 +141,88 @@ async def test_an_unknown_write_whose_reread_fails_stays_in_flight_and_is_settle
         assert len(landed) == 1
     finally:
         await w.aclose()
+
+
+async def test_a_write_that_landed_but_cannot_be_read_back_waits_and_is_settled_next_run() -> None:
+    # the credential is assigned and answered; only the verification's re-read fails (every
+    # attempt): the change was made, so the incident is neither failed nor claimed fixed
+    refusing = [False]
+
+    def routes(router: respx.Router, forward: Forward) -> None:
+        async def write(request: httpx.Request) -> httpx.Response:
+            refusing[0] = True
+            return await forward(request)
+
+        async def reread(request: httpx.Request) -> httpx.Response:
+            if refusing[0]:
+                return httpx.Response(503, text="unavailable")
+            return await forward(request)
+
+        cloud = "/cloud" + COMMANDS
+        router.post(path=cloud, json__command="add_personnel_credential").mock(side_effect=write)
+        router.post(path=cloud, json__command="get_personnel_detail").mock(side_effect=reread)
+
+    w = make_world(routes=routes, engine={"max_concurrent_incidents": 1})
+    try:
+        report = await w.run("door-logs")
+        (incident,) = [
+            i for i in report.incidents if i.cause == "cloud.credential_unassigned" and i.actions
+        ]
+        assert incident.outcome == "pending_verification"
+        (action,) = incident.actions
+        assert action.status == "unknown"
+        assert "get_personnel_detail" in action.detail
+        assert "left in flight" in action.detail
+        # the group membership's re-read is the same person read: it waits the same way
+        flying = sorted(a.remedy for a in w.agent.journal.in_flight())
+        assert flying == ["add_to_access_group", "assign_credential"]
+
+        refusing[0] = False
+        w.clock.advance(every(10))
+        await w.run("door-logs")  # the re-read answers now: the card is there
+        assert w.agent.journal.in_flight() == []
+        settled = w.agent.journal.incident(incident.incident_id)
+        assert settled is not None
+        assert (settled.open, settled.outcome) == (False, "fixed")
+        notes = [h.note or "" for h in w.agent.journal.history(incident.incident_id)]
+        assert "could not read back" in notes[-1]
+        assert len([m for m in w.landed() if m.operation == "add_personnel_credential"]) == 1
+    finally:
+        await w.aclose()
+
+
+async def test_a_write_answered_with_server_errors_after_it_landed_is_settled_not_failed() -> None:
+    # every attempt to add the member lands, and every answer is a 500: the server may have
+    # acted, so doorfix neither reports a failure nor claims a fix; the next run re-reads
+    answering = [True]
+
+    def routes(router: respx.Router, forward: Forward) -> None:
+        async def write(request: httpx.Request) -> httpx.Response:
+            landed = await forward(request)
+            if not answering[0]:
+                return landed
+            return httpx.Response(
+                500, json={"code": "internal_error", "message": "Internal server error"}
+            )
+
+        cloud = "/cloud" + COMMANDS
+        router.post(path=cloud, json__command="add_access_group_member").mock(side_effect=write)
+
+    w = make_world(routes=routes)
+    try:
+        report = await w.run("door-logs")
+        (incident,) = [i for i in report.incidents if i.cause == "cloud.no_access_group"]
+        assert incident.outcome == "deferred"
+        assert [a.status for a in incident.actions] == ["unknown"]
+        assert [a.remedy for a in w.agent.journal.in_flight()] == ["add_to_access_group"]
+        assert w.present()["cloud.no_access_group"] is False  # it did land
+
+        answering[0] = False
+        w.clock.advance(every(10))
+        await w.run("door-logs")
+        settled = w.agent.journal.incident(incident.incident_id)
+        assert settled is not None
+        assert (settled.open, settled.outcome) == (False, "fixed")
+        assert w.agent.journal.in_flight() == []
+    finally:
+        await w.aclose()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,9 @@ class Snapshot:
     history: dict[str, list[str]]
     notes: dict[str, list[str]]
     seen: dict[str, set[str]]
+    #: Sync Access sent again by a reconciliation (a crash left the first one's outcome unknown),
+    #: by collection: the one repeat the rules allow (README, "a Sync Access whose outcome...")
+    resent_syncs: Counter[str] = field(default_factory=Counter)
 
 
 def read_journal(conn: sqlite3.Connection) -> Snapshot:
@@ -76,9 +79,17 @@ def read_journal(conn: sqlite3.Connection) -> Snapshot:
         seen: dict[str, set[str]] = defaultdict(set)
         for feed, event_id in conn.execute("SELECT feed, event_id FROM seen_events"):
             seen[feed].add(event_id)
+        resent: Counter[str] = Counter()
+        for params, detail in conn.execute(
+            "SELECT params, detail FROM actions WHERE remedy = 'sync_access'"
+        ):
+            if detail and json.loads(detail).get("sent_again"):
+                resent[json.loads(params)["call"]["collection_id"]] += 1
     finally:
         conn.close()
-    return Snapshot(integrity, started, running, incidents, dict(history), dict(notes), dict(seen))
+    return Snapshot(
+        integrity, started, running, incidents, dict(history), dict(notes), dict(seen), resent
+    )
 
 
 def rediagnosed(snap: Snapshot) -> dict[str, list[str]]:

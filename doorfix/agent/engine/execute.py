@@ -41,6 +41,9 @@ POLL_WAITS: tuple[float, ...] = (2.0, 2.0, 2.0, 3.0, 5.0)
 #: Told once a remedy's writes are sent and only its verification's re-reads are left (see
 #: :func:`on_verifying`); None outside a run's incident.
 _ON_VERIFYING: ContextVar[Callable[[], None] | None] = ContextVar("on_verifying", default=None)
+#: Set within :meth:`Executor.run` to a list that gets an item once the remedy's writes are sent:
+#: an error after that is a verification's, and leaves the outcome unknown, never ``failed``.
+_SENT: ContextVar[list[bool] | None] = ContextVar("writes_sent", default=None)
 
 
 @contextmanager
@@ -58,6 +61,10 @@ def on_verifying(callback: Callable[[], None]) -> Iterator[None]:
 
 
 def _verifying() -> None:
+    """The remedy's writes are sent; only its verification's re-reads are left."""
+    sent = _SENT.get()
+    if sent is not None:
+        sent.append(True)
     callback = _ON_VERIFYING.get()
     if callback is not None:
         callback()
@@ -198,15 +205,46 @@ class Executor:
         return await read()
 
     async def run(self, action: PlannedAction, verify: Mapping[str, Any]) -> ActionResult:
-        """Execute ``action`` and verify it; connector errors become a failed result.
+        """Execute ``action`` and verify it; connector errors become a result, never raised.
+
+        An error before the writes are sent fails (or defers) the remedy; an error of the
+        verification's re-read, after the writes are sent, leaves the outcome unknown: the
+        action stays in flight, the incident ``pending_verification``, and the next run's
+        reconciliation settles it by re-reading the target (never by calling again).
 
         ``escalate`` is not an API call: :mod:`doorfix.agent.engine.escalate` sends it.
         """
         handler = self._handlers()[action.remedy]
+        sent: list[bool] = []
+        token = _SENT.set(sent)
         try:
             return await handler(action.params, verify)
-        except WriteOutcomeUnknown as exc:
-            # neither claimed nor sent again: the next run re-reads the target first
+        except ConnectorError as exc:
+            if not sent:
+                return self._unsent(action, exc)
+            # the change was made and only its re-read failed: not failed, not claimed; the
+            # action stays in flight and the next run's reconciliation re-reads the target
+            log.warning(
+                "remedy_unverified",
+                remedy=action.remedy.value,
+                target=action.target,
+                system=exc.system,
+                endpoint=exc.endpoint,
+            )
+            detail = {"error": str(exc), "unverified": True}
+            return ActionResult("unknown", Outcome.PENDING_VERIFICATION, detail)
+        finally:
+            _SENT.reset(token)
+
+    @staticmethod
+    def _unsent(action: PlannedAction, exc: ConnectorError) -> ActionResult:
+        """The result of a remedy whose write failed, or whose answer was lost."""
+        if isinstance(exc, WriteOutcomeUnknown) or (
+            isinstance(exc, TransientError) and exc.write and exc.maybe_processed
+        ):
+            # the write's answer was lost or an error the server may have sent after acting
+            # (a 5xx, a timeout): neither claimed nor failed nor sent again; the next run's
+            # reconciliation re-reads the target first
             log.warning(
                 "remedy_outcome_unknown",
                 remedy=action.remedy.value,
@@ -216,29 +254,26 @@ class Executor:
             )
             detail = {"error": str(exc), "outcome_unknown": True}
             return ActionResult("unknown", Outcome.DEFERRED, detail, write_error=True)
-        except ConnectorError as exc:
-            if isinstance(exc, TransientError) and not exc.maybe_processed:
-                # the system refused to act for now (429, CLP 2203): nothing changed, try later
-                log.info("remedy_deferred", remedy=action.remedy.value, target=action.target)
-                return ActionResult(
-                    "skipped", Outcome.DEFERRED, {"error": str(exc), "deferred": True}
-                )
-            log.warning(
-                "remedy_failed",
-                remedy=action.remedy.value,
-                target=action.target,
-                system=exc.system,
-                endpoint=exc.endpoint,
-                status=exc.status,
-                code=exc.code,
-                transient=isinstance(exc, TransientError),
-            )
-            return ActionResult(
-                "failed",
-                Outcome.FAILED,
-                {"error": str(exc), "system": exc.system, "endpoint": exc.endpoint},
-                write_error=True,
-            )
+        if isinstance(exc, TransientError) and not exc.maybe_processed:
+            # the system refused to act for now (429, CLP 2203): nothing changed, try later
+            log.info("remedy_deferred", remedy=action.remedy.value, target=action.target)
+            return ActionResult("skipped", Outcome.DEFERRED, {"error": str(exc), "deferred": True})
+        log.warning(
+            "remedy_failed",
+            remedy=action.remedy.value,
+            target=action.target,
+            system=exc.system,
+            endpoint=exc.endpoint,
+            status=exc.status,
+            code=exc.code,
+            transient=isinstance(exc, TransientError),
+        )
+        return ActionResult(
+            "failed",
+            Outcome.FAILED,
+            {"error": str(exc), "system": exc.system, "endpoint": exc.endpoint},
+            write_error=True,
+        )
 
     def _handlers(
         self,
@@ -310,10 +345,22 @@ class Executor:
             )
             self._syncs[key] = unknown
             return unknown
-        job = await self._poll(
-            lambda: self._c.clp.get_sync_job(p["site_id"], ref.job_id),
-            lambda j: j.state in ("succeeded", "failed"),
-        )
+        try:
+            job = await self._poll(
+                lambda: self._c.clp.get_sync_job(p["site_id"], ref.job_id),
+                lambda j: j.state in ("succeeded", "failed"),
+            )
+        except ConnectorError as exc:
+            # the job was accepted and only reading it back failed: as after any Sync Access,
+            # the next presentation at the lock proves it; it is never sent again
+            log.warning("sync_job_unread", collection_id=p["collection_id"], error=str(exc))
+            result = ActionResult(
+                "succeeded",
+                Outcome.PENDING_VERIFICATION,
+                {"job_id": ref.job_id, "job_state": "unread", "adopted": ref.adopted},
+            )
+            self._syncs[key] = result
+            return result
         result = self._sync_result(job, adopted=ref.adopted)
         self._syncs[key] = result
         return result
@@ -354,6 +401,7 @@ class Executor:
         await cloud.add_personnel_credential(
             p["project_id"], p["personnel_id"], p["type"], p["value"]
         )
+        _verifying()
         person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
         held = person.has_credential(p["type"], p["value"])
         return _verified(
@@ -365,6 +413,7 @@ class Executor:
         await cloud.add_access_group_member(
             p["project_id"], p["access_group_id"], p["personnel_id"]
         )
+        _verifying()
         person = await cloud.get_personnel_detail(p["project_id"], p["personnel_id"])
         member = p["access_group_id"] in person.access_group_ids
         return _verified(member, {"member": member}, "the person is still not in the access group")
@@ -378,6 +427,7 @@ class Executor:
             from_epoch(int(p["start_time"])),
             from_epoch(int(p["finish_time"])),
         )
+        _verifying()
         visitor = await cloud.get_visitor_detail(p["project_id"], p["visitor_id"])
         held = any(k.temp_key_id == key.temp_key_id and not k.expired for k in visitor.temp_keys)
         detail = {"temp_key_id": key.temp_key_id, "finish_time": key.finish_time}
@@ -394,6 +444,7 @@ class Executor:
         await cloud.set_holiday_working_hours(
             p["project_id"], p["holiday_id"], enabled=True, start_time=start, end_time=end
         )
+        _verifying()
         held = False
         async for holiday in cloud.iter_holidays(p["project_id"]):
             if holiday.holiday_id == p["holiday_id"]:

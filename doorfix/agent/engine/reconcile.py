@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from doorfix.agent.engine.execute import Executor
-from doorfix.agent.journal.store import ActionRow
+from doorfix.agent.journal.store import ActionRow, Journal
 from doorfix.errors import ConnectorError
 from doorfix.playbooks.types import Outcome, Remedy
 
@@ -58,7 +58,7 @@ async def reconcile(agent: Agent, run_id: str) -> int:
                 outcome=str(recorded or _held(row.remedy).value),
                 run_id=run_id,
                 steps=list(detail.get("steps", [])),
-                note="reconciled after a crash"
+                note=_settled_note(journal, row)
                 + (": left as a person changed it" if detail.get("left_alone") else ""),
             )
         log.info("action_reconciled", action_id=row.action_id, remedy=row.remedy, status=status)
@@ -81,6 +81,14 @@ async def reconcile(agent: Agent, run_id: str) -> int:
         if run.status == "running" and run.run_id != run_id:
             journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
     return settled
+
+
+def _settled_note(journal: Journal, row: ActionRow) -> str:
+    """Why the action was settled here: its run crashed, or could not read the change back."""
+    run = journal.run(row.run_id)
+    if run is not None and run.status not in ("running", "interrupted"):
+        return "settled by re-reading the target, which the run that acted could not read back"
+    return "reconciled after a crash"
 
 
 async def _settle_wait(agent: Agent, row: ActionRow) -> datetime:

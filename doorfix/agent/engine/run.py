@@ -519,6 +519,10 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow
     plan = candidate.plan
     g = run.agent.settings.guards
     row = run.journal.latest_incident(key)
+    if row is not None and plan.disposition == "no_fault" and _fixed_before(run, row, candidate):
+        # refusals from before doorfix fixed their cause (read late, or by another playbook
+        # than the one that fixed it) are that fix's: they join it, never a new "no fault"
+        return row
     if (
         row is not None
         and not row.open
@@ -543,6 +547,14 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow
     ):
         return row
     return None
+
+
+def _fixed_before(run: RunState, row: IncidentRow, candidate: Candidate) -> bool:
+    """Whether ``row`` is a fix of this key made after the candidate's newest event."""
+    if row.outcome != Outcome.FIXED or candidate.occurred_at is None:
+        return False
+    fixed = [h.at for h in run.journal.history(row.incident_id) if h.outcome == Outcome.FIXED]
+    return bool(fixed) and candidate.occurred_at <= max(fixed)
 
 
 async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None:
