@@ -33,3 +33,16 @@ def test_paths_name_their_system() -> None:
     assert system_of("/cloud/oauth/token") == "cloud"
     assert system_of("/aca/api/v1/centers") == "aca"
     assert system_of("/sandbox/truth") is None
+
+
+async def test_the_control_api_counts_requests_and_the_busiest_second(
+    sandbox: InProcessSandbox,
+) -> None:
+    for _ in range(3):
+        await sandbox.aca.get("/api/v1/centers", headers=sandbox.aca_headers())
+    answer = (await sandbox.control.get("/requests")).json()
+    assert answer["systems"]["aca"] == {"requests": 3, "busiest_second": 3}
+    later = sandbox.state.requests.times("aca")[-1] + 1
+    answer = (await sandbox.control.get("/requests", params={"since": later})).json()
+    assert answer["systems"]["aca"] == {"requests": 0, "busiest_second": 0}
+    assert (await sandbox.control.get("/requests", params={"since": "soon"})).status_code == 400
