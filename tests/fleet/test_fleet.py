@@ -197,7 +197,7 @@ def events_in_two_incidents(url: str) -> list[str]:
 def kill_loop(tmp_path: Path, url: str, *, kills: int, seed: int) -> None:
     """Two replicas, a third added mid-run, then ``kills`` SIGKILLs of a random replica at
     a random point, each replaced; the fleet must end with the world fixed and nothing
-    repeated, lost or doubled."""
+    repeated, lost or doubled. A kill costs about 2 s on two cores (README, "Tests")."""
     rng = random.Random(seed)
     with served_demo() as served, ExitStack() as stack:
         config = fleet_config(tmp_path / "doorfix.toml", served, url)
