@@ -1,56 +1,102 @@
-"""The fleet's journal: write latency on PostgreSQL beside SQLite, and the run lock's take-over.
+"""The fleet: journal write latency, the run lock's take-over, and full cycles with 1-3 replicas.
 
-Two figures the fleet (issue 15) depends on, measured on this machine:
+Figures the fleet (issue 15) depends on, measured on this machine:
 
 1. **journal write latency**: an action's intent and its result, each one committed
    transaction (what the engine writes around every API call), ``--writes`` times on the
    SQLite file (WAL, fsync at every commit) and on PostgreSQL; median and p95 per write.
-2. **take-over time**: a replica holding the run lock stops (killed: no heartbeat, no release);
-   another replica polling for the lock (as a queued run does, every 0.2 s) gets it once the
-   heartbeat is older than the stale limit (``--stale`` seconds; the daemon uses the longest
-   API ``timeout_seconds`` plus two heartbeats). The figure is the time from the last heartbeat
-   to the take-over, beside that limit.
+2. **run lock take-over**: a replica holding the run lock stops (killed: no heartbeat, no
+   release); another replica polling for the lock (as a queued run does, every 0.2 s) gets it
+   once the heartbeat is older than the stale limit (``--stale`` seconds). The figure is the
+   time from the last heartbeat to the take-over, beside that limit.
+3. **full cycles with 1, 2 and 3 replicas** (``--centers N --replicas 1,2,3``; ``--centers 0``
+   skips it): the ``scale`` world (N centers, ``--rows`` door logs, default 1,000 per center)
+   served in a subprocess, and for each replica count a fresh PostgreSQL journal and that many
+   replica processes (this file's ``replica`` mode: ``FleetDaemon``, the procrastinate
+   worker ``doorfix daemon`` runs on a PostgreSQL journal, its agent on a clock that runs in
+   real time from the world's "now", shared by the replicas). A cycle is one job per playbook
+   deferred at once, as a tick of each would (no periodic tick fires during the bench); the
+   replicas take them from the queue and the job lock makes them run one at a time. Two
+   cycles: **cold** (no cursors, door-logs looks back 24 h) and **steady** (cursors stored;
+   the figure), each at ``--rps`` requests/s per system, beside the rate-limit floors of
+   ``bench_daemon_cycle.py``: the requests made (each run's busiest system / rps, runs in
+   sequence) and, for the steady cycle, the least the world needs. The sandbox's own request
+   log gives each system's busiest second during the cycles (the fleet-wide rate limit).
+4. **take-over of a dead replica's work**: with the largest replica count, a steady cycle
+   in which the replica that took the first run is SIGKILLed ``--kill-after`` seconds in; the
+   dead job is failed by a live replica's sweep, the killed playbook's next job is deferred
+   at once (as its next tick would be) and the figure is the time from the kill to that
+   playbook's run completed on a live replica (the daemon's limit: the longest API timeout,
+   10 s by default, plus two heartbeats of 2 s, before the dead run's lock is taken over).
 
 PostgreSQL: ``$DOORFIX_TEST_PG_DSN``, else a throwaway cluster started with ``.ci/postgres``.
 
-    python bench/bench_fleet.py [--writes 500] [--stale 3]
-
-Not measured here (left for a later issue, see the branch report): the full cycle over
-1,000 centers with 1, 2 and 3 replicas at the fleet-wide rate limit.
+    python bench/bench_fleet.py [--writes 500] [--stale 3] [--centers 100] [--replicas 1,2,3]
+        [--rows N] [--rps 20] [--kill-after 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import logging
 import os
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
+from _harness import START, scale_sandbox
+from bench_daemon_cycle import SYSTEMS, least_floor, steady_least
+from procrastinate import App, PsycopgConnector
 
+from doorfix.agent.config import Settings
+from doorfix.agent.daemon import scheduler
+from doorfix.agent.daemon.fleet import JOURNAL_LOCK, QUEUE, FleetDaemon
+from doorfix.agent.engine.run import PLAYBOOKS, run_once
 from doorfix.agent.journal.lock import DbRunLock
 from doorfix.agent.journal.store import Journal
-from doorfix.clock import SystemClock
+from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+from doorfix.clock import AcceleratedClock, StoppableClock, SystemClock
+from doorfix.log import configure_logging
 
 SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "postgres"
 
 
 @contextmanager
-def postgres() -> Iterator[str]:
-    """A URL of an empty schema on CI's server or on a throwaway cluster."""
+def server() -> Iterator[str]:
+    """The DSN of CI's server, or of a throwaway cluster stopped afterwards."""
     dsn = os.environ.get("DOORFIX_TEST_PG_DSN")
-    folder = None
-    if not dsn:
-        folder = tempfile.mkdtemp(prefix="doorfix-bench-pg.")
-        dsn = subprocess.run(  # noqa: S603
-            [str(SCRIPT), "start", folder], capture_output=True, text=True, check=True
-        ).stdout.strip()
+    if dsn:
+        yield dsn
+        return
+    folder = tempfile.mkdtemp(prefix="doorfix-bench-pg.")
+    dsn = subprocess.run(  # noqa: S603
+        [str(SCRIPT), "start", folder], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        yield dsn
+    finally:
+        subprocess.run([str(SCRIPT), "stop", folder], check=False)  # noqa: S603
+
+
+@contextmanager
+def schema_url(dsn: str) -> Iterator[str]:
+    """A URL of an empty schema on the server, dropped afterwards."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -59,8 +105,6 @@ def postgres() -> Iterator[str]:
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        if folder is not None:
-            subprocess.run([str(SCRIPT), "stop", folder], check=False)  # noqa: S603
 
 
 def write_latency(target: str, writes: int) -> list[float]:
@@ -116,26 +160,305 @@ def describe(name: str, times: list[float]) -> str:
     )
 
 
+# ---------------------------------------------------------------------------- replicas
+
+
+class SharedClock(AcceleratedClock):
+    """Real time from the world's "now", counted from one monotonic instant for every replica.
+
+    The replicas' run-lock heartbeats are compared across processes: their clocks must agree
+    (``time.monotonic()`` is the machine's, the same in every process).
+    """
+
+    def __init__(self, start: datetime, t0: float) -> None:
+        super().__init__(start, 1.0)
+        self._t0 = t0
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One JSON line on stdout for the parent, stamped with the machine's monotonic time."""
+    print(json.dumps({"event": event, "t": time.monotonic(), **fields}), flush=True)
+
+
+async def replica(ready: dict[str, Any], url: str, rps: float, t0: float) -> None:
+    """One fleet replica on the served world; no periodic tick fires (the parent defers)."""
+    clock = StoppableClock(SharedClock(START, t0))
+    limits = {"requests_per_second": rps}
+    never = {"cron": "0 0 1 1 *"}  # New Year's midnight: the parent defers every job
+    settings = Settings.model_validate(
+        {
+            "cloud": limits,
+            "aca": limits,
+            "clp": limits,
+            "journal": {"url": url},
+            "daemon": {"port": 0},
+            "schedule": {p.replace("-", "_"): never for p in PLAYBOOKS},
+        }
+    )
+    urls = ready["urls"]
+    agent = build_agent(
+        settings,
+        sandbox_secrets(
+            ready["cloud_client_secret"], ready["aca_api_key"], ready["clp_client_secret"]
+        ),
+        clock=clock,
+        journal=Journal(url, clock=clock),
+        urls=Urls(urls["cloud"], urls["aca"], urls["clp"], urls["clp_identity"]),
+    )
+
+    async def timed(agent: Any, playbook: str, **kwargs: Any) -> Any:
+        before = {s: c.calls for s, c in agent.clients.stats().items()}
+        emit("start", playbook=playbook, pid=os.getpid())
+        try:
+            return await run_once(agent, playbook, **kwargs)
+        finally:
+            after = {s: c.calls for s, c in agent.clients.stats().items()}
+            calls = {s: after[s] - before[s] for s in after}
+            emit("done", playbook=playbook, pid=os.getpid(), calls=calls)
+
+    # the bench's stopwatch around each run the daemon makes (its module's name for run_once)
+    vars(scheduler)["run_once"] = timed
+    daemon = FleetDaemon(agent)
+    try:
+        await daemon.run(asyncio.Event(), on_ready=lambda _: emit("ready", pid=os.getpid()))
+    finally:
+        await agent.clients.aclose()
+        agent.journal.close()
+
+
+def replica_main(argv: list[str]) -> None:
+    """``bench_fleet.py replica READY_FILE URL RPS T0``: one replica until SIGTERM."""
+    ready = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    configure_logging(level="error", json=True)
+    asyncio.run(replica(ready, argv[1], float(argv[2]), float(argv[3])))
+
+
+class Replica:
+    """A replica process and the events it printed, read as they come."""
+
+    def __init__(self, ready_file: Path, url: str, rps: float, t0: float) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and file
+            [sys.executable, __file__, "replica", str(ready_file), url, str(rps), str(t0)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.events: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with contextlib.suppress(json.JSONDecodeError):
+                self.events.append(json.loads(line))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``check`` until it holds; fail saying ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def all_ready(replicas: list[Replica]) -> bool:
+    return all(any(e["event"] == "ready" for e in r.events) for r in replicas)
+
+
+def events(replicas: list[Replica], kind: str, since: float) -> list[dict[str, Any]]:
+    return sorted(
+        (e for r in replicas for e in list(r.events) if e["event"] == kind and e["t"] >= since),
+        key=lambda e: e["t"],
+    )
+
+
+def defer(url: str, playbooks: tuple[str, ...]) -> None:
+    """One job per playbook, as a tick of each would defer it."""
+
+    async def go() -> None:
+        app = App(connector=PsycopgConnector(conninfo=url))
+        async with app.open_async():
+            for playbook in playbooks:
+                await app.configure_task(
+                    name=f"doorfix.run.{playbook}",
+                    queue=QUEUE,
+                    lock=JOURNAL_LOCK,
+                    queueing_lock=f"doorfix.run.{playbook}",
+                ).defer_async(timestamp=int(time.time()))
+
+    asyncio.run(go())
+
+
+def sandbox_requests(ready: dict[str, Any], since: float) -> dict[str, dict[str, int]]:
+    answer = httpx.get(f"{ready['urls']['control']}/requests", params={"since": since}, timeout=30)
+    systems: dict[str, dict[str, int]] = answer.json()["systems"]
+    return systems
+
+
+def cycle(
+    replicas: list[Replica], url: str, timeout: float
+) -> tuple[float, float, list[dict[str, Any]]]:
+    """Defer a job per playbook; (start, seconds until the last run is done, the runs done)."""
+    since = time.monotonic()
+    defer(url, PLAYBOOKS)
+    wait_until(
+        lambda: {e["playbook"] for e in events(replicas, "done", since)} >= set(PLAYBOOKS),
+        timeout,
+        "a run of every playbook",
+    )
+    done = events(replicas, "done", since)
+    return since, done[-1]["t"] - since, done
+
+
+def show_cycle(
+    label: str,
+    seconds: float,
+    done: list[dict[str, Any]],
+    *,
+    rps: float,
+    busiest: dict[str, dict[str, int]],
+    least: dict[str, dict[str, int]] | None,
+    pids: list[int],
+) -> None:
+    """A cycle's time beside its floors; each run's replica (its place in ``pids``) and
+    requests; the busiest second at the sandbox."""
+    floor = sum(max(e["calls"].values()) / rps for e in done)
+    line = f"  {label:<7} {seconds:7.1f} s   floor of the requests made {floor:7.1f} s"
+    if least is not None:
+        needed = sum(least_floor(least[e["playbook"]], rps) for e in done)
+        line += f"   floor of the least the world needs {needed:7.1f} s"
+    print(line)
+    for e in done:
+        calls = ", ".join(f"{s} {e['calls'].get(s, 0):,}" for s in SYSTEMS)
+        print(f"      {e['playbook']:<16} replica {pids.index(e['pid']) + 1}   requests: {calls}")
+    seen = ", ".join(
+        f"{s} {v['busiest_second']}" for s, v in sorted(busiest.items()) if s in SYSTEMS
+    )
+    print(f"      busiest second at the sandbox (limit {rps:g}): {seen}")
+
+
+def fleet_cycles(args: argparse.Namespace, dsn: str) -> None:
+    """Cold and steady cycles with each replica count; then a dead replica's take-over."""
+    counts = [int(n) for n in args.replicas.split(",")]
+    rows = args.rows if args.rows is not None else args.centers * 1000
+    with (
+        scale_sandbox(args.centers, rows) as ready,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        ready_file = Path(tmp) / "ready.json"
+        ready_file.write_text(json.dumps(ready), encoding="utf-8")
+        least = steady_least(ready["shape"])
+        least_total = sum(least_floor(n, args.rps) for n in least.values())
+        figures: dict[int, float] = {}
+        for count in counts:
+            with schema_url(dsn) as url:
+                t0 = time.monotonic()
+                replicas = [Replica(ready_file, url, args.rps, t0) for _ in range(count)]
+                try:
+                    wait_until(partial(all_ready, replicas), 60, "the replicas to start")
+                    print(f"{count} replica(s) at {args.rps:g} requests/s per system:")
+                    for label, floors in (("cold", None), ("steady", least)):
+                        since, seconds, done = cycle(replicas, url, args.timeout)
+                        busiest = sandbox_requests(ready, since)
+                        show_cycle(
+                            label,
+                            seconds,
+                            done,
+                            rps=args.rps,
+                            busiest=busiest,
+                            least=floors,
+                            pids=[r.proc.pid for r in replicas],
+                        )
+                    figures[count] = seconds
+                    if count == counts[-1]:
+                        takeover_of_dead(replicas, url, args)
+                finally:
+                    for r in replicas:
+                        r.stop()
+        print()
+        for count, seconds in figures.items():
+            print(
+                f"steady cycle over {args.centers} centers, {count} replica(s): {seconds:.1f} s "
+                f"(floor {least_total:.1f} s at {args.rps:g} requests/s per system)"
+            )
+
+
+def takeover_of_dead(replicas: list[Replica], url: str, args: argparse.Namespace) -> None:
+    """Kill the replica working the cycle's first run; time until its work is done elsewhere."""
+    since = time.monotonic()
+    defer(url, PLAYBOOKS)
+    wait_until(lambda: bool(events(replicas, "start", since)), args.timeout, "a run to start")
+    first = events(replicas, "start", since)[0]
+    (victim,) = [r for r in replicas if r.proc.pid == first["pid"]]
+    wait_until(lambda: time.monotonic() >= first["t"] + args.kill_after, 30, "the kill point")
+    victim.proc.kill()
+    killed = time.monotonic()
+    victim.proc.wait(10)
+    playbook = first["playbook"]
+    defer(url, (playbook,))  # its next tick
+    live = [r for r in replicas if r is not victim]
+    wait_until(
+        lambda: any(e["playbook"] == playbook for e in events(live, "done", killed)),
+        args.timeout,
+        f"{playbook} to be run by a live replica",
+    )
+    first_done = events(live, "done", killed)[0]
+    done = next(e for e in events(live, "done", killed) if e["playbook"] == playbook)
+    print(
+        f"  take-over: {playbook} killed {args.kill_after:g} s into its run; the first run on "
+        f"a live replica ({first_done['playbook']}) finished {first_done['t'] - killed:.1f} s "
+        f"after the kill (the dead job is failed once its worker is silent 10 s; the dead "
+        f"run's lock is stale after the 10 s API timeout + 2 heartbeats of 2 s); {playbook}, "
+        f"deferred again at the kill and queued behind the cycle's other runs, finished "
+        f"{done['t'] - killed:.1f} s after it"
+    )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["replica"]:
+        replica_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=500)
     parser.add_argument("--stale", type=float, default=3.0)
+    parser.add_argument("--centers", type=int, default=100, help="0: no fleet cycles")
+    parser.add_argument("--replicas", default="1,2,3")
+    parser.add_argument("--rows", type=int, default=None, help="default: 1,000 per center")
+    parser.add_argument("--rps", type=float, default=20.0)
+    parser.add_argument("--kill-after", type=float, default=1.0)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per cycle, seconds")
     args = parser.parse_args()
+    configure_logging(level="error", json=True)
+    # procrastinate warns that this script's App is made in __main__: it only defers jobs
+    logging.getLogger("procrastinate").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = write_latency(str(Path(tmp) / "journal.sqlite3"), args.writes)
     print(describe("journal write latency, SQLite (WAL, synchronous=FULL)", sqlite))
-    with postgres() as url:
-        pg = write_latency(url, args.writes)
-        print(describe("journal write latency, PostgreSQL", pg))
-        seconds = takeover(url, args.stale)
-        with psycopg.connect(url) as conn:
-            row = conn.execute("SHOW fsync").fetchone()
-        fsync = row[0] if row else "?"
-        print(f"(PostgreSQL fsync = {fsync}: the throwaway test cluster runs without fsync)")
-    print(
-        f"run lock take-over after a killed holder: {seconds:.2f} s "
-        f"(stale limit {args.stale:g} s + polling every 0.2 s)"
-    )
+    with server() as dsn:
+        with schema_url(dsn) as url:
+            pg = write_latency(url, args.writes)
+            print(describe("journal write latency, PostgreSQL", pg))
+            seconds = takeover(url, args.stale)
+            with psycopg.connect(url) as conn:
+                row = conn.execute("SHOW fsync").fetchone()
+            fsync = row[0] if row else "?"
+            print(f"(PostgreSQL fsync = {fsync}: the throwaway test cluster runs without fsync)")
+        print(
+            f"run lock take-over after a killed holder: {seconds:.2f} s "
+            f"(stale limit {args.stale:g} s + polling every 0.2 s)"
+        )
+        if args.centers > 0:
+            fleet_cycles(args, dsn)
 
 
 if __name__ == "__main__":

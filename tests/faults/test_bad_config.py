@@ -52,6 +52,10 @@ BAD_CONFIGS: dict[str, tuple[str, str]] = {
         '[journal]\nurl = "sqlite:///var/lib/doorfix.sqlite3"\n',
         "[journal] url",
     ),
+    "a SQLite file's path as the journal URL": (
+        '[journal]\nurl = "/var/lib/doorfix/journal.sqlite3"\n',
+        "[journal] url",
+    ),
     "a PostgreSQL URL as the journal path": (
         '[journal]\npath = "postgresql://db.internal/doorfix"\n',
         "[journal] path",

@@ -43,10 +43,12 @@ def daemon_config(
     timeout_seconds: float,
     port: int = 0,
     only: str | None = None,
+    requests_per_second: float | None = None,
 ) -> Path:
     """A daemon's config for the demo sandbox: every playbook (or ``only`` one) every
     second, quick retries, renewals on, the faulted holiday openable all day (the wall clock
-    may be at night)."""
+    may be at night); ``requests_per_second``: each system's rate limit (default the
+    config's)."""
     schedules = "".join(
         f"[schedule.{name}]\nevery_seconds = 1\nenabled = {str(only in (None, name)).lower()}\n"
         for name in ("door_logs", "aca_rejections", "license_renewal")
@@ -63,5 +65,6 @@ end_time = "23:59"
 [daemon]
 port = {port}
 {schedules}""",
-        http=f"retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = {timeout_seconds}\n",
+        http=f"retry_attempts = 2\nretry_max_seconds = 1\ntimeout_seconds = {timeout_seconds}\n"
+        + (f"requests_per_second = {requests_per_second}\n" if requests_per_second else ""),
     )

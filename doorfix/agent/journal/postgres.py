@@ -234,8 +234,13 @@ def _reason(exc: psycopg.Error) -> str:
     """The server's or libpq's one-line reason, without the connection string."""
     text = str(exc).strip().splitlines()
     first = text[0] if text else type(exc).__name__
-    if "password" in first.lower() and "no password supplied" in first.lower():
+    lowered = first.lower()
+    if "no password supplied" in lowered:
+        # a trusting server never asks: a missing password is an error only when it does
         return f"{first} (set ${ENV_PASSWORD} or a ~/.pgpass entry)"
+    if "password authentication failed" in lowered:
+        # the server's words never hold the password; neither does this hint
+        return f"{first} (check ${ENV_PASSWORD} or the ~/.pgpass entry for this server)"
     return first
 
 

@@ -37,7 +37,7 @@ from doorfix.sandbox.api import cloud as api_cloud
 from doorfix.sandbox.api import clp as api_clp
 from doorfix.sandbox.api import control
 from doorfix.sandbox.api.auth import SandboxCredentials, TokenStore
-from doorfix.sandbox.api.runtime import Answer, SandboxState
+from doorfix.sandbox.api.runtime import Answer, SandboxState, system_of
 from doorfix.sandbox.faults.api import ApiFaults, DroppedConnection
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ def _drop_start() -> Message:
 
 
 class _SandboxMiddleware:
-    """Advance the world per request; turn a DroppedConnection into a torn-down connection."""
+    """Log each vendor API request's arrival (:class:`~doorfix.sandbox.api.runtime.RequestLog`),
+    advance the world per request, and turn a DroppedConnection into a torn-down connection."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -64,6 +65,9 @@ class _SandboxMiddleware:
             await self.app(scope, receive, send)
             return
         state: SandboxState = scope["app"].state.sandbox
+        system = system_of(scope["path"])
+        if system is not None:
+            state.requests.record(system)
         state.world.advance()
         started = False
 

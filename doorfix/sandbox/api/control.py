@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from doorfix.clock import ManualClock
-from doorfix.sandbox.api.runtime import Answer, SandboxState, json_body, state_of
+from doorfix.sandbox.api.runtime import Answer, SandboxState, busiest, json_body, state_of
 from doorfix.sandbox.faults.api import FaultKind
 from doorfix.sandbox.scenarios.registry import build_scenario
 from doorfix.sandbox.world import model, wire
@@ -333,6 +333,26 @@ async def mutations(request: Request) -> Response:
     return JSONResponse({"mutations": [r.to_json() for r in rows]})
 
 
+async def requests(request: Request) -> Response:
+    """``GET /sandbox/requests?since=T``: each system's API requests, and its busiest second.
+
+    ``since``: only requests that arrived at or after ``time.monotonic()`` = T (the server's
+    monotonic clock, which every process on the machine shares).
+    """
+    st = state_of(request)
+    raw = request.query_params.get("since", "0")
+    try:
+        since = float(raw)
+    except ValueError:
+        raise _error(400, "since must be a number") from None
+    log = st.requests
+    systems = {}
+    for system in log.systems():
+        times = [t for t in log.times(system) if t >= since]
+        systems[system] = {"requests": len(times), "busiest_second": busiest(times)}
+    return JSONResponse({"systems": systems})
+
+
 def routes() -> list[Route]:
     """The control API's routes, relative to ``/sandbox``."""
     return [
@@ -348,4 +368,5 @@ def routes() -> list[Route]:
         Route("/api-faults/{rule_id}", remove_api_fault, methods=["DELETE"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/mutations", mutations, methods=["GET"]),
+        Route("/requests", requests, methods=["GET"]),
     ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,6 +100,75 @@ class MutationLog:
         self._rows.clear()
 
 
+#: the path prefixes of the vendor APIs, longest first, and the system each request counts for
+API_PREFIXES = (
+    ("/clp-identity/", "clp_identity"),
+    ("/cloud/", "cloud"),
+    ("/aca/", "aca"),
+    ("/clp/", "clp"),
+)
+
+
+class RequestLog:
+    """When each vendor API request arrived, per system: what a rate limit is measured on.
+
+    Times are ``time.monotonic()`` seconds (a rate limit is real time, whatever the world's
+    clock), taken as the request reaches the app, before any fault or handler; the control
+    API (``/sandbox``) is not logged. At most ``keep`` requests per system are kept.
+    """
+
+    def __init__(self, keep: int = 1_000_000) -> None:
+        self._times: dict[str, deque[float]] = {}
+        self._keep = keep
+
+    def record(self, system: str, at: float | None = None) -> None:
+        """Log one request to ``system`` at ``at`` (default: now)."""
+        times = self._times.get(system)
+        if times is None:
+            times = self._times[system] = deque(maxlen=self._keep)
+        times.append(time.monotonic() if at is None else at)
+
+    def times(self, system: str) -> list[float]:
+        """The arrival times of ``system``'s requests, oldest first."""
+        return list(self._times.get(system, ()))
+
+    def systems(self) -> list[str]:
+        """The systems that were asked anything."""
+        return sorted(self._times)
+
+    def busiest_second(self, system: str, window: float = 1.0) -> int:
+        """The most requests to ``system`` in any half-open ``window`` [t, t + window)."""
+        return busiest(self.times(system), window)
+
+    def clear(self) -> None:
+        """Forget every request."""
+        self._times.clear()
+
+
+def busiest(times: list[float], window: float = 1.0) -> int:
+    """The most of ``times`` inside any half-open interval [t, t + window).
+
+    The busiest interval can always be slid right until it starts at one of the times, so
+    trying each time as the start finds it (two pointers over the sorted times).
+    """
+    ordered = sorted(times)
+    most = 0
+    end = 0
+    for start, t in enumerate(ordered):
+        while end < len(ordered) and ordered[end] < t + window:
+            end += 1
+        most = max(most, end - start)
+    return most
+
+
+def system_of(path: str) -> str | None:
+    """The vendor system a request path is for (None: the control API or no system)."""
+    for prefix, system in API_PREFIXES:
+        if path.startswith(prefix):
+            return system
+    return None
+
+
 @dataclass(slots=True)
 class SandboxState:
     """Everything one sandbox app serves from; ``world`` is replaced by a reset."""
@@ -107,6 +178,7 @@ class SandboxState:
     faults: ApiFaults
     tokens: TokenStore
     mutations: MutationLog = field(default_factory=MutationLog)
+    requests: RequestLog = field(default_factory=RequestLog)
 
     @property
     def clock(self) -> Clock:

@@ -5,6 +5,8 @@ The behaviour both backends share is pinned by test_journal.py, parametrized ove
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +14,13 @@ from pathlib import Path
 import psycopg
 import pytest
 import structlog
+from support.pg_password import password_server
 from typer.testing import CliRunner
 
 from doorfix.agent.cli.app import app
 from doorfix.agent.journal.lock import DbRunLock
-from doorfix.agent.journal.postgres import to_pyformat
+from doorfix.agent.journal.postgres import ENV_PASSWORD, to_pyformat
+from doorfix.agent.journal.schema import MIGRATIONS
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import ManualClock
 
@@ -48,11 +52,31 @@ def config(tmp_path: Path, url: str) -> Path:
     return path
 
 
-def run_cli(tmp_path: Path, url: str) -> tuple[int, str]:
-    result = CliRunner().invoke(
-        app, ["--config", str(config(tmp_path, url)), "run", "door-logs"], env=SECRETS
-    )
+#: the commands that open a PostgreSQL journal: a run, a fleet replica, the fleet's view
+COMMANDS = {"run": ["run", "door-logs"], "daemon": ["daemon"], "fleet": ["fleet"]}
+
+
+def run_cli(
+    tmp_path: Path, url: str, command: str = "run", env: dict[str, str | None] | None = None
+) -> tuple[int, str]:
+    args = ["--config", str(config(tmp_path, url)), *COMMANDS[command]]
+    # no password but what the test gives: none from the environment, no ~/.pgpass
+    quiet: dict[str, str | None] = {
+        ENV_PASSWORD: None,
+        "HOME": str(tmp_path),
+        "PGPASSFILE": str(tmp_path / "no-pgpass"),
+        "PGPASSWORD": None,
+    }
+    result = CliRunner().invoke(app, args, env={**SECRETS, **quiet, **(env or {})})
     return result.exit_code, result.stderr
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    """A short folder for a Unix socket (a socket's path must fit in 107 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="doorfix-pw."))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def one_line(stderr: str) -> str:
@@ -72,33 +96,93 @@ def test_named_parameters_become_psycopg_placeholders() -> None:
     )
 
 
-def test_an_unreachable_database_exits_2_naming_the_key(tmp_path: Path) -> None:
-    url = f"postgresql://doorfix@/doorfix?host={tmp_path / 'no-server-here'}"
-    code, stderr = run_cli(tmp_path, url)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unreachable_database_exits_2_naming_the_key(
+    tmp_path: Path, socket_dir: Path, command: str
+) -> None:
+    # a socket folder with no server in it
+    code, stderr = run_cli(tmp_path, f"postgresql://doorfix@/doorfix?host={socket_dir}", command)
     assert code == 2
     line = one_line(stderr)
     assert "[journal] url" in line
     assert "cannot open journal" in line
 
 
-def test_a_journal_from_a_newer_doorfix_exits_2(tmp_path: Path, pg_url: str) -> None:
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_server_asking_for_a_password_none_was_given_for_names_where_to_put_it(
+    tmp_path: Path, socket_dir: Path, command: str
+) -> None:
+    # a server that trusts the connection needs none (the tests' own cluster): a missing
+    # password is an error only when the server asks for one
+    with password_server(socket_dir) as server:
+        code, stderr = run_cli(tmp_path, server.url, command)
+    assert code == 2
+    line = one_line(stderr)
+    assert "[journal] url" in line
+    assert "no password supplied" in line
+    assert f"${ENV_PASSWORD}" in line
+    assert "pgpass" in line
+    assert server.passwords == [None]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_refused_password_names_the_key_and_is_never_printed(
+    tmp_path: Path, socket_dir: Path, command: str
+) -> None:
+    secret = "c0rrect-h0rse-battery"
+    with password_server(socket_dir) as server:
+        code, stderr = run_cli(tmp_path, server.url, command, env={ENV_PASSWORD: secret})
+    assert server.passwords == [secret]  # it was sent, from $DOORFIX_JOURNAL_PASSWORD
+    assert code == 2
+    line = one_line(stderr)
+    assert "[journal] url" in line
+    assert "password authentication failed" in line
+    assert f"${ENV_PASSWORD}" in line
+    assert secret not in stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_journal_from_a_newer_doorfix_exits_2(tmp_path: Path, pg_url: str, command: str) -> None:
     Journal(pg_url, clock=ManualClock(START)).close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO schema_version (version, description, applied_at) "
             "VALUES (999, 'from the future', '2027-01-01T00:00:00Z')"
         )
-    code, stderr = run_cli(tmp_path, pg_url)
+    code, stderr = run_cli(tmp_path, pg_url, command)
     assert code == 2
     line = one_line(stderr)
     assert "[journal] url" in line
     assert "schema version 999 is newer" in line
 
 
-def test_another_applications_database_is_not_taken_over(tmp_path: Path, pg_url: str) -> None:
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unknown_version_below_the_highest_exits_2(
+    tmp_path: Path, pg_url: str, command: str
+) -> None:
+    Journal(pg_url, clock=ManualClock(START)).close()
+    known = {step.version for step in MIGRATIONS}
+    stranger = min(set(range(1, max(known))) - known)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO schema_version (version, description, applied_at) "
+            "VALUES (%s, 'another branch', '2027-01-01T00:00:00Z')",
+            (stranger,),
+        )
+    code, stderr = run_cli(tmp_path, pg_url, command)
+    assert code == 2
+    line = one_line(stderr)
+    assert "[journal] url" in line
+    assert f"schema version(s) {stranger} this doorfix does not know" in line
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_another_applications_database_is_not_taken_over(
+    tmp_path: Path, pg_url: str, command: str
+) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE customers (id integer)")
-    code, stderr = run_cli(tmp_path, pg_url)
+    code, stderr = run_cli(tmp_path, pg_url, command)
     assert code == 2
     line = one_line(stderr)
     assert "[journal] url" in line
