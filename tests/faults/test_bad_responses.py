@@ -31,6 +31,7 @@ from structlog.testing import capture_logs
 
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import RunFailed
+from doorfix.agent.engine.ticket import diagnose_ticket
 from doorfix.errors import ContractError
 
 FUTURE = "2027-03-01T00:00:00Z"
@@ -204,11 +205,16 @@ async def test_malformed_clp_entries_are_skipped_and_reported() -> None:
     expected = await baseline("aca-rejections")
     w, report, _ = await run_with(rewrite("GET", change, **ENTRIES), "aca-rejections")
     try:
-        assert skipped_fields(report, "clp", "entries") == [
+        # the event path decides without CLP entries, so it does not read them (test_reads)
+        assert skipped_fields(report, "clp", "entries") == []
+        assert report.counts == expected
+        # a ticket (no event) reads them: the malformed rows skipped and reported, the rest used
+        ticket = await diagnose_ticket(w.agent, "u-1", lock_id="l-1")
+        assert ticket.error is None
+        assert skipped_fields(ticket, "clp", "entries") == [
             "items.0.utc_date_time",
             "items.1.event_category",
         ]
-        assert report.counts == expected
     finally:
         await w.aclose()
 

@@ -38,8 +38,18 @@ CLOUD_WRITES = (
 )
 
 
-def expire_tokens_mid_run(world: list[World]) -> Callable[[respx.Router, Forward], None]:
-    """Routes that revoke every cloud and CLP token in the middle of a run, once each."""
+#: a CLP read of aca-rejections' event path (its CLP entries are read only to settle an
+#: incident awaiting verification)
+CLP_LOCKS = r"^/clp/v1\.2/sites/[^/]+/locks$"
+
+
+def expire_tokens_mid_run(
+    world: list[World], *, clp_path: str = r"^/clp/v1\.1/sites/[^/]+/entries$"
+) -> Callable[[respx.Router, Forward], None]:
+    """Routes that revoke every cloud and CLP token in the middle of a run, once each.
+
+    The CLP tokens go at the first request to ``clp_path`` (CLP entries by default).
+    """
     done: set[str] = set()
 
     def routes(router: respx.Router, forward: Forward) -> None:
@@ -55,9 +65,7 @@ def expire_tokens_mid_run(world: list[World]) -> Callable[[respx.Router, Forward
         router.post(path="/cloud" + COMMANDS, json__command="get_door_list").mock(
             side_effect=revoking("cloud")
         )
-        router.get(path__regex=r"^/clp/v1\.1/sites/[^/]+/entries$").mock(
-            side_effect=revoking("clp")
-        )
+        router.get(path__regex=clp_path).mock(side_effect=revoking("clp"))
 
     return routes
 
@@ -169,7 +177,7 @@ async def test_same_seed_same_storm_same_result() -> None:
 
 async def test_tokens_revoked_in_the_middle_of_a_run_cost_one_new_token_each() -> None:
     holder: list[World] = []
-    w = make_world(routes=expire_tokens_mid_run(holder))
+    w = make_world(routes=expire_tokens_mid_run(holder, clp_path=CLP_LOCKS))
     holder.append(w)
     try:
         reports = [await w.run(p) for p in ("door-logs", "aca-rejections")]

@@ -6,23 +6,30 @@ resolved itself; rejections that happened before a fix doorfix already made (del
 or re-read after a crash) are not diagnosed again. Incidents waiting for verification after a
 Sync Access are settled from the new events and CLP entries instead of being diagnosed anew.
 Besides events, the locks' CLP state is scanned for the hardware rows of the runbook (A).
+
+The groups' facts, the pending incidents' settling and the hardware scan are read at the same
+time (shared through the run's :class:`~doorfix.agent.engine.fetch.RunFetcher`, paced by the
+clients' rate limits) and put together in the groups' sorted order, so the batch is the same
+as a read one after the other. A group reads only what its decision needs
+(:func:`needed_facts`): on the event path no CLP entries or incidents, and a tag's refusals no
+mobile keys; the ticket path and the retries (no event) read everything.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
-from doorfix.agent.engine.fetch import RunFetcher
+from doorfix.agent.engine.fetch import Concurrently, RunFetcher, gather_all
 from doorfix.agent.journal.store import Journal
 from doorfix.connectors.models import iso_z
-from doorfix.connectors.models.aca import Event
+from doorfix.connectors.models.aca import Center, Event
 from doorfix.connectors.models.clp import Iq
 from doorfix.playbooks.aca import playbook as aca_rejections
+from doorfix.playbooks.aca.access import rejections_at
 from doorfix.playbooks.facts import LockFacts
 from doorfix.playbooks.policy import PlanPolicy
 from doorfix.playbooks.types import Outcome
@@ -61,6 +68,34 @@ class UnresolvedError(LookupError):
         super().__init__(message)
 
 
+@dataclass(frozen=True)
+class Needs:
+    """Which of a user x lock's optional facts its decision reads."""
+
+    #: the user's mobile keys: check D (a mobile key presented), and the ticket path's report
+    mobile_keys: bool = True
+    #: the site's recent CLP entries and incidents: the ticket path's checks (A a1's quiet
+    #: lock and incidents, D's presented credential, c2's last opening)
+    clp_history: bool = True
+
+
+#: everything: the ticket path and the retries (no rejection event)
+EVERYTHING = Needs()
+
+
+def needed_facts(events: Sequence[Event], lock_id: str) -> Needs:
+    """What the decision of these events at ``lock_id`` reads (checks.py, plans.py).
+
+    With a rejection event the event chain decides: none of its checks, nor a plan, reads
+    CLP entries or incidents, and only check D (the newest rejection a mobile key's) reads
+    the mobile keys. Without one the ticket chain may read every fact.
+    """
+    rejections = rejections_at(events, lock_id)
+    if not rejections:
+        return EVERYTHING
+    return Needs(mobile_keys=rejections[-1].type == "mkey_rejected", clp_history=False)
+
+
 async def lock_facts(
     fetcher: RunFetcher,
     user_id: str,
@@ -70,7 +105,10 @@ async def lock_facts(
     window: timedelta,
     center_id: str | None = None,
 ) -> LockFacts:
-    """Assemble the facts of one user x lock (each lookup fetched once per run)."""
+    """Assemble the facts of one user x lock (each lookup fetched once per run, at once).
+
+    Only the facts :func:`needed_facts` names are read; the others are left empty.
+    """
     user = await fetcher.user(user_id)
     if user is None:
         raise UnresolvedError(f"ACA user {user_id} does not exist")
@@ -81,20 +119,18 @@ async def lock_facts(
         )
     site = center.clp_site_id
     since = fetcher.now - window
-    accesses, bookings, inventories, keys = await asyncio.gather(
-        fetcher.accesses(user.id),
-        fetcher.bookings(user.company_id, center.id),
-        fetcher.inventories(center.id),
-        fetcher.mobile_keys(user.id),
-    )
-    locks, entries, incidents, larry = await asyncio.gather(
-        fetcher.locks(site),
-        fetcher.entries(site, since),
-        fetcher.incidents(site, since),
-        fetcher.larry(site, user.clp_user_id, lock_id),
-    )
-    lock = locks.get(lock_id)
-    if lock is None and not any(lock_id in inventory.lock_ids for inventory in inventories):
+    needs = needed_facts(events, lock_id)
+    async with Concurrently() as reads:
+        accesses = reads.start(fetcher.accesses(user.id))
+        bookings = reads.start(fetcher.bookings(user.company_id, center.id))
+        inventories = reads.start(fetcher.inventories(center.id))
+        keys = reads.start(fetcher.mobile_keys(user.id)) if needs.mobile_keys else None
+        locks = reads.start(fetcher.locks(site))
+        entries = reads.start(fetcher.entries(site, since)) if needs.clp_history else None
+        incidents = reads.start(fetcher.incidents(site, since)) if needs.clp_history else None
+        larry = reads.start(fetcher.larry(site, user.clp_user_id, lock_id))
+    lock = locks.result().get(lock_id)
+    if lock is None and not any(lock_id in inv.lock_ids for inv in inventories.result()):
         raise UnresolvedError(
             f"lock {lock_id} is known neither to CLP site {site} nor to ACA center {center.id}",
             field="lock_id",
@@ -106,17 +142,17 @@ async def lock_facts(
         user=user,
         lock_id=lock_id,
         events=tuple(events),
-        accesses=accesses,
-        bookings=bookings,
-        inventories=inventories,
-        mobile_keys=keys,
+        accesses=accesses.result(),
+        bookings=bookings.result(),
+        inventories=inventories.result(),
+        mobile_keys=keys.result() if keys is not None else (),
         lock=lock,
         iq=iq,
-        larry=larry,
-        entries=tuple(e for e in entries if e.lock_id == lock_id),
+        larry=larry.result(),
+        entries=tuple(e for e in (entries.result() if entries else ()) if e.lock_id == lock_id),
         incidents=tuple(
             i
-            for i in incidents
+            for i in (incidents.result() if incidents else ())
             if (i.lock is not None and i.lock.id == lock_id)
             or (i.iq is not None and i.iq.id == iq_id)
         ),
@@ -243,11 +279,56 @@ async def collect_rejections(
         groups[(event.user_id, event.lock_id)].append(event)
     # a tag that is not the user's is its own incident, before anything else looks at the
     # group: no grant resolves it, no pending Sync Access counts it, no sync is planned for it
-    for finding in await _tag_findings(fetcher, groups, policy, lookback, on_unresolved):
-        batch.candidates.append(finding)
+    tags = await _take_unassigned_tags(fetcher, groups)
     pending = _pending(journal)
-    await _settle_pending(fetcher, pending, groups, lookback)
+    work = _to_diagnose(journal, groups, pending, batch)
+    # every read at once (each fact once per run); put together in the order above
+    async with Concurrently() as reads:
+        tag_found = [
+            reads.start(_diagnosed(fetcher, u, lock, rows, policy=policy, window=lookback))
+            for u, lock, rows in tags
+        ]
+        reads.start(_settle_pending(fetcher, pending, groups, lookback))
+        found = [
+            reads.start(_diagnosed(fetcher, u, lock, rows, policy=policy, window=lookback))
+            for u, lock, rows in work
+        ]
+        hardware = reads.start(_scan_hardware(fetcher, policy))
+    for (_, _, rows), task in zip(tags, tag_found, strict=True):
+        tag_candidate = task.result()
+        if isinstance(tag_candidate, UnresolvedError):
+            on_unresolved(str(tag_candidate), ",".join(e.id for e in rows), tag_candidate.field)
+        else:
+            batch.candidates.append(tag_candidate)
     batch.follow_ups.extend(pending.values())
+    for (_, _, rejected), task in zip(work, found, strict=True):
+        candidate = task.result()
+        if isinstance(candidate, UnresolvedError):
+            on_unresolved(
+                f"{candidate}: not decided, read again by the next run",
+                ",".join(e.id for e in rejected),
+                candidate.field,
+            )
+            undecided.update(e.id for e in rejected)
+        else:
+            batch.candidates.append(candidate)
+    batch.candidates.extend(hardware.result())
+    batch.commits.append(read.commit(undecided))
+    return batch
+
+
+def _to_diagnose(
+    journal: Journal,
+    groups: dict[tuple[str, str], list[Event]],
+    pending: dict[tuple[str, str], FollowUp],
+    batch: AcaBatch,
+) -> list[tuple[str, str, list[Event]]]:
+    """(user, lock, its rejections) to diagnose, in the groups' sorted order.
+
+    A group waiting for verification is settled instead; one whose newest event is a grant
+    is resolved (noted in ``batch``); rejections before doorfix's last fix are not diagnosed.
+    """
+    work: list[tuple[str, str, list[Event]]] = []
     for (user_id, lock_id), whole in sorted(groups.items()):
         if (user_id, lock_id) in pending:
             continue
@@ -268,30 +349,28 @@ async def collect_rejections(
                 for e in group
                 if e.type in REJECTIONS and (fixed_at is None or e.occurred_at > fixed_at)
             ]
-            if not rejected:
-                continue
-            try:
-                facts = await lock_facts(
-                    fetcher,
-                    user_id,
-                    lock_id,
-                    rejected,
-                    window=lookback,
-                    center_id=rejected[-1].center_id,
-                )
-            except UnresolvedError as exc:
-                on_unresolved(
-                    f"{exc}: not decided, read again by the next run",
-                    ",".join(e.id for e in rejected),
-                    exc.field,
-                )
-                undecided.update(e.id for e in rejected)
-                continue
-            found = lock_candidate(facts, policy, now, tuple(e.id for e in rejected))
-            batch.candidates.append(found)
-    batch.candidates.extend(await _scan_hardware(fetcher, policy))
-    batch.commits.append(read.commit(undecided))
-    return batch
+            if rejected:
+                work.append((user_id, lock_id, rejected))
+    return work
+
+
+async def _diagnosed(
+    fetcher: RunFetcher,
+    user_id: str,
+    lock_id: str,
+    rejected: list[Event],
+    *,
+    policy: PlanPolicy,
+    window: timedelta,
+) -> Candidate | UnresolvedError:
+    """One user x lock's rejections diagnosed and planned (an id resolving to nothing: why)."""
+    try:
+        facts = await lock_facts(
+            fetcher, user_id, lock_id, rejected, window=window, center_id=rejected[-1].center_id
+        )
+    except UnresolvedError as exc:
+        return exc
+    return lock_candidate(facts, policy, fetcher.now, tuple(e.id for e in rejected))
 
 
 def _by_credential_kind(events: list[Event]) -> list[list[Event]]:
@@ -302,24 +381,22 @@ def _by_credential_kind(events: list[Event]) -> list[list[Event]]:
     return [kinds[k] for k in ("tag", "mkey") if k in kinds]
 
 
-async def _tag_findings(
-    fetcher: RunFetcher,
-    groups: dict[tuple[str, str], list[Event]],
-    policy: PlanPolicy,
-    window: timedelta,
-    on_unresolved: Callable[[str, str, str], None],
-) -> list[Candidate]:
+async def _take_unassigned_tags(
+    fetcher: RunFetcher, groups: dict[tuple[str, str], list[Event]]
+) -> list[tuple[str, str, list[Event]]]:
     """Take each presented tag that is not an assigned tag of its user out of ``groups``.
 
-    One candidate per (user, lock, tag): the playbook decides it (``aca.tag_not_assigned``,
-    unless the center is still in its grace period), and the user's other events at the lock
-    are diagnosed without it.
+    One (user, lock, its rejections) per presented tag, in sorted order: the playbook decides
+    it (``aca.tag_not_assigned``, unless the center is still in its grace period), and the
+    user's other events at the lock are diagnosed without it.
     """
-    out: list[Candidate] = []
-    for (user_id, lock_id), group in sorted(groups.items()):
-        user = await fetcher.user(user_id)
+    keys = sorted(groups)
+    users = await gather_all(*(fetcher.user(user_id) for user_id, _ in keys))
+    out: list[tuple[str, str, list[Event]]] = []
+    for (user_id, lock_id), user in zip(keys, users, strict=True):
         if user is None:
             continue  # reported as unresolved with the rest of the group
+        group = groups[(user_id, lock_id)]
         found = aca_rejections.unassigned_tag_events(user, group)
         if not found:
             continue
@@ -327,14 +404,7 @@ async def _tag_findings(
         group[:] = [e for e in group if e.id not in taken]
         for rows in (found[number] for number in sorted(found)):
             rows.sort(key=lambda e: (e.occurred_at, e.id))
-            try:
-                facts = await lock_facts(
-                    fetcher, user_id, lock_id, rows, window=window, center_id=rows[-1].center_id
-                )
-            except UnresolvedError as exc:
-                on_unresolved(str(exc), ",".join(e.id for e in rows), exc.field)
-                continue
-            out.append(lock_candidate(facts, policy, fetcher.now, tuple(e.id for e in rows)))
+            out.append((user_id, lock_id, rows))
     for key in [k for k, rows in groups.items() if not rows]:
         del groups[key]
     return out
@@ -346,6 +416,7 @@ async def _settle_pending(
     groups: dict[tuple[str, str], list[Event]],
     window: timedelta,
 ) -> None:
+    unsettled: list[tuple[str, str, FollowUp]] = []
     for (user_id, lock_id), follow in pending.items():
         for event in groups.get((user_id, lock_id), ()):
             if event.occurred_at <= follow.acted_at:
@@ -355,34 +426,45 @@ async def _settle_pending(
                 follow.granted = True
             else:
                 follow.rejections += 1
-        if follow.granted:
-            continue
-        # the next granted entry at the lock proves the IQ holds the access
-        user = await fetcher.user(user_id)
-        center = await fetcher.center(user.center_id) if user else None
-        if user is None or center is None:
-            continue
-        for entry in await fetcher.entries(center.clp_site_id, fetcher.now - window):
-            if (
-                entry.lock_id == lock_id
-                and entry.user_id == user.clp_user_id
-                and entry.event_category == "lock_opened"
-                and entry.utc_date_time > follow.acted_at
-            ):
-                follow.granted = True
-                break
+        if not follow.granted:
+            unsettled.append((user_id, lock_id, follow))
+    await gather_all(*(_entry_grants(fetcher, u, lock, f, window) for u, lock, f in unsettled))
+
+
+async def _entry_grants(
+    fetcher: RunFetcher, user_id: str, lock_id: str, follow: FollowUp, window: timedelta
+) -> None:
+    """The next granted entry at the lock proves the IQ holds the access."""
+    user = await fetcher.user(user_id)
+    center = await fetcher.center(user.center_id) if user else None
+    if user is None or center is None:
+        return
+    for entry in await fetcher.entries(center.clp_site_id, fetcher.now - window):
+        if (
+            entry.lock_id == lock_id
+            and entry.user_id == user.clp_user_id
+            and entry.event_category == "lock_opened"
+            and entry.utc_date_time > follow.acted_at
+        ):
+            follow.granted = True
+            return
 
 
 async def _scan_hardware(fetcher: RunFetcher, policy: PlanPolicy) -> list[Candidate]:
-    out: list[Candidate] = []
-    for center in await fetcher.centers():
-        locks = (await fetcher.locks(center.clp_site_id)).values()
-        iq_ids = sorted({lock.iq.id for lock in locks})
-        iqs = [
-            iq
-            for iq in await asyncio.gather(*(fetcher.iq(center.clp_site_id, i) for i in iq_ids))
-            if iq is not None
-        ]
-        for diagnosis in aca_rejections.scan_hardware(locks, iqs, fetcher.now, center_id=center.id):
-            out.append(Candidate(diagnosis, aca_rejections.plan_hardware(diagnosis)))
-    return out
+    centers = await fetcher.centers()
+    found = await gather_all(*(_scan_center(fetcher, center) for center in centers))
+    return [candidate for per_center in found for candidate in per_center]
+
+
+async def _scan_center(fetcher: RunFetcher, center: Center) -> list[Candidate]:
+    locks = (await fetcher.locks(center.clp_site_id)).values()
+    iq_ids = sorted({lock.iq.id for lock in locks})
+    iqs = [
+        iq
+        for iq in await gather_all(*(fetcher.iq(center.clp_site_id, i) for i in iq_ids))
+        if iq is not None
+    ]
+    return [
+        Candidate(diagnosis, aca_rejections.plan_hardware(diagnosis))
+        for diagnosis in aca_rejections.scan_hardware(locks, iqs, fetcher.now, center_id=center.id)
+    ]

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
-from doorfix.agent.engine.fetch import RunFetcher
+from doorfix.agent.engine.fetch import RunFetcher, gather_all
 from doorfix.agent.journal.store import Journal
+from doorfix.connectors._paging import SkipHandler
 from doorfix.connectors.models import epoch_seconds, from_epoch, iso_z
 from doorfix.connectors.models.cloud import DoorLog
 from doorfix.errors import ContractError
@@ -122,56 +123,93 @@ async def collect_door_logs(
     lookback: timedelta,
     since: datetime | None,
 ) -> Batch:
-    """Read every project's new door logs and turn failure groups into candidates."""
+    """Read every project's new door logs and turn failure groups into candidates.
+
+    The projects are read at the same time; their candidates, feed positions and skipped
+    records are put together in the centers' order, as a read one after the other would.
+    """
     batch = Batch()
-    now = fetcher.now
-    latest = epoch_seconds(now + FUTURE_TOLERANCE)
-    for center in await fetcher.centers():
-        project_id = center.cloud_project_id
-        if not project_id:
-            continue
-        feed = door_log_feed(project_id)
-        read = journal.cursor(feed)
-        stored = _cursor(read)
-        start = since or (from_epoch(stored[0]) - OVERLAP if stored else now - lookback)
-        newest = stored
-        failures: list[DoorLog] = []
-        logs = fetcher.clients.cloud.iter_door_logs(project_id, start, on_skip=fetcher.on_skip)
-        async for log in logs:
-            if log.capture_time > latest:
-                # a device clock ahead: kept out of the position, or the feed would skip ahead
-                when = iso_z(from_epoch(log.capture_time))
-                fetcher.on_skip(_unusable(log, "capture_time", f"captured in the future ({when})"))
-                continue
-            if newest is None or (log.capture_time, log.log_id) > newest:
-                newest = (log.capture_time, log.log_id)
-            if log.result == "failure":
-                failures.append(log)
-        fresh = journal.unseen(feed, (event_id(project_id, log) for log in failures))
-        failures = [log for log in failures if event_id(project_id, log) in fresh]
-        found, undecided = await _candidates(fetcher, project_id, failures, policy, now)
-        batch.candidates.extend(found)
-        # no failure is marked seen without a decision: one that could not be decided stays
-        # unseen, and the position stays before it so the next run reads it again (within
-        # the look-back: an older one is past what any run reads)
-        held = [
-            (log.capture_time, log.log_id - 1)
-            for log in undecided
-            if log.capture_time >= epoch_seconds(now - lookback)
-        ]
-        if held and newest is not None:
-            newest = min(newest, *held)
-        cursor = json.dumps({"capture_time": newest[0], "log_id": newest[1]}) if newest else None
-        skipped = {event_id(project_id, log) for log in undecided}
-        batch.commits.append(
-            FeedCommit(
-                feed,
-                cursor,
-                tuple(e for log in failures if (e := event_id(project_id, log)) not in skipped),
-                read,
+    projects = [c.cloud_project_id for c in await fetcher.centers() if c.cloud_project_id]
+    skipped: list[list[ContractError]] = [[] for _ in projects]
+    try:
+        found = await gather_all(
+            *(
+                _project_logs(
+                    fetcher,
+                    journal,
+                    project_id,
+                    on_skip=skips.append,
+                    policy=policy,
+                    lookback=lookback,
+                    since=since,
+                )
+                for project_id, skips in zip(projects, skipped, strict=True)
             )
         )
+    finally:
+        for skips in skipped:
+            for record in skips:
+                fetcher.on_skip(record)
+    for candidates, commit in found:
+        batch.candidates.extend(candidates)
+        batch.commits.append(commit)
     return batch
+
+
+async def _project_logs(
+    fetcher: RunFetcher,
+    journal: Journal,
+    project_id: str,
+    *,
+    on_skip: SkipHandler,
+    policy: PlanPolicy,
+    lookback: timedelta,
+    since: datetime | None,
+) -> tuple[list[Candidate], FeedCommit]:
+    """One project's new door logs: its candidates and the feed position to store."""
+    now = fetcher.now
+    latest = epoch_seconds(now + FUTURE_TOLERANCE)
+    feed = door_log_feed(project_id)
+    read = journal.cursor(feed)
+    stored = _cursor(read)
+    start = since or (from_epoch(stored[0]) - OVERLAP if stored else now - lookback)
+    newest = stored
+    failures: list[DoorLog] = []
+    logs = fetcher.clients.cloud.iter_door_logs(project_id, start, on_skip=on_skip)
+    async for log in logs:
+        if log.capture_time > latest:
+            # a device clock ahead: kept out of the position, or the feed would skip ahead
+            when = iso_z(from_epoch(log.capture_time))
+            on_skip(_unusable(log, "capture_time", f"captured in the future ({when})"))
+            continue
+        if newest is None or (log.capture_time, log.log_id) > newest:
+            newest = (log.capture_time, log.log_id)
+        if log.result == "failure":
+            failures.append(log)
+    fresh = journal.unseen(feed, (event_id(project_id, log) for log in failures))
+    failures = [log for log in failures if event_id(project_id, log) in fresh]
+    found, undecided = await _candidates(
+        fetcher, project_id, failures, policy, now, on_skip=on_skip
+    )
+    # no failure is marked seen without a decision: one that could not be decided stays
+    # unseen, and the position stays before it so the next run reads it again (within
+    # the look-back: an older one is past what any run reads)
+    held = [
+        (log.capture_time, log.log_id - 1)
+        for log in undecided
+        if log.capture_time >= epoch_seconds(now - lookback)
+    ]
+    if held and newest is not None:
+        newest = min(newest, *held)
+    cursor = json.dumps({"capture_time": newest[0], "log_id": newest[1]}) if newest else None
+    skipped = {event_id(project_id, log) for log in undecided}
+    commit = FeedCommit(
+        feed,
+        cursor,
+        tuple(e for log in failures if (e := event_id(project_id, log)) not in skipped),
+        read,
+    )
+    return found, commit
 
 
 async def _candidates(
@@ -180,6 +218,8 @@ async def _candidates(
     failures: Iterable[DoorLog],
     policy: PlanPolicy,
     now: datetime,
+    *,
+    on_skip: SkipHandler,
 ) -> tuple[list[Candidate], list[DoorLog]]:
     """The groups' candidates, and the failures no candidate could be made of (undecided)."""
     groups: dict[tuple[str, str, str], list[DoorLog]] = defaultdict(list)
@@ -196,7 +236,7 @@ async def _candidates(
         if unresolved is not None:
             field, why = unresolved
             why = f"{why} ({len(logs)} failure(s)): not decided, read again by the next run"
-            fetcher.on_skip(_unusable(logs[-1], field, why))
+            on_skip(_unusable(logs[-1], field, why))
             undecided.extend(logs)
             return None
         value = logs[-1].credential_value

@@ -3,13 +3,19 @@
 Every getter is memoised by its arguments for the life of a :class:`RunFetcher`, and
 concurrent callers of the same fact await the same request, so ten incidents at one center
 cost one call for its inventories, not ten. A single read answered ``not found`` is ``None``.
+
+A shared read belongs to the run, not to its first caller: a caller that is cancelled (its
+sibling read failed, the run was stopped) leaves it running for the others. A read that
+failed stays failed for the run: every caller of that fact gets the same error (it is never
+turned into a value, nor asked again within the run).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from datetime import datetime
+from types import TracebackType
 from typing import Any, TypeVar
 
 from doorfix.connectors._paging import SkipHandler
@@ -35,6 +41,61 @@ NOT_FOUND = frozenset({"not_found", "2202"})
 async def collect(items: AsyncIterator[T]) -> tuple[T, ...]:
     """Drain an async iterator into a tuple."""
     return tuple([item async for item in items])
+
+
+class Concurrently:
+    """Reads started together (a task group); leaving the block waits for all of them.
+
+    When one fails the others are cancelled and its error is raised as itself (the first
+    one, unwrapped from the task group's ``ExceptionGroup``), so a caller sees the same
+    ``UpstreamError`` or ``ContractError``, naming its system and endpoint, that a
+    sequential read would have raised.
+    """
+
+    def __init__(self) -> None:
+        self._group = asyncio.TaskGroup()
+
+    def start(self, call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Start ``call``; its task's result is there once the block is left."""
+        return self._group.create_task(call)
+
+    async def __aenter__(self) -> Concurrently:
+        await self._group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        first: BaseException | None = None
+        try:
+            await self._group.__aexit__(kind, error, trace)
+        except BaseExceptionGroup as failed:
+            first = _first(failed)
+        if first is not None:
+            raise first
+
+
+async def gather_all(*calls: Coroutine[Any, Any, T]) -> list[T]:
+    """Await ``calls`` at the same time; their results in the order given (see
+    :class:`Concurrently` for a failure)."""
+    async with Concurrently() as reads:
+        tasks = [reads.start(call) for call in calls]
+    return [task.result() for task in tasks]
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a shared read's error as seen (its waiters may all have been cancelled)."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def or_none(call: Awaitable[T]) -> T | None:
@@ -73,6 +134,7 @@ class RunFetcher:
         future = self._memo.get(key)
         if future is None:
             future = asyncio.ensure_future(make())
+            future.add_done_callback(_retrieved)
             self._memo[key] = future
         result: T = await asyncio.shield(future)
         return result

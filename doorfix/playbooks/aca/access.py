@@ -36,7 +36,16 @@ def same_room(a: str, b: str) -> bool:
 
 def rejection_events(facts: LockFacts) -> list[Event]:
     """The rejection events of the facts' lock, oldest first."""
-    rows = [e for e in facts.events if e.type.endswith("_rejected") and e.lock_id == facts.lock_id]
+    return rejections_at(facts.events, facts.lock_id)
+
+
+def rejections_at(events: Iterable[Event], lock_id: str) -> list[Event]:
+    """The rejection events among ``events`` at ``lock_id``, oldest first.
+
+    Non-empty: the event path (:data:`~doorfix.playbooks.aca.checks.EVENT_CHAIN`) decides;
+    empty: the ticket path. The newest one's type says which credential was presented.
+    """
+    rows = [e for e in events if e.type.endswith("_rejected") and e.lock_id == lock_id]
     return sorted(rows, key=lambda e: (e.occurred_at, e.id))
 
 
