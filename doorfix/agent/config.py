@@ -324,6 +324,9 @@ class GuardsSection(_Section):
     pending_escalate_hours: Positive = 24
     release_grace_hours: Positive = 24
     verify_timeout_seconds: Positive = 120
+    #: refusals at a lock this soon after doorfix fixed the user's access there are the fix
+    #: still reaching the IQ, not a new fault (no Sync Access is planned for them)
+    propagation_grace_seconds: NonNegativeInt = 120
     #: a failing mobile key is a vendor bug ("a new key still fails") only when it was issued
     #: after the previous key failed and at most this many days before the rejection
     mkey_replacement_window_days: Annotated[int, Field(ge=1, le=365)] = 14

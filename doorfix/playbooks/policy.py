@@ -32,6 +32,8 @@ class GuardValues(Protocol):
     def license_lookahead_days(self) -> int: ...
     @property
     def mkey_replacement_window_days(self) -> int: ...
+    @property
+    def propagation_grace_seconds(self) -> int: ...
 
 
 #: ``(start "HH:MM", end "HH:MM")`` in the project's time zone.
@@ -67,6 +69,9 @@ class PlanPolicy:
     #: a failing mobile key issued at most this long before the rejection, after the previous
     #: key failed, is "a new key that still fails" (a vendor bug); an older one is not
     mkey_replacement_window: timedelta = timedelta(days=14)
+    #: a refusal at a lock this soon after doorfix fixed the user's access there is the fix
+    #: still reaching the IQ (CLP propagates a change to the IQs seconds later): the fix's own
+    propagation_grace: timedelta = timedelta(seconds=120)
 
     def __post_init__(self) -> None:
         """Refuse values no plan could honour (a config error, not a runtime surprise)."""
@@ -100,6 +105,7 @@ class PlanPolicy:
             renewal_months=guards.renewal_months,
             license_lookahead=timedelta(days=guards.license_lookahead_days),
             mkey_replacement_window=timedelta(days=guards.mkey_replacement_window_days),
+            propagation_grace=timedelta(seconds=guards.propagation_grace_seconds),
             holiday_hours=holiday_hours or _NO_HOURS,
         )
 

@@ -281,7 +281,7 @@ async def collect_rejections(
     # group: no grant resolves it, no pending Sync Access counts it, no sync is planned for it
     tags = await _take_unassigned_tags(fetcher, groups)
     pending = _pending(journal)
-    work = _to_diagnose(journal, groups, pending, batch)
+    work = _to_diagnose(journal, groups, pending, batch, grace=policy.propagation_grace)
     # every read at once (each fact once per run); put together in the order above
     async with Concurrently() as reads:
         tag_found = [
@@ -322,11 +322,14 @@ def _to_diagnose(
     groups: dict[tuple[str, str], list[Event]],
     pending: dict[tuple[str, str], FollowUp],
     batch: AcaBatch,
+    *,
+    grace: timedelta,
 ) -> list[tuple[str, str, list[Event]]]:
     """(user, lock, its rejections) to diagnose, in the groups' sorted order.
 
     A group waiting for verification is settled instead; one whose newest event is a grant
-    is resolved (noted in ``batch``); rejections before doorfix's last fix are not diagnosed.
+    is resolved (noted in ``batch``); rejections before doorfix's last fix, or within
+    ``grace`` after it (the fix still reaching the lock's IQ), are not diagnosed.
     """
     work: list[tuple[str, str, list[Event]]] = []
     for (user_id, lock_id), whole in sorted(groups.items()):
@@ -347,7 +350,7 @@ def _to_diagnose(
             rejected = [
                 e
                 for e in group
-                if e.type in REJECTIONS and (fixed_at is None or e.occurred_at > fixed_at)
+                if e.type in REJECTIONS and (fixed_at is None or e.occurred_at > fixed_at + grace)
             ]
             if rejected:
                 work.append((user_id, lock_id, rejected))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from doorfix.clock import Clock
+from doorfix.clock import Clock, ManualClock
 from doorfix.errors import System
 from doorfix.sandbox.api.auth import SandboxCredentials, TokenStore
 from doorfix.sandbox.faults.api import ApiFaults, DroppedConnection, FaultKind, Hit
@@ -241,8 +241,7 @@ async def gate(
     if kind is FaultKind.SLOW:
         if hit.after and write:
             return hit  # the write lands first; its answer is held back (see after_write)
-        # real time on purpose: this is what a client's timeout sees
-        await asyncio.sleep(hit.slow_seconds)
+        await slow_answer(state, hit.slow_seconds)
         return None
     if kind is FaultKind.DROP:
         if hit.after and write:
@@ -265,6 +264,16 @@ async def gate(
     if kind is FaultKind.CLOUD_BUSINESS_ERROR:
         raise Answer(envelope(200, hit.code, hit.message))
     return None
+
+
+async def slow_answer(state: SandboxState, seconds: float) -> None:
+    """Hold an answer back ``seconds``: real time (what a client's timeout sees), except in a
+    world on a :class:`ManualClock`, a test stepping time, where the wait is that clock's, so
+    concurrent requests keep one order and a seed gives one storm."""
+    if isinstance(state.clock, ManualClock):
+        await state.clock.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
 
 
 async def after_write(hit: Hit | None, what: str) -> None:

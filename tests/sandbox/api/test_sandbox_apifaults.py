@@ -10,8 +10,11 @@ import pytest
 from contract_shapes import ACA_EVENTS, ACA_PROBLEM, CLOUD_UNAUTHORIZED, CLP_ERROR, assert_shape
 from sandbox_calls import active_pair, bearer, cloud_call, pick
 
+from doorfix.clock import SystemClock
+from doorfix.sandbox.api.auth import SandboxCredentials
 from doorfix.sandbox.api.transport import InProcessSandbox
 from doorfix.sandbox.faults.api import ApiFaults, FaultKind
+from doorfix.sandbox.scenarios.registry import build_scenario
 
 
 def _project_id(sb: InProcessSandbox) -> str:
@@ -106,12 +109,28 @@ async def test_drop_after_a_write_took_effect(sandbox: InProcessSandbox) -> None
     assert row.outcome == "ok"
 
 
-async def test_slow_answers_after_real_time(sandbox: InProcessSandbox) -> None:
-    sandbox.faults.add("slow", system="aca", slow_seconds=0.2)
-    started = time.perf_counter()
+async def test_slow_answers_after_real_time() -> None:
+    # a world on the real clock: the wait is what a client's timeout sees
+    world = build_scenario("demo", seed=0, clock=SystemClock())
+    box = InProcessSandbox.create(
+        world, credentials=SandboxCredentials(), api_faults=ApiFaults(seed=0)
+    )
+    async with box:
+        box.faults.add("slow", system="aca", slow_seconds=0.2)
+        started = time.perf_counter()
+        response = await _centers(box)
+        assert response.status_code == 200
+        assert time.perf_counter() - started >= 0.2
+
+
+async def test_slow_answers_on_a_manual_clock_wait_that_clock(sandbox: InProcessSandbox) -> None:
+    # a test stepping time: the wait is the world's clock's, so a seed gives one order
+    sandbox.faults.add("slow", system="aca", slow_seconds=30)
+    before, started = sandbox.state.clock.now(), time.perf_counter()
     response = await _centers(sandbox)
     assert response.status_code == 200
-    assert time.perf_counter() - started >= 0.2
+    assert (sandbox.state.clock.now() - before).total_seconds() >= 30
+    assert time.perf_counter() - started < 5
 
 
 # --------------------------------------------------------------------------- tokens
