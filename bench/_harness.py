@@ -19,9 +19,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
+
+if TYPE_CHECKING:
+    from doorfix.agent.engine.state import Agent
 
 #: the benchmarks' simulated "now" (the scale scenario spreads its rows over the days before)
 START = datetime(2026, 11, 16, 8, 0, 0, tzinfo=UTC)
@@ -149,3 +152,19 @@ def scale_sandbox(centers: int, rows: int, *, seed: int = 0) -> Iterator[dict[st
         yield ready
     finally:
         stop_sandbox(process)
+
+
+def served_agent(settings: Any, ready: dict[str, Any], journal: Any, clock: Any) -> Agent:
+    """An agent on the sandbox a :func:`start_sandbox` process serves (``ready``: its line)."""
+    from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
+
+    urls = ready["urls"]
+    return build_agent(
+        settings,
+        sandbox_secrets(
+            ready["cloud_client_secret"], ready["aca_api_key"], ready["clp_client_secret"]
+        ),
+        clock=clock,
+        journal=journal,
+        urls=Urls(urls["cloud"], urls["aca"], urls["clp"], urls["clp_identity"]),
+    )

@@ -37,13 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _harness import MIB, START, PeakRss, scale_sandbox
+from _harness import MIB, START, PeakRss, scale_sandbox, served_agent
 
 from doorfix.agent.config import Settings
 from doorfix.agent.engine.run import PLAYBOOKS, run_once
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
-from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import AcceleratedClock
 from doorfix.log import configure_logging
 
@@ -100,16 +99,7 @@ def make_agent(ready: dict[str, Any], journal_path: Path, rps: float) -> Agent:
             "journal": {"path": str(journal_path)},
         }
     )
-    urls = ready["urls"]
-    return build_agent(
-        settings,
-        sandbox_secrets(
-            ready["cloud_client_secret"], ready["aca_api_key"], ready["clp_client_secret"]
-        ),
-        clock=clock,
-        journal=Journal(journal_path, clock=clock),
-        urls=Urls(urls["cloud"], urls["aca"], urls["clp"], urls["clp_identity"]),
-    )
+    return served_agent(settings, ready, Journal(journal_path, clock=clock), clock)
 
 
 async def cycle(ready: dict[str, Any], journal_path: Path, rps: float) -> list[RunFigures]:

@@ -22,12 +22,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _harness import MIB, START, PeakRss, scale_sandbox
+from _harness import MIB, START, PeakRss, scale_sandbox, served_agent
 
 from doorfix.agent.config import Settings
 from doorfix.agent.engine.run import run_once
 from doorfix.agent.journal.store import Journal
-from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import ManualClock
 from doorfix.log import configure_logging
 
@@ -39,16 +38,7 @@ async def run(ready: dict[str, Any], rps: float, journal_path: Path) -> None:
     settings = Settings.model_validate(
         {"cloud": limits, "aca": limits, "clp": limits, "journal": {"path": str(journal_path)}}
     )
-    urls = ready["urls"]
-    agent = build_agent(
-        settings,
-        sandbox_secrets(
-            ready["cloud_client_secret"], ready["aca_api_key"], ready["clp_client_secret"]
-        ),
-        clock=clock,
-        journal=Journal(journal_path, clock=clock),
-        urls=Urls(urls["cloud"], urls["aca"], urls["clp"], urls["clp_identity"]),
-    )
+    agent = served_agent(settings, ready, Journal(journal_path, clock=clock), clock)
     try:
         with PeakRss() as rss:
             started = time.perf_counter()

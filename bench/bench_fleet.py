@@ -60,7 +60,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from _harness import START, scale_sandbox
+from _harness import START, scale_sandbox, served_agent
 from bench_daemon_cycle import SYSTEMS, least_floor, steady_least
 from procrastinate import App, PsycopgConnector
 
@@ -70,7 +70,6 @@ from doorfix.agent.daemon.fleet import JOURNAL_LOCK, QUEUE, FleetDaemon
 from doorfix.agent.engine.run import PLAYBOOKS, run_once
 from doorfix.agent.journal.lock import DbRunLock
 from doorfix.agent.journal.store import Journal
-from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import AcceleratedClock, StoppableClock, SystemClock
 from doorfix.log import configure_logging
 
@@ -195,16 +194,7 @@ async def replica(ready: dict[str, Any], url: str, rps: float, t0: float) -> Non
             "schedule": {p.replace("-", "_"): never for p in PLAYBOOKS},
         }
     )
-    urls = ready["urls"]
-    agent = build_agent(
-        settings,
-        sandbox_secrets(
-            ready["cloud_client_secret"], ready["aca_api_key"], ready["clp_client_secret"]
-        ),
-        clock=clock,
-        journal=Journal(url, clock=clock),
-        urls=Urls(urls["cloud"], urls["aca"], urls["clp"], urls["clp_identity"]),
-    )
+    agent = served_agent(settings, ready, Journal(url, clock=clock), clock)
 
     async def timed(agent: Any, playbook: str, **kwargs: Any) -> Any:
         before = {s: c.calls for s, c in agent.clients.stats().items()}

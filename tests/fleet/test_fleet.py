@@ -258,7 +258,15 @@ def in_flight(url: str) -> int:
 def test_replicas_killed_at_random_points_repeat_lose_and_double_nothing(
     tmp_path: Path, pg_url: str
 ) -> None:
-    kill_loop(tmp_path, pg_url, kills=int(os.environ.get("DOORFIX_FLEET_KILLS", "3")), seed=15)
+    kill_loop(tmp_path, pg_url, kills=int(os.environ.get("DOORFIX_FLEET_KILLS", "20")), seed=15)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fifty_kills_at_random_points_repeat_lose_and_double_nothing(
+    tmp_path: Path, pg_url: str
+) -> None:
+    kill_loop(tmp_path, pg_url, kills=50, seed=16)
 
 
 #: each system's rate limit in the fleet's config, low enough that runs are held to it
