@@ -27,9 +27,11 @@ count as nothing in the floor.
 * **60 s, simulated idle time.** A 60 s interval in real time would take half an hour for the
   same sample, so the daemon's timetable is replayed on a clock that skips the idle time
   between runs and every wait (rate-limit spacing, the verification's 5 s polls, the world's
-  push delay) but runs everything else in real time: the runs themselves, in the order the
-  daemon takes them (door-logs, then aca-rejections, every 60 s; a run that overruns the tick
-  is followed at once). The sandbox runs in process (ASGI) on the same clock.
+  push delay; waits of concurrent tasks overlap, as in real time: the clock jumps to the
+  earliest wake-up once every task waits) but runs everything else in real time: the runs
+  themselves, in the order the daemon takes them (door-logs, then aca-rejections, every 60 s;
+  a run that overruns the tick is followed at once). The sandbox runs in process (ASGI) on the
+  same clock.
 
     python bench/bench_time_to_fix.py [--refusals 20] [--window 5:100,60:1200] [--seed 0]
 """
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import math
 import random
@@ -299,21 +302,50 @@ async def real_time(every: int, n: int, window: float, rng: random.Random, tmp: 
 
 
 class SkipClock:
-    """Real time, plus every wait and idle stretch skipped in an instant."""
+    """Real time, plus every wait skipped: concurrent waits overlap, as they do in real time.
+
+    A task's ``sleep`` registers its wake-up time and waits; once no task can run (every one
+    waits on this clock), the clock jumps to the earliest wake-up and wakes those due. So 25
+    verifications sleeping 2 s at once cost 2 s of clock time, not 50 s (a clock that added
+    each wait as it came would count them one after another).
+    """
 
     def __init__(self, start: datetime) -> None:
         self._start = start
         self._t0 = time.monotonic()
         self._skipped = 0.0
+        self._waiters: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._seq = 0
+        self._driver: asyncio.Task[None] | None = None
 
     def now(self) -> datetime:
         """Start plus the real time elapsed plus the time skipped."""
         return self._start + timedelta(seconds=time.monotonic() - self._t0 + self._skipped)
 
     async def sleep(self, seconds: float) -> None:
-        """A wait passes at once (nothing else runs in the meantime but other tasks' turns)."""
-        self._skipped += max(0.0, seconds)
-        await asyncio.sleep(0)
+        """Wait ``seconds`` of this clock's time, which passes once every task waits."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._seq += 1
+        heapq.heappush(
+            self._waiters, (self.now() + timedelta(seconds=max(0.0, seconds)), self._seq, future)
+        )
+        if self._driver is None or self._driver.done():
+            self._driver = loop.create_task(self._drive())
+        await future
+
+    async def _drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiters:
+            await asyncio.sleep(0)
+            if loop._ready:  # type: ignore[attr-defined]  # another task can still run
+                continue
+            wake = self._waiters[0][0]
+            self.skip_to(wake)
+            while self._waiters and self._waiters[0][0] <= self.now():
+                _, _, future = heapq.heappop(self._waiters)
+                if not future.done():
+                    future.set_result(None)
 
     def skip_to(self, when: datetime) -> None:
         """Jump forward to ``when`` (nothing if it is past)."""
