@@ -446,9 +446,15 @@ def run_crash_loop(tmp_path: Path, *, crashes: int, seed: int) -> Tally:
         tally.log.append(f"final daemon at {time.monotonic() - began:.1f} s")
         with daemon(config) as proc:
             proc.wait_started()
-            wait_for(
-                lambda: not sandbox.remaining(), timeout=90, what="every remediable fault cleared"
-            )
+            try:
+                wait_for(
+                    lambda: not sandbox.remaining(),
+                    timeout=90,
+                    what="every remediable fault cleared",
+                )
+            except AssertionError as exc:
+                # say which: its journal history tells why doorfix left it
+                raise AssertionError(f"{exc}; still present: {sandbox.remaining()}") from None
             # one more run of every playbook after the fixes: nothing is written again
             done = {p: len(proc.events("run_completed", playbook=p)) for p in PLAYBOOKS}
             wait_for(

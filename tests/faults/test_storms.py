@@ -233,6 +233,8 @@ async def test_repeated_and_hours_late_events_never_fix_twice(world: World) -> N
     incident = world.agent.journal.incident(fixed.incident_id)
     assert incident is not None
     assert len(set(incident.event_ids)) == len(incident.event_ids)  # each event once
+    # ...and the late refusals are kept with the fix they came before
+    assert {e.id for e in late} <= set(incident.event_ids)
 
 
 async def test_refusals_read_after_another_playbook_fixed_their_door_join_that_fix(

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
 from doorfix.agent.engine.fetch import Concurrently, RunFetcher, gather_all
+from doorfix.agent.journal.rows import IncidentRow
 from doorfix.agent.journal.store import Journal
 from doorfix.connectors.models import iso_z
 from doorfix.connectors.models.aca import Center, Event
@@ -57,6 +58,17 @@ class AcaBatch(Batch):
     follow_ups: list[FollowUp] = field(default_factory=list)
     #: user x lock pairs whose newest event is a grant: what was deferred for them resolved
     resolved: list[dict[str, str]] = field(default_factory=list)
+    #: refusals from before doorfix's fix of their user x lock (or within the propagation
+    #: grace after it): they join the fix's incident, never diagnosed again
+    joins: list[FixJoin] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FixJoin:
+    """Refusals that belong to an incident doorfix fixed (see :attr:`AcaBatch.joins`)."""
+
+    incident: IncidentRow
+    event_ids: tuple[str, ...]
 
 
 class UnresolvedError(LookupError):
@@ -175,15 +187,15 @@ def lock_candidate(
     )
 
 
-def _fix_time(journal: Journal, user_id: str, lock_id: str) -> datetime | None:
-    """When doorfix last fixed (or synced for) this user x lock, if it did."""
-    latest: datetime | None = None
+def _last_fix(journal: Journal, user_id: str, lock_id: str) -> tuple[datetime, IncidentRow] | None:
+    """When doorfix last fixed (or synced for) this user x lock, and that incident, if it did."""
+    latest: tuple[datetime, IncidentRow] | None = None
     for incident in journal.incidents(subject={"user_id": user_id, "lock_id": lock_id}, limit=20):
         for row in journal.history(incident.incident_id):
             if row.outcome in (Outcome.FIXED, Outcome.PENDING_VERIFICATION) and (
-                latest is None or row.at > latest
+                latest is None or row.at > latest[0]
             ):
-                latest = row.at
+                latest = (row.at, incident)
     return latest
 
 
@@ -329,7 +341,8 @@ def _to_diagnose(
 
     A group waiting for verification is settled instead; one whose newest event is a grant
     is resolved (noted in ``batch``); rejections before doorfix's last fix, or within
-    ``grace`` after it (the fix still reaching the lock's IQ), are not diagnosed.
+    ``grace`` after it (the fix still reaching the lock's IQ), are not diagnosed: they join
+    the fix's incident (``batch.joins``).
     """
     work: list[tuple[str, str, list[Event]]] = []
     for (user_id, lock_id), whole in sorted(groups.items()):
@@ -340,18 +353,23 @@ def _to_diagnose(
             # the person got in after all: nothing left to fix
             batch.resolved.append({"user_id": user_id, "lock_id": lock_id})
             continue
-        fixed_at = _fix_time(journal, user_id, lock_id)
+        last = _last_fix(journal, user_id, lock_id)
         # a tag and a mobile key fail for their own reasons (a revoked key is no IQ out of
         # sync): each credential kind is diagnosed on its own events, and a grant with one
         # kind resolves only that kind
         for group in _by_credential_kind(whole):
             if group[-1].type in GRANTS:
                 continue
-            rejected = [
-                e
-                for e in group
-                if e.type in REJECTIONS and (fixed_at is None or e.occurred_at > fixed_at + grace)
-            ]
+            refused = [e for e in group if e.type in REJECTIONS]
+            settled_by = (
+                [] if last is None else [e for e in refused if e.occurred_at <= last[0] + grace]
+            )
+            rejected = [e for e in refused if e not in settled_by]
+            if settled_by and last is not None:
+                held = set(last[1].event_ids)
+                new = tuple(e.id for e in settled_by if e.id not in held)
+                if new:
+                    batch.joins.append(FixJoin(last[1], new))
             if rejected:
                 work.append((user_id, lock_id, rejected))
     return work

@@ -544,7 +544,9 @@ class Executor:
         Only a cell that doorfix's own disable can explain is switched back on: disabled in the
         Access Matrix at a time doorfix's call could land (from the intent to ``landed_by``).
         A cell that is gone, disabled because its booking ended, or disabled later (by an
-        administrator, minutes or days after) is left as found.
+        administrator, minutes or days after) is left as found. An active cell unchanged since
+        before the intent saw neither call land: ``skipped``, like any call that never took
+        effect.
         """
         user_id, lock_id = p["user_id"], p["lock_id"]
         cell = await self._cell(user_id, lock_id)
@@ -569,6 +571,10 @@ class Executor:
                 "that gave it is gone): doorfix left it as found."
             )
             return _left_alone(row, found, text)
+        elif cell.changed_at < row.started_at - timedelta(seconds=1):
+            # unchanged since before the intent: neither the disable nor the enable landed,
+            # so the toggle never took effect and may run again at once (no cool-down)
+            return "skipped", found | {"changed_at": iso_z(cell.changed_at, whole_seconds=True)}
         larry = await self._c.clp.larry_access(v["site_id"], v["clp_user_id"], lock_id)
         ok = larry.status == "granted"
         return ("succeeded" if ok else "failed"), found | {"larry_access": larry.status}

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merge_by_key
-from doorfix.agent.engine.collect_aca import AcaBatch, collect_rejections
+from doorfix.agent.engine.collect_aca import AcaBatch, FixJoin, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.escalate import escalate
@@ -335,6 +335,8 @@ async def _work(
     if isinstance(batch, AcaBatch):
         for follow in batch.follow_ups:
             settle(run, follow)
+        for join in batch.joins:
+            _join_fix(run, join)
         if not dry_run:
             for subject in batch.resolved:
                 close_resolved(journal, run_id=run_id, subject=subject)
@@ -547,6 +549,29 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow
     ):
         return row
     return None
+
+
+def _join_fix(run: RunState, join: FixJoin) -> None:
+    """Refusals from before a fix (or on its way to the IQ): kept with the fix's incident."""
+    incident = join.incident
+    run.journal.add_events(
+        incident.incident_id,
+        event_ids=join.event_ids,
+        evidence={},
+        feeds=run.feeds_of(join.event_ids),
+        run_id=None if run.dry_run else run.report.run_id,
+    )
+    run.report.repeats.append(
+        RepeatReport(
+            cause=incident.cause,
+            subject=incident.subject,
+            joined_incident_id=incident.incident_id,
+            outcome=incident.outcome or "",
+            event_ids=list(join.event_ids),
+            first_seen_at=incident.first_seen_at,
+        )
+    )
+    log.info("incident_repeated", incident_id=incident.incident_id, events=len(join.event_ids))
 
 
 def _fixed_before(run: RunState, row: IncidentRow, candidate: Candidate) -> bool:
