@@ -27,7 +27,8 @@ After every kill, a copy of the journal file (with its WAL) is checked (:func:`c
   user and lock (the toggle pair, within the 1 h cool-down that outlives the test), one Sync
   Access per collection (so at most one per run) plus the one repeat the rules allow when a
   kill left a Sync Access's outcome unknown and the next reconciliation sent it again (the
-  journal's ``sent_again``), and no access left disabled at the end.
+  journal's ``sent_again``, noted on the action before the call, so a kill during that call
+  counts too), and no access left disabled at the end.
 
 The loop ends with a clean daemon that runs until every remediable fault is cleared, then
 SIGTERM; the same checks run on the final journal, and no action or run is left in flight.

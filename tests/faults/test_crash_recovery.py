@@ -220,6 +220,41 @@ async def test_a_sync_access_a_kill_left_unknown_is_sent_again_at_once(
     assert world.present()["aca.iq_out_of_sync"] is False
 
 
+async def test_a_sync_access_sent_again_is_noted_first_and_never_sent_a_third_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = world.agent.journal
+    flying = await kill_before_the_call(world, monkeypatch, "sync_access", "aca-rejections")
+    real_sync = Executor._sync
+
+    async def landed_then_killed(self: Executor, *args: Any) -> Any:
+        await real_sync(self, *args)  # the job is sent again and runs...
+        raise Killed  # ...and the process dies before the journal records it
+
+    monkeypatch.setattr(Executor, "_sync", landed_then_killed)
+    await killed_run(world, "aca-rejections")
+
+    # the journal said what the reconciliation was about to do before it did it
+    [still] = journal.in_flight()
+    assert still.action_id == flying.action_id
+    assert still.detail is not None
+    assert still.detail["sent_again"] is True
+    assert writes(world, "sync_access") == 1
+
+    monkeypatch.undo()
+    await world.run("aca-rejections")
+
+    # sent again once already: not a third time; the next presentation proves it
+    assert writes(world, "sync_access") == 1
+    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    assert reconciled.status == "failed"
+    assert reconciled.detail is not None
+    assert reconciled.detail["outcome_unknown"] is True
+    synced = journal.incident(flying.incident_id)
+    assert synced is not None
+    assert (synced.open, synced.outcome) == (True, "pending_verification")
+
+
 def _subject(world: World, row: ActionRow) -> tuple[str, str]:
     incident = world.agent.journal.incident(row.incident_id)
     assert incident is not None

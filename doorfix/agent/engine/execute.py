@@ -224,13 +224,7 @@ class Executor:
                 return self._unsent(action, exc)
             # the change was made and only its re-read failed: not failed, not claimed; the
             # action stays in flight and the next run's reconciliation re-reads the target
-            log.warning(
-                "remedy_unverified",
-                remedy=action.remedy.value,
-                target=action.target,
-                system=exc.system,
-                endpoint=exc.endpoint,
-            )
+            _log_left_in_flight("remedy_unverified", action, exc)
             detail = {"error": str(exc), "unverified": True}
             return ActionResult("unknown", Outcome.PENDING_VERIFICATION, detail)
         finally:
@@ -245,13 +239,7 @@ class Executor:
             # the write's answer was lost or an error the server may have sent after acting
             # (a 5xx, a timeout): neither claimed nor failed nor sent again; the next run's
             # reconciliation re-reads the target first
-            log.warning(
-                "remedy_outcome_unknown",
-                remedy=action.remedy.value,
-                target=action.target,
-                system=exc.system,
-                endpoint=exc.endpoint,
-            )
+            _log_left_in_flight("remedy_outcome_unknown", action, exc)
             detail = {"error": str(exc), "outcome_unknown": True}
             return ActionResult("unknown", Outcome.DEFERRED, detail, write_error=True)
         if isinstance(exc, TransientError) and not exc.maybe_processed:
@@ -464,6 +452,7 @@ class Executor:
         *,
         subject: Mapping[str, str],
         landed_by: datetime,
+        sending_again: Callable[[], None] = lambda: None,
     ) -> tuple[Settled, dict[str, Any]]:
         """Settle an action left in flight by re-reading its target; never fire it blindly.
 
@@ -476,16 +465,19 @@ class Executor:
         changed since the intent was written is left alone, and the detail says what was
         found (``left_alone``, with the outcome ``needs_human`` and the steps). The calls of
         the crashed process could land until ``landed_by``; a change after it is a person's.
-        A detail with an ``outcome`` decides the incident (see reconcile).
+        A detail with an ``outcome`` decides the incident (see reconcile). ``sending_again``
+        is called just before a call is made again (the journal records that intent).
         """
         p = row.params.get("call", {})
         v = row.params.get("verify", {})
         remedy = Remedy(row.remedy)
         cloud = self._c.cloud
         if remedy is Remedy.TOGGLE_ACCESS_MATRIX:
-            return await self._complete_toggle(row, p, v, landed_by=landed_by)
+            return await self._complete_toggle(
+                row, p, v, landed_by=landed_by, sending_again=sending_again
+            )
         if remedy is Remedy.SYNC_ACCESS:
-            return await self._complete_sync(row, p, v, subject)
+            return await self._complete_sync(row, p, v, subject, sending_again)
         if remedy is Remedy.RENEW_LICENSE:
             door = await cloud.get_door_detail(p["project_id"], p["door_id"])
             before = v.get("expires_at")
@@ -538,6 +530,7 @@ class Executor:
         v: Mapping[str, Any],
         *,
         landed_by: datetime,
+        sending_again: Callable[[], None],
     ) -> tuple[Settled, dict[str, Any]]:
         """Finish a toggle a crash cut off, unless a person changed the cell since the intent.
 
@@ -563,6 +556,7 @@ class Executor:
             )
             if not ours:
                 return _left_alone(row, found, _toggle_found_text(user_id, lock_id, cell))
+            sending_again()
             await self._c.aca.set_access_matrix(user_id, lock_id, enabled=True)
             found["re_enabled"] = True
         elif cell is None:
@@ -585,6 +579,7 @@ class Executor:
         p: Mapping[str, Any],
         v: Mapping[str, Any],
         subject: Mapping[str, str],
+        sending_again: Callable[[], None],
     ) -> tuple[Settled, dict[str, Any]]:
         """Send again a Sync Access a crash left unknown, while its preconditions still hold.
 
@@ -592,11 +587,22 @@ class Executor:
         nothing tells whether the cut-off one ran (CLP lists no jobs by collection): waiting
         for a presentation that may never come would leave the person locked out. It is sent
         again at once when ACA and CLP still grant the user the lock (C c2); otherwise what
-        changed is reported and nothing is sent.
+        changed is reported and nothing is sent. It is sent again once at most: a crash that
+        cut off the second one too (the journal noted it before sending) leaves the outcome
+        unknown, and the next presentation at the lock proves it.
         """
         user_id, lock_id = subject.get("user_id"), subject.get("lock_id")
-        if user_id is None or lock_id is None or not v.get("clp_user_id"):
-            return "failed", {"outcome_unknown": True, "remedy": row.remedy}
+        if (
+            user_id is None
+            or lock_id is None
+            or not v.get("clp_user_id")
+            or (row.detail or {}).get("sent_again")
+        ):
+            return "failed", {
+                "outcome_unknown": True,
+                "remedy": row.remedy,
+                "sent_again": bool((row.detail or {}).get("sent_again")),
+            }
         cell = await self._cell(user_id, lock_id)
         larry = await self._c.clp.larry_access(v["site_id"], v["clp_user_id"], lock_id)
         found = {"access": None if cell is None else cell.state, "larry_access": larry.status}
@@ -608,6 +614,7 @@ class Executor:
                 "still get in."
             )
             return _left_alone(row, found, text)
+        sending_again()
         result = await self._sync(p, v)
         detail = {
             **result.detail,
@@ -617,6 +624,17 @@ class Executor:
             "steps": [s.as_dict() for s in result.steps],
         }
         return ("succeeded" if result.status == "succeeded" else "failed"), detail
+
+
+def _log_left_in_flight(event: str, action: PlannedAction, exc: ConnectorError) -> None:
+    """A remedy whose write may have landed, left in flight for the next run's re-read."""
+    log.warning(
+        event,
+        remedy=action.remedy.value,
+        target=action.target,
+        system=exc.system,
+        endpoint=exc.endpoint,
+    )
 
 
 def _toggle_found_text(user_id: str, lock_id: str, cell: Access) -> str:

@@ -9,6 +9,7 @@ The journal's file lock makes this process the journal's only writer, so an acti
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -43,7 +44,15 @@ async def reconcile(agent: Agent, run_id: str) -> int:
         incident = journal.incident(row.incident_id)
         try:
             status, detail = await executor.reconcile(
-                row, subject=incident.subject if incident else {}, landed_by=landed_by
+                row,
+                subject=incident.subject if incident else {},
+                landed_by=landed_by,
+                # a call made again is recorded before it is sent, like any call
+                sending_again=partial(
+                    journal.note_in_flight,
+                    row.action_id,
+                    {**(row.detail or {}), "sent_again": True},
+                ),
             )
         except ConnectorError as exc:
             log.warning("reconcile_deferred", action_id=row.action_id, error=str(exc))

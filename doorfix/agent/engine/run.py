@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -554,24 +554,38 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow
 def _join_fix(run: RunState, join: FixJoin) -> None:
     """Refusals from before a fix (or on its way to the IQ): kept with the fix's incident."""
     incident = join.incident
+    _join(run, incident, join.event_ids, cause=incident.cause, subject=incident.subject)
+
+
+def _join(
+    run: RunState,
+    joined: IncidentRow,
+    event_ids: Sequence[str],
+    *,
+    cause: str,
+    subject: Mapping[str, str],
+    evidence: Mapping[str, Any] | None = None,
+) -> None:
+    """Keep ``event_ids`` with the incident they repeat, listed in the run's ``repeats``."""
     run.journal.add_events(
-        incident.incident_id,
-        event_ids=join.event_ids,
+        joined.incident_id,
+        event_ids=event_ids,
         evidence={},
-        feeds=run.feeds_of(join.event_ids),
+        feeds=run.feeds_of(event_ids),
         run_id=None if run.dry_run else run.report.run_id,
     )
     run.report.repeats.append(
         RepeatReport(
-            cause=incident.cause,
-            subject=incident.subject,
-            joined_incident_id=incident.incident_id,
-            outcome=incident.outcome or "",
-            event_ids=list(join.event_ids),
-            first_seen_at=incident.first_seen_at,
+            cause=cause,
+            subject=subject,
+            joined_incident_id=joined.incident_id,
+            evidence=evidence or {},
+            outcome=joined.outcome or "",
+            event_ids=list(event_ids),
+            first_seen_at=joined.first_seen_at,
         )
     )
-    log.info("incident_repeated", incident_id=incident.incident_id, events=len(join.event_ids))
+    log.info("incident_repeated", incident_id=joined.incident_id, events=len(event_ids))
 
 
 def _fixed_before(run: RunState, row: IncidentRow, candidate: Candidate) -> bool:
@@ -590,26 +604,13 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
     if repeat is not None:
         # reported a moment ago: keep the events with it, and list the repeat as a
         # reference to the incident it joined instead of reporting it again
-        journal.add_events(
-            repeat.incident_id,
-            event_ids=candidate.event_ids,
-            evidence={},
-            feeds=run.feeds_of(candidate.event_ids),
-            run_id=None if run.dry_run else run.report.run_id,
-        )
-        run.report.repeats.append(
-            RepeatReport(
-                cause=diagnosis.cause.value,
-                subject=diagnosis.subject.as_dict(),
-                joined_incident_id=repeat.incident_id,
-                evidence=diagnosis.evidence,
-                outcome=repeat.outcome or "",
-                event_ids=list(candidate.event_ids),
-                first_seen_at=repeat.first_seen_at,
-            )
-        )
-        log.info(
-            "incident_repeated", incident_id=repeat.incident_id, events=len(candidate.event_ids)
+        _join(
+            run,
+            repeat,
+            candidate.event_ids,
+            cause=diagnosis.cause.value,
+            subject=diagnosis.subject.as_dict(),
+            evidence=diagnosis.evidence,
         )
         return None
     row = journal.open_incident(

@@ -78,6 +78,22 @@ class JournalActions(JournalBase):
         with self._write("result") as conn:
             self._finish_action(conn, "result", action_id, status, detail)
 
+    def note_in_flight(self, action_id: str, detail: Mapping[str, Any]) -> None:
+        """Record, before a call, what an in-flight action is about to do again.
+
+        A reconciliation that completes a cut-off action calls again: its intent is written
+        first, like any call's, so a crash during it leaves the journal saying so.
+        """
+        with self._write("note_in_flight") as conn:
+            done = conn.execute(
+                sql.NOTE_IN_FLIGHT,
+                {"action_id": action_id, "detail": rows.to_json(dict(detail))},
+            )
+            if done.rowcount != 1:
+                raise JournalError(
+                    f"note_in_flight: action {action_id} is not in flight in {self._path}"
+                )
+
     def in_flight(self) -> list[ActionRow]:
         """Actions left started by a crash between intent and result, oldest first."""
         with self._read("in_flight") as conn:

@@ -206,6 +206,9 @@ FINISH_ACTION = (
     "UPDATE actions SET status = :status, detail = :detail, finished_at = :finished_at "
     "WHERE action_id = :action_id AND status = 'started'"
 )
+NOTE_IN_FLIGHT = (
+    "UPDATE actions SET detail = :detail WHERE action_id = :action_id AND status = 'started'"
+)
 # planned actions never ran, so they do not start a cool-down
 LAST_ACTION_AT = (
     "SELECT MAX(started_at) FROM actions WHERE target = :target AND remedy = :remedy "

@@ -710,6 +710,19 @@ def test_reconcile_closes_an_in_flight_action_and_notes_it(journal: Journal, run
         journal.reconcile(action_id, status="planned", detail={})  # type: ignore[arg-type]
 
 
+def test_a_call_made_again_is_noted_on_its_in_flight_action_first(
+    journal: Journal, run_id: str
+) -> None:
+    incident = open_one(journal, run_id)
+    action_id = intend(journal, run_id, incident.incident_id)
+    journal.note_in_flight(action_id, {"sent_again": True})
+    [flying] = journal.in_flight()  # still in flight, now saying what was sent again
+    assert (flying.action_id, flying.detail) == (action_id, {"sent_again": True})
+    journal.reconcile(action_id, status="succeeded", detail={"sent_again": True})
+    with pytest.raises(JournalError, match="not in flight"):
+        journal.note_in_flight(action_id, {"sent_again": True})
+
+
 def test_a_reconciled_call_that_never_took_effect_is_skipped_and_starts_no_cooldown(
     journal: Journal, run_id: str
 ) -> None:
