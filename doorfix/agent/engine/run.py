@@ -585,7 +585,10 @@ def _join(
             first_seen_at=joined.first_seen_at,
         )
     )
-    log.info("incident_repeated", incident_id=joined.incident_id, events=len(event_ids))
+    # a problem found again without a new refusal (a sweep, a known license) is told at each
+    # run's report; the log says it only at debug, not once a run for every known problem
+    say = log.info if event_ids else log.debug
+    say("incident_repeated", incident_id=joined.incident_id, events=len(event_ids))
 
 
 def _fixed_before(run: RunState, row: IncidentRow, candidate: Candidate) -> bool:
