@@ -197,6 +197,50 @@ async def test_a_call_a_kill_cut_off_before_it_was_sent_is_made_once_on_the_next
     assert world.present()[fault] is False
 
 
+def killed_after_the_call(remedy: str) -> Callable[..., Any]:
+    """``Executor.run`` that, the first time ``remedy`` runs, makes its calls (and their
+    verification) and dies before the journal records the result."""
+    real_run = Executor.run
+    fired = [False]
+
+    async def run(self: Executor, action: PlannedAction, verify: Any) -> ActionResult:
+        result = await real_run(self, action, verify)
+        if action.remedy.value == remedy and not fired[0]:
+            fired[0] = True
+            raise Killed
+        return result
+
+    return run
+
+
+@pytest.mark.parametrize("case", UNSENT, ids=[c[0] for c in UNSENT])
+async def test_a_call_that_landed_before_a_kill_is_settled_by_its_re_read_never_made_again(
+    world: World, monkeypatch: pytest.MonkeyPatch, case: tuple[str, str, str, str]
+) -> None:
+    remedy, playbook, operation, fault = case
+    journal = world.agent.journal
+    monkeypatch.setattr(Executor, "run", killed_after_the_call(remedy))
+    await killed_run(world, playbook)
+    # the kill may also cut off another incident's action, started while this one verified
+    [flying] = [a for a in journal.in_flight() if a.remedy == remedy]
+    made = writes(world, operation)
+    assert made >= 1
+    monkeypatch.undo()
+
+    await world.run(playbook)
+
+    # the re-read shows the change: succeeded, the incident fixed, nothing written again
+    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    assert reconciled.status == "succeeded", reconciled.detail
+    fixed = journal.incident(flying.incident_id)
+    assert fixed is not None
+    assert (fixed.open, fixed.outcome) == (False, "fixed"), journal.history(fixed.incident_id)
+    assert writes(world, operation) == made
+    assert world.present()[fault] is False
+    assert events_in_two_incidents(world) == []
+    assert journal.in_flight() == []
+
+
 async def test_a_sync_access_a_kill_left_unknown_is_sent_again_at_once(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
