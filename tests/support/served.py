@@ -22,7 +22,14 @@ def served_demo() -> Iterator[ServedSandbox]:
     The world's delays (ACA -> CLP push, Sync Access) are set to zero so that a verification
     succeeds at its first re-read: on the wall clock the defaults would cost a test ~25 s.
     """
-    app = build_app("demo", seed=0, clock=SystemClock())
+    with served_world("demo") as served:
+        yield served
+
+
+@contextmanager
+def served_world(scenario: str, **params: object) -> Iterator[ServedSandbox]:
+    """A scenario (with ``params``) on the wall clock, served on 127.0.0.1, instant propagation."""
+    app = build_app(scenario, seed=0, clock=SystemClock(), params=dict(params))
     timing = sandbox_state(app).world.settings
     timing.push_delay_s = 0
     timing.propagation_delay_s = 0
