@@ -96,6 +96,12 @@ async def killed_run(world: World, playbook: str) -> None:
         await world.run(playbook)
 
 
+def settled(journal: Journal, flying: ActionRow) -> ActionRow:
+    """The action a kill left in flight, as the journal holds it now."""
+    [row] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    return row
+
+
 def incidents(world: World) -> list[IncidentRow]:
     return world.agent.journal.incidents(limit=1000)
 
@@ -188,7 +194,7 @@ async def test_a_call_a_kill_cut_off_before_it_was_sent_is_made_once_on_the_next
     # remedy ran again at once instead of waiting out a cool-down it never earned
     section = getattr(world.agent.settings, flying.system)
     assert (world.clock.now() - before).total_seconds() >= section.timeout_seconds
-    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    reconciled = settled(journal, flying)
     assert reconciled.status == "skipped", reconciled.detail
     fixed = journal.incident(flying.incident_id)
     assert fixed is not None
@@ -230,7 +236,7 @@ async def test_a_call_that_landed_before_a_kill_is_settled_by_its_re_read_never_
     await world.run(playbook)
 
     # the re-read shows the change: succeeded, the incident fixed, nothing written again
-    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    reconciled = settled(journal, flying)
     assert reconciled.status == "succeeded", reconciled.detail
     fixed = journal.incident(flying.incident_id)
     assert fixed is not None
@@ -252,7 +258,7 @@ async def test_a_sync_access_a_kill_left_unknown_is_sent_again_at_once(
 
     # nothing tells whether the cut-off job ran, and repeating it is safe: ACA and CLP still
     # grant, so it is sent again now, not after a presentation that may never come
-    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    reconciled = settled(journal, flying)
     assert reconciled.status == "succeeded"
     assert reconciled.detail is not None
     assert reconciled.detail["sent_again"] is True
@@ -290,7 +296,7 @@ async def test_a_sync_access_sent_again_is_noted_first_and_never_sent_a_third_ti
 
     # sent again once already: not a third time; the next presentation proves it
     assert writes(world, "sync_access") == 1
-    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    reconciled = settled(journal, flying)
     assert reconciled.status == "failed"
     assert reconciled.detail is not None
     assert reconciled.detail["outcome_unknown"] is True
@@ -339,7 +345,7 @@ async def test_a_toggle_a_kill_cut_off_does_not_re_enable_access_an_administrato
     # the cell is left as the person set it, and the incident says what was found
     assert toggles(world.landed()).get((user, lock)) is None
     assert world.state.world.matrix[(user, lock)].enabled is False
-    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    reconciled = settled(journal, flying)
     assert reconciled.detail is not None
     assert reconciled.detail["left_alone"] is True
     left = journal.incident(flying.incident_id)
@@ -367,7 +373,7 @@ async def test_a_toggle_a_kill_cut_between_disable_and_enable_is_completed(
 
     # doorfix's own disable (at the time its call could land) is switched back on
     assert toggles(world.landed())[(user, lock)] == [False, True]
-    [reconciled] = [a for a in journal.actions() if a.action_id == flying.action_id]
+    reconciled = settled(journal, flying)
     assert reconciled.detail is not None
     assert reconciled.detail["re_enabled"] is True
 

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from support import configs
 from support.demo import REMEDIABLE
-from support.polling import wait_for
+from support.polling import wait_for, wait_for_none
 from support.processes import DaemonProcess, daemon, spawn_doorfix
 from support.renewals import hold_back_renewal, renewals
 from support.served import present, served_demo, served_world, writes
@@ -346,14 +346,9 @@ def kill_loop(
             wait_for(lambda d=deadline: time.monotonic() >= d, timeout=5, what="the kill point")
             victim.sigkill()
             replicas.append(stack.enter_context(daemon(config)))
-        try:
-            wait_for(
-                lambda: not fleet_world.remaining(),
-                timeout=120,
-                what="every remediable fault to be cleared",
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; still present: {fleet_world.remaining()}") from None
+        wait_for_none(
+            fleet_world.remaining, timeout=120, what="every remediable fault to be cleared"
+        )
         wait_for(
             lambda: not started_renewal(url) and not in_flight(url),
             timeout=90,

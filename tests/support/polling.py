@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 
 #: seconds between two looks at the condition
 POLL_SECONDS = 0.02
@@ -16,3 +16,11 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(POLL_SECONDS)
+
+
+def wait_for_none(left: Callable[[], Sized], *, timeout: float, what: str) -> None:
+    """Poll ``left`` until it is empty; fail naming ``what`` and what is still left."""
+    try:
+        wait_for(lambda: not len(left()), timeout=timeout, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still left: {left()}") from None
