@@ -51,8 +51,9 @@ class ConnectorError(DoorfixError):
         self.status = status
         self.code = code
         self.message = message
-        #: the failed call was a write (set by the HTTP layer): with ``maybe_processed``, a
-        #: failed write may have taken effect and only a re-read can tell
+        #: the failed call was a write (set by the HTTP layer, and where a write's answer is
+        #: decoded): a write whose answer is garbled, or a transient error the server may have
+        #: sent after acting (``maybe_processed``), may have taken effect; only a re-read tells
         self.write = False
         super().__init__(str(self))
 
@@ -100,6 +101,18 @@ class WriteOutcomeUnknown(TransientError):
 
     The caller must neither claim it nor send it again; the next re-read settles it.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: System,
+        endpoint: str,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, system=system, endpoint=endpoint, status=status, code=code)
+        self.write = True
 
 
 class PermanentError(ConnectorError):

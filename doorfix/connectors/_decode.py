@@ -38,12 +38,20 @@ def contract_error(
     )
 
 
-def decode(adapter: TypeAdapter[T], content: bytes, *, system: System, endpoint: str) -> T:
-    """Validate a whole JSON body against ``adapter``; raise ContractError on any mismatch."""
+def decode(
+    adapter: TypeAdapter[T], content: bytes, *, system: System, endpoint: str, write: bool = False
+) -> T:
+    """Validate a whole JSON body against ``adapter``; raise ContractError on any mismatch.
+
+    ``write``: the body answers a write, so a mismatch leaves the write's outcome unknown (the
+    error says so, see :attr:`ConnectorError.write`).
+    """
     try:
         return adapter.validate_json(content)
     except ValidationError as exc:
-        raise contract_error(exc, system=system, endpoint=endpoint) from exc
+        error = contract_error(exc, system=system, endpoint=endpoint)
+        error.write = write
+        raise error from exc
 
 
 def decode_items(

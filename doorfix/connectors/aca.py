@@ -282,7 +282,9 @@ class AcaClient(ClientBase):
             # the contract: idempotent, safe to retry
             rule=CallRule.IDEMPOTENT,
         )
-        return decode(_MATRIX, response.content, system=SYSTEM, endpoint="access_matrix")
+        return decode(
+            _MATRIX, response.content, system=SYSTEM, endpoint="access_matrix", write=True
+        )
 
     # ------------------------------------------------------------------ events and visits
 

@@ -181,7 +181,13 @@ class CloudClient(ClientBase):
         rule: CallRule = CallRule.READ,
     ) -> R:
         response = await self._send(command, param, rule)
-        envelope = decode(adapter, response.content, system=SYSTEM, endpoint=command)
+        envelope = decode(
+            adapter,
+            response.content,
+            system=SYSTEM,
+            endpoint=command,
+            write=rule is not CallRule.READ,
+        )
         return _unwrap(envelope, command=command, status=response.status_code)
 
     def _iter(

@@ -338,7 +338,9 @@ class ClpClient(ClientBase):
             return SyncJobRef(
                 job_id=_running_job_id(exc), collection_id=collection_id, adopted=True
             )
-        accepted = decode(_SYNC_ACCEPTED, response.content, system=SYSTEM, endpoint="sync_access")
+        accepted = decode(
+            _SYNC_ACCEPTED, response.content, system=SYSTEM, endpoint="sync_access", write=True
+        )
         return SyncJobRef(job_id=accepted.job_id, collection_id=collection_id, adopted=False)
 
     async def get_sync_job(self, site_id: str, job_id: str) -> SyncJob:

@@ -226,3 +226,41 @@ async def test_a_write_answered_with_server_errors_after_it_landed_is_settled_no
         assert w.agent.journal.in_flight() == []
     finally:
         await w.aclose()
+
+
+async def test_cloud_writes_answered_with_garbage_after_they_landed_are_settled_not_failed() -> (
+    None
+):
+    # every cloud write takes effect and is answered 200 with a body that is not the contract:
+    # the write may have landed, so no remedy is reported failed or sent again; the next run's
+    # re-reads find each change and settle it fixed
+    garbling = [True]
+
+    def routes(router: respx.Router, forward: Forward) -> None:
+        async def write(request: httpx.Request) -> httpx.Response:
+            landed = await forward(request)
+            return httpx.Response(200, text="<html>gateway</html>") if garbling[0] else landed
+
+        for command in CLOUD_WRITES:
+            router.post(path="/cloud" + COMMANDS, json__command=command).mock(side_effect=write)
+
+    w = make_world(routes=routes)
+    try:
+        report = await w.run("door-logs")
+        ours = [i for i in report.incidents if i.cause in CLOUD_WRITES.values() and i.actions]
+        assert {i.cause for i in ours} == set(CLOUD_WRITES.values())
+        assert {i.outcome for i in ours} == {"deferred"}
+        assert {a.status for i in ours for a in i.actions} == {"unknown"}
+
+        garbling[0] = False
+        w.clock.advance(every(10))
+        await w.run("door-logs")
+        assert w.agent.journal.in_flight() == []
+        for incident in ours:
+            settled = w.agent.journal.incident(incident.incident_id)
+            assert settled is not None
+            assert (settled.open, settled.outcome) == (False, "fixed"), incident.cause
+        assert duplicates(w.mutations()) == []
+        assert not any(w.present()[cause] for cause in CLOUD_WRITES.values())
+    finally:
+        await w.aclose()

@@ -23,7 +23,7 @@ from doorfix.connectors.models import from_epoch, iso_z
 from doorfix.connectors.models.aca import Access
 from doorfix.connectors.models.cloud import Holiday
 from doorfix.connectors.models.clp import SyncJob
-from doorfix.errors import ConnectorError, ContractError, TransientError, WriteOutcomeUnknown
+from doorfix.errors import ConnectorError, ContractError, TransientError
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 
 log = structlog.get_logger("doorfix.execute")
@@ -145,9 +145,10 @@ def _hours_already_set(holiday: Holiday, p: Mapping[str, Any]) -> ActionResult:
 
 
 def _may_have_landed(exc: ConnectorError) -> bool:
-    """Whether a failed write may still have taken effect (its answer was lost or garbled)."""
-    return isinstance(exc, ContractError) or (
-        isinstance(exc, TransientError) and exc.maybe_processed
+    """Whether the failed call was a write that may still have taken effect: its answer was
+    lost or garbled, or an error the server may send after acting (a 5xx, a timeout)."""
+    return exc.write and (
+        isinstance(exc, ContractError) or (isinstance(exc, TransientError) and exc.maybe_processed)
     )
 
 
@@ -233,12 +234,9 @@ class Executor:
     @staticmethod
     def _unsent(action: PlannedAction, exc: ConnectorError) -> ActionResult:
         """The result of a remedy whose write failed, or whose answer was lost."""
-        if isinstance(exc, WriteOutcomeUnknown) or (
-            isinstance(exc, TransientError) and exc.write and exc.maybe_processed
-        ):
-            # the write's answer was lost or an error the server may have sent after acting
-            # (a 5xx, a timeout): neither claimed nor failed nor sent again; the next run's
-            # reconciliation re-reads the target first
+        if _may_have_landed(exc):
+            # neither claimed nor failed nor sent again: the next run's reconciliation
+            # re-reads the target first
             _log_left_in_flight("remedy_outcome_unknown", action, exc)
             detail = {"error": str(exc), "outcome_unknown": True}
             return ActionResult("unknown", Outcome.DEFERRED, detail, write_error=True)
