@@ -378,6 +378,66 @@ async def test_a_toggle_a_kill_cut_between_disable_and_enable_is_completed(
     assert reconciled.detail["re_enabled"] is True
 
 
+async def test_a_sync_access_answered_before_a_kill_is_read_back_never_sent_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CLP named the job, then the process died reading it back: the call landed, so the next
+    # run reads that job, whatever it finds, and sends nothing
+    journal = world.agent.journal
+    clp = world.agent.clients.clp
+    monkeypatch.setattr(clp, "get_sync_job", once(clp.get_sync_job, lambda *a, **k: True))
+    await killed_run(world, "aca-rejections")
+    [flying] = journal.in_flight()
+    assert flying.remedy == "sync_access"
+    assert flying.detail is not None
+    assert flying.detail["job_id"]
+    assert writes(world, "sync_access") == 1
+    world.clock.advance(timedelta(minutes=1))  # the job has ended by the next run
+
+    await world.run("aca-rejections")
+
+    assert writes(world, "sync_access") == 1
+    reconciled = settled(journal, flying)
+    assert reconciled.status == "succeeded"
+    assert reconciled.detail is not None
+    assert reconciled.detail["job_id"] == flying.detail["job_id"]
+    assert reconciled.detail["job_state"] == "succeeded"
+    assert "sent_again" not in reconciled.detail
+
+
+@pytest.mark.parametrize(
+    ("remedy", "killed", "beside"),
+    [
+        ("toggle_access_matrix", "aca-rejections", "door-logs"),
+        ("assign_credential", "door-logs", "aca-rejections"),
+    ],
+)
+async def test_a_run_settles_only_what_its_own_scopes_left(
+    world: World, monkeypatch: pytest.MonkeyPatch, remedy: str, killed: str, beside: str
+) -> None:
+    # runs of different scopes go at the same time, so a run of the other scope must take
+    # what it finds in flight for a live run's: it neither settles the action nor marks the
+    # run interrupted; the next run of the killed one's scope does both
+    journal = world.agent.journal
+    flying = await kill_before_the_call(world, monkeypatch, remedy, killed)
+    monkeypatch.undo()
+
+    await world.run(beside)
+
+    assert [a.action_id for a in journal.in_flight()] == [flying.action_id]
+    left = journal.incident(flying.incident_id)
+    assert left is not None
+    assert left.outcome is None
+    statuses = {r.playbook: r.status for r in journal.runs()}
+    assert statuses == {killed: "running", beside: "completed"}
+
+    await world.run(killed)
+
+    assert journal.in_flight() == []
+    assert settled(journal, flying).status != "started"
+    assert sorted(r.status for r in journal.runs(playbook=killed)) == ["completed", "interrupted"]
+
+
 async def test_an_acting_run_waits_while_another_process_holds_the_journal(
     tmp_path: Path,
 ) -> None:
@@ -386,7 +446,7 @@ async def test_an_acting_run_waits_while_another_process_holds_the_journal(
     other = Journal(path, clock=SystemClock())  # the daemon of another process, say
     try:
         with structlog.testing.capture_logs() as logs:
-            async with other.run_lock.held("door-logs"):
+            async with other.run_lock.held("door-logs", scopes=("cloud",)):
                 waiting = asyncio.create_task(world.run("aca-rejections"))
                 # the second run says once that it waits for the journal
                 async with asyncio.timeout(10):
@@ -399,7 +459,7 @@ async def test_an_acting_run_waits_while_another_process_holds_the_journal(
         assert report.error is None
         assert [r.status for r in world.agent.journal.runs()] == ["completed"]
         # a dry-run never takes the lock: it changes nothing and reconciles nothing
-        async with other.run_lock.held("door-logs"):
+        async with other.run_lock.held("door-logs", scopes=("cloud",)):
             dry = await asyncio.wait_for(world.run("door-logs", dry_run=True), timeout=30)
         assert dry.dry_run
     finally:

@@ -172,7 +172,7 @@ def test_the_journal_and_its_files_are_private(tmp_path: Path) -> None:
         try:
 
             async def hold() -> None:
-                async with journal.run_lock.held("door-logs"):
+                async with journal.run_lock.held("door-logs", scopes=("cloud",)):
                     journal.start_run("door-logs", dry_run=False)
 
             asyncio.run(hold())
@@ -345,7 +345,7 @@ async def test_daemon_health_checks_host_and_is_503_while_a_run_is_over_its_dead
     ready: list[DaemonReady] = []
     stop = asyncio.Event()
     try:
-        async with other.run_lock.held("aca-rejections"):
+        async with other.run_lock.held("aca-rejections", scopes=("aca-clp",)):
             task = asyncio.create_task(
                 run_daemon(demo.agent, stop=stop, on_ready=ready.append, handle_signals=False)
             )
@@ -385,7 +385,7 @@ async def test_waiting_on_the_run_lock_is_a_warning_with_the_holders_pid_and_pla
     other = Journal(path, clock=SystemClock())
     try:
         with capture_logs() as logs:
-            async with other.run_lock.held("door-logs"):
+            async with other.run_lock.held("door-logs", scopes=("cloud",)):
                 waiting = asyncio.create_task(run_once(demo.agent, "aca-rejections"))
                 await asyncio.to_thread(
                     wait_for,

@@ -325,8 +325,7 @@ class FleetDaemon(Daemon):
     # ------------------------------------------------------------------ chores
 
     def working(self) -> str:
-        current = self._current
-        return "" if current is None else current[0]
+        return "+".join(sorted(self._current))
 
     async def _beat_forever(self) -> None:
         host, pid = socket.gethostname(), os.getpid()

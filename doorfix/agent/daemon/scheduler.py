@@ -1,9 +1,12 @@
 """``doorfix daemon``: every playbook on its schedule, unattended, through the one ``run_once``.
 
 APScheduler's :class:`AsyncIOScheduler` fires each enabled playbook on its interval or cron
-(coalesced, never two runs of one playbook at once). The runs themselves take turns on one
-lock: they share one agent (one journal, one set of clients), and a run's start-up reconciles
-every action left in flight, which must never be another live run's action.
+(coalesced, never two runs of one playbook at once). Runs that write the same systems take
+turns (one lock per scope, :mod:`~doorfix.agent.engine.scopes`): ``door-logs`` and
+``license-renewal`` (the cloud) one after the other, ``aca-rejections`` (ACA and CLP) beside
+them, so a card assignment never waits for a toggle's verification. They share one agent (one
+journal, one set of clients and their rate limits); a run's start-up reconciles only what its
+own scopes left in flight, never another live run's action.
 
 After each run (completed or failed) the daemon sends the run's message to the sinks of
 ``DOORFIX_NOTIFY_URLS`` when it has an outcome of ``[report] notify_on``, and at each
@@ -46,6 +49,7 @@ from doorfix.agent.daemon.endpoint import LOOPBACK, Endpoint, Health, build_endp
 from doorfix.agent.daemon.metrics import Metrics
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, RunInterrupted, run_once
+from doorfix.agent.engine.scopes import ALL, scopes_of
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.reports.notify import notify_run, send_digest
 from doorfix.agent.sinks import Notifier
@@ -151,13 +155,14 @@ class Daemon:
             playbooks=self.playbooks, stats=agent.clients.stats, up=self.scheduling
         )
         self.summary = DaemonSummary()
-        self._turn = asyncio.Lock()
+        #: one turn per scope: runs of one scope take turns, of different scopes go together
+        self._turns = {scope: asyncio.Lock() for scope in ALL}
         self._jobs: set[asyncio.Task[Any]] = set()
         self._down: dict[str, float] = {}
         self._stopping = False
         self._started = time.monotonic()
-        #: the playbook running now and when it started (monotonic), for the health check
-        self._current: tuple[str, float] | None = None
+        #: the playbooks running now and when each started (monotonic), for the health check
+        self._current: dict[str, float] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -213,15 +218,15 @@ class Daemon:
         )
 
     def _over_deadline(self) -> str | None:
-        current = self._current
-        if current is None:
-            return None
-        playbook, since = current
         limit = self.agent.settings.engine.max_run_seconds
-        held = time.monotonic() - since
-        if held <= limit:
-            return None
-        return f"run of {playbook} over its deadline: {held:.0f} s > max_run_seconds {limit:g}"
+        now = time.monotonic()
+        for playbook, since in sorted(self._current.items(), key=lambda item: item[1]):
+            held = now - since
+            if held > limit:
+                return (
+                    f"run of {playbook} over its deadline: {held:.0f} s > max_run_seconds {limit:g}"
+                )
+        return None
 
     # ------------------------------------------------------------------ jobs
 
@@ -266,25 +271,27 @@ class Daemon:
         log.info("run_skipped", playbook=event.job_id, reason=reason)
 
     async def _job(self, playbook: str) -> None:
-        """One scheduled tick: wait for the run lock, then run (unless stopping)."""
+        """One scheduled tick: wait for its scopes' turns, then run (unless stopping)."""
         task = asyncio.current_task()
         if task is not None:
             self._jobs.add(task)
         try:
-            async with self._turn:
+            async with contextlib.AsyncExitStack() as turns:
+                for scope in scopes_of(playbook):
+                    await turns.enter_async_context(self._turns[scope])
                 if self._stopping:
                     return
                 try:
                     await self._run(playbook)
                 finally:
-                    self._current = None
+                    self._current.pop(playbook, None)
         finally:
             if task is not None:
                 self._jobs.discard(task)
 
     async def _run(self, playbook: str) -> None:
         started = time.monotonic()
-        self._current = (playbook, started)
+        self._current[playbook] = started
         try:
             report = await run_once(self.agent, playbook, dry_run=self.dry_run)
         except RunFailed as exc:
@@ -492,7 +499,7 @@ class Daemon:
 
     def _on_signal(self, sig: signal.Signals, stop: asyncio.Event) -> None:
         if not stop.is_set():
-            log.info("daemon_stopping", signal=sig.name, run_in_flight=self._turn.locked())
+            log.info("daemon_stopping", signal=sig.name, runs_in_flight=sorted(self._current))
         stop.set()
         if isinstance(self.agent.clock, StoppableClock):
             # the run in flight stops waiting now: it finishes only a call already sent

@@ -41,6 +41,11 @@ POLL_WAITS: tuple[float, ...] = (2.0, 2.0, 2.0, 3.0, 5.0)
 #: Told once a remedy's writes are sent and only its verification's re-reads are left (see
 #: :func:`on_verifying`); None outside a run's incident.
 _ON_VERIFYING: ContextVar[Callable[[], None] | None] = ContextVar("on_verifying", default=None)
+#: Told what a write's answer named that a re-read needs (a Sync Access's job id), before the
+#: answer is waited on further (see :func:`on_answered`); None outside a run's incident.
+_ON_ANSWERED: ContextVar[Callable[[Mapping[str, Any]], None] | None] = ContextVar(
+    "on_answered", default=None
+)
 #: Set within :meth:`Executor.run` to a list that gets an item once the remedy's writes are sent:
 #: an error after that is a verification's, and leaves the outcome unknown, never ``failed``.
 _SENT: ContextVar[list[bool] | None] = ContextVar("writes_sent", default=None)
@@ -58,6 +63,27 @@ def on_verifying(callback: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         _ON_VERIFYING.reset(token)
+
+
+@contextmanager
+def on_answered(callback: Callable[[Mapping[str, Any]], None]) -> Iterator[None]:
+    """Within this block, call ``callback`` with what a write's answer named (its job id).
+
+    The run records it on the action in flight, so a stop or a crash while the job is read
+    back leaves the journal naming the job: the next run reads that job back and never sends
+    the call again (an answered call has landed).
+    """
+    token = _ON_ANSWERED.set(callback)
+    try:
+        yield
+    finally:
+        _ON_ANSWERED.reset(token)
+
+
+def _answered(detail: Mapping[str, Any]) -> None:
+    callback = _ON_ANSWERED.get()
+    if callback is not None:
+        callback(detail)
 
 
 def _verifying() -> None:
@@ -331,6 +357,7 @@ class Executor:
             )
             self._syncs[key] = unknown
             return unknown
+        _answered({"job_id": ref.job_id, "adopted": ref.adopted})
         try:
             job = await self._poll(
                 lambda: self._c.clp.get_sync_job(p["site_id"], ref.job_id),
@@ -589,6 +616,9 @@ class Executor:
         cut off the second one too (the journal noted it before sending) leaves the outcome
         unknown, and the next presentation at the lock proves it.
         """
+        job_id = (row.detail or {}).get("job_id")
+        if job_id:
+            return await self._read_back_sync(p, str(job_id), (row.detail or {}))
         user_id, lock_id = subject.get("user_id"), subject.get("lock_id")
         if (
             user_id is None
@@ -622,6 +652,29 @@ class Executor:
             "steps": [s.as_dict() for s in result.steps],
         }
         return ("succeeded" if result.status == "succeeded" else "failed"), detail
+
+    async def _read_back_sync(
+        self, p: Mapping[str, Any], job_id: str, noted: Mapping[str, Any]
+    ) -> tuple[Settled, dict[str, Any]]:
+        """A Sync Access that was answered before its run stopped: read its job back.
+
+        The call landed (CLP named its job), so it is never sent again; the job's state
+        decides, as it would have in the run (still running: only the next presentation at
+        the lock can tell).
+        """
+        adopted = bool(noted.get("adopted"))
+        job = await self._c.clp.get_sync_job(p["site_id"], job_id)
+        if job.state in ("succeeded", "failed"):
+            result = self._sync_result(job, adopted=adopted)
+        else:
+            detail = {"job_id": job_id, "job_state": job.state, "adopted": adopted}
+            result = ActionResult("succeeded", Outcome.PENDING_VERIFICATION, detail)
+        return "succeeded", {
+            **result.detail,
+            "answered": True,
+            "outcome": result.outcome.value,
+            "steps": [s.as_dict() for s in result.steps],
+        }
 
 
 def _log_left_in_flight(event: str, action: PlannedAction, exc: ConnectorError) -> None:

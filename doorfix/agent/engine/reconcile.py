@@ -2,12 +2,18 @@
 
 Every non-dry run starts here (:func:`reconcile`), before it reads any feed. Nothing a crash
 cut off is fired again blindly: each target is re-read, and what the re-read shows decides.
-The journal's file lock makes this process the journal's only writer, so an action still
-``started`` here was left by a process that is gone.
+
+A run settles only what its own scopes left (:mod:`~doorfix.agent.engine.scopes`): an action
+whose system its scopes write (an escalation, which calls no API, goes with its run's
+scopes), an incident all of whose actions are such, a run left ``running`` whose scopes meet
+its own. The run holds those scopes' locks, so each of these was left by a process that is
+gone; a run of another scope may be working beside it, and what that run has in flight is
+its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -15,6 +21,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from doorfix.agent.engine.execute import Executor
+from doorfix.agent.engine.scopes import ALL, meets, scope_of_system, scopes_of
 from doorfix.agent.journal.store import ActionRow, Journal
 from doorfix.errors import ConnectorError
 from doorfix.playbooks.types import Outcome, Remedy
@@ -25,7 +32,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("doorfix.engine")
 
 
-async def reconcile(agent: Agent, run_id: str) -> int:
+async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str] = ALL) -> int:
     """Settle what a crash left half-done, by re-reading; never re-fire a call blindly.
 
     Actions left ``started`` are settled first: each target is re-read once the call could
@@ -34,12 +41,16 @@ async def reconcile(agent: Agent, run_id: str) -> int:
     Then incidents left without an outcome are decided from the change their actions made;
     one whose actions changed nothing stays open, and its events, never marked seen, are
     read and diagnosed again by this run. Finally runs left ``running`` become
-    ``interrupted``. Returns how many actions and incidents it settled.
+    ``interrupted``. Only what ``scopes`` (those the run holds) left is touched. Returns how
+    many actions and incidents it settled.
     """
     journal = agent.journal
     executor = Executor(agent.clients, agent.clock, verify_timeout=0)
+    ours = _Ours(journal, scopes)
     settled = 0
     for row in journal.in_flight():
+        if not ours.action(row):
+            continue  # another scope's: its own run settles it
         landed_by = await _settle_wait(agent, row)
         incident = journal.incident(row.incident_id)
         try:
@@ -73,7 +84,10 @@ async def reconcile(agent: Agent, run_id: str) -> int:
         log.info("action_reconciled", action_id=row.action_id, remedy=row.remedy, status=status)
         settled += 1
     for incident in journal.undecided():
-        decided = _decided_by_actions(journal.actions(incident_id=incident.incident_id))
+        actions = journal.actions(incident_id=incident.incident_id)
+        if not all(ours.action(a) for a in actions):
+            continue
+        decided = _decided_by_actions(actions)
         if decided is None:
             continue
         outcome, steps = decided
@@ -87,9 +101,29 @@ async def reconcile(agent: Agent, run_id: str) -> int:
         log.info("incident_reconciled", incident_id=incident.incident_id, outcome=outcome.value)
         settled += 1
     for run in journal.runs(limit=50):
-        if run.status == "running" and run.run_id != run_id:
+        if run.status == "running" and run.run_id != run_id and ours.run(run.playbook):
             journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
     return settled
+
+
+class _Ours:
+    """What a run holding ``scopes`` may settle: what only a run of those scopes could leave."""
+
+    def __init__(self, journal: Journal, scopes: Iterable[str]) -> None:
+        self._journal = journal
+        self._scopes = frozenset(scopes)
+
+    def run(self, playbook: str) -> bool:
+        """A run of this playbook, left ``running``, is gone: it held one of our scopes."""
+        return meets(scopes_of(playbook), self._scopes)
+
+    def action(self, row: ActionRow) -> bool:
+        """The action was intended by a run holding one of our scopes (so it is gone)."""
+        scope = scope_of_system(row.system)
+        if scope is not None:
+            return scope in self._scopes
+        run = self._journal.run(row.run_id)  # an escalation: its run's scopes
+        return run is None or self.run(run.playbook)
 
 
 def _settled_note(journal: Journal, row: ActionRow) -> str:

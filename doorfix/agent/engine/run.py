@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -23,7 +24,7 @@ from doorfix.agent.engine.collect_aca import AcaBatch, FixJoin, collect_rejectio
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.escalate import escalate
-from doorfix.agent.engine.execute import Executor, on_verifying
+from doorfix.agent.engine.execute import Executor, on_answered, on_verifying
 from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.guards import GuardDecision, RunGuards
 from doorfix.agent.engine.lanes import is_sync, plan_lanes
@@ -37,6 +38,7 @@ from doorfix.agent.engine.report import (
     SkippedRecord,
 )
 from doorfix.agent.engine.retry import add_retries
+from doorfix.agent.engine.scopes import scopes_of
 from doorfix.agent.engine.shared import shared_sync
 from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.supervise import (
@@ -134,8 +136,10 @@ async def execute_run(
 ) -> RunReport:
     """The run every mode shares: reconcile, collect, process each candidate, commit feeds.
 
-    A run that may act holds the journal's run lock throughout: another process's acting run
-    on the same journal waits for it (see :mod:`doorfix.agent.journal.lock`).
+    A run that may act holds the journal's run lock throughout, with a turn for each scope it
+    writes (:mod:`~doorfix.agent.engine.scopes`): a run of another process waits for it, a run
+    of this process that writes other systems goes beside it (see
+    :mod:`doorfix.agent.journal.lock`).
     ``quiet_repeats``: a repeat of an incident reported within the cool-down joins it and is
     listed under the report's ``repeats`` instead of being reported again (the daemon's runs);
     the ticket path answers every time (False).
@@ -157,7 +161,7 @@ async def execute_run(
             )
         finally:
             scratch.close()
-    async with agent.journal.run_lock.held(name):
+    async with agent.journal.run_lock.held(name, scopes=scopes_of(name)):
         return await _execute_run(
             agent, name, collect, dry_run=False, progress=progress, quiet_repeats=quiet_repeats
         )
@@ -321,7 +325,7 @@ async def _work(
         quiet_repeats=quiet_repeats,
     )
     if not dry_run:
-        await reconcile(agent, run_id)
+        await reconcile(agent, run_id, scopes=scopes_of(name))
     fetcher = RunFetcher(
         agent.clients,
         now=report.started_at,
@@ -830,7 +834,9 @@ async def _execute(
         reason = str(action.params.get("reason", ""))
         result = await escalate(run.agent, incident, candidate.plan.steps, reason=reason)
     else:
-        result = await run.executor.run(action, candidate.verify)
+        # what an answer names (a Sync Access's job) is on the action before it is waited on
+        with on_answered(partial(journal.note_in_flight, action_id)):
+            result = await run.executor.run(action, candidate.verify)
     run.guards.record(action, write_error=result.write_error)
     report.status = result.status
     redact = run.agent.clients.redactor

@@ -1,11 +1,18 @@
-"""One acting run at a time per journal, across processes: an exclusive lock beside the file.
+"""One acting process at a time per journal, and in it one run at a time per scope.
 
 A run that may act (not a dry-run) starts by reconciling what a crash left in flight. Two
 processes on one journal (a one-shot ``doorfix run`` beside the daemon) would each take the
 other's in-flight actions for a crash's leftovers, so every acting run holds ``PATH.lock``
 (``flock``, released by the kernel when the process dies, so a crash never leaves it held).
-A second process waits for the run in progress to finish, saying once (a warning, which the
-CLI shows) who holds the lock: its pid and playbook.
+A run of another process waits for every run of this one to finish, saying once (a warning,
+which the CLI shows) who holds the lock: its pid and playbook(s).
+
+Inside one process, runs that write different systems go side by side (the daemon's
+``door-logs`` beside its ``aca-rejections``): :meth:`held` takes a turn for each *scope* the
+run names (:mod:`doorfix.agent.engine.scopes`), so runs of one scope take turns, and the
+process holds the journal's lock while any of its runs is inside. One process acting at a time
+keeps each vendor's rate limit whole (the runs of a process share its clients' limiters) and
+each run's reconciliation to what a gone process, or its own scope's last run, left.
 
 On a PostgreSQL journal, shared by replicas on several machines, the lock is a row of
 ``run_locks`` instead (:class:`DbRunLock`): taken by one conditional upsert, kept by a
@@ -25,10 +32,10 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -44,31 +51,88 @@ log = structlog.get_logger("doorfix.journal")
 POLL_SECONDS = 0.2
 
 
-class RunLock:
-    """The lock file of one journal; :meth:`held` is the only way in."""
+class _Shared:
+    """The runs of this process on one journal: a turn per scope, one hold of the lock.
+
+    Subclasses take and let go of the lock across processes (:meth:`_take`, :meth:`_let_go`);
+    :meth:`held` is the only way in.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._entry = asyncio.Lock()
+        self._turns: dict[str, asyncio.Lock] = {}
+        #: each run of this process inside the lock now, and what it runs
+        self._inside: dict[asyncio.Task[Any], str] = {}
+
+    def _bind(self) -> None:
+        """Fresh turns for a new event loop (an asyncio lock serves one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._entry, self._turns = loop, asyncio.Lock(), {}
+
+    @contextlib.asynccontextmanager
+    async def held(self, what: str, *, scopes: Iterable[str]) -> AsyncIterator[None]:
+        """Hold the lock for the block, after this process's other runs of ``scopes``.
+
+        Waits (with one warning) while another process holds the journal's lock; runs of
+        this process that share no scope with ``scopes`` are inside at the same time.
+        """
+        self._bind()
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - held() is entered from a task
+        async with contextlib.AsyncExitStack() as turns:
+            for scope in sorted(set(scopes)):
+                await turns.enter_async_context(self._turns.setdefault(scope, asyncio.Lock()))
+            async with self._entry:
+                if not self._inside:
+                    await self._take(what)
+                self._inside[task] = what
+                self._describe()
+            try:
+                yield
+            except asyncio.CancelledError:
+                self._raise_if_fenced()
+                raise
+            finally:
+                async with self._entry:
+                    del self._inside[task]
+                    if self._inside:
+                        self._describe()
+                    else:
+                        await self._let_go()
+
+    @property
+    def runs(self) -> str:
+        """What this process's runs inside the lock run, as the holder names them."""
+        return "+".join(sorted(set(self._inside.values())))
+
+    async def _take(self, what: str) -> None:
+        raise NotImplementedError
+
+    async def _let_go(self) -> None:
+        raise NotImplementedError
+
+    def _describe(self) -> None:
+        """Say, where another process reads it, which runs hold the lock now."""
+
+    def _raise_if_fenced(self) -> None:
+        """Raise :class:`Fenced` if the lock was taken over (a database lock's heartbeat)."""
+
+
+class RunLock(_Shared):
+    """The lock file of one journal (see :class:`_Shared`)."""
 
     def __init__(self, journal_path: str | None) -> None:
+        super().__init__()
         #: None for an in-memory journal, which no other process can open
         self.path = None if journal_path is None else Path(f"{journal_path}.lock")
         self._fd: int | None = None
 
-    @contextlib.asynccontextmanager
-    async def held(self, what: str, *, name: str = "journal") -> AsyncIterator[None]:
-        """Hold the lock for the block, waiting (with one log line) while another has it.
-
-        ``name`` is the PostgreSQL lock's row; a file lock covers the whole journal.
-        """
-        del name
-        if self.path is None:
-            yield
+    async def _take(self, what: str) -> None:
+        path = self.path
+        if path is None:
             return
-        await self._acquire(self.path, what)
-        try:
-            yield
-        finally:
-            self._release()
-
-    async def _acquire(self, path: Path, what: str) -> None:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
@@ -93,11 +157,14 @@ class RunLock:
             os.close(fd)
             raise
         self._fd = fd
-        _describe(fd, what)
         if said:
             log.info("journal_acquired", lock=str(path))
 
-    def _release(self) -> None:
+    def _describe(self) -> None:
+        if self._fd is not None:
+            _describe(self._fd, self.runs)
+
+    async def _let_go(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
             with contextlib.suppress(OSError):
@@ -150,6 +217,10 @@ _BEAT = (
     "UPDATE run_locks SET heartbeat_at = :now "
     "WHERE lock_name = :name AND holder = :holder AND fence = :fence"
 )
+_DESCRIBE = (
+    "UPDATE run_locks SET run_what = :what "
+    "WHERE lock_name = :name AND holder = :holder AND fence = :fence"
+)
 _RELEASE = (
     "UPDATE run_locks SET holder = NULL, run_what = NULL, heartbeat_at = NULL "
     "WHERE lock_name = :name AND holder = :holder AND fence = :fence"
@@ -165,10 +236,14 @@ class Fenced(JournalError):
     """This holder's lock was taken over (its heartbeat went stale): its run must stop."""
 
 
-class DbRunLock:
+class DbRunLock(_Shared):
     """A run lock that is a database row with a heartbeat and a fence (see the module)."""
 
+    #: the row this journal's runs hold
+    NAME = "journal"
+
     def __init__(self, db: Database, *, clock: Clock, holder: str | None = None) -> None:
+        super().__init__()
         self._db = db
         self._clock = clock
         self.holder = holder or replica_id()
@@ -176,6 +251,8 @@ class DbRunLock:
         self.stale_after = STALE_AFTER_SECONDS
         #: (lock name -> fence) of the locks this object holds now
         self.fences: dict[str, int] = {}
+        self._beats: asyncio.Task[None] | None = None
+        self._fenced = False
 
     def _now(self) -> str:
         from doorfix.agent.journal.rows import to_text  # noqa: PLC0415 - avoid a cycle
@@ -233,13 +310,14 @@ class DbRunLock:
             params = {"name": name, "holder": self.holder, "fence": fence}
             return conn.execute(_RELEASE, params).rowcount == 1
 
-    @contextlib.asynccontextmanager
-    async def held(self, what: str, *, name: str = "journal") -> AsyncIterator[None]:
-        """Hold the lock for the block, with a heartbeat; wait (one warning) while it is held.
+    async def _take(self, what: str) -> None:
+        """Take the row, waiting (one warning) while another replica holds it; then beat.
 
-        If the heartbeat finds the lock taken over, the block's task is cancelled and
-        :class:`Fenced` raised: what the run would still write belongs to the new holder.
+        If the heartbeat finds the lock taken over, every run of this process inside is
+        cancelled and raises :class:`Fenced`: what they would still write belongs to the new
+        holder.
         """
+        name = self.NAME
         said = False
         while self.try_acquire(what, name=name) is None:
             if not said:
@@ -255,37 +333,43 @@ class DbRunLock:
             await asyncio.sleep(POLL_SECONDS)
         if said:
             log.info("journal_acquired", lock=name)
-        task = asyncio.current_task()
-        fenced = False
+        self._fenced = False
+        self._beats = asyncio.create_task(self._heartbeat(name), name=f"doorfix-heartbeat-{name}")
 
-        async def heartbeat() -> None:
-            nonlocal fenced
-            while True:
-                await asyncio.sleep(self.heartbeat_seconds)
-                try:
-                    alive = await asyncio.to_thread(self.beat, name)
-                except JournalError as exc:
-                    log.warning("run_lock_heartbeat_failed", lock=name, error=str(exc))
-                    continue
-                if not alive:
-                    fenced = True
-                    log.error("run_lock_fenced", lock=name, holder=self.holder)
-                    if task is not None:
-                        task.cancel()
-                    return
+    async def _heartbeat(self, name: str) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                alive = await asyncio.to_thread(self.beat, name)
+            except JournalError as exc:
+                log.warning("run_lock_heartbeat_failed", lock=name, error=str(exc))
+                continue
+            if not alive:
+                self._fenced = True
+                log.error("run_lock_fenced", lock=name, holder=self.holder)
+                for task in list(self._inside):
+                    task.cancel()
+                return
 
-        beats = asyncio.create_task(heartbeat(), name=f"doorfix-heartbeat-{name}")
-        try:
-            yield
-        except asyncio.CancelledError:
-            if fenced:
-                raise Fenced(
-                    f"run lock {name!r} was taken over by another replica; this run stopped"
-                ) from None
-            raise
-        finally:
+    def _describe(self) -> None:
+        fence = self.fences.get(self.NAME)
+        if fence is None:
+            return
+        params = {"name": self.NAME, "holder": self.holder, "fence": fence, "what": self.runs}
+        with contextlib.suppress(JournalError), self._db.write("run_lock") as conn:
+            conn.execute(_DESCRIBE, params)
+
+    def _raise_if_fenced(self) -> None:
+        if self._fenced:
+            raise Fenced(
+                f"run lock {self.NAME!r} was taken over by another replica; this run stopped"
+            ) from None
+
+    async def _let_go(self) -> None:
+        beats, self._beats = self._beats, None
+        if beats is not None:
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beats
-            with contextlib.suppress(JournalError):
-                self.release(name)
+        with contextlib.suppress(JournalError):
+            self.release(self.NAME)

@@ -1,0 +1,55 @@
+"""Which acting runs exclude each other: a run holds the lock of every scope it may write.
+
+A *scope* is a set of systems whose targets only a run holding the scope's lock writes:
+
+* ``cloud``: the intercom cloud (``door-logs`` and ``license-renewal``: credentials,
+  licenses, access groups, temp keys, holiday hours);
+* ``aca-clp``: ACA and CLP (``aca-rejections``: the Access Matrix toggle, Sync Access).
+
+A ticket run (``diagnose``) may act on any cause, so it holds every scope, taken in one order
+(so two such runs never wait on each other crosswise). Runs of different scopes go at the same
+time: a card assigned by ``door-logs`` never waits for an Access Matrix toggle's verification
+in ``aca-rejections``. Runs of one scope take turns, across processes (the journal's run lock,
+one per scope) and in the daemon.
+
+The rule that makes this safe: **a run settles only what its own scopes left** (see
+:mod:`~doorfix.agent.engine.reconcile`). A live run holds the lock of every scope it writes,
+so an action in flight in a scope this run holds, or a run left ``running`` whose scopes meet
+this run's, was left by a process that is gone; anything else may be another live run's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: each scope and the systems its runs write
+SYSTEMS: dict[str, frozenset[str]] = {
+    "aca-clp": frozenset({"aca", "clp"}),
+    "cloud": frozenset({"cloud"}),
+}
+#: every scope, in the order a run holding several takes their locks
+ALL: tuple[str, ...] = tuple(sorted(SYSTEMS))
+#: each scheduled playbook's scopes; any other run (a ticket's ``diagnose``) holds them all
+_PLAYBOOKS: dict[str, tuple[str, ...]] = {
+    "door-logs": ("cloud",),
+    "license-renewal": ("cloud",),
+    "aca-rejections": ("aca-clp",),
+}
+
+
+def scopes_of(run_name: str) -> tuple[str, ...]:
+    """The scopes a run of this name holds, in lock order."""
+    return _PLAYBOOKS.get(run_name, ALL)
+
+
+def scope_of_system(system: str) -> str | None:
+    """The scope that writes this system (None for ``none``: an escalation calls no API)."""
+    for scope, systems in SYSTEMS.items():
+        if system in systems:
+            return scope
+    return None
+
+
+def meets(scopes: Iterable[str], held: Iterable[str]) -> bool:
+    """True when the two sets of scopes share one."""
+    return not set(scopes).isdisjoint(held)
