@@ -7,15 +7,16 @@ A *scope* is a set of systems whose targets only a run holding the scope's lock 
 * ``aca-clp``: ACA and CLP (``aca-rejections``: the Access Matrix toggle, Sync Access).
 
 A ticket run (``diagnose``) may act on any cause, so it holds every scope, taken in one order
-(so two such runs never wait on each other crosswise). Runs of different scopes go at the same
-time: a card assigned by ``door-logs`` never waits for an Access Matrix toggle's verification
-in ``aca-rejections``. Runs of one scope take turns, across processes (the journal's run lock,
-one per scope) and in the daemon.
+(so two such runs never wait on each other crosswise). In one process, runs of different
+scopes go at the same time: a card assigned by ``door-logs`` never waits for an Access Matrix
+toggle's verification in ``aca-rejections``; runs of one scope take turns (the daemon's turns,
+and the journal's run lock, :mod:`doorfix.agent.journal.lock`, which also keeps every other
+process out while any run of this one acts).
 
 The rule that makes this safe: **a run settles only what its own scopes left** (see
-:mod:`~doorfix.agent.engine.reconcile`). A live run holds the lock of every scope it writes,
+:mod:`~doorfix.agent.engine.reconcile`). A live run holds the turn of every scope it writes,
 so an action in flight in a scope this run holds, or a run left ``running`` whose scopes meet
-this run's, was left by a process that is gone; anything else may be another live run's.
+this run's, was left by a run that is gone; anything else may be a live run's beside it.
 """
 
 from __future__ import annotations
