@@ -1,12 +1,13 @@
 """``doorfix daemon``: every playbook on its schedule, unattended, through the one ``run_once``.
 
-APScheduler's :class:`AsyncIOScheduler` fires each enabled playbook on its interval or cron
-(coalesced, never two runs of one playbook at once). Runs that write the same systems take
-turns (one lock per scope, :mod:`~doorfix.agent.engine.scopes`): ``door-logs`` and
-``license-renewal`` (the cloud) one after the other, ``aca-rejections`` (ACA and CLP) beside
-them, so a card assignment never waits for a toggle's verification. They share one agent (one
-journal, one set of clients and their rate limits); a run's start-up reconciles only what its
-own scopes left in flight, never another live run's action.
+APScheduler's :class:`AsyncIOScheduler` fires each enabled playbook on its interval or cron,
+never two runs of one playbook at once: ticks that come while its previous run is still
+running are coalesced into one more run as soon as that run ends. Runs that write the same
+systems take turns (one turn per scope, :mod:`~doorfix.agent.engine.scopes`): ``door-logs``
+and ``license-renewal`` (the cloud) one after the other, ``aca-rejections`` (ACA and CLP)
+beside them, so a card assignment never waits for a toggle's verification. They share one
+agent (one journal, one set of clients and their rate limits); a run's start-up reconciles
+only what its own scopes left in flight, never another live run's action.
 
 After each run (completed or failed) the daemon sends the run's message to the sinks of
 ``DOORFIX_NOTIFY_URLS`` when it has an outcome of ``[report] notify_on``, and at each
@@ -159,6 +160,9 @@ class Daemon:
         self._turns = {scope: asyncio.Lock() for scope in ALL}
         self._jobs: set[asyncio.Task[Any]] = set()
         self._down: dict[str, float] = {}
+        #: playbooks whose tick came while their previous run was still running: each runs
+        #: once more as soon as that run ends (the missed ticks coalesced into one)
+        self._owed: set[str] = set()
         self._stopping = False
         self._started = time.monotonic()
         #: the playbooks running now and when each started (monotonic), for the health check
@@ -267,8 +271,18 @@ class Daemon:
         return timetable
 
     def _skipped(self, event: JobEvent) -> None:
-        reason = "missed" if event.code == EVENT_JOB_MISSED else "previous_run_still_running"
-        log.info("run_skipped", playbook=event.job_id, reason=reason)
+        if event.code == EVENT_JOB_MISSED:
+            log.info("run_skipped", playbook=event.job_id, reason="missed")
+            return
+        # a refusal that came during a long run is read as soon as that run ends, not a whole
+        # interval later
+        self._owed.add(event.job_id)
+        log.info(
+            "run_skipped",
+            playbook=event.job_id,
+            reason="previous_run_still_running",
+            runs_again_once_it_ends=True,
+        )
 
     async def _job(self, playbook: str) -> None:
         """One scheduled tick: wait for its scopes' turns, then run (unless stopping)."""
@@ -276,15 +290,22 @@ class Daemon:
         if task is not None:
             self._jobs.add(task)
         try:
-            async with contextlib.AsyncExitStack() as turns:
-                for scope in scopes_of(playbook):
-                    await turns.enter_async_context(self._turns[scope])
-                if self._stopping:
-                    return
-                try:
-                    await self._run(playbook)
-                finally:
-                    self._current.pop(playbook, None)
+            self._owed.discard(playbook)
+            while True:
+                async with contextlib.AsyncExitStack() as turns:
+                    for scope in scopes_of(playbook):
+                        await turns.enter_async_context(self._turns[scope])
+                    if self._stopping:
+                        return
+                    try:
+                        await self._run(playbook)
+                    finally:
+                        self._current.pop(playbook, None)
+                # a tick came meanwhile: run again at once, after any run of the same scope
+                # that was waiting for its turn (the turns are first come, first served)
+                if playbook not in self._owed:
+                    break
+                self._owed.discard(playbook)
         finally:
             if task is not None:
                 self._jobs.discard(task)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 from support import configs
@@ -356,3 +357,59 @@ async def test_a_card_is_assigned_while_an_access_matrix_run_waits_on_clp() -> N
         await asyncio.wait_for(task, 30)
         await agent.clients.aclose()
         agent.journal.close()
+
+
+async def test_a_tick_that_comes_during_a_long_run_runs_once_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a refusal that arrives while a run overruns its interval is read as soon as that run
+    # ends, not one interval later: the ticks it missed are coalesced into one run at once
+    from doorfix.agent.daemon import scheduler
+
+    every = 4
+    agent, _state = in_process(
+        schedule={
+            "door_logs": {"every_seconds": every},
+            "aca_rejections": {"enabled": False, "every_seconds": 1},
+            "license_renewal": {"enabled": False, "every_seconds": 1},
+        }
+    )
+    real_run_once = scheduler.run_once
+    gate, ended = asyncio.Event(), asyncio.Event()
+    runs: list[float] = []
+
+    async def held_first(*args: Any, **kwargs: Any) -> RunReport:
+        if not runs:
+            await gate.wait()
+        report = await real_run_once(*args, **kwargs)
+        runs.append(asyncio.get_running_loop().time())
+        if len(runs) == 2:
+            ended.set()
+        return report
+
+    monkeypatch.setattr(scheduler, "run_once", held_first)
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        task = asyncio.create_task(run_daemon(agent, stop=stop, handle_signals=False))
+        try:
+            await asyncio.to_thread(
+                wait_for,
+                lambda: any(e["event"] == "run_skipped" for e in logs),
+                timeout=every * 3,
+                what="a tick while the first run is held",
+            )
+            released = asyncio.get_running_loop().time()
+            gate.set()
+            async with asyncio.timeout(every * 3):
+                await ended.wait()
+        finally:
+            gate.set()
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            await agent.clients.aclose()
+            agent.journal.close()
+    (skipped,) = [e for e in logs if e["event"] == "run_skipped"][:1]
+    assert skipped["playbook"] == "door-logs"
+    assert skipped["runs_again_once_it_ends"] is True
+    # the second run followed the first at once, well before the next tick (every s later)
+    assert runs[1] - released < every / 2
