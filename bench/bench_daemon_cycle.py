@@ -3,8 +3,10 @@
 Builds the ``scale`` scenario (default 1,000 centers, 1,000,000 door-log rows over 7 days),
 serves it on 127.0.0.1 in a subprocess (``bench/_harness.py``) and, in this process, runs what
 the daemon runs in one cycle: ``run_once`` of door-logs, aca-rejections and license-renewal in
-sequence (the daemon's runs take turns on one lock), with a journal file, on a clock that runs
-in real time from the world's "now" (so the client rate limiter really waits).
+sequence (the daemon runs aca-rejections beside the two cloud playbooks, so its cycle takes at
+most this; in sequence each run's requests are counted and floored on their own), with a
+journal file, on a clock that runs in real time from the world's "now" (so the client rate
+limiter really waits).
 
 Two cycles:
 
