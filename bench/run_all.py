@@ -530,9 +530,13 @@ TIME_TO_FIX_NOTES = (
     "writes share each system's 20 requests/s: collecting a burst's facts (each person's "
     "user, accesses, bookings, the lock and Larry access) and the toggles' re-reads take "
     "seconds of requests, and every Sync Access of the run is read back before a toggle "
-    "starts. At 5 s the runs of the two playbooks take turns, so a door-log refusal can "
-    "also wait for an aca-rejections run to end; that is most of the gap at 5 s. At 60 s "
-    "the figures are the interval's own: about half of it waiting, then the run."
+    "starts. The daemon runs door-logs beside aca-rejections (they write different "
+    "systems), so a card never waits for a toggle's verification, and a tick that comes "
+    "while a playbook's run is still running makes it run again as soon as that run ends "
+    "instead of one interval later. What is left of the gap at 5 s is the toggle's: an "
+    "aca-rejections run lasts as long as its last verification (about 6 s after the "
+    "toggle), and a refusal that arrives meanwhile waits for it. At 60 s the figures are "
+    "the interval's own: about half of it waiting, then the run."
 )
 CYCLE_NOTES = (
     "The steady cycle is the daemon's every cycle after the first: door-logs re-reads one "
@@ -678,12 +682,13 @@ BENCHMARKS: tuple[Bench, ...] = (
         (),
         "Daemon: one full cycle at the rate limit (issue 6)",
         "The scale world (1,000 centers, 1,000,000 door logs) served in a subprocess; in this "
-        "process `run_once` of door-logs, aca-rejections and license-renewal in sequence, as "
-        "the daemon runs one cycle, on a real-time clock. First the daemon's cold first cycle "
+        "process `run_once` of door-logs, aca-rejections and license-renewal in sequence, on "
+        "a real-time clock (the daemon runs aca-rejections beside the two cloud playbooks, so "
+        "its cycle takes at most this). First the daemon's cold first cycle "
         "without a rate limit (to store the cursors and count its requests), then a steady "
         "cycle at 20 requests/s per system (the config's default), timed beside the floor that "
         "rate limit allows: per run the largest system's requests / 20 (each system's client "
-        "has its own limiter, so the systems overlap), summed over the runs (which take turns).",
+        "has its own limiter, so the systems overlap), summed over the runs (in sequence here).",
         parse_cycle,
         lambda _out: CYCLE_NOTES,
         timeout=3600.0,
