@@ -413,3 +413,56 @@ async def test_a_tick_that_comes_during_a_long_run_runs_once_it_ends(
     assert skipped["runs_again_once_it_ends"] is True
     # the second run followed the first at once, well before the next tick (every s later)
     assert runs[1] - released < every / 2
+
+
+async def test_a_run_again_after_a_long_run_lets_a_waiting_run_of_its_scope_go_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # door-logs overruns its tick while license-renewal (the cloud too) waits for its turn:
+    # license-renewal goes next, then door-logs' run again; a playbook that keeps overrunning
+    # never starves the other playbook of its scope
+    from doorfix.agent.daemon import scheduler
+
+    agent, _state = in_process(
+        guards={"renewals_enabled": True},
+        schedule={
+            "door_logs": {"every_seconds": 1},
+            "aca_rejections": {"enabled": False, "every_seconds": 1},
+            "license_renewal": {"every_seconds": 3600},
+        },
+    )
+    real_run_once = scheduler.run_once
+    gate, third = asyncio.Event(), asyncio.Event()
+    started: list[str] = []
+
+    async def held_first(inner: Agent, playbook: str, **kwargs: Any) -> RunReport:
+        started.append(playbook)
+        if len(started) >= 3:
+            third.set()
+        if started == ["door-logs"]:
+            await gate.wait()
+        return await real_run_once(inner, playbook, **kwargs)
+
+    monkeypatch.setattr(scheduler, "run_once", held_first)
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        task = asyncio.create_task(run_daemon(agent, stop=stop, handle_signals=False))
+        try:
+            await asyncio.to_thread(
+                wait_for,
+                lambda: any(
+                    e["event"] == "run_skipped" and e["playbook"] == "door-logs" for e in logs
+                ),
+                timeout=15,
+                what="a door-logs tick while its first run is held",
+            )
+            gate.set()
+            async with asyncio.timeout(15):
+                await third.wait()
+        finally:
+            gate.set()
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            await agent.clients.aclose()
+            agent.journal.close()
+    assert started[:3] == ["door-logs", "license-renewal", "door-logs"]
