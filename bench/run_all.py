@@ -564,7 +564,9 @@ CYCLE_NOTES = (
     "against the least the world needs: at 20 requests/s per system the cycle cannot be "
     "shorter, and measured/floor shows how close the runs come to it. With 1,000 centers a "
     "cycle of the two frequent playbooks (about 150 s) fits in their default 300 s "
-    "interval."
+    "interval. The daemon runs aca-rejections (CLP-bound) beside the two cloud playbooks, "
+    "so its whole cycle takes about the busiest system's requests / 20 (the row of the "
+    "cycle as the daemon runs it)."
 )
 
 
