@@ -63,7 +63,8 @@ class _Shared:
         self._entry = asyncio.Lock()
         self._turns: dict[str, asyncio.Lock] = {}
         #: each run of this process inside the lock now, and what it runs
-        self._inside: dict[asyncio.Task[Any], str] = {}
+        #: (one entry per block, so a task may be inside twice)
+        self._inside: dict[object, tuple[asyncio.Task[Any], str]] = {}
 
     def _bind(self) -> None:
         """Fresh turns for a new event loop (an asyncio lock serves one loop)."""
@@ -81,13 +82,14 @@ class _Shared:
         self._bind()
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - held() is entered from a task
+        entry = object()
         async with contextlib.AsyncExitStack() as turns:
             for scope in sorted(set(scopes)):
                 await turns.enter_async_context(self._turns.setdefault(scope, asyncio.Lock()))
             async with self._entry:
                 if not self._inside:
                     await self._take(what)
-                self._inside[task] = what
+                self._inside[entry] = (task, what)
                 self._describe()
             try:
                 yield
@@ -96,7 +98,7 @@ class _Shared:
                 raise
             finally:
                 async with self._entry:
-                    del self._inside[task]
+                    del self._inside[entry]
                     if self._inside:
                         self._describe()
                     else:
@@ -105,7 +107,7 @@ class _Shared:
     @property
     def runs(self) -> str:
         """What this process's runs inside the lock run, as the holder names them."""
-        return "+".join(sorted(set(self._inside.values())))
+        return "+".join(sorted({what for _, what in self._inside.values()}))
 
     async def _take(self, what: str) -> None:
         raise NotImplementedError
@@ -347,7 +349,7 @@ class DbRunLock(_Shared):
             if not alive:
                 self._fenced = True
                 log.error("run_lock_fenced", lock=name, holder=self.holder)
-                for task in list(self._inside):
+                for task, _ in list(self._inside.values()):
                     task.cancel()
                 return
 
