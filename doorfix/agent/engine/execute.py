@@ -127,6 +127,16 @@ class ActionResult:
     #: extra checklist items when the remedy did not hold
     steps: tuple[Step, ...] = ()
 
+    def recorded(self, **extra: Any) -> dict[str, Any]:
+        """The detail a reconciliation records: with the outcome and steps, which decide the
+        incident (see reconcile), and ``extra``."""
+        return {
+            **self.detail,
+            **extra,
+            "outcome": self.outcome.value,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
 
 Settled = Literal["succeeded", "failed", "skipped"]
 
@@ -606,9 +616,11 @@ class Executor:
         subject: Mapping[str, str],
         sending_again: Callable[[], None],
     ) -> tuple[Settled, dict[str, Any]]:
-        """Send again a Sync Access a crash left unknown, while its preconditions still hold.
+        """Read back a Sync Access CLP answered; send again one whose answer never came.
 
-        Sync Access only pushes CLP's access down to the IQs, so repeating it is safe, and
+        An answered one (its job id noted on the action, see :func:`on_answered`) has landed:
+        its job is read back and decides, and it is never sent again. For the other, Sync
+        Access only pushes CLP's access down to the IQs, so repeating it is safe, and
         nothing tells whether the cut-off one ran (CLP lists no jobs by collection): waiting
         for a presentation that may never come would leave the person locked out. It is sent
         again at once when ACA and CLP still grant the user the lock (C c2); otherwise what
@@ -616,9 +628,13 @@ class Executor:
         cut off the second one too (the journal noted it before sending) leaves the outcome
         unknown, and the next presentation at the lock proves it.
         """
-        job_id = (row.detail or {}).get("job_id")
-        if job_id:
-            return await self._read_back_sync(p, str(job_id), (row.detail or {}))
+        noted = row.detail or {}
+        if noted.get("job_id"):
+            # CLP answered with its job before the cut: the call landed, so it is never sent
+            # again; the job's state decides, as it would have in the run
+            job = await self._c.clp.get_sync_job(p["site_id"], str(noted["job_id"]))
+            result = self._sync_result(job, adopted=bool(noted.get("adopted")))
+            return "succeeded", result.recorded(answered=True)
         user_id, lock_id = subject.get("user_id"), subject.get("lock_id")
         if (
             user_id is None
@@ -644,37 +660,8 @@ class Executor:
             return _left_alone(row, found, text)
         sending_again()
         result = await self._sync(p, v)
-        detail = {
-            **result.detail,
-            **found,
-            "sent_again": True,
-            "outcome": result.outcome.value,
-            "steps": [s.as_dict() for s in result.steps],
-        }
+        detail = result.recorded(**found, sent_again=True)
         return ("succeeded" if result.status == "succeeded" else "failed"), detail
-
-    async def _read_back_sync(
-        self, p: Mapping[str, Any], job_id: str, noted: Mapping[str, Any]
-    ) -> tuple[Settled, dict[str, Any]]:
-        """A Sync Access that was answered before its run stopped: read its job back.
-
-        The call landed (CLP named its job), so it is never sent again; the job's state
-        decides, as it would have in the run (still running: only the next presentation at
-        the lock can tell).
-        """
-        adopted = bool(noted.get("adopted"))
-        job = await self._c.clp.get_sync_job(p["site_id"], job_id)
-        if job.state in ("succeeded", "failed"):
-            result = self._sync_result(job, adopted=adopted)
-        else:
-            detail = {"job_id": job_id, "job_state": job.state, "adopted": adopted}
-            result = ActionResult("succeeded", Outcome.PENDING_VERIFICATION, detail)
-        return "succeeded", {
-            **result.detail,
-            "answered": True,
-            "outcome": result.outcome.value,
-            "steps": [s.as_dict() for s in result.steps],
-        }
 
 
 def _log_left_in_flight(event: str, action: PlannedAction, exc: ConnectorError) -> None:

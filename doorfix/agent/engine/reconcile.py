@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from doorfix.agent.engine.execute import Executor
-from doorfix.agent.engine.scopes import ALL, meets, scope_of_system, scopes_of
+from doorfix.agent.engine.scopes import meets, scope_of_system, scopes_of
 from doorfix.agent.journal.store import ActionRow, Journal
 from doorfix.errors import ConnectorError
 from doorfix.playbooks.types import Outcome, Remedy
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("doorfix.engine")
 
 
-async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str] = ALL) -> int:
+async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
     """Settle what a crash left half-done, by re-reading; never re-fire a call blindly.
 
     Actions left ``started`` are settled first: each target is re-read once the call could

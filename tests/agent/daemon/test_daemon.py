@@ -9,10 +9,11 @@ failing upstream once when it goes down and once when it comes back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 from collections import Counter
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,25 @@ def in_process(**overrides: Any) -> tuple[Agent, SandboxState]:
     return demo.agent, demo.state
 
 
+@contextlib.asynccontextmanager
+async def daemon_beside(
+    agent: Agent, *, release: tuple[asyncio.Event, ...] = (), **kwargs: Any
+) -> AsyncIterator[None]:
+    """``run_daemon`` on ``agent`` in a task of this loop for the block; then the ``release``
+    events are set (whatever a test held a run on), the daemon stopped and the agent closed."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_daemon(agent, stop=stop, handle_signals=False, **kwargs))
+    try:
+        yield
+    finally:
+        for event in release:
+            event.set()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await agent.clients.aclose()
+        agent.journal.close()
+
+
 async def test_a_crashing_run_is_logged_and_the_daemon_keeps_scheduling() -> None:
     agent, _state = in_process(
         schedule={
@@ -321,7 +341,6 @@ async def test_a_card_is_assigned_while_an_access_matrix_run_waits_on_clp() -> N
     clp.larry_access = held_back  # type: ignore[method-assign]
     cloud.add_personnel_credential = once_held  # type: ignore[method-assign]
     reports: list[RunReport] = []
-    stop = asyncio.Event()
 
     def fixed(playbook: str, cause: str) -> bool:
         return any(
@@ -340,23 +359,13 @@ async def test_a_card_is_assigned_while_an_access_matrix_run_waits_on_clp() -> N
         if fixed("aca-rejections", "aca.clp_out_of_sync"):
             toggle.set()
 
-    task = asyncio.create_task(
-        run_daemon(agent, stop=stop, on_report=on_report, handle_signals=False)
-    )
-    try:
+    async with daemon_beside(agent, release=(gate, waiting), on_report=on_report):
         async with asyncio.timeout(20):
             await card.wait()
             # the card was assigned and verified while the ACA run waited on CLP
             assert not any(r.playbook == "aca-rejections" for r in reports)
             gate.set()
             await toggle.wait()
-    finally:
-        gate.set()
-        waiting.set()
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        await agent.clients.aclose()
-        agent.journal.close()
 
 
 async def test_a_tick_that_comes_during_a_long_run_runs_once_it_ends(
@@ -388,10 +397,8 @@ async def test_a_tick_that_comes_during_a_long_run_runs_once_it_ends(
         return report
 
     monkeypatch.setattr(scheduler, "run_once", held_first)
-    stop = asyncio.Event()
     with capture_logs() as logs:
-        task = asyncio.create_task(run_daemon(agent, stop=stop, handle_signals=False))
-        try:
+        async with daemon_beside(agent, release=(gate,)):
             await asyncio.to_thread(
                 wait_for,
                 lambda: any(e["event"] == "run_skipped" for e in logs),
@@ -402,12 +409,6 @@ async def test_a_tick_that_comes_during_a_long_run_runs_once_it_ends(
             gate.set()
             async with asyncio.timeout(every * 3):
                 await ended.wait()
-        finally:
-            gate.set()
-            stop.set()
-            await asyncio.wait_for(task, 30)
-            await agent.clients.aclose()
-            agent.journal.close()
     (skipped,) = [e for e in logs if e["event"] == "run_skipped"][:1]
     assert skipped["playbook"] == "door-logs"
     assert skipped["runs_again_once_it_ends"] is True
@@ -444,10 +445,8 @@ async def test_a_run_again_after_a_long_run_lets_a_waiting_run_of_its_scope_go_f
         return await real_run_once(inner, playbook, **kwargs)
 
     monkeypatch.setattr(scheduler, "run_once", held_first)
-    stop = asyncio.Event()
     with capture_logs() as logs:
-        task = asyncio.create_task(run_daemon(agent, stop=stop, handle_signals=False))
-        try:
+        async with daemon_beside(agent, release=(gate,)):
             await asyncio.to_thread(
                 wait_for,
                 lambda: any(
@@ -459,10 +458,4 @@ async def test_a_run_again_after_a_long_run_lets_a_waiting_run_of_its_scope_go_f
             gate.set()
             async with asyncio.timeout(15):
                 await third.wait()
-        finally:
-            gate.set()
-            stop.set()
-            await asyncio.wait_for(task, 30)
-            await agent.clients.aclose()
-            agent.journal.close()
     assert started[:3] == ["door-logs", "license-renewal", "door-logs"]
