@@ -270,18 +270,29 @@ async def test_a_sync_access_a_kill_left_unknown_is_sent_again_at_once(
     assert world.present()["aca.iq_out_of_sync"] is False
 
 
+@pytest.mark.parametrize("answered", [False, True])
 async def test_a_sync_access_sent_again_is_noted_first_and_never_sent_a_third_time(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, answered: bool
 ) -> None:
     journal = world.agent.journal
     flying = await kill_before_the_call(world, monkeypatch, "sync_access", "aca-rejections")
+    clp = world.agent.clients.clp
+    real_call = clp.sync_access
+
+    async def landed_then_killed(*args: Any, **kwargs: Any) -> Any:
+        await real_call(*args, **kwargs)  # the job is sent again and runs...
+        raise Killed  # ...and the process dies before CLP's answer reaches it
+
     real_sync = Executor._sync
 
-    async def landed_then_killed(self: Executor, *args: Any) -> Any:
-        await real_sync(self, *args)  # the job is sent again and runs...
-        raise Killed  # ...and the process dies before the journal records it
+    async def answered_then_killed(self: Executor, *args: Any) -> Any:
+        await real_sync(self, *args)  # the job is sent again, answered and read back...
+        raise Killed  # ...and the process dies before the journal records the result
 
-    monkeypatch.setattr(Executor, "_sync", landed_then_killed)
+    if answered:
+        monkeypatch.setattr(Executor, "_sync", answered_then_killed)
+    else:
+        monkeypatch.setattr(clp, "sync_access", landed_then_killed)
     await killed_run(world, "aca-rejections")
 
     # the journal said what the reconciliation was about to do before it did it
@@ -292,14 +303,22 @@ async def test_a_sync_access_sent_again_is_noted_first_and_never_sent_a_third_ti
     assert writes(world, "sync_access") == 1
 
     monkeypatch.undo()
+    world.clock.advance(timedelta(minutes=1))
     await world.run("aca-rejections")
 
-    # sent again once already: not a third time; the next presentation proves it
+    # sent again once already: not a third time
     assert writes(world, "sync_access") == 1
     reconciled = settled(journal, flying)
-    assert reconciled.status == "failed"
     assert reconciled.detail is not None
-    assert reconciled.detail["outcome_unknown"] is True
+    if answered:
+        # CLP named the job before the kill: that job is read back and decides
+        assert reconciled.status == "succeeded"
+        assert reconciled.detail["job_id"] == still.detail["job_id"]
+        assert reconciled.detail["job_state"] == "succeeded"
+    else:
+        # no answer came: the next presentation proves it
+        assert reconciled.status == "failed"
+        assert reconciled.detail["outcome_unknown"] is True
     synced = journal.incident(flying.incident_id)
     assert synced is not None
     assert (synced.open, synced.outcome) == (True, "pending_verification")

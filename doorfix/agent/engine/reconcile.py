@@ -13,14 +13,14 @@ its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from doorfix.agent.engine.execute import Executor
+from doorfix.agent.engine.execute import Executor, on_answered
 from doorfix.agent.engine.scopes import meets, scope_of_system, scopes_of
 from doorfix.agent.journal.store import ActionRow, Journal
 from doorfix.errors import ConnectorError
@@ -53,18 +53,17 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
             continue  # another scope's: its own run settles it
         landed_by = await _settle_wait(agent, row)
         incident = journal.incident(row.incident_id)
+        again = {**(row.detail or {}), "sent_again": True}
         try:
-            status, detail = await executor.reconcile(
-                row,
-                subject=incident.subject if incident else {},
-                landed_by=landed_by,
-                # a call made again is recorded before it is sent, like any call
-                sending_again=partial(
-                    journal.note_in_flight,
-                    row.action_id,
-                    {**(row.detail or {}), "sent_again": True},
-                ),
-            )
+            # a call made again is recorded before it is sent, like any call, and what its
+            # answer names (a Sync Access's job) as soon as it comes, like the run's own
+            with on_answered(partial(_note_answer, journal, row.action_id, again)):
+                status, detail = await executor.reconcile(
+                    row,
+                    subject=incident.subject if incident else {},
+                    landed_by=landed_by,
+                    sending_again=partial(journal.note_in_flight, row.action_id, again),
+                )
         except ConnectorError as exc:
             log.warning("reconcile_deferred", action_id=row.action_id, error=str(exc))
             continue
@@ -104,6 +103,13 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
         if run.status == "running" and run.run_id != run_id and ours.run(run.playbook):
             journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
     return settled
+
+
+def _note_answer(
+    journal: Journal, action_id: str, again: Mapping[str, Any], named: Mapping[str, Any]
+) -> None:
+    """Note on an action sent again what its answer named (see ``on_answered``)."""
+    journal.note_in_flight(action_id, {**again, **named})
 
 
 class _Ours:
