@@ -17,7 +17,7 @@ from unittest import mock
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 from support.demo import Demo, make_demo
@@ -220,8 +220,12 @@ async def _lean_and_full(faults: list[tuple[str, tuple[str, str]]], steps: list[
             for kind, pair in faults:
                 _break(demo, kind, pair)
         for playbook, minutes, shown in steps:
+            # a run paced by the rate limit moves its manual clock: the fuller read's further;
+            # each step starts both worlds at the same instant, or the evidence's scan times
+            # (not a decision) would differ
+            start = max(lean.clock.now(), full.clock.now()) + timedelta(minutes=minutes)
             for demo in (lean, full):
-                demo.clock.advance(timedelta(minutes=minutes))
+                demo.clock.set(start)
                 for (user_id, lock_id), via in shown:
                     demo.state.world.present_at_lock(user_id, lock_id, via)
                 demo.state.world.advance()
@@ -232,8 +236,13 @@ async def _lean_and_full(faults: list[tuple[str, tuple[str, str]]], steps: list[
             assert lean.mutations() == full.mutations()
         lean_keys = _requests(lean)["aca"].get("list_mobile_keys", 0)
         assert lean_keys <= _requests(full)["aca"].get("list_mobile_keys", 0)
+        # entries are read to settle an incident waiting for verification, which a later run
+        # may have settled: any incident that was ever pending counts
+        journal = lean.agent.journal
         assert "entries" not in _requests(lean).get("clp", {}) or any(
-            i.outcome == "pending_verification" for i in lean.agent.journal.incidents(limit=1000)
+            row.outcome == "pending_verification"
+            for i in journal.incidents(limit=1000)
+            for row in journal.history(i.incident_id)
         )
     finally:
         await lean.aclose()
@@ -246,6 +255,16 @@ async def _lean_and_full(faults: list[tuple[str, tuple[str, str]]], steps: list[
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(faults=st.lists(fault, max_size=4), steps=st.lists(step, min_size=1, max_size=3))
+# found by hypothesis (seed 25126221271057360496280657000902521299): a Sync Access's incident
+# pending in the second run and settled (from CLP entries) in the third; and a refusal whose
+# fuller read took the full world's clock a second further, so the next run's scans differed
+@example(
+    faults=[],
+    steps=[("aca-rejections", 0, []), ("aca-rejections", 0, []), ("aca-rejections", 78, [])],
+)
+@example(
+    faults=[], steps=[("aca-rejections", 0, [(("u-8", "l-8"), "tag")]), ("aca-rejections", 74, [])]
+)
 def test_lean_reads_decide_as_a_full_read_on_generated_worlds(
     faults: list[tuple[str, tuple[str, str]]], steps: list[Any]
 ) -> None:
