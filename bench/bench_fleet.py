@@ -16,11 +16,13 @@ Figures the fleet (issue 15) depends on, measured on this machine:
    worker ``doorfix daemon`` runs on a PostgreSQL journal, its agent on a clock that runs in
    real time from the world's "now", shared by the replicas). A cycle is one job per playbook
    deferred at once, as a tick of each would (no periodic tick fires during the bench); the
-   replicas take them from the queue and the job lock makes them run one at a time. Two
-   cycles: **cold** (no cursors, door-logs looks back 24 h) and **steady** (cursors stored;
-   the figure), each at ``--rps`` requests/s per system, beside the rate-limit floors of
-   ``bench_daemon_cycle.py``: the requests made (each run's busiest system / rps, runs in
-   sequence) and, for the steady cycle, the least the world needs. The sandbox's own request
+   replicas take them from the queue, and the job lock of each scope lets runs of different
+   scopes (``door-logs`` and ``aca-rejections``) go at once, on one replica or two, while
+   every request takes its turn from the fleet's one pace per system. Two cycles: **cold**
+   (no cursors, door-logs looks back 24 h) and **steady** (cursors stored; the figure), each
+   at ``--rps`` requests/s per system, beside two rate-limit floors: the busiest system's
+   requests made over the cycle / rps, and, for the steady cycle, the busiest system's least
+   the world needs (``bench_daemon_cycle.py``'s counts) / rps. The sandbox's own request
    log gives each system's busiest second during the cycles (the fleet-wide rate limit).
 4. **take-over of a dead replica's work**: with the largest replica count, a steady cycle
    in which the replica that took the first run is SIGKILLed ``--kill-after`` seconds in; the
@@ -66,7 +68,7 @@ from procrastinate import App, PsycopgConnector
 
 from doorfix.agent.config import Settings
 from doorfix.agent.daemon import scheduler
-from doorfix.agent.daemon.fleet import JOURNAL_LOCK, QUEUE, FleetDaemon
+from doorfix.agent.daemon.fleet import QUEUE, FleetDaemon, job_lock
 from doorfix.agent.engine.run import PLAYBOOKS, run_once
 from doorfix.agent.journal.lock import DbRunLock
 from doorfix.agent.journal.store import Journal
@@ -143,9 +145,10 @@ def takeover(url: str, stale: float) -> float:
         assert isinstance(dead.run_lock, DbRunLock)
         assert isinstance(live.run_lock, DbRunLock)
         dead.run_lock.stale_after = live.run_lock.stale_after = stale
-        assert dead.run_lock.try_acquire("door-logs") is not None
+        row = DbRunLock.row("cloud")
+        assert dead.run_lock.try_acquire("door-logs", name=row) is not None
         last_beat = time.monotonic()  # then it is killed: no more heartbeats
-        while live.run_lock.try_acquire("door-logs") is None:
+        while live.run_lock.try_acquire("door-logs", name=row) is None:
             time.sleep(0.2)
         return time.monotonic() - last_beat
 
@@ -282,7 +285,7 @@ def defer(url: str, playbooks: tuple[str, ...]) -> None:
                 await app.configure_task(
                     name=f"doorfix.run.{playbook}",
                     queue=QUEUE,
-                    lock=JOURNAL_LOCK,
+                    lock=job_lock(playbook),
                     queueing_lock=f"doorfix.run.{playbook}",
                 ).defer_async(timestamp=int(time.time()))
 
@@ -310,6 +313,15 @@ def cycle(
     return since, done[-1]["t"] - since, done
 
 
+def _summed(calls: list[dict[str, int]]) -> dict[str, int]:
+    """Requests per system over several runs."""
+    total: dict[str, int] = {}
+    for each in calls:
+        for system, n in each.items():
+            total[system] = total.get(system, 0) + n
+    return total
+
+
 def show_cycle(
     label: str,
     seconds: float,
@@ -321,11 +333,16 @@ def show_cycle(
     pids: list[int],
 ) -> None:
     """A cycle's time beside its floors; each run's replica (its place in ``pids``) and
-    requests; the busiest second at the sandbox."""
-    floor = sum(max(e["calls"].values()) / rps for e in done)
+    requests; the busiest second at the sandbox.
+
+    Runs of different scopes go at once and every request takes its turn from the fleet's
+    one pace per system, so a floor is the busiest system's requests over the whole cycle /
+    the rate limit.
+    """
+    floor = least_floor(_summed([e["calls"] for e in done]), rps)
     line = f"  {label:<7} {seconds:7.1f} s   floor of the requests made {floor:7.1f} s"
     if least is not None:
-        needed = sum(least_floor(least[e["playbook"]], rps) for e in done)
+        needed = least_floor(_summed([least[e["playbook"]] for e in done]), rps)
         line += f"   floor of the least the world needs {needed:7.1f} s"
     print(line)
     for e in done:
@@ -348,7 +365,7 @@ def fleet_cycles(args: argparse.Namespace, dsn: str) -> None:
         ready_file = Path(tmp) / "ready.json"
         ready_file.write_text(json.dumps(ready), encoding="utf-8")
         least = steady_least(ready["shape"])
-        least_total = sum(least_floor(n, args.rps) for n in least.values())
+        least_total = least_floor(_summed(list(least.values())), args.rps)
         figures: dict[int, float] = {}
         for count in counts:
             with schema_url(dsn) as url:
@@ -402,15 +419,17 @@ def takeover_of_dead(replicas: list[Replica], url: str, args: argparse.Namespace
         args.timeout,
         f"{playbook} to be run by a live replica",
     )
-    first_done = events(live, "done", killed)[0]
     done = next(e for e in events(live, "done", killed) if e["playbook"] == playbook)
+    mid_run = not any(
+        e["playbook"] == playbook for e in events([victim], "done", first["t"]) if e["t"] < killed
+    )
     print(
-        f"  take-over: {playbook} killed {args.kill_after:g} s into its run; the first run on "
-        f"a live replica ({first_done['playbook']}) finished {first_done['t'] - killed:.1f} s "
-        f"after the kill (the dead job is failed once its worker is silent 10 s; the dead "
-        f"run's lock is stale after the 10 s API timeout + 2 heartbeats of 2 s); {playbook}, "
-        f"deferred again at the kill and queued behind the cycle's other runs, finished "
-        f"{done['t'] - killed:.1f} s after it"
+        f"  take-over: {playbook} killed {args.kill_after:g} s into its run "
+        f"({'mid-run' if mid_run else 'after its run had ended'}); its next run, deferred at "
+        f"the kill as its next tick would be, finished on a live replica "
+        f"{done['t'] - killed:.1f} s after the kill (the dead job is failed once its worker "
+        f"is silent 10 s; the dead run's row of its scope is stale after the 10 s API timeout "
+        f"+ 2 heartbeats of 2 s; runs of the other scope never wait for it)"
     )
 
 

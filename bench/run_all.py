@@ -487,6 +487,83 @@ def parse_cycle(out: str) -> list[Row]:
 # --------------------------------------------------------------------------- the notes
 
 
+def parse_fleet(out: str) -> list[Row]:
+    """bench_fleet: journal write latency, the lock's take-over, cycles with 1-3 replicas."""
+    rows: list[Row] = []
+    for m in re.finditer(
+        r"^journal write latency, (SQLite|PostgreSQL)[^:]*: (\d+) writes, median ([\d.]+) ms, "
+        r"p95 ([\d.]+) ms",
+        out,
+        re.MULTILINE,
+    ):
+        backend, writes, median, p95 = m.groups()
+        rows.append(
+            (
+                f"journal write (intent or result, one committed transaction), {backend}",
+                f"median {median} ms, p95 {p95} ms ({writes} writes)",
+                "",
+            )
+        )
+    lock = find(
+        r"^run lock take-over after a killed holder: ([\d.]+) s \(stale limit ([\d.]+) s", out
+    )
+    if lock:
+        rows.append(
+            (
+                "run lock taken over after its holder was killed",
+                f"{lock.group(1)} s",
+                f"the stale limit {lock.group(2)} s + polling every 0.2 s",
+            )
+        )
+    for m in re.finditer(
+        r"^steady cycle over (\d+) centers, (\d+) replica\(s\): ([\d.]+) s \(floor ([\d.]+) s at "
+        r"([\d.]+) requests/s",
+        out,
+        re.MULTILINE,
+    ):
+        centers, count, seconds, floor, rps = m.groups()
+        ratio = float(seconds) / float(floor)
+        rows.append(
+            (
+                f"steady cycle over {centers} centers, {count} replica(s), at {rps} requests/s "
+                "per system fleet-wide",
+                f"{seconds} s",
+                f"floor {floor} s, the busiest system's least requests (measured/floor "
+                f"{ratio:.2f})",
+            )
+        )
+    busiest = [
+        int(n)
+        for line in re.findall(r"busiest second at the sandbox \(limit [\d.]+\): (.+)$", out, re.M)
+        for n in re.findall(r"\w+ (\d+)", line)
+    ]
+    limit = find(r"busiest second at the sandbox \(limit ([\d.]+)\)", out)
+    if busiest and limit:
+        rows.append(
+            (
+                "busiest second at the sandbox, any system, any cycle, any replica count",
+                f"{max(busiest)} requests",
+                f"<= {limit.group(1)} (+1 where the spacing straddles a window's edge)",
+            )
+        )
+    took = find(
+        r"^  take-over: (\S+) killed [\d.]+ s into its run \(([^)]*)\).*? finished on a live "
+        r"replica ([\d.]+) s after the kill",
+        out,
+    )
+    if took:
+        rows.append(
+            (
+                f"a dead replica's work taken over: its {took.group(1)} run ({took.group(2)}) "
+                "done on a live replica",
+                f"{took.group(3)} s after the kill",
+                "the dead job failed after 10 s of worker silence, its row stale after 14 s, "
+                "then the run",
+            )
+        )
+    return rows
+
+
 def door_logs_notes(out: str) -> str:
     """Where the door-logs run's calls go, from its printout."""
     cloud, aca = endpoint_counts(out, "cloud"), endpoint_counts(out, "aca")
@@ -544,6 +621,21 @@ TIME_TO_FIX_NOTES = (
     "aca-rejections run lasts as long as its last verification (about 6 s after the "
     "toggle), and a refusal that arrives meanwhile waits for it. At 60 s the figures are "
     "the interval's own: about half of it waiting, then the run."
+)
+FLEET_NOTES = (
+    "Real replica processes (`FleetDaemon`, the procrastinate worker `doorfix daemon` runs on "
+    "a PostgreSQL journal) on one throwaway PostgreSQL cluster (fsync off, so its write "
+    "latency is a floor, not a production figure), each replica count with a fresh journal. "
+    "Runs of different scopes go at once (door-logs and license-renewal write the cloud, "
+    "aca-rejections ACA and CLP: each scope is a job lock and a run-lock row), on one replica "
+    "or two, and every request takes its system's turn from one pace in the journal "
+    "(`rate_slots`), so the fleet together keeps each system's 20 requests/s: the floor is "
+    "the busiest system's requests over the cycle / 20, whatever the number of replicas. "
+    "More replicas add availability, not speed (the rate limit is the fleet's); a replica "
+    "has a worker slot per scope, so one replica already runs a cycle's two scopes side by "
+    "side. The take-over waits for the dead job to be failed by a live replica's sweep "
+    "(10 s of worker silence) and for the dead run's lock row to go stale (the 10 s API "
+    "timeout plus two 2 s heartbeats), then the run itself."
 )
 CYCLE_NOTES = (
     "The steady cycle is the daemon's every cycle after the first: door-logs re-reads one "
@@ -711,6 +803,29 @@ BENCHMARKS: tuple[Bench, ...] = (
             "license-renewal",
             "the daemon's first cycle",
             "peak RSS of the agent",
+        ),
+    ),
+    Bench(
+        "bench_fleet.py",
+        ("--centers", "1000", "--replicas", "1,2,3"),
+        "Fleet: replicas sharing one PostgreSQL journal (issue 15)",
+        "The journal's write latency on SQLite and PostgreSQL; the run lock taken over after "
+        "its holder is killed; then the scale world (1,000 centers, 1,000,000 door logs) "
+        "served in a subprocess and, for 1, 2 and 3 replica processes, a cold and a steady "
+        "cycle (one job per playbook deferred at once, as a tick of each would), each beside "
+        "its rate-limit floor, with the sandbox's own count of each system's busiest second; "
+        "last, with 3 replicas, the replica working the first run SIGKILLed 1 s into it.",
+        parse_fleet,
+        lambda _out: FLEET_NOTES,
+        timeout=5400.0,
+        quick=("--writes", "100", "--centers", "10", "--replicas", "1,2", "--kill-after", "0.2"),
+        expects=(
+            "journal write (intent or result, one committed transaction), SQLite",
+            "journal write (intent or result, one committed transaction), PostgreSQL",
+            "run lock taken over",
+            "steady cycle over",
+            "busiest second at the sandbox",
+            "a dead replica's work taken over",
         ),
     ),
 )

@@ -7,8 +7,10 @@ leaves the process. Against real systems the secrets come from the environment o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 from pydantic import SecretStr
@@ -137,12 +139,22 @@ def build_agent(
     ``target``: ``sandbox`` for the embedded sandbox (every output says so, nothing is sent);
     ``escalation``: where escalations go (see :func:`escalation_sinks`).
     """
+    clients = build_clients_for(
+        settings, secrets, clock=clock, urls=urls, transport=transport, redactor=redactor
+    )
+    journal = journal or Journal(settings.journal.target, clock=clock)
+    pace = journal.pace
+    if pace is not None:
+        # replicas of a fleet act at once: each system's rate limit is the fleet's, not theirs
+
+        async def slot(system: str, now: datetime, gap: float) -> datetime:
+            return await asyncio.to_thread(pace.slot, system, now, gap)
+
+        clients.share_pace(slot)
     return Agent(
         settings=settings,
-        clients=build_clients_for(
-            settings, secrets, clock=clock, urls=urls, transport=transport, redactor=redactor
-        ),
-        journal=journal or Journal(settings.journal.target, clock=clock),
+        clients=clients,
+        journal=journal,
         clock=clock,
         policy=PlanPolicy.from_guards(
             settings.guards, holiday_hours=settings.remedies.holiday_windows()

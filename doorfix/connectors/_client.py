@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from doorfix.connectors._http import CallStats, HttpLayer
+from doorfix.connectors._http import CallStats, HttpLayer, SharedSlot
 from doorfix.connectors._paging import SkipHandler, log_skip
 
 
@@ -33,6 +33,10 @@ class ClientBase:
     async def aclose(self) -> None:
         """Close the HTTP layer (and its connections)."""
         await self._layer.aclose()
+
+    def share_pace(self, slot: SharedSlot) -> None:
+        """Take this system's request turns from a fleet's pace (see :mod:`._http`)."""
+        self._layer.share_pace(slot)
 
     @property
     def stats(self) -> CallStats:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -28,6 +28,7 @@ from doorfix.errors import (
     AuthError,
     ConnectorError,
     ContractError,
+    DoorfixError,
     PermanentError,
     System,
     TransientError,
@@ -92,6 +93,10 @@ class CallStats:
     by_endpoint: dict[str, int] = field(default_factory=dict)
 
 
+#: a fleet's pace: given now and the spacing, the time this request's turn comes
+SharedSlot = Callable[[datetime, float], Awaitable[datetime]]
+
+
 class RateLimiter:
     """Spaces requests ``1/per_second`` apart (in clock time) and caps those in flight."""
 
@@ -103,19 +108,40 @@ class RateLimiter:
         # fall between the two writes of one remedy (a toggle's disable and enable)
         self._clock = clock.inner if isinstance(clock, StoppableClock) else clock
         self._next: datetime | None = None
+        self._shared: SharedSlot | None = None
+
+    def share(self, slot: SharedSlot) -> None:
+        """Take each request's turn from ``slot`` (a fleet's pace) instead of this process's."""
+        self._shared = slot
 
     async def acquire(self) -> None:
         """Wait for a free slot and for this request's turn."""
         await self._slots.acquire()
         if self._interval <= 0:
             return
-        async with self._lock:
+        try:
+            async with self._lock:
+                await self._wait_for_turn()
+        except BaseException:  # cancelled while waiting: the slot was never used
+            self._slots.release()
+            raise
+
+    async def _wait_for_turn(self) -> None:
+        now = self._clock.now()
+        if self._shared is not None:
+            try:
+                turn = await self._shared(now, self._interval)
+            except DoorfixError as exc:  # the pace's database: this process's own spacing
+                log.warning("shared_pace_unavailable", error=str(exc))
+            else:
+                if turn > now:
+                    await self._clock.sleep((turn - now).total_seconds())
+                return
+        if self._next is not None and self._next > now:
+            await self._clock.sleep((self._next - now).total_seconds())
             now = self._clock.now()
-            if self._next is not None and self._next > now:
-                await self._clock.sleep((self._next - now).total_seconds())
-                now = self._clock.now()
-            base = self._next if self._next is not None and self._next > now else now
-            self._next = base + timedelta(seconds=self._interval)
+        base = self._next if self._next is not None and self._next > now else now
+        self._next = base + timedelta(seconds=self._interval)
 
     def release(self) -> None:
         """Give the in-flight slot back."""
@@ -302,6 +328,10 @@ class HttpLayer:
 
     def __repr__(self) -> str:
         return f"HttpLayer(system={self.system!r}, base_url={str(self._client.base_url)!r})"
+
+    def share_pace(self, slot: SharedSlot) -> None:
+        """Pace this system's requests by a fleet's shared slots (see :class:`RateLimiter`)."""
+        self._limiter.share(slot)
 
     async def aclose(self) -> None:
         """Close the underlying httpx client."""

@@ -7,7 +7,10 @@ the embedded sandbox pass a ``transport`` to route every request in process.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 
 import httpx
 from pydantic import SecretStr
@@ -220,6 +223,11 @@ class Clients:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    def share_pace(self, slot: Callable[[str, datetime, float], Awaitable[datetime]]) -> None:
+        """Pace each system's requests by a fleet's shared slots: ``slot(system, now, gap)``."""
+        for system, client in (("cloud", self.cloud), ("aca", self.aca), ("clp", self.clp)):
+            client.share_pace(partial(slot, system))
 
     def stats(self) -> dict[str, CallStats]:
         """Call counters per system."""

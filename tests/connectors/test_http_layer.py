@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,11 +18,18 @@ from doorfix.connectors._http import (
     ClientCredentialsAuth,
     HttpLayer,
     RateLimit,
+    RateLimiter,
     RetryPolicy,
     StaticKeyAuth,
     parse_retry_after,
 )
-from doorfix.errors import AuthError, ContractError, PermanentError, TransientError
+from doorfix.errors import (
+    AuthError,
+    ContractError,
+    JournalError,
+    PermanentError,
+    TransientError,
+)
 
 BASE = "https://api.example.test"
 TOKEN_URL = "https://id.example.test/connect/token"
@@ -512,3 +519,63 @@ async def test_a_vendor_echoing_the_key_in_an_error_has_it_redacted(clock: Manua
     assert key not in text
     assert "k3y%2Fwith" not in text
     assert "***" in text
+
+
+# --------------------------------------------------------------------------- a fleet's pace
+
+
+async def test_a_shared_pace_gives_each_request_its_turn(clock: ManualClock) -> None:
+    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
+    asked: list[tuple[datetime, float]] = []
+
+    async def slot(now: datetime, gap: float) -> datetime:
+        asked.append((now, gap))
+        return now + timedelta(seconds=3)  # other replicas hold the next 3 s of turns
+
+    limiter.share(slot)
+    await limiter.acquire()
+    limiter.release()
+    assert asked == [(START, 0.1)]
+    assert clock.now() == START + timedelta(seconds=3)
+
+
+async def test_without_the_pace_s_database_a_process_spaces_its_own_requests(
+    clock: ManualClock,
+) -> None:
+    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
+
+    async def gone(now: datetime, gap: float) -> datetime:
+        raise JournalError("journal postgresql://db/doorfix: connection refused")
+
+    limiter.share(gone)
+    with capture_logs() as logs:
+        for _ in range(3):
+            await limiter.acquire()
+            limiter.release()
+    assert clock.now() == START + timedelta(seconds=0.2)
+    assert [e["event"] for e in logs] == ["shared_pace_unavailable"] * 3
+
+
+async def test_a_request_cancelled_while_it_waits_for_its_turn_gives_its_slot_back(
+    clock: ManualClock,
+) -> None:
+    limiter = RateLimiter(RateLimit(per_second=10, concurrency=1), clock)
+    never = asyncio.Event()
+
+    async def stuck(now: datetime, gap: float) -> datetime:
+        await never.wait()
+        return now
+
+    limiter.share(stuck)
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+    async def free(now: datetime, gap: float) -> datetime:
+        return now
+
+    limiter.share(free)
+    await asyncio.wait_for(limiter.acquire(), 5)  # the one slot is free again
+    limiter.release()

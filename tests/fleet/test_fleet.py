@@ -31,6 +31,7 @@ from support.processes import DaemonProcess, daemon, spawn_doorfix
 from support.renewals import hold_back_renewal, renewals
 from support.served import present, served_demo, served_world, writes
 
+from doorfix.agent.journal.lock import DbRunLock
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
 from doorfix.sandbox.api.server import ServedSandbox
@@ -88,9 +89,11 @@ def test_the_fleet_command_needs_a_postgresql_journal(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
-def lock_holder_pid(url: str) -> int:
+def lock_holder_pid(url: str, scope: str) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT holder FROM run_locks WHERE lock_name = 'journal'").fetchone()
+        row = conn.execute(
+            "SELECT holder FROM run_locks WHERE lock_name = %s", (DbRunLock.row(scope),)
+        ).fetchone()
     assert row is not None
     assert row[0] is not None
     return int(str(row[0]).split(":")[1])
@@ -124,7 +127,7 @@ def test_three_replicas_fix_the_world_once_and_take_over_a_killed_one(
         )
         # the replica whose run holds the renewal in flight (the run lock's holder) is killed
         # mid-action
-        pid = lock_holder_pid(pg_url)
+        pid = lock_holder_pid(pg_url, "cloud")
         (victim,) = [r for r in replicas if r.proc.pid == pid]
         victim.sigkill()
         alive = [r for r in replicas if r is not victim]
@@ -135,6 +138,16 @@ def test_three_replicas_fix_the_world_once_and_take_over_a_killed_one(
         )
         silent = [r for r in fleet_json(config)["replicas"] if not r["live"]]
         assert [r["pid"] for r in silent] == [victim.proc.pid]
+        # as a person reads it: the dead replica SILENT, the cloud's row still its own until
+        # it goes stale (its holder is host:pid:suffix)
+        shown = spawn_doorfix("--config", str(config), "fleet")
+        out, err = shown.communicate(timeout=60)
+        assert shown.returncode == 0, err
+        head, *listed = out.splitlines()
+        assert "2 live replica(s)" in head
+        assert "run locks held: " in head
+        (dead_line,) = [line for line in listed if f":{victim.proc.pid}:" in line]
+        assert "SILENT" in dead_line
         pids = sorted(r["pid"] for r in fleet_json(config)["replicas"])
         assert pids == sorted(r.proc.pid for r in replicas)
         # every live replica sees the fleet in /healthz and /metrics too
@@ -164,6 +177,13 @@ def test_three_replicas_fix_the_world_once_and_take_over_a_killed_one(
             lambda: len(renewals(served.state)) >= 2,
             timeout=90,
             what="both of the demo's renewals (the lapsed license and the one due soon)",
+        )
+        # the killed replica may have had an aca-rejections run in flight beside its cloud
+        # run: the next run of that scope on a live replica settles it once its row is stale
+        wait_for(
+            lambda: in_flight(pg_url) == 0,
+            timeout=90,
+            what="every action the killed replica left in flight to be settled",
         )
         for replica in alive:
             assert replica.stop() == 0
@@ -458,3 +478,16 @@ def test_three_replicas_together_keep_each_systems_rate_limit(tmp_path: Path, pg
     print(f"fleet at {FLEET_RATE}/s: busiest second {busiest}, requests {counts}, runs {ran()}")
     assert set(busiest) >= {"cloud", "aca", "clp"}
     assert all(n <= FLEET_RATE + 1 for n in busiest.values()), busiest
+    # and that is with runs of the two scopes going at once (one pace per system, shared
+    # through the journal), not by taking turns
+    with Journal(pg_url, clock=SystemClock()) as journal:
+        runs = [r for r in journal.runs(limit=1000) if r.finished_at is not None]
+    cloud = [r for r in runs if r.playbook in ("door-logs", "license-renewal")]
+    aca = [r for r in runs if r.playbook == "aca-rejections"]
+    overlapping = [
+        (c.playbook, a.playbook)
+        for c in cloud
+        for a in aca
+        if c.started_at < a.finished_at and a.started_at < c.finished_at  # type: ignore[operator]
+    ]
+    assert overlapping, [(r.playbook, r.started_at, r.finished_at) for r in runs]

@@ -143,11 +143,14 @@ def fleet(
     if as_json:
         typer.echo(json.dumps(status, sort_keys=True))
         return
-    lock = status["run_lock"]
+    held = [
+        f"{printable(scope)} by {printable(str(lock.get('holder')))}"
+        for scope, lock in sorted(status["run_locks"].items())
+    ]
     typer.echo(
         f"journal {printable(status['journal'])}: {status['live']} live replica(s), "
-        f"{status['queue_depth']} job(s) queued, run lock held by "
-        f"{printable(str(lock.get('holder') or 'nobody'))}"
+        f"{status['queue_depth']} job(s) queued, run locks held: "
+        f"{'; '.join(held) if held else 'none'}"
     )
     for r in status["replicas"]:
         state = "live" if r["live"] else "SILENT"

@@ -5,9 +5,14 @@ the same database, its own ``procrastinate_*`` tables). Each enabled playbook is
 task: every replica's periodic deferrer offers each tick, and procrastinate's unique
 constraint on (task, periodic id, tick) defers it once whatever the number of replicas. The
 job's ``queueing_lock`` (one per playbook) makes a tick that finds the previous one still
-queued a no-op, so missed ticks coalesce as in the single-node daemon; its ``lock`` (the
-journal's) makes acting runs take turns across the fleet, and the run itself holds the
-journal's run-lock row with a heartbeat (:class:`~doorfix.agent.journal.lock.DbRunLock`).
+queued a no-op, so missed ticks coalesce as in the single-node daemon. Its ``lock`` is its
+*scope's* (:mod:`doorfix.agent.engine.scopes`): runs of one scope take turns across the
+fleet, and runs of different scopes (``door-logs`` and ``aca-rejections``) go at the same
+time, on one replica or two, as in the single-node daemon. The run itself holds its scope's
+run-lock row with a heartbeat (:class:`~doorfix.agent.journal.lock.DbRunLock`), and every
+request takes its turn from the fleet's pace in the journal
+(:class:`~doorfix.agent.journal.pace.FleetPace`), so replicas acting at once never exceed a
+vendor's rate limit together.
 
 A replica killed mid-run leaves its job ``doing`` and its run-lock row's heartbeat going
 stale. Every replica sweeps for jobs whose worker stopped its heartbeat and marks them
@@ -41,6 +46,7 @@ from doorfix.agent.daemon.access import ConsoleAccess
 from doorfix.agent.daemon.endpoint import Health
 from doorfix.agent.daemon.scheduler import Daemon, DaemonSummary
 from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.scopes import ALL, scopes_of
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal import rows
 from doorfix.agent.journal.lock import DbRunLock, replica_id
@@ -53,8 +59,17 @@ log = structlog.get_logger("doorfix.fleet")
 
 #: the procrastinate queue of doorfix's jobs
 QUEUE = "doorfix"
-#: the lock every acting run's job takes (the journal's run lock, also a row of its own)
-JOURNAL_LOCK = "doorfix-journal"
+
+
+def job_lock(playbook: str) -> str:
+    """The procrastinate ``lock`` of a playbook's jobs: its scope's (one job per scope at once).
+
+    The run itself holds its scope's run-lock row (:class:`DbRunLock`); the job lock keeps a
+    second job of the scope from taking a worker only to wait for that row.
+    """
+    return "doorfix-scope-" + "+".join(scopes_of(playbook))
+
+
 #: seconds between a replica's heartbeats (its ``replicas`` row and its worker's)
 HEARTBEAT_SECONDS = 2.0
 #: the advisory lock under which one replica installs procrastinate's schema
@@ -89,13 +104,18 @@ def fleet_status(journal: Journal) -> dict[str, Any]:
     for replica in replicas:
         replica["live"] = replica["heartbeat_at"] >= silent_before
     lock = journal.run_lock
-    holder = lock.holder_of() if isinstance(lock, DbRunLock) else {}
+    holders: dict[str, dict[str, object]] = {}
+    if isinstance(lock, DbRunLock):
+        for scope in ALL:
+            holder = lock.holder_of(lock.row(scope))
+            if holder.get("holder"):
+                holders[scope] = holder
     conninfo = journal.conninfo
     return {
         "journal": journal.path,
         "replicas": replicas,
         "live": sum(1 for r in replicas if r["live"]),
-        "run_lock": holder,
+        "run_locks": holders,
         "queue_depth": queue_depth(conninfo) if conninfo else 0,
     }
 
@@ -219,7 +239,7 @@ class FleetDaemon(Daemon):
             task = self._app.task(
                 name=f"doorfix.run.{playbook}",
                 queue=QUEUE,
-                lock=JOURNAL_LOCK,
+                lock=job_lock(playbook),
                 queueing_lock=f"doorfix.run.{playbook}",
             )(tick)
             self._app.periodic(cron=cron, periodic_id=playbook)(task)
@@ -246,7 +266,8 @@ class FleetDaemon(Daemon):
             self._app.run_worker_async(
                 queues=[QUEUE],
                 name=self.replica,
-                concurrency=1,
+                # one job per scope at once, as the single-node daemon runs them
+                concurrency=len(ALL),
                 install_signal_handlers=False,
                 update_heartbeat_interval=HEARTBEAT_SECONDS,
                 stalled_worker_timeout=HEARTBEAT_SECONDS * 5,
@@ -347,9 +368,9 @@ class FleetDaemon(Daemon):
             else:
                 self._replicas_gauge.set(self._fleet["live"])
                 self._queue_gauge.set(self._fleet["queue_depth"])
-                working = self.working()
                 for playbook in self.playbooks:
-                    self._working_gauge.labels(self.replica, playbook).set(int(working == playbook))
+                    working = int(playbook in self._current)
+                    self._working_gauge.labels(self.replica, playbook).set(working)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _sweep_forever(self) -> None:

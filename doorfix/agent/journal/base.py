@@ -18,6 +18,7 @@ from typing import Self
 from doorfix.agent.journal import rows
 from doorfix.agent.journal.connection import Conn, Database, is_url
 from doorfix.agent.journal.lock import DbRunLock, RunLock
+from doorfix.agent.journal.pace import FleetPace
 from doorfix.clock import Clock
 
 __all__ = ["JournalBase"]
@@ -42,8 +43,11 @@ class JournalBase:
         #: held by every acting run, so one process at a time reconciles and acts: a file
         #: lock beside a SQLite journal, a row with a heartbeat in a PostgreSQL one
         self.run_lock: RunLock | DbRunLock
+        #: a fleet's pace of requests per vendor system (a PostgreSQL journal's only)
+        self.pace: FleetPace | None = None
         if self._db.dialect == "postgresql" and not self.read_only:
             self.run_lock = DbRunLock(self._db, clock=clock)
+            self.pace = FleetPace(self._db)
         else:
             file = None if self.read_only else getattr(self._db, "file", None)
             self.run_lock = RunLock(file)

@@ -15,8 +15,11 @@ keeps each vendor's rate limit whole (the runs of a process share its clients' l
 each run's reconciliation to what a gone process, or its own scope's last run, left.
 
 On a PostgreSQL journal, shared by replicas on several machines, the lock is a row of
-``run_locks`` instead (:class:`DbRunLock`): taken by one conditional upsert, kept by a
-heartbeat, and taken over by another replica once the heartbeat is older than
+``run_locks`` per scope instead (:class:`DbRunLock`), so replicas run playbooks of different
+scopes at the same time, as one daemon does; they keep each vendor's rate limit whole by
+pacing their requests through the journal (:mod:`doorfix.agent.journal.pace`). A row is
+taken by one conditional upsert, kept by a heartbeat, and taken over by another replica
+once the heartbeat is older than
 :attr:`DbRunLock.stale_after` (the longest API timeout plus the heartbeat interval, so a
 call still in the air has landed or failed). Each take-over bumps the row's fence, so the dead
 holder's late heartbeat or release matches no row; the taking run then settles what the dead
@@ -33,6 +36,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +55,15 @@ log = structlog.get_logger("doorfix.journal")
 POLL_SECONDS = 0.2
 
 
+@dataclass(frozen=True)
+class _Inside:
+    """A run inside the lock: its task, what it runs and the scopes it holds."""
+
+    task: asyncio.Task[Any]
+    what: str
+    scopes: tuple[str, ...]
+
+
 class _Shared:
     """The runs of this process on one journal: a turn per scope, one hold of the lock.
 
@@ -62,9 +75,9 @@ class _Shared:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._entry = asyncio.Lock()
         self._turns: dict[str, asyncio.Lock] = {}
-        #: each run of this process inside the lock now, and what it runs
+        #: each run of this process inside the lock now: its task, what it runs, its scopes
         #: (one entry per block, so a task may be inside twice)
-        self._inside: dict[object, tuple[asyncio.Task[Any], str]] = {}
+        self._inside: dict[object, _Inside] = {}
 
     def _bind(self) -> None:
         """Fresh turns for a new event loop (an asyncio lock serves one loop)."""
@@ -76,38 +89,47 @@ class _Shared:
     async def held(self, what: str, *, scopes: Iterable[str]) -> AsyncIterator[None]:
         """Hold the lock for the block, after this process's other runs of ``scopes``.
 
-        Waits (with one warning) while another process holds the journal's lock; runs of
+        Waits (with one warning) while another process holds what the run needs; runs of
         this process that share no scope with ``scopes`` are inside at the same time.
         """
         self._bind()
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - held() is entered from a task
         entry = object()
+        ordered = tuple(sorted(set(scopes)))
         async with contextlib.AsyncExitStack() as turns:
-            for scope in sorted(set(scopes)):
+            for scope in ordered:
                 await turns.enter_async_context(self._turns.setdefault(scope, asyncio.Lock()))
-            async with self._entry:
-                if not self._inside:
-                    await self._take(what)
-                self._inside[entry] = (task, what)
-                self._describe()
+            await self._enter(entry, _Inside(task, what, ordered))
             try:
                 yield
             except asyncio.CancelledError:
-                self._raise_if_fenced()
+                self._raise_if_fenced(ordered)
                 raise
             finally:
-                async with self._entry:
-                    del self._inside[entry]
-                    if self._inside:
-                        self._describe()
-                    else:
-                        await self._let_go()
+                await self._leave(entry)
+
+    async def _enter(self, entry: object, inside: _Inside) -> None:
+        """The first run of this process in takes the lock; every run is named in it."""
+        async with self._entry:
+            if not self._inside:
+                await self._take(inside.what)
+            self._inside[entry] = inside
+            self._describe()
+
+    async def _leave(self, entry: object) -> None:
+        """The last run of this process out lets the lock go."""
+        async with self._entry:
+            del self._inside[entry]
+            if self._inside:
+                self._describe()
+            else:
+                await self._let_go()
 
     @property
     def runs(self) -> str:
         """What this process's runs inside the lock run, as the holder names them."""
-        return "+".join(sorted({what for _, what in self._inside.values()}))
+        return "+".join(sorted({inside.what for inside in self._inside.values()}))
 
     async def _take(self, what: str) -> None:
         raise NotImplementedError
@@ -118,8 +140,8 @@ class _Shared:
     def _describe(self) -> None:
         """Say, where another process reads it, which runs hold the lock now."""
 
-    def _raise_if_fenced(self) -> None:
-        """Raise :class:`Fenced` if the lock was taken over (a database lock's heartbeat)."""
+    def _raise_if_fenced(self, scopes: tuple[str, ...]) -> None:
+        """Raise :class:`Fenced` if a lock of ``scopes`` was taken over (a database row's)."""
 
 
 class RunLock(_Shared):
@@ -239,10 +261,14 @@ class Fenced(JournalError):
 
 
 class DbRunLock(_Shared):
-    """A run lock that is a database row with a heartbeat and a fence (see the module)."""
+    """Run locks that are database rows with a heartbeat and a fence, one per scope.
 
-    #: the row this journal's runs hold
-    NAME = "journal"
+    Unlike the lock file, which keeps every other process out while any run of this one
+    acts, a replica holds only the rows of the scopes its runs hold (:meth:`row`): replicas
+    run playbooks of different scopes at the same time, as one daemon does. Each system's
+    rate limit stays whole across them because they pace their requests through the same
+    journal (:class:`~doorfix.agent.journal.pace.FleetPace`).
+    """
 
     def __init__(self, db: Database, *, clock: Clock, holder: str | None = None) -> None:
         super().__init__()
@@ -253,15 +279,21 @@ class DbRunLock(_Shared):
         self.stale_after = STALE_AFTER_SECONDS
         #: (lock name -> fence) of the locks this object holds now
         self.fences: dict[str, int] = {}
-        self._beats: asyncio.Task[None] | None = None
-        self._fenced = False
+        self._beats: dict[str, asyncio.Task[None]] = {}
+        #: rows taken over while this process's runs were inside them
+        self._fenced: set[str] = set()
+
+    @staticmethod
+    def row(scope: str) -> str:
+        """The ``run_locks`` row of a scope."""
+        return f"scope:{scope}"
 
     def _now(self) -> str:
         from doorfix.agent.journal.rows import to_text  # noqa: PLC0415 - avoid a cycle
 
         return to_text(self._clock.now())
 
-    def try_acquire(self, what: str, *, name: str = "journal") -> int | None:
+    def try_acquire(self, what: str, *, name: str) -> int | None:
         """Take the lock if free or stale; its fence, or None if another holds it."""
         from doorfix.agent.journal.rows import to_text  # noqa: PLC0415
 
@@ -281,7 +313,7 @@ class DbRunLock(_Shared):
         self.fences[name] = int(row["fence"])
         return self.fences[name]
 
-    def holder_of(self, name: str = "journal") -> dict[str, object]:
+    def holder_of(self, name: str) -> dict[str, object]:
         """Who holds a lock: holder, what it runs, its fence and last heartbeat."""
         with self._db.read("run_lock") as conn:
             row = conn.execute(_FENCE, {"name": name}).fetchone()
@@ -294,7 +326,7 @@ class DbRunLock(_Shared):
             "heartbeat_at": row["heartbeat_at"],
         }
 
-    def beat(self, name: str = "journal") -> bool:
+    def beat(self, name: str) -> bool:
         """Renew the heartbeat; False once another replica has taken the lock over."""
         fence = self.fences.get(name)
         if fence is None:
@@ -303,7 +335,7 @@ class DbRunLock(_Shared):
             params = {"name": name, "holder": self.holder, "fence": fence, "now": self._now()}
             return conn.execute(_BEAT, params).rowcount == 1
 
-    def release(self, name: str = "journal") -> bool:
+    def release(self, name: str) -> bool:
         """Let the lock go; False if it had been taken over (the release matched no row)."""
         fence = self.fences.pop(name, None)
         if fence is None:
@@ -312,14 +344,35 @@ class DbRunLock(_Shared):
             params = {"name": name, "holder": self.holder, "fence": fence}
             return conn.execute(_RELEASE, params).rowcount == 1
 
-    async def _take(self, what: str) -> None:
-        """Take the row, waiting (one warning) while another replica holds it; then beat.
+    async def _enter(self, entry: object, inside: _Inside) -> None:
+        """Take the row of each of the run's scopes, in order (its turns are already held).
 
-        If the heartbeat finds the lock taken over, every run of this process inside is
+        This process's turn of a scope admits one run of it at a time, so the run that has
+        the turn is the only one of this process in the scope's row.
+        """
+        taken: list[str] = []
+        try:
+            for scope in inside.scopes:
+                await self._take_row(self.row(scope), inside.what)
+                taken.append(scope)
+        except BaseException:
+            for scope in taken:
+                await self._let_go_row(self.row(scope))
+            raise
+        self._inside[entry] = inside
+
+    async def _leave(self, entry: object) -> None:
+        inside = self._inside.pop(entry)
+        for scope in inside.scopes:
+            await self._let_go_row(self.row(scope))
+
+    async def _take_row(self, name: str, what: str) -> None:
+        """Take one row, waiting (one warning) while another replica holds it; then beat.
+
+        If the heartbeat finds the row taken over, every run of this process inside it is
         cancelled and raises :class:`Fenced`: what they would still write belongs to the new
         holder.
         """
-        name = self.NAME
         said = False
         while self.try_acquire(what, name=name) is None:
             if not said:
@@ -335,8 +388,10 @@ class DbRunLock(_Shared):
             await asyncio.sleep(POLL_SECONDS)
         if said:
             log.info("journal_acquired", lock=name)
-        self._fenced = False
-        self._beats = asyncio.create_task(self._heartbeat(name), name=f"doorfix-heartbeat-{name}")
+        self._fenced.discard(name)
+        self._beats[name] = asyncio.create_task(
+            self._heartbeat(name), name=f"doorfix-heartbeat-{name}"
+        )
 
     async def _heartbeat(self, name: str) -> None:
         while True:
@@ -347,31 +402,25 @@ class DbRunLock(_Shared):
                 log.warning("run_lock_heartbeat_failed", lock=name, error=str(exc))
                 continue
             if not alive:
-                self._fenced = True
+                self._fenced.add(name)
                 log.error("run_lock_fenced", lock=name, holder=self.holder)
-                for task, _ in list(self._inside.values()):
-                    task.cancel()
+                for inside in list(self._inside.values()):
+                    if name in {self.row(scope) for scope in inside.scopes}:
+                        inside.task.cancel()
                 return
 
-    def _describe(self) -> None:
-        fence = self.fences.get(self.NAME)
-        if fence is None:
-            return
-        params = {"name": self.NAME, "holder": self.holder, "fence": fence, "what": self.runs}
-        with contextlib.suppress(JournalError), self._db.write("run_lock") as conn:
-            conn.execute(_DESCRIBE, params)
-
-    def _raise_if_fenced(self) -> None:
-        if self._fenced:
+    def _raise_if_fenced(self, scopes: tuple[str, ...]) -> None:
+        lost = sorted(self._fenced & {self.row(scope) for scope in scopes})
+        if lost:
             raise Fenced(
-                f"run lock {self.NAME!r} was taken over by another replica; this run stopped"
+                f"run lock {lost[0]!r} was taken over by another replica; this run stopped"
             ) from None
 
-    async def _let_go(self) -> None:
-        beats, self._beats = self._beats, None
+    async def _let_go_row(self, name: str) -> None:
+        beats = self._beats.pop(name, None)
         if beats is not None:
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beats
         with contextlib.suppress(JournalError):
-            self.release(self.NAME)
+            self.release(name)

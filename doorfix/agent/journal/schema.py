@@ -315,6 +315,16 @@ _V8 = (
     ) WHERE outcome = 'no_fault'""",
 )
 
+# rate_slots: each vendor system's next free request slot for the whole fleet (seconds since
+# the epoch), moved on by one statement per request (journal/pace.py).
+_V9 = (
+    """
+    CREATE TABLE rate_slots (
+        system TEXT PRIMARY KEY,
+        next_at DOUBLE PRECISION NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, feeds, seen events, incidents, history, actions", _V1),
     Migration(2, "find the latest incident of a key without a scan", _V2),
@@ -323,6 +333,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "incidents marked handled by a person; approvals of supervised actions", _V5),
     Migration(6, "the fleet: run lock rows with heartbeats, budget counters, replicas", _V6),
     Migration(8, "why a no_fault incident needs nothing: incidents.reason_code", _V8),
+    Migration(9, "the fleet's pace: each vendor system's next request slot", _V9),
 )
 
 

@@ -213,17 +213,20 @@ def test_a_run_lock_row_is_taken_over_only_once_its_heartbeat_is_stale(pg_url: s
         assert isinstance(lock_one, DbRunLock)
         assert isinstance(lock_two, DbRunLock)
         lock_one.stale_after = lock_two.stale_after = 30
-        first = lock_one.try_acquire("door-logs")
+        row = DbRunLock.row("cloud")
+        first = lock_one.try_acquire("door-logs", name=row)
         assert first is not None
-        assert lock_two.try_acquire("aca-rejections") is None
+        assert lock_two.try_acquire("license-renewal", name=row) is None
+        # another scope's row is another lock
+        assert lock_two.try_acquire("aca-rejections", name=DbRunLock.row("aca-clp")) is not None
         clock.advance(timedelta(seconds=20))
-        assert lock_one.beat()
+        assert lock_one.beat(row)
         clock.advance(timedelta(seconds=20))
-        assert lock_two.try_acquire("aca-rejections") is None
+        assert lock_two.try_acquire("license-renewal", name=row) is None
         clock.advance(timedelta(seconds=31))
-        taken = lock_two.try_acquire("aca-rejections")
+        taken = lock_two.try_acquire("license-renewal", name=row)
         assert taken == first + 1
         # the dead holder is fenced: its late heartbeat and release match no row
-        assert not lock_one.beat()
-        assert not lock_one.release()
-        assert lock_two.holder_of()["holder"] == lock_two.holder
+        assert not lock_one.beat(row)
+        assert not lock_one.release(row)
+        assert lock_two.holder_of(row)["holder"] == lock_two.holder

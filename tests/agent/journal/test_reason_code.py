@@ -73,7 +73,8 @@ def test_migration_8_gives_older_incidents_their_code(tmp_path: Path, clock: Man
         )
     with sqlite3.connect(path) as raw:
         raw.execute("UPDATE incidents SET reason_code = NULL")
-        raw.execute(schema.MIGRATIONS[-1].statements[1])
+        (eight,) = (m for m in schema.MIGRATIONS if m.version == 8)
+        raw.execute(eight.statements[1])
         (code,) = raw.execute(
             "SELECT reason_code FROM incidents WHERE incident_id = ?", (incident_id,)
         ).fetchone()
