@@ -1,4 +1,4 @@
-"""One acting process at a time per journal, and in it one run at a time per scope.
+"""One acting run at a time per scope: per journal file one process, per database row one replica.
 
 A run that may act (not a dry-run) starts by reconciling what a crash left in flight. Two
 processes on one journal (a one-shot ``doorfix run`` beside the daemon) would each take the
@@ -67,7 +67,8 @@ class _Inside:
 class _Shared:
     """The runs of this process on one journal: a turn per scope, one hold of the lock.
 
-    Subclasses take and let go of the lock across processes (:meth:`_take`, :meth:`_let_go`);
+    Subclasses take and let go of the lock across processes (:meth:`_enter`, :meth:`_leave`):
+    one hold for every run of the process (the lock file) or a row per scope (the database);
     :meth:`held` is the only way in.
     """
 
@@ -110,6 +111,27 @@ class _Shared:
                 await self._leave(entry)
 
     async def _enter(self, entry: object, inside: _Inside) -> None:
+        """Take what the run needs across processes (its turns are held); record it inside."""
+        raise NotImplementedError
+
+    async def _leave(self, entry: object) -> None:
+        """Let go of what the run took; it is no longer inside."""
+        raise NotImplementedError
+
+    def _raise_if_fenced(self, scopes: tuple[str, ...]) -> None:
+        """Raise :class:`Fenced` if a lock of ``scopes`` was taken over (a database row's)."""
+
+
+class RunLock(_Shared):
+    """The lock file of one journal (see :class:`_Shared`)."""
+
+    def __init__(self, journal_path: str | None) -> None:
+        super().__init__()
+        #: None for an in-memory journal, which no other process can open
+        self.path = None if journal_path is None else Path(f"{journal_path}.lock")
+        self._fd: int | None = None
+
+    async def _enter(self, entry: object, inside: _Inside) -> None:
         """The first run of this process in takes the lock; every run is named in it."""
         async with self._entry:
             if not self._inside:
@@ -130,28 +152,6 @@ class _Shared:
     def runs(self) -> str:
         """What this process's runs inside the lock run, as the holder names them."""
         return "+".join(sorted({inside.what for inside in self._inside.values()}))
-
-    async def _take(self, what: str) -> None:
-        raise NotImplementedError
-
-    async def _let_go(self) -> None:
-        raise NotImplementedError
-
-    def _describe(self) -> None:
-        """Say, where another process reads it, which runs hold the lock now."""
-
-    def _raise_if_fenced(self, scopes: tuple[str, ...]) -> None:
-        """Raise :class:`Fenced` if a lock of ``scopes`` was taken over (a database row's)."""
-
-
-class RunLock(_Shared):
-    """The lock file of one journal (see :class:`_Shared`)."""
-
-    def __init__(self, journal_path: str | None) -> None:
-        super().__init__()
-        #: None for an in-memory journal, which no other process can open
-        self.path = None if journal_path is None else Path(f"{journal_path}.lock")
-        self._fd: int | None = None
 
     async def _take(self, what: str) -> None:
         path = self.path
