@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -137,29 +136,3 @@ async def test_replicas_hold_the_rows_of_their_scopes_only(pg_url: str) -> None:
 async def _enter(lock: DbRunLock, what: str, scopes: tuple[str, ...], order: list[str]) -> None:
     async with lock.held(what, scopes=scopes):
         order.append(f"in {what}")
-
-
-def test_replicas_take_each_systems_request_turns_from_one_pace(pg_url: str) -> None:
-    """Three replicas asking for turns at once get them 1/limit apart, per system."""
-    journals = [Journal(pg_url, clock=SystemClock()) for _ in range(3)]
-    try:
-        now = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
-        gap = 0.05
-        turns: dict[str, list[datetime]] = {"aca": [], "clp": []}
-        for _ in range(4):
-            for journal in journals:
-                assert journal.pace is not None
-                for system, taken in turns.items():
-                    taken.append(journal.pace.slot(system, now, gap))
-        for taken in turns.values():
-            assert taken == sorted(taken)
-            assert [round((t - now).total_seconds(), 4) for t in taken] == [
-                round(i * gap, 4) for i in range(12)
-            ]
-        # a later request after a quiet spell goes at once, not at the row's old slot
-        later = now + timedelta(seconds=10)
-        assert journals[0].pace is not None
-        assert journals[0].pace.slot("aca", later, gap) == later
-    finally:
-        for journal in journals:
-            journal.close()
