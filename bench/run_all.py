@@ -484,9 +484,6 @@ def parse_cycle(out: str) -> list[Row]:
     return rows
 
 
-# --------------------------------------------------------------------------- the notes
-
-
 def parse_fleet(out: str) -> list[Row]:
     """bench_fleet: journal write latency, the lock's take-over, cycles with 1-3 replicas."""
     rows: list[Row] = []
@@ -562,6 +559,9 @@ def parse_fleet(out: str) -> list[Row]:
             )
         )
     return rows
+
+
+# --------------------------------------------------------------------------- the notes
 
 
 def door_logs_notes(out: str) -> str:

@@ -491,3 +491,31 @@ def test_three_replicas_together_keep_each_systems_rate_limit(tmp_path: Path, pg
         if c.started_at < a.finished_at and a.started_at < c.finished_at  # type: ignore[operator]
     ]
     assert overlapping, [(r.playbook, r.started_at, r.finished_at) for r in runs]
+
+
+@pytest.mark.timeout(300)
+def test_a_replica_added_while_another_works_takes_a_share_of_the_runs(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """One replica works every run; a second one started beside it takes runs of its own.
+
+    At a low rate limit the runs are long and follow each other; the second replica is
+    given jobs because a job's lock is its scope's, not the fleet's: while the first replica
+    works one scope, the other scope's next job is the new replica's to take.
+    """
+    with served_demo() as served, ExitStack() as stack:
+        config = fleet_config(
+            tmp_path / "doorfix.toml", served, pg_url, requests_per_second=FLEET_RATE
+        )
+        first = stack.enter_context(daemon(config))
+        first.wait_started()
+        first.wait_for_event("run_completed", count=3, timeout=120)
+        before = len(first.events("run_completed"))
+        added = stack.enter_context(daemon(config))
+        added.wait_started()
+        # the new replica takes runs, and the first goes on taking its own beside it
+        added.wait_for_event("run_completed", count=2, timeout=120)
+        first.wait_for_event("run_completed", count=before + 2, timeout=120)
+        assert fleet_json(config)["live"] == 2
+        for replica in (added, first):
+            assert replica.stop() == 0
