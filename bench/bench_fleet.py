@@ -16,13 +16,15 @@ Figures the fleet (issue 15) depends on, measured on this machine:
    worker ``doorfix daemon`` runs on a PostgreSQL journal, its agent on a clock that runs in
    real time from the world's "now", shared by the replicas). A cycle is one job per playbook
    deferred at once, as a tick of each would (no periodic tick fires during the bench); the
-   replicas take them from the queue, and the job lock of each scope lets runs of different
-   scopes (``door-logs`` and ``aca-rejections``) go at once, on one replica or two, while
-   every request takes its turn from the fleet's one pace per system. Two cycles: **cold**
+   replicas take them from the queue, one job at a time each, and the job lock of each
+   scope lets runs of different scopes (``door-logs`` and ``aca-rejections``) go at once on
+   two replicas (one replica runs them in turn), while every request takes its turn from
+   the fleet's one pace per system. Two cycles: **cold**
    (no cursors, door-logs looks back 24 h) and **steady** (cursors stored; the figure), each
-   at ``--rps`` requests/s per system, beside two rate-limit floors: the busiest system's
-   requests made over the cycle / rps, and, for the steady cycle, the busiest system's least
-   the world needs (``bench_daemon_cycle.py``'s counts) / rps. The sandbox's own request
+   at ``--rps`` requests/s per system, beside two rate-limit floors, of the requests made and,
+   for the steady cycle, of the least the world needs (``bench_daemon_cycle.py``'s counts):
+   with two replicas or more the busiest system's requests over the cycle / rps, with one
+   each run's busiest system's / rps, summed. The sandbox's own request
    log gives each system's busiest second during the cycles (the fleet-wide rate limit).
 4. **take-over of a dead replica's work**: with the largest replica count, a steady cycle
    in which the replica that took the first run is SIGKILLed ``--kill-after`` seconds in; the
@@ -322,6 +324,14 @@ def _summed(calls: list[dict[str, int]]) -> dict[str, int]:
     return total
 
 
+def cycle_floor(calls: list[dict[str, int]], rps: float, replicas: int) -> float:
+    """The least time the fleet-wide rate limit allows runs making these requests: side by
+    side on two replicas or more (a replica works one run at a time), in turn on one."""
+    if replicas >= 2:
+        return least_floor(_summed(calls), rps)
+    return sum(least_floor(each, rps) for each in calls)
+
+
 def show_cycle(
     label: str,
     seconds: float,
@@ -335,14 +345,14 @@ def show_cycle(
     """A cycle's time beside its floors; each run's replica (its place in ``pids``) and
     requests; the busiest second at the sandbox.
 
-    Runs of different scopes go at once and every request takes its turn from the fleet's
-    one pace per system, so a floor is the busiest system's requests over the whole cycle /
-    the rate limit.
+    With two replicas or more, runs of different scopes go at once and every request takes
+    its turn from the fleet's one pace per system, so a floor is the busiest system's
+    requests over the whole cycle / the rate limit; one replica runs the scopes in turn.
     """
-    floor = least_floor(_summed([e["calls"] for e in done]), rps)
+    floor = cycle_floor([e["calls"] for e in done], rps, len(pids))
     line = f"  {label:<7} {seconds:7.1f} s   floor of the requests made {floor:7.1f} s"
     if least is not None:
-        needed = least_floor(_summed([least[e["playbook"]] for e in done]), rps)
+        needed = cycle_floor([least[e["playbook"]] for e in done], rps, len(pids))
         line += f"   floor of the least the world needs {needed:7.1f} s"
     print(line)
     for e in done:
@@ -365,7 +375,6 @@ def fleet_cycles(args: argparse.Namespace, dsn: str) -> None:
         ready_file = Path(tmp) / "ready.json"
         ready_file.write_text(json.dumps(ready), encoding="utf-8")
         least = steady_least(ready["shape"])
-        least_total = least_floor(_summed(list(least.values())), args.rps)
         figures: dict[int, float] = {}
         for count in counts:
             with schema_url(dsn) as url:
@@ -394,9 +403,10 @@ def fleet_cycles(args: argparse.Namespace, dsn: str) -> None:
                         r.stop()
         print()
         for count, seconds in figures.items():
+            floor = cycle_floor(list(least.values()), args.rps, count)
             print(
                 f"steady cycle over {args.centers} centers, {count} replica(s): {seconds:.1f} s "
-                f"(floor {least_total:.1f} s at {args.rps:g} requests/s per system)"
+                f"(floor {floor:.1f} s at {args.rps:g} requests/s per system)"
             )
 
 

@@ -525,8 +525,9 @@ def parse_fleet(out: str) -> list[Row]:
                 f"steady cycle over {centers} centers, {count} replica(s), at {rps} requests/s "
                 "per system fleet-wide",
                 f"{seconds} s",
-                f"floor {floor} s, the busiest system's least requests (measured/floor "
-                f"{ratio:.2f})",
+                f"floor {floor} s of the least requests, "
+                + ("in turn on one replica" if count == "1" else "the scopes side by side")
+                + f" (measured/floor {ratio:.2f})",
             )
         )
     busiest = [
@@ -626,16 +627,19 @@ FLEET_NOTES = (
     "Real replica processes (`FleetDaemon`, the procrastinate worker `doorfix daemon` runs on "
     "a PostgreSQL journal) on one throwaway PostgreSQL cluster (fsync off, so its write "
     "latency is a floor, not a production figure), each replica count with a fresh journal. "
-    "Runs of different scopes go at once (door-logs and license-renewal write the cloud, "
-    "aca-rejections ACA and CLP: each scope is a job lock and a run-lock row), on one replica "
-    "or two, and every request takes its system's turn from one pace in the journal "
-    "(`rate_slots`), so the fleet together keeps each system's 20 requests/s: the floor is "
-    "the busiest system's requests over the cycle / 20, whatever the number of replicas. "
-    "More replicas add availability, not speed (the rate limit is the fleet's); a replica "
-    "has a worker slot per scope, so one replica already runs a cycle's two scopes side by "
-    "side. The take-over waits for the dead job to be failed by a live replica's sweep "
-    "(10 s of worker silence) and for the dead run's lock row to go stale (the 10 s API "
-    "timeout plus two 2 s heartbeats), then the run itself."
+    "Runs of different scopes go at once on two replicas (door-logs and license-renewal "
+    "write the cloud, aca-rejections ACA and CLP: each scope is a job lock and a run-lock "
+    "row), and every request takes its system's turn from one pace in the journal "
+    "(`rate_slots`), so the fleet together keeps each system's 20 requests/s: with two or "
+    "more replicas the floor is the busiest system's requests over the cycle / 20; one "
+    "replica runs the scopes in turn, so its floor is each run's busiest system's / 20, "
+    "summed. "
+    "A replica works one job at a time (with a slot per scope, procrastinate's worker took "
+    "every job the moment a slot freed and an added replica got none), so one replica runs "
+    "the scopes in turn and two run them side by side; a third adds availability, not speed "
+    "(the rate limit is the fleet's). The take-over waits for the dead job to be failed by "
+    "a live replica's sweep (10 s of worker silence) and for the dead run's lock row to go "
+    "stale (the 10 s API timeout plus two 2 s heartbeats), then the run itself."
 )
 CYCLE_NOTES = (
     "The steady cycle is the daemon's every cycle after the first: door-logs re-reads one "

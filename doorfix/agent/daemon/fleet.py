@@ -8,7 +8,8 @@ job's ``queueing_lock`` (one per playbook) makes a tick that finds the previous 
 queued a no-op, so missed ticks coalesce as in the single-node daemon. Its ``lock`` is its
 *scope's* (:mod:`doorfix.agent.engine.scopes`): runs of one scope take turns across the
 fleet, and runs of different scopes (``door-logs`` and ``aca-rejections``) go at the same
-time, on one replica or two, as in the single-node daemon. The run itself holds its scope's
+time on two replicas. A replica works one job at a time, so the jobs spread over the
+replicas (a lone replica runs the scopes in turn). The run itself holds its scope's
 run-lock row with a heartbeat (:class:`~doorfix.agent.journal.lock.DbRunLock`), and every
 request takes its turn from the fleet's pace in the journal
 (:class:`~doorfix.agent.journal.pace.FleetPace`), so replicas acting at once never exceed a
@@ -266,8 +267,11 @@ class FleetDaemon(Daemon):
             self._app.run_worker_async(
                 queues=[QUEUE],
                 name=self.replica,
-                # one job per scope at once, as the single-node daemon runs them
-                concurrency=len(ALL),
+                # one job at a time: procrastinate's worker takes its next job the moment a
+                # slot frees, so a replica with a slot per scope would take every job and
+                # leave the others idle; with one, the other scope's job is another
+                # replica's, and a replica added takes its share at once
+                concurrency=1,
                 install_signal_handlers=False,
                 update_heartbeat_interval=HEARTBEAT_SECONDS,
                 stalled_worker_timeout=HEARTBEAT_SECONDS * 5,
