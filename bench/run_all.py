@@ -640,6 +640,13 @@ FLEET_NOTES = (
     "(the rate limit is the fleet's). The take-over waits for the dead job to be failed by "
     "a live replica's sweep (10 s of worker silence) and for the dead run's lock row to go "
     "stale (the 10 s API timeout plus two 2 s heartbeats), then the run itself."
+    " The busiest second counts arrivals at the sandbox: requests leave 1/20 s apart (each "
+    "turn taken from the pace), and one held up on the way by a busy event loop lands "
+    "closer to the next, so a one-second window can hold one or two more than the limit (22"
+    " once, in the one-replica cold cycle, as a single process measures too; 21 elsewhere)."
+    " The killed door-logs run's next job waits for its scope's row to go stale, then for "
+    "license-renewal, which the cycle had queued in the same scope (about 100 s), before "
+    "its own run (about 50 s)."
 )
 CYCLE_NOTES = (
     "The steady cycle is the daemon's every cycle after the first: door-logs re-reads one "
