@@ -7,10 +7,8 @@ leaves the process. Against real systems the secrets come from the environment o
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import httpx
 from pydantic import SecretStr
@@ -143,14 +141,9 @@ def build_agent(
         settings, secrets, clock=clock, urls=urls, transport=transport, redactor=redactor
     )
     journal = journal or Journal(settings.journal.target, clock=clock)
-    pace = journal.pace
-    if pace is not None:
+    if journal.pace is not None:
         # replicas of a fleet act at once: each system's rate limit is the fleet's, not theirs
-
-        async def slot(system: str, now: datetime, gap: float) -> datetime:
-            return await asyncio.to_thread(pace.slot, system, now, gap)
-
-        clients.share_pace(slot)
+        clients.share_pace(journal.pace.turn)
     return Agent(
         settings=settings,
         clients=clients,

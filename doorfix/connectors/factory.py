@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from doorfix import __version__
 from doorfix.clock import Clock, SystemClock
 from doorfix.connectors import aca, cloud, clp
+from doorfix.connectors._client import ClientBase
 from doorfix.connectors._http import (
     MAX_RESPONSE_BYTES,
     Auth,
@@ -224,14 +225,18 @@ class Clients:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def by_system(self) -> dict[str, ClientBase]:
+        """Each client under its system's name."""
+        return {"cloud": self.cloud, "aca": self.aca, "clp": self.clp}
+
     def share_pace(self, slot: Callable[[str, datetime, float], Awaitable[datetime]]) -> None:
         """Pace each system's requests by a fleet's shared slots: ``slot(system, now, gap)``."""
-        for system, client in (("cloud", self.cloud), ("aca", self.aca), ("clp", self.clp)):
+        for system, client in self.by_system().items():
             client.share_pace(partial(slot, system))
 
     def stats(self) -> dict[str, CallStats]:
         """Call counters per system."""
-        return {"cloud": self.cloud.stats, "aca": self.aca.stats, "clp": self.clp.stats}
+        return {system: client.stats for system, client in self.by_system().items()}
 
     async def aclose(self) -> None:
         """Close every client, even when one of them fails to close."""

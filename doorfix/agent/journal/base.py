@@ -40,8 +40,9 @@ class JournalBase:
         self.read_only = read_only and not memory
         self._db: Database = open_database(str(path), clock=clock, read_only=self.read_only)
         self._path = self._db.where
-        #: held by every acting run, so one process at a time reconciles and acts: a file
-        #: lock beside a SQLite journal, a row with a heartbeat in a PostgreSQL one
+        #: held by every acting run, so what a run reconciles is never another live run's: a
+        #: file lock beside a SQLite journal (one process at a time), a row per scope with a
+        #: heartbeat in a PostgreSQL one (one replica per scope at a time)
         self.run_lock: RunLock | DbRunLock
         #: a fleet's pace of requests per vendor system (a PostgreSQL journal's only)
         self.pace: FleetPace | None = None

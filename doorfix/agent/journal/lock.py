@@ -65,7 +65,7 @@ class _Inside:
 
 
 class _Shared:
-    """The runs of this process on one journal: a turn per scope, one hold of the lock.
+    """The runs of this process on one journal: a turn per scope, then the lock across processes.
 
     Subclasses take and let go of the lock across processes (:meth:`_enter`, :meth:`_leave`):
     one hold for every run of the process (the lock file) or a row per scope (the database);
@@ -239,10 +239,6 @@ _TAKE = (
 _FENCE = "SELECT fence, holder, run_what, heartbeat_at FROM run_locks WHERE lock_name = :name"
 _BEAT = (
     "UPDATE run_locks SET heartbeat_at = :now "
-    "WHERE lock_name = :name AND holder = :holder AND fence = :fence"
-)
-_DESCRIBE = (
-    "UPDATE run_locks SET run_what = :what "
     "WHERE lock_name = :name AND holder = :holder AND fence = :fence"
 )
 _RELEASE = (

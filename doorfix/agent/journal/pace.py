@@ -13,6 +13,7 @@ cannot stall the others for longer than that per request.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -59,3 +60,7 @@ class FleetPace:
                 self._skew_said = True
             start = stamp + MAX_WAIT_SECONDS
         return datetime.fromtimestamp(start, UTC) if start > stamp else now
+
+    async def turn(self, system: str, now: datetime, interval: float) -> datetime:
+        """:meth:`slot` off the event loop (the statement is a round trip to the database)."""
+        return await asyncio.to_thread(self.slot, system, now, interval)
