@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -193,16 +194,24 @@ def _break(demo: Demo, kind: str, pair: tuple[str, str]) -> None:
             world.locks[lock_id].online = False
 
 
+#: the ids a journal draws (incident, action, run): each world's journal draws its own
+_DRAWN_ID = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+def _undrawn(value: Any) -> str:
+    return _DRAWN_ID.sub("<id>", json.dumps(value, sort_keys=True, default=str))
+
+
 def _decisions(report: RunReport) -> list[Any]:
-    """What a run decided, without the ids a run draws (incident, run)."""
+    """What a run decided, without the ids a run draws (incident, action, run)."""
     return [
         (
             i.cause,
             i.outcome,
             sorted(i.subject.items()),
             sorted(i.event_ids),
-            [a.as_dict() for a in i.actions],
-            json.dumps(i.evidence, sort_keys=True, default=str),
+            _undrawn([a.as_dict() for a in i.actions]),
+            _undrawn(i.evidence),
             i.reason,
         )
         for i in report.incidents
@@ -264,6 +273,12 @@ async def _lean_and_full(faults: list[tuple[str, tuple[str, str]]], steps: list[
 )
 @example(
     faults=[], steps=[("aca-rejections", 0, [(("u-8", "l-8"), "tag")]), ("aca-rejections", 74, [])]
+)
+@example(
+    # a Sync Access joined by a second user names the first's incident and action: ids
+    # each world's journal draws for itself
+    faults=[("iq", ("u-12", "l-12"))],
+    steps=[("aca-rejections", 0, [(("u-12", "l-12"), "tag")])],
 )
 def test_lean_reads_decide_as_a_full_read_on_generated_worlds(
     faults: list[tuple[str, tuple[str, str]]], steps: list[Any]
