@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import heapq
 import json
 import math
 import random
@@ -58,14 +57,14 @@ from typing import Any
 import httpx
 
 from doorfix.agent.config import Settings
-from doorfix.agent.daemon.scheduler import run_daemon
+from doorfix.agent.daemon.scheduler import MAX_RUNS_PER_PLAYBOOK, run_daemon
 from doorfix.agent.engine.execute import poll_waits
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import run_once
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
-from doorfix.clock import SystemClock
+from doorfix.clock import SkipClock, SystemClock
 from doorfix.log import configure_logging
 from doorfix.sandbox.api.app import create_app, sandbox_state
 from doorfix.sandbox.api.server import ServedSandbox
@@ -301,55 +300,22 @@ async def real_time(every: int, n: int, window: float, rng: random.Random, tmp: 
 # --------------------------------------------------------------------------- 60 s, skipped idle
 
 
-class SkipClock:
-    """Real time, plus every wait skipped: concurrent waits overlap, as they do in real time.
+async def tick_run(agent: Agent, playbook: str, runs: list[RunReport]) -> asyncio.Task[RunReport]:
+    """One tick of the daemon's: a run, until its writes are sent or it ends; the run's task.
 
-    A task's ``sleep`` registers its wake-up time and waits; once no task can run (every one
-    waits on this clock), the clock jumps to the earliest wake-up and wakes those due. So 25
-    verifications sleeping 2 s at once cost 2 s of clock time, not 50 s (a clock that added
-    each wait as it came would count them one after another).
+    As ``Daemon._run``: the verifications go on beside the next tick's run, at most
+    ``MAX_RUNS_PER_PLAYBOOK`` runs of a playbook at once. Each report joins ``runs`` at its end.
     """
-
-    def __init__(self, start: datetime) -> None:
-        self._start = start
-        self._t0 = time.monotonic()
-        self._skipped = 0.0
-        self._waiters: list[tuple[datetime, int, asyncio.Future[None]]] = []
-        self._seq = 0
-        self._driver: asyncio.Task[None] | None = None
-
-    def now(self) -> datetime:
-        """Start plus the real time elapsed plus the time skipped."""
-        return self._start + timedelta(seconds=time.monotonic() - self._t0 + self._skipped)
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time, which passes once every task waits."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._seq += 1
-        heapq.heappush(
-            self._waiters, (self.now() + timedelta(seconds=max(0.0, seconds)), self._seq, future)
-        )
-        if self._driver is None or self._driver.done():
-            self._driver = loop.create_task(self._drive())
-        await future
-
-    async def _drive(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._waiters:
-            await asyncio.sleep(0)
-            if loop._ready:  # type: ignore[attr-defined]  # another task can still run
-                continue
-            wake = self._waiters[0][0]
-            self.skip_to(wake)
-            while self._waiters and self._waiters[0][0] <= self.now():
-                _, _, future = heapq.heappop(self._waiters)
-                if not future.done():
-                    future.set_result(None)
-
-    def skip_to(self, when: datetime) -> None:
-        """Jump forward to ``when`` (nothing if it is past)."""
-        self._skipped += max(0.0, (when - self.now()).total_seconds())
+    sent = asyncio.Event()
+    overlap = agent.journal.live.tails(playbook) < MAX_RUNS_PER_PLAYBOOK - 1
+    whole = asyncio.create_task(
+        run_once(agent, playbook, on_writes_sent=sent.set if overlap else None)
+    )
+    whole.add_done_callback(lambda done: runs.append(done.result()))
+    tail = asyncio.create_task(sent.wait())
+    await asyncio.wait({whole, tail}, return_when=asyncio.FIRST_COMPLETED)
+    tail.cancel()
+    return whole
 
 
 async def skipped_idle(every: int, n: int, window: float, rng: random.Random, tmp: Path) -> Result:
@@ -403,15 +369,19 @@ async def skipped_idle(every: int, n: int, window: float, rng: random.Random, tm
 
     async def timetable(playbook: str) -> None:
         # what the daemon does for one playbook: a run at each tick (a run that overran its
-        # tick is followed at once); door-logs and aca-rejections go side by side, as in the
-        # daemon (they write different systems)
+        # tick is followed at once), the tick over once the run's writes are sent (its
+        # verifications go on beside the next run, at most MAX_RUNS_PER_PLAYBOOK at once);
+        # door-logs and aca-rejections go side by side, as in the daemon
         tick = origin
+        going: set[asyncio.Task[RunReport]] = set()
         while not finished():
-            runs.append(await run_once(agent, playbook))
+            going.add(await tick_run(agent, playbook, runs))
             tick += timedelta(seconds=every)
             while tick < clock.now():
                 tick += timedelta(seconds=every)
             await clock.sleep((tick - clock.now()).total_seconds())
+        if going:
+            await asyncio.wait(going)
 
     try:
         async with asyncio.TaskGroup() as group:

@@ -1,6 +1,7 @@
 """One injectable clock for the sandbox and the engine.
 
-Tests step a :class:`ManualClock` instead of sleeping; the demo runs an
+Tests step a :class:`ManualClock` instead of sleeping, or run concurrent work on a
+:class:`SkipClock` (waits overlap, idle time is skipped); the demo runs an
 :class:`AcceleratedClock`; production uses :class:`SystemClock`. Every clock answers
 timezone-aware UTC datetimes, and ``sleep`` waits in *clock* time, so a retry back-off or a
 verification poll under a manual clock advances simulated time instead of the wall clock.
@@ -9,6 +10,7 @@ verification poll under a manual clock advances simulated time instead of the wa
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -103,6 +105,57 @@ class AcceleratedClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of clock time, i.e. ``seconds / factor`` of real time."""
         await asyncio.sleep(max(0.0, seconds) / self._factor)
+
+
+class SkipClock:
+    """Real time, plus every wait skipped: concurrent waits overlap, as they do in real time.
+
+    A task's ``sleep`` registers its wake-up time and waits; once no task can run (every one
+    waits on this clock), the clock jumps to the earliest wake-up and wakes those due. So 25
+    verifications sleeping 2 s at once cost 2 s of clock time, not 50 s (a clock that added
+    each wait as it came would count them one after another).
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._t0 = time.monotonic()
+        self._skipped = 0.0
+        self._waiters: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._seq = 0
+        self._driver: asyncio.Task[None] | None = None
+
+    def now(self) -> datetime:
+        """Start plus the real time elapsed plus the time skipped."""
+        return self._start + timedelta(seconds=time.monotonic() - self._t0 + self._skipped)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time, which passes once every task waits."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._seq += 1
+        heapq.heappush(
+            self._waiters, (self.now() + timedelta(seconds=max(0.0, seconds)), self._seq, future)
+        )
+        if self._driver is None or self._driver.done():
+            self._driver = loop.create_task(self._drive())
+        await future
+
+    async def _drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiters:
+            await asyncio.sleep(0)
+            if loop._ready:  # type: ignore[attr-defined]  # another task can still run
+                continue
+            wake = self._waiters[0][0]
+            self.skip_to(wake)
+            while self._waiters and self._waiters[0][0] <= self.now():
+                _, _, future = heapq.heappop(self._waiters)
+                if not future.done():
+                    future.set_result(None)
+
+    def skip_to(self, when: datetime) -> None:
+        """Jump forward to ``when`` (nothing if it is past)."""
+        self._skipped += max(0.0, (when - self.now()).total_seconds())
 
 
 class StoppableClock:

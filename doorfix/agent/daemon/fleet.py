@@ -168,6 +168,10 @@ def install_queue_schema(conninfo: str) -> bool:
 class FleetDaemon(Daemon):
     """One replica: the single-node daemon's runs, health and metrics, on procrastinate."""
 
+    #: a replica's run keeps its scope's lock row to its end (another replica taking the row
+    #: would settle a live verification as a crash's leftover): its job ends with the run
+    overlap_tails = False
+
     def __init__(
         self,
         agent: Agent,
@@ -350,7 +354,7 @@ class FleetDaemon(Daemon):
     # ------------------------------------------------------------------ chores
 
     def working(self) -> str:
-        return "+".join(sorted(self._current))
+        return "+".join(self.running())
 
     async def _beat_forever(self) -> None:
         host, pid = socket.gethostname(), os.getpid()
@@ -373,7 +377,7 @@ class FleetDaemon(Daemon):
                 self._replicas_gauge.set(self._fleet["live"])
                 self._queue_gauge.set(self._fleet["queue_depth"])
                 for playbook in self.playbooks:
-                    working = int(playbook in self._current)
+                    working = int(playbook in self.running())
                     self._working_gauge.labels(self.replica, playbook).set(working)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 

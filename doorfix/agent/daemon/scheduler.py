@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -63,6 +64,8 @@ log = structlog.get_logger("doorfix.daemon")
 
 #: the journal retention job's id (it runs at start-up, then daily)
 RETENTION_JOB = "journal-retention"
+#: runs of one playbook going at once: the newest and those still in their verifications' tail
+MAX_RUNS_PER_PLAYBOOK = 3
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,9 @@ def _quiet_scheduler_logs() -> Iterator[None]:
 class Daemon:
     """One daemon's scheduler, runs, health and metrics around a shared :class:`Agent`."""
 
+    #: a run in its verifications' tail lets the playbook's next tick start (see :meth:`_run`)
+    overlap_tails = True
+
     def __init__(
         self,
         agent: Agent,
@@ -165,8 +171,10 @@ class Daemon:
         self._owed: set[str] = set()
         self._stopping = False
         self._started = time.monotonic()
-        #: the playbooks running now and when each started (monotonic), for the health check
-        self._current: dict[str, float] = {}
+        #: the runs going now: each one's playbook and when it started (monotonic), for the
+        #: health check (a playbook's run in its verifications' tail beside its next one)
+        self._current: dict[int, tuple[str, float]] = {}
+        self._run_numbers = itertools.count()
 
     # ------------------------------------------------------------------ state
 
@@ -224,7 +232,7 @@ class Daemon:
     def _over_deadline(self) -> str | None:
         limit = self.agent.settings.engine.max_run_seconds
         now = time.monotonic()
-        for playbook, since in sorted(self._current.items(), key=lambda item: item[1]):
+        for playbook, since in sorted(self._current.values(), key=lambda item: item[1]):
             held = now - since
             if held > limit:
                 return (
@@ -297,10 +305,7 @@ class Daemon:
                         await turns.enter_async_context(self._turns[scope])
                     if self._stopping:
                         return
-                    try:
-                        await self._run(playbook)
-                    finally:
-                        self._current.pop(playbook, None)
+                    await self._run(playbook)
                 # a tick came meanwhile: run again at once, after any run of the same scope
                 # that was waiting for its turn (the turns are first come, first served)
                 if playbook not in self._owed:
@@ -310,11 +315,57 @@ class Daemon:
             if task is not None:
                 self._jobs.discard(task)
 
+    def running(self) -> list[str]:
+        """The playbooks with a run going now (one may be in its verifications' tail)."""
+        return sorted({playbook for playbook, _ in self._current.values()})
+
     async def _run(self, playbook: str) -> None:
-        started = time.monotonic()
-        self._current[playbook] = started
+        """Run the playbook; return once every write of the run is sent, or when it ends.
+
+        The run goes on in a task of its own: once only its verifications are left (a
+        toggle's re-reads of Larry access wait for ACA's push), the tick returns and the
+        playbook's next tick may start a run beside it (see :mod:`doorfix.agent.journal.live`
+        for what keeps the two apart); so a refusal that comes during a verification is
+        fixed at the next tick. At most :data:`MAX_RUNS_PER_PLAYBOOK` runs of a playbook go
+        at once; a fleet replica's run, whose lock row is kept to its end, always ends first.
+        """
+        sent = asyncio.Event()
+        overlap = (
+            self.overlap_tails
+            and not self.dry_run
+            and self.agent.journal.live.tails(playbook) < MAX_RUNS_PER_PLAYBOOK - 1
+        )
+        whole = asyncio.create_task(
+            self._run_whole(playbook, on_writes_sent=sent.set if overlap else None),
+            name=f"doorfix-run-{playbook}",
+        )
+        self._jobs.add(whole)
+        whole.add_done_callback(self._jobs.discard)
+        tail = asyncio.create_task(sent.wait())
         try:
-            report = await run_once(self.agent, playbook, dry_run=self.dry_run)
+            await asyncio.wait({whole, tail}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            whole.cancel()
+            raise
+        finally:
+            tail.cancel()
+
+    async def _run_whole(self, playbook: str, *, on_writes_sent: Callable[[], None] | None) -> None:
+        number = next(self._run_numbers)
+        started = time.monotonic()
+        self._current[number] = (playbook, started)
+        try:
+            await self._run_and_tell(playbook, started, on_writes_sent=on_writes_sent)
+        finally:
+            self._current.pop(number, None)
+
+    async def _run_and_tell(
+        self, playbook: str, started: float, *, on_writes_sent: Callable[[], None] | None
+    ) -> None:
+        try:
+            report = await run_once(
+                self.agent, playbook, dry_run=self.dry_run, on_writes_sent=on_writes_sent
+            )
         except RunFailed as exc:
             self.summary.runs += 1
             self.summary.failed += 1
@@ -520,7 +571,7 @@ class Daemon:
 
     def _on_signal(self, sig: signal.Signals, stop: asyncio.Event) -> None:
         if not stop.is_set():
-            log.info("daemon_stopping", signal=sig.name, runs_in_flight=sorted(self._current))
+            log.info("daemon_stopping", signal=sig.name, runs_in_flight=self.running())
         stop.set()
         if isinstance(self.agent.clock, StoppableClock):
             # the run in flight stops waiting now: it finishes only a call already sent

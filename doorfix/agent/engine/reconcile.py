@@ -8,7 +8,9 @@ whose system its scopes write (an escalation, which calls no API, goes with its 
 scopes), an incident all of whose actions are such, a run left ``running`` whose scopes meet
 its own. The run holds those scopes' locks, so each of these was left by a process that is
 gone; a run of another scope may be working beside it, and what that run has in flight is
-its own.
+its own. So is what a run of this process still in its verifications' tail holds (see
+:mod:`~doorfix.agent.journal.live`): a live run's actions, incidents and run row are never
+settled here.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
     """
     journal = agent.journal
     executor = Executor(agent.clients, agent.clock, verify_timeout=0)
-    ours = _Ours(journal, scopes)
+    ours = _Ours(journal, scopes, live=journal.live.ids(besides=run_id))
     settled = 0
     for row in journal.in_flight():
         if not ours.action(row):
@@ -100,7 +102,9 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
         log.info("incident_reconciled", incident_id=incident.incident_id, outcome=outcome.value)
         settled += 1
     for run in journal.runs(limit=50):
-        if run.status == "running" and run.run_id != run_id and ours.run(run.playbook):
+        if run.status != "running" or run.run_id == run_id or run.run_id in ours.live:
+            continue
+        if ours.run(run.playbook):
             journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
     return settled
 
@@ -115,9 +119,11 @@ def _note_answer(
 class _Ours:
     """What a run holding ``scopes`` may settle: what only a run of those scopes could leave."""
 
-    def __init__(self, journal: Journal, scopes: Iterable[str]) -> None:
+    def __init__(self, journal: Journal, scopes: Iterable[str], *, live: frozenset[str]) -> None:
         self._journal = journal
         self._scopes = frozenset(scopes)
+        #: runs of this process still working: nothing of theirs is a leftover
+        self.live = live
 
     def run(self, playbook: str) -> bool:
         """A run of this playbook, left ``running``, is gone: it held one of our scopes."""
@@ -125,6 +131,8 @@ class _Ours:
 
     def action(self, row: ActionRow) -> bool:
         """The action was intended by a run holding one of our scopes (so it is gone)."""
+        if row.run_id in self.live:
+            return False
         scope = scope_of_system(row.system)
         if scope is not None:
             return scope in self._scopes

@@ -114,15 +114,28 @@ async def run_once(
     dry_run: bool = False,
     since: datetime | None = None,
     progress: Progress = NO_PROGRESS,
+    on_writes_sent: Callable[[], None] | None = None,
 ) -> RunReport:
-    """Run one playbook once; raise RunFailed (with the partial report) if it cannot finish."""
+    """Run one playbook once; raise RunFailed (with the partial report) if it cannot finish.
+
+    ``on_writes_sent`` is called once every incident's writes are sent, if the next run of
+    the playbook's scopes may start then, beside this one's verifications (see
+    :mod:`~doorfix.agent.journal.live`): the daemon starts its next tick's run there.
+    """
     if playbook not in PLAYBOOKS:
         raise ValueError(f"unknown playbook {playbook!r}; choose one of {', '.join(PLAYBOOKS)}")
 
     async def collect(run: RunState, fetcher: RunFetcher) -> Batch:
         return await _collect(run, fetcher, playbook, since)
 
-    return await execute_run(agent, playbook, collect, dry_run=dry_run, progress=progress)
+    return await execute_run(
+        agent,
+        playbook,
+        collect,
+        dry_run=dry_run,
+        progress=progress,
+        on_writes_sent=on_writes_sent,
+    )
 
 
 async def execute_run(
@@ -133,6 +146,7 @@ async def execute_run(
     dry_run: bool,
     progress: Progress = NO_PROGRESS,
     quiet_repeats: bool = True,
+    on_writes_sent: Callable[[], None] | None = None,
 ) -> RunReport:
     """The run every mode shares: reconcile, collect, process each candidate, commit feeds.
 
@@ -161,9 +175,22 @@ async def execute_run(
             )
         finally:
             scratch.close()
-    async with agent.journal.run_lock.held(name, scopes=scopes_of(name)):
+    async with agent.journal.run_lock.held(name, scopes=scopes_of(name)) as hold:
+
+        def writes_sent() -> None:
+            # the turns go back where the lock allows (one process on the journal): the
+            # next run of these scopes may start beside this one's verifications
+            if hold.writes_sent() and on_writes_sent is not None:
+                on_writes_sent()
+
         return await _execute_run(
-            agent, name, collect, dry_run=False, progress=progress, quiet_repeats=quiet_repeats
+            agent,
+            name,
+            collect,
+            dry_run=False,
+            progress=progress,
+            quiet_repeats=quiet_repeats,
+            writes_sent=writes_sent,
         )
 
 
@@ -176,6 +203,7 @@ async def _execute_run(
     progress: Progress,
     quiet_repeats: bool,
     record: Journal | None = None,
+    writes_sent: Callable[[], None] = lambda: None,
 ) -> RunReport:
     """One run; its run row goes to ``record`` too when that is not the agent's journal."""
     journal, clock = agent.journal, agent.clock
@@ -192,14 +220,16 @@ async def _execute_run(
     try:
         # real seconds, whatever the agent's clock: a run must not hold the daemon for ever
         async with deadline:
-            run = await _work(
-                agent,
-                report,
-                collect,
-                dry_run=dry_run,
-                progress=progress,
-                quiet_repeats=quiet_repeats,
-            )
+            with journal.live.running(run_id, name, scopes=scopes_of(name)):
+                run = await _work(
+                    agent,
+                    report,
+                    collect,
+                    dry_run=dry_run,
+                    progress=progress,
+                    quiet_repeats=quiet_repeats,
+                    writes_sent=writes_sent,
+                )
     except TimeoutError as exc:
         if not deadline.expired():
             raise
@@ -307,6 +337,7 @@ async def _work(
     dry_run: bool,
     progress: Progress,
     quiet_repeats: bool = True,
+    writes_sent: Callable[[], None] = lambda: None,
 ) -> RunState:
     """Reconcile, collect, process each candidate, commit the feeds; the run's state."""
     journal, name, run_id = agent.journal, report.playbook, report.run_id
@@ -323,6 +354,7 @@ async def _work(
         Executor(agent.clients, agent.clock, verify_timeout=g.verify_timeout_seconds),
         dry_run,
         quiet_repeats=quiet_repeats,
+        writes_sent=writes_sent,
     )
     if not dry_run:
         await reconcile(agent, run_id, scopes=scopes_of(name))
@@ -345,12 +377,19 @@ async def _work(
             for subject in batch.resolved:
                 close_resolved(journal, run_id=run_id, subject=subject)
     candidates = merge_by_key(batch.candidates)
+    journal.live.candidates(run_id, (e for c in candidates for e in c.event_ids))
     progress.stage(f"{name}: working incidents", total=len(candidates))
     await _work_incidents(run, candidates, progress)
     if not dry_run:
         # only now: every incident of these events is recorded (each decision marked its
         # own events seen), so a crash before this line re-reads only undecided events
+        held_back = journal.live.held_back(run_id)
         for commit in batch.commits:
+            if commit.feed in held_back:
+                # events of it were another live run's to decide: the feed moves only past
+                # what this run decided itself, so the next run reads them again
+                log.info("feed_left_for_next_run", feed=commit.feed, run_id=run_id)
+                continue
             moved = journal.advance_feed(
                 commit.feed,
                 cursor=commit.cursor,
@@ -490,15 +529,20 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
     try:
         async with asyncio.TaskGroup() as group:
             for phase in plan_lanes(candidates):
+                sync = await _phase_ready(run, candidates[phase[0][0]])
                 tasks: list[asyncio.Task[None]] = []
                 await asyncio.gather(*(lane(group, indexes, tasks) for indexes in phase))
                 if failure:
                     break
-                if tasks and is_sync(candidates[phase[0][0]]):
+                if tasks and sync:
                     # every Sync Access ends (its job read back) before any other remedy
                     # starts: a change while a Sync Access runs could race its push to the IQs
                     await asyncio.wait(tasks)
                 # the other phase ends once all its writes are sent; its verifications go on
+            if not failure:
+                # every write is sent: the next run of these scopes may start beside the
+                # verifications still going (see doorfix.agent.journal.live)
+                run.writes_sent()
     except BaseExceptionGroup as errors:
         # an unexpected error (a bug, a cancellation) surfaces as itself, not as a group:
         # the caller's handling is the same whether incidents ran together
@@ -511,6 +555,18 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
         )
     if failure:
         raise failure[0]
+
+
+async def _phase_ready(run: RunState, first: Candidate) -> bool:
+    """Whether the phase is the Sync Access one; if so, once it may start.
+
+    A Sync Access never starts while an earlier run's change is still on its way to the IQs:
+    it waits for the runs in their verifications' tail (see doorfix.agent.journal.live).
+    """
+    sync = is_sync(first)
+    if sync and not run.dry_run:
+        await run.journal.live.wait_for_earlier(run.report.run_id)
+    return sync
 
 
 def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow | None:
@@ -569,22 +625,31 @@ def _join(
     cause: str,
     subject: Mapping[str, str],
     evidence: Mapping[str, Any] | None = None,
+    decided_elsewhere: bool = False,
 ) -> None:
-    """Keep ``event_ids`` with the incident they repeat, listed in the run's ``repeats``."""
+    """Keep ``event_ids`` with the incident they repeat, listed in the run's ``repeats``.
+
+    ``decided_elsewhere``: the incident is another live run's, not decided yet; its
+    decision marks the events seen, and this run leaves their feeds where they are.
+    """
+    feeds = run.feeds_of(event_ids)
+    marks = not (run.dry_run or decided_elsewhere)
     run.journal.add_events(
         joined.incident_id,
         event_ids=event_ids,
         evidence={},
-        feeds=run.feeds_of(event_ids),
-        run_id=None if run.dry_run else run.report.run_id,
+        feeds=feeds,
+        run_id=run.report.run_id if marks else None,
     )
+    if decided_elsewhere:
+        run.journal.live.hold_back(run.report.run_id, feeds.values())
     run.report.repeats.append(
         RepeatReport(
             cause=cause,
             subject=subject,
             joined_incident_id=joined.incident_id,
             evidence=evidence or {},
-            outcome=joined.outcome or "",
+            outcome=joined.outcome or ("in progress" if decided_elsewhere else ""),
             event_ids=list(event_ids),
             first_seen_at=joined.first_seen_at,
         )
@@ -607,6 +672,23 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
     diagnosis, plan = candidate.diagnosis, candidate.plan
     key = incident_key(candidate)
     journal = run.journal
+    run_id = run.report.run_id
+    deciding = journal.live.deciding_elsewhere(key, run_id=run_id)
+    if deciding is not None and not run.dry_run:
+        # another live run is deciding this very incident (it is verifying its fix): the
+        # new events are kept with it, and its decision marks them seen
+        live = journal.incident(deciding)
+        if live is not None:
+            _join(
+                run,
+                live,
+                candidate.event_ids,
+                cause=diagnosis.cause.value,
+                subject=diagnosis.subject.as_dict(),
+                evidence=diagnosis.evidence,
+                decided_elsewhere=True,
+            )
+            return None
     repeat = _recent_repeat(run, key, candidate)
     if repeat is not None:
         # reported a moment ago: keep the events with it, and list the repeat as a
@@ -631,6 +713,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
         occurrence=not candidate.retry,
     )
     structlog.contextvars.bind_contextvars(incident_id=row.incident_id)
+    journal.live.deciding(key, row.incident_id, run_id=run_id)
     try:
         incident = IncidentReport(
             incident_id=row.incident_id,
@@ -663,6 +746,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
         )
         return incident
     finally:
+        journal.live.decided(key, run_id=run_id)
         structlog.contextvars.unbind_contextvars("incident_id")
 
 

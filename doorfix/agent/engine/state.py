@@ -7,7 +7,7 @@ without importing the sequencing that uses them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from doorfix.agent.config import Settings
@@ -49,6 +49,8 @@ class RunState:
     feeds: dict[str, str] = field(default_factory=dict)
     #: a repeat of an incident just reported joins it instead (off on the ticket path)
     quiet_repeats: bool = True
+    #: called once every incident's writes are sent and only verifications are left
+    writes_sent: Callable[[], None] = lambda: None
 
     @property
     def journal(self) -> Journal:

@@ -17,6 +17,7 @@ from typing import Self
 
 from doorfix.agent.journal import rows
 from doorfix.agent.journal.connection import Conn, Database, is_url
+from doorfix.agent.journal.live import LiveRuns
 from doorfix.agent.journal.lock import DbRunLock, RunLock
 from doorfix.agent.journal.pace import FleetPace
 from doorfix.clock import Clock
@@ -44,6 +45,8 @@ class JournalBase:
         #: file lock beside a SQLite journal (one process at a time), a row per scope with a
         #: heartbeat in a PostgreSQL one (one replica per scope at a time)
         self.run_lock: RunLock | DbRunLock
+        #: this process's runs still working on this journal, and what each holds
+        self.live = LiveRuns()
         #: a fleet's pace of requests per vendor system (a PostgreSQL journal's only)
         self.pace: FleetPace | None = None
         if self._db.dialect == "postgresql" and not self.read_only:

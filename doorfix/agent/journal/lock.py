@@ -64,6 +64,30 @@ class _Inside:
     scopes: tuple[str, ...]
 
 
+class Hold:
+    """A run's hold on the lock: its turns in this process, given back at its end or before.
+
+    :meth:`writes_sent` gives the turns back early where the lock allows it (the lock file:
+    this process is the only one acting, and :mod:`~doorfix.agent.journal.live` keeps the
+    overlapping runs apart); the hold across processes stays until the run ends.
+    """
+
+    def __init__(self, *, early: bool) -> None:
+        self.turns: list[asyncio.Lock] = []
+        self._early = early
+
+    def writes_sent(self) -> bool:
+        """Every write of the run is sent; whether the next run of its scopes may start now."""
+        if self._early:
+            self.give_back()
+        return self._early
+
+    def give_back(self) -> None:
+        turns, self.turns = self.turns, []
+        for turn in reversed(turns):
+            turn.release()
+
+
 class _Shared:
     """The runs of this process on one journal: a turn per scope, then the lock across processes.
 
@@ -86,8 +110,11 @@ class _Shared:
         if self._loop is not loop:
             self._loop, self._entry, self._turns = loop, asyncio.Lock(), {}
 
+    #: whether a run may give its scopes' turns back before it ends (:meth:`Hold.writes_sent`)
+    early_turns = False
+
     @contextlib.asynccontextmanager
-    async def held(self, what: str, *, scopes: Iterable[str]) -> AsyncIterator[None]:
+    async def held(self, what: str, *, scopes: Iterable[str]) -> AsyncIterator[Hold]:
         """Hold the lock for the block, after this process's other runs of ``scopes``.
 
         Waits (with one warning) while another process holds what the run needs; runs of
@@ -98,17 +125,22 @@ class _Shared:
         assert task is not None  # noqa: S101 - held() is entered from a task
         entry = object()
         ordered = tuple(sorted(set(scopes)))
-        async with contextlib.AsyncExitStack() as turns:
+        hold = Hold(early=self.early_turns)
+        try:
             for scope in ordered:
-                await turns.enter_async_context(self._turns.setdefault(scope, asyncio.Lock()))
+                turn = self._turns.setdefault(scope, asyncio.Lock())
+                await turn.acquire()
+                hold.turns.append(turn)
             await self._enter(entry, _Inside(task, what, ordered))
             try:
-                yield
+                yield hold
             except asyncio.CancelledError:
                 self._raise_if_fenced(ordered)
                 raise
             finally:
                 await self._leave(entry)
+        finally:
+            hold.give_back()
 
     async def _enter(self, entry: object, inside: _Inside) -> None:
         """Take what the run needs across processes (its turns are held); record it inside."""
@@ -124,6 +156,10 @@ class _Shared:
 
 class RunLock(_Shared):
     """The lock file of one journal (see :class:`_Shared`)."""
+
+    #: this process is the only one acting on the journal: a run in its verifications' tail
+    #: lets the next run of its scopes start (see :mod:`~doorfix.agent.journal.live`)
+    early_turns = True
 
     def __init__(self, journal_path: str | None) -> None:
         super().__init__()

@@ -34,6 +34,7 @@ from doorfix.agent.journal.incidents import (
     OUTCOMES,
     JournalIncidents,
 )
+from doorfix.agent.journal.live import current_run
 from doorfix.agent.journal.marks import ApprovalRow, JournalApprovals, JournalMarks, MarkRow
 from doorfix.agent.journal.rows import ActionRow, HistoryRow, IncidentRow, RunRow
 from doorfix.errors import JournalError
@@ -291,8 +292,14 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
             ]
 
     def unseen(self, feed: str, event_ids: Iterable[str]) -> set[str]:
-        """The ids among ``event_ids`` that this feed never delivered before."""
+        """The ids among ``event_ids`` that this feed never delivered before.
+
+        An event another live run of this process is deciding is not among them (see
+        :mod:`~doorfix.agent.journal.live`): its decision is that run's.
+        """
         wanted = list(dict.fromkeys(event_ids))
+        held = self.live.held(current_run(), feed, wanted)
+        wanted = [e for e in wanted if e not in held]
         seen: set[str] = set()
         with self._read("unseen") as conn:
             for start in range(0, len(wanted), sql.IN_CHUNK):

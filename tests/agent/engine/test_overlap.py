@@ -1,0 +1,158 @@
+"""Runs of one playbook overlap in the first one's verifications' tail, and stay apart.
+
+Once every write of a run is sent, the next run of its scopes may start (the daemon starts
+its next tick's run there): a refusal that comes while a toggle's push is on its way to CLP is
+fixed at once, not after that verification. The rules of :mod:`doorfix.agent.journal.live`
+keep the two runs apart: the second run settles nothing of the first, a refusal of the
+incident the first is verifying joins it, and the feed moves only past what a run decided
+itself. Both worlds run on a :class:`SkipClock`: the runs' waits overlap as in real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from support.scale import agent_on, pick
+
+from doorfix.agent.engine.collect_aca import FEED
+from doorfix.agent.engine.run import run_once
+from doorfix.clock import SkipClock
+from doorfix.sandbox.api.app import create_app, sandbox_state
+from doorfix.sandbox.faults.api import ApiFaults
+from doorfix.sandbox.scenarios.registry import build_scenario
+
+START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+
+
+async def test_a_refusal_during_a_verification_is_fixed_by_the_next_run_beside_it() -> None:
+    clock = SkipClock(START)
+    world = build_scenario("scale", seed=0, clock=clock, centers=4, door_logs=0)
+    (a, lock_a), (b, lock_b) = pick(world)["person"]
+    world.settings.push_delay_s = 60  # A's toggle reaches CLP a minute after it is sent
+    world.inject("aca.clp_out_of_sync", user_id=a, lock_id=lock_a)
+    first_event = world.present_at_lock(a, lock_a, "tag").event_id
+    app = create_app(world, api_faults=ApiFaults(0))
+    agent = agent_on(app, clock, {"guards": {"verify_timeout_seconds": 120}})
+    journal = agent.journal
+    try:
+        sent = asyncio.Event()
+        first = asyncio.create_task(run_once(agent, "aca-rejections", on_writes_sent=sent.set))
+        await sent.wait()
+        assert not first.done()
+        # while A's toggle is on its way: A tries again, B is refused at their own lock
+        world.settings.push_delay_s = 5
+        again = world.present_at_lock(a, lock_a, "tag").event_id
+        world.inject("aca.clp_out_of_sync", user_id=b, lock_id=lock_b)
+        b_event = world.present_at_lock(b, lock_b, "tag").event_id
+        second = await run_once(agent, "aca-rejections")
+        assert not first.done(), "B waited for A's verification"
+        report = await first
+        third = await run_once(agent, "aca-rejections")
+        toggle_a = next(
+            iter(journal.actions(remedy="toggle_access_matrix", target=f"{a}/{lock_a}"))
+        )
+        incident_a = journal.incident(report.incidents[0].incident_id)
+        history_a = journal.history(report.incidents[0].incident_id)
+        unseen = journal.unseen(FEED, [first_event, again, b_event])
+    finally:
+        await agent.clients.aclose()
+        journal.close()
+
+    # B is fixed by the second run, which ended before the first's verification did
+    assert [(i.subject["user_id"], i.outcome) for i in second.incidents] == [(b, "fixed")]
+    assert second.finished_at is not None
+    assert report.finished_at is not None
+    assert second.finished_at < report.finished_at
+    # A's new refusal joined the incident being verified: listed, not planned again
+    assert [(r.subject["user_id"], r.joined_incident_id) for r in second.repeats] == [
+        (a, report.incidents[0].incident_id)
+    ]
+    assert second.repeats[0].outcome == "in progress"
+    # only the new event: the one the first run is deciding was not read as new again
+    assert second.repeats[0].event_ids == [again]
+    assert [(i.subject["user_id"], i.outcome) for i in report.incidents] == [(a, "fixed")]
+    assert incident_a is not None
+    assert sorted(incident_a.event_ids) == sorted([first_event, again])
+    # the second run settled nothing of the first: one toggle, decided once, by its own run
+    assert toggle_a.status == "succeeded"
+    assert not (toggle_a.detail or {}).get("sent_again")
+    assert [(h.outcome, h.run_id) for h in history_a] == [("fixed", report.run_id)]
+    # every event decided, each once; the third run, reading again from where the first
+    # left the feed, finds nothing new
+    assert unseen == set()
+    assert third.incidents == []
+    assert third.repeats == []
+    calls = Counter(
+        (m.operation, m.targets.get("user_id")) for m in sandbox_state(app).mutations.since(0)
+    )
+    assert calls == Counter({("access_matrix", a): 2, ("access_matrix", b): 2})
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["push-landed", "push-not-landed"])
+async def test_a_run_cut_off_in_its_tail_leaves_its_refusals_to_the_next_runs(
+    landed: bool,
+) -> None:
+    """The first run is cut off while A's toggle is being re-read (as a crash would leave it).
+
+    The second run, which left A's events to it, did not move the feed past them. The runs
+    after settle the toggle by re-reading it: if ACA's push has landed, the toggle held and
+    A's incident is fixed from it; if not, the toggle never took effect, the incident stays
+    undecided and A's events, read again, are diagnosed and fixed. Nothing lost, nothing in
+    two incidents.
+    """
+    clock = SkipClock(START)
+    world = build_scenario("scale", seed=0, clock=clock, centers=4, door_logs=0)
+    (a, lock_a), (b, lock_b) = pick(world)["person"]
+    world.settings.push_delay_s = 60
+    world.inject("aca.clp_out_of_sync", user_id=a, lock_id=lock_a)
+    first_event = world.present_at_lock(a, lock_a, "tag").event_id
+    app = create_app(world, api_faults=ApiFaults(0))
+    agent = agent_on(app, clock, {"guards": {"verify_timeout_seconds": 120}})
+    journal = agent.journal
+    try:
+        sent = asyncio.Event()
+        first = asyncio.create_task(run_once(agent, "aca-rejections", on_writes_sent=sent.set))
+        await sent.wait()
+        world.settings.push_delay_s = 5
+        again = world.present_at_lock(a, lock_a, "tag").event_id
+        world.inject("aca.clp_out_of_sync", user_id=b, lock_id=lock_b)
+        b_event = world.present_at_lock(b, lock_b, "tag").event_id
+        second = await run_once(agent, "aca-rejections")
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        undecided = [i.subject.get("user_id") for i in journal.undecided()]
+        if landed:
+            await clock.sleep(90)
+        later = []
+        for _ in range(16):  # five minutes apart: a toggle sent again waits for its cool-down
+            later.append(await run_once(agent, "aca-rejections"))
+            if not journal.open_incidents():
+                break
+            await clock.sleep(300)
+        unseen = journal.unseen(FEED, [first_event, again, b_event])
+        incidents = journal.incidents(since=START)
+    finally:
+        await agent.clients.aclose()
+        journal.close()
+
+    assert [(i.subject["user_id"], i.outcome) for i in second.incidents] == [(b, "fixed")]
+    assert undecided == [a]
+    assert unseen == set()
+    # each event in exactly one incident, every incident decided
+    owners = Counter(e for i in incidents for e in i.event_ids)
+    assert owners == Counter({first_event: 1, again: 1, b_event: 1})
+    assert all(i.outcome for i in incidents), incidents
+    calls = Counter(
+        (m.operation, m.targets.get("user_id")) for m in sandbox_state(app).mutations.since(0)
+    )
+    assert calls[("access_matrix", b)] == 2
+    if landed:
+        # the toggle held: A's incident is fixed from it, nothing sent again
+        a_incidents = [i for i in incidents if i.subject.get("user_id") == a]
+        assert [i.outcome for i in a_incidents] == ["fixed"], later
+        assert calls[("access_matrix", a)] == 2
