@@ -616,12 +616,15 @@ TIME_TO_FIX_NOTES = (
     "user, accesses, bookings, the lock and Larry access) and the toggles' re-reads take "
     "seconds of requests, and every Sync Access of the run is read back before a toggle "
     "starts. The daemon runs door-logs beside aca-rejections (they write different "
-    "systems), so a card never waits for a toggle's verification, and a tick that comes "
-    "while a playbook's run is still running makes it run again as soon as that run ends "
-    "instead of one interval later. What is left of the gap at 5 s is the toggle's: an "
-    "aca-rejections run lasts as long as its last verification (about 6 s after the "
-    "toggle), and a refusal that arrives meanwhile waits for it. At 60 s the figures are "
-    "the interval's own: about half of it waiting, then the run."
+    "systems), so a card never waits for a toggle's verification, and a run's tick is over "
+    "once its writes are sent: the next tick's run of the playbook starts beside its "
+    'verifications (README, "Runs that overlap in a verification\'s tail"), so a refusal '
+    "that arrives while a toggle is on its way to CLP waits for the next tick, not for that "
+    "verification. What is left of the gap at 5 s is the toggle's own verification: its "
+    "re-reads come 2, 4 and 6 s after the change, so a push that lands at 5 s is seen at 6 s, "
+    "and the run's reads come first. Under a burst, the reads and re-reads of 25 people at "
+    "each system's 20 requests/s take seconds of their own. At 60 s the figures are the "
+    "interval's own: about half of it waiting, then the run."
 )
 FLEET_NOTES = (
     "Real replica processes (`FleetDaemon`, the procrastinate worker `doorfix daemon` runs on "
@@ -769,7 +772,8 @@ BENCHMARKS: tuple[Bench, ...] = (
         "at their own lock or door, half `aca.clp_out_of_sync`, half "
         "`cloud.credential_unassigned`, with the sandbox's 5 s push delay): the incidents of a "
         "run are worked concurrently (`[engine] max_concurrent_incidents`, 16), each toggle's "
-        "verification holding only its own incident.",
+        "verification holding only its own incident, and no later run: the next tick's run "
+        "starts once a run's writes are sent.",
         parse_time_to_fix,
         lambda _out: "",
         quick=("--refusals", "10", "--window", "5:5"),

@@ -77,6 +77,7 @@ from support.accounting import (
     rediagnosed,
     unaccounted_events,
 )
+from support.live_journal import started_actions
 from support.polling import wait_for, wait_for_none
 from support.processes import DaemonProcess, spawn_doorfix
 
@@ -457,6 +458,11 @@ def run_crash_loop(tmp_path: Path, *, crashes: int, seed: int) -> Tally:
                 ),
                 timeout=60,
                 what="another run of every playbook",
+            )
+            # and the runs started before it, which may still be verifying their fixes beside
+            # it (a stop would leave their actions in flight for the next start, by design)
+            wait_for(
+                lambda: not started_actions(journal), timeout=60, what="every verification to end"
             )
             assert proc.stop() == 0
             tally.reconciled += len(proc.events("action_reconciled"))

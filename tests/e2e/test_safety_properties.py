@@ -4,7 +4,8 @@ Hypothesis builds a world from the sandbox's world model (the demo's three cente
 random draw of extra faults on its healthy people and locks, Access Matrix cells an
 administrator switched off, bookings that ended, tags marked lost, random presentations),
 then drives a random sequence of real runs and dry-runs of every playbook on the injectable
-clock. After every run the sandbox's mutation log and the journal are checked:
+clock: alone, beside a run of the other scope, or with the next run of the playbook started
+in its verifications' tail (as the daemon's next tick does) after people present again. After every run the sandbox's mutation log and the journal are checked:
 
 * a dry-run makes no mutating call and changes nothing a later run reads (the journal's
   incidents, outcomes, actions and feed cursors are as they were);
@@ -35,7 +36,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.accounting import fix_unrecorded, read_journal, unaccounted_events
-from support.demo import make_demo
+from support.demo import Demo, make_demo
 
 from doorfix.agent.engine.run import PLAYBOOKS
 from doorfix.agent.journal.store import Journal
@@ -62,7 +63,9 @@ run_step = st.tuples(
     st.booleans(),  # dry-run
     st.integers(min_value=0, max_value=180),  # minutes the clock moves first
     st.lists(st.sampled_from(HEALTHY), max_size=3),  # who presents first
-    st.booleans(),  # a run of the other scope goes beside it (as in the daemon)
+    # alone; a run of the other scope beside it (as in the daemon); or the next run of the
+    # same playbook in its verifications' tail, with these people presenting again first
+    st.sampled_from(("alone", "beside", "tail")),
 )
 
 
@@ -137,6 +140,20 @@ def _check_mutations(world: World, mutations: list[Any], disabled: set[tuple[str
             assert not extra, f"group {group.access_group_id} opens {extra} beyond the bookings"
 
 
+async def _in_the_tail(demo: Demo, playbook: str, presenting: list[tuple[str, str]]) -> list[Any]:
+    """A run, and the next one started once its writes are sent (the daemon's next tick),
+    after the same people present again: the rules of doorfix.agent.journal.live hold."""
+    sent = asyncio.Event()
+    first = asyncio.create_task(demo.run(playbook, on_writes_sent=sent.set))
+    waiting = asyncio.create_task(sent.wait())
+    await asyncio.wait({first, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    for user_id, lock_id in presenting:
+        demo.state.world.present_at_lock(user_id, lock_id, "tag")
+    second = await demo.run(playbook)
+    return [second, await first]
+
+
 async def _drive(pairs: list[tuple[str, tuple[str, str], bool]], steps: list[Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         await _drive_in(Path(tmp) / "journal.sqlite3", pairs, steps)
@@ -165,11 +182,13 @@ async def _drive_in(
             before = len(demo.state.mutations.since(0))
             journal_before = _journal_state(demo.agent.journal)
 
-            if beside and not dry:
+            if beside == "beside" and not dry:
                 # the daemon runs the cloud playbooks beside aca-rejections: the rules hold
                 # for the two at once
                 other = "door-logs" if playbook == "aca-rejections" else "aca-rejections"
                 reports = list(await asyncio.gather(demo.run(playbook), demo.run(other)))
+            elif beside == "tail" and not dry:
+                reports = await _in_the_tail(demo, playbook, presenting)
             else:
                 reports = [await demo.run(playbook, dry_run=dry)]
 

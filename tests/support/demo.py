@@ -82,9 +82,15 @@ class Demo:
         """The app's state: the world, the API faults, the mutation log."""
         return sandbox_state(self.app)
 
-    async def run(self, playbook: str, *, dry_run: bool = False) -> RunReport:
-        """One run of a playbook."""
-        return await run_once(self.agent, playbook, dry_run=dry_run)
+    async def run(
+        self,
+        playbook: str,
+        *,
+        dry_run: bool = False,
+        on_writes_sent: Callable[[], None] | None = None,
+    ) -> RunReport:
+        """One run of a playbook (``on_writes_sent``: see ``run_once``)."""
+        return await run_once(self.agent, playbook, dry_run=dry_run, on_writes_sent=on_writes_sent)
 
     async def run_all(self, *, dry_run: bool = False) -> list[RunReport]:
         """One run of each playbook."""
