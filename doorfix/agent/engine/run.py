@@ -557,6 +557,20 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
         raise failure[0]
 
 
+def _joined(run: RunState, key: str, candidate: Candidate) -> tuple[IncidentRow | None, bool]:
+    """The incident a candidate joins instead of opening its own, and whether it is undecided.
+
+    One another live run is deciding (it is verifying its fix: its decision marks the new
+    events seen), else a recent repeat (:func:`_recent_repeat`).
+    """
+    deciding = run.journal.live.deciding_elsewhere(key, run_id=run.report.run_id)
+    if deciding is not None and not run.dry_run:
+        live = run.journal.incident(deciding)
+        if live is not None:
+            return live, True
+    return _recent_repeat(run, key, candidate), False
+
+
 async def _phase_ready(run: RunState, first: Candidate) -> bool:
     """Whether the phase is the Sync Access one; if so, once it may start.
 
@@ -673,33 +687,19 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
     key = incident_key(candidate)
     journal = run.journal
     run_id = run.report.run_id
-    deciding = journal.live.deciding_elsewhere(key, run_id=run_id)
-    if deciding is not None and not run.dry_run:
-        # another live run is deciding this very incident (it is verifying its fix): the
-        # new events are kept with it, and its decision marks them seen
-        live = journal.incident(deciding)
-        if live is not None:
-            _join(
-                run,
-                live,
-                candidate.event_ids,
-                cause=diagnosis.cause.value,
-                subject=diagnosis.subject.as_dict(),
-                evidence=diagnosis.evidence,
-                decided_elsewhere=True,
-            )
-            return None
-    repeat = _recent_repeat(run, key, candidate)
-    if repeat is not None:
-        # reported a moment ago: keep the events with it, and list the repeat as a
-        # reference to the incident it joined instead of reporting it again
+    joined, elsewhere = _joined(run, key, candidate)
+    if joined is not None:
+        # being verified by another live run, or reported a moment ago: keep the events with
+        # it, and list the repeat as a reference to the incident it joined instead of
+        # reporting it again
         _join(
             run,
-            repeat,
+            joined,
             candidate.event_ids,
             cause=diagnosis.cause.value,
             subject=diagnosis.subject.as_dict(),
             evidence=diagnosis.evidence,
+            decided_elsewhere=elsewhere,
         )
         return None
     row = journal.open_incident(

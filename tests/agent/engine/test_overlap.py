@@ -13,13 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from starlette.applications import Starlette
 from support.scale import agent_on, pick
 
 from doorfix.agent.engine.collect_aca import FEED
+from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import run_once
+from doorfix.agent.engine.state import Agent
 from doorfix.clock import SkipClock
 from doorfix.sandbox.api.app import create_app, sandbox_state
 from doorfix.sandbox.faults.api import ApiFaults
@@ -28,39 +33,78 @@ from doorfix.sandbox.scenarios.registry import build_scenario
 START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 
 
-async def test_a_refusal_during_a_verification_is_fixed_by_the_next_run_beside_it() -> None:
+@dataclass
+class Scene:
+    """A's toggle on its way to CLP (a minute), and what happened while it was."""
+
+    clock: SkipClock
+    app: Starlette
+    agent: Agent
+    a: str
+    b: str
+    lock_a: str
+    #: the first run, still verifying A's toggle when the second one ended
+    first: asyncio.Task[RunReport]
+    #: the second run, started once the first's writes were sent
+    second: RunReport
+    #: A's refusal, A's second try while the toggle was on its way, B's refusal meanwhile
+    first_event: str
+    again: str
+    b_event: str
+
+
+@contextlib.asynccontextmanager
+async def a_toggle_on_its_way() -> AsyncIterator[Scene]:
+    """A refused; the run toggles A (the push takes a minute); once its writes are sent, A
+    tries again and B is refused at their own lock (pushes of 5 s now), and the next run goes."""
     clock = SkipClock(START)
     world = build_scenario("scale", seed=0, clock=clock, centers=4, door_logs=0)
     (a, lock_a), (b, lock_b) = pick(world)["person"]
-    world.settings.push_delay_s = 60  # A's toggle reaches CLP a minute after it is sent
+    world.settings.push_delay_s = 60
     world.inject("aca.clp_out_of_sync", user_id=a, lock_id=lock_a)
     first_event = world.present_at_lock(a, lock_a, "tag").event_id
     app = create_app(world, api_faults=ApiFaults(0))
     agent = agent_on(app, clock, {"guards": {"verify_timeout_seconds": 120}})
-    journal = agent.journal
     try:
         sent = asyncio.Event()
         first = asyncio.create_task(run_once(agent, "aca-rejections", on_writes_sent=sent.set))
         await sent.wait()
         assert not first.done()
-        # while A's toggle is on its way: A tries again, B is refused at their own lock
         world.settings.push_delay_s = 5
         again = world.present_at_lock(a, lock_a, "tag").event_id
         world.inject("aca.clp_out_of_sync", user_id=b, lock_id=lock_b)
         b_event = world.present_at_lock(b, lock_b, "tag").event_id
         second = await run_once(agent, "aca-rejections")
-        assert not first.done(), "B waited for A's verification"
-        report = await first
-        third = await run_once(agent, "aca-rejections")
-        toggle_a = next(
-            iter(journal.actions(remedy="toggle_access_matrix", target=f"{a}/{lock_a}"))
-        )
-        incident_a = journal.incident(report.incidents[0].incident_id)
-        history_a = journal.history(report.incidents[0].incident_id)
-        unseen = journal.unseen(FEED, [first_event, again, b_event])
+        yield Scene(clock, app, agent, a, b, lock_a, first, second, first_event, again, b_event)
     finally:
         await agent.clients.aclose()
-        journal.close()
+        agent.journal.close()
+
+
+def matrix_calls(scene: Scene) -> Counter[tuple[str, str | None]]:
+    """(operation, user) of every write the sandbox accepted."""
+    return Counter(
+        (m.operation, m.targets.get("user_id")) for m in sandbox_state(scene.app).mutations.since(0)
+    )
+
+
+async def test_a_refusal_during_a_verification_is_fixed_by_the_next_run_beside_it() -> None:
+    async with a_toggle_on_its_way() as scene:
+        second, first, journal, a, b = (
+            scene.second,
+            scene.first,
+            scene.agent.journal,
+            scene.a,
+            scene.b,
+        )
+        assert not first.done(), "B waited for A's verification"
+        report = await first
+        third = await run_once(scene.agent, "aca-rejections")
+        (toggle_a,) = journal.actions(remedy="toggle_access_matrix", target=f"{a}/{scene.lock_a}")
+        incident_a = journal.incident(report.incidents[0].incident_id)
+        history_a = journal.history(report.incidents[0].incident_id)
+        unseen = journal.unseen(FEED, [scene.first_event, scene.again, scene.b_event])
+        calls = matrix_calls(scene)
 
     # B is fixed by the second run, which ended before the first's verification did
     assert [(i.subject["user_id"], i.outcome) for i in second.incidents] == [(b, "fixed")]
@@ -73,10 +117,10 @@ async def test_a_refusal_during_a_verification_is_fixed_by_the_next_run_beside_i
     ]
     assert second.repeats[0].outcome == "in progress"
     # only the new event: the one the first run is deciding was not read as new again
-    assert second.repeats[0].event_ids == [again]
+    assert second.repeats[0].event_ids == [scene.again]
     assert [(i.subject["user_id"], i.outcome) for i in report.incidents] == [(a, "fixed")]
     assert incident_a is not None
-    assert sorted(incident_a.event_ids) == sorted([first_event, again])
+    assert sorted(incident_a.event_ids) == sorted([scene.first_event, scene.again])
     # the second run settled nothing of the first: one toggle, decided once, by its own run
     assert toggle_a.status == "succeeded"
     assert not (toggle_a.detail or {}).get("sent_again")
@@ -86,9 +130,6 @@ async def test_a_refusal_during_a_verification_is_fixed_by_the_next_run_beside_i
     assert unseen == set()
     assert third.incidents == []
     assert third.repeats == []
-    calls = Counter(
-        (m.operation, m.targets.get("user_id")) for m in sandbox_state(app).mutations.since(0)
-    )
     assert calls == Counter({("access_matrix", a): 2, ("access_matrix", b): 2})
 
 
@@ -104,52 +145,31 @@ async def test_a_run_cut_off_in_its_tail_leaves_its_refusals_to_the_next_runs(
     undecided and A's events, read again, are diagnosed and fixed. Nothing lost, nothing in
     two incidents.
     """
-    clock = SkipClock(START)
-    world = build_scenario("scale", seed=0, clock=clock, centers=4, door_logs=0)
-    (a, lock_a), (b, lock_b) = pick(world)["person"]
-    world.settings.push_delay_s = 60
-    world.inject("aca.clp_out_of_sync", user_id=a, lock_id=lock_a)
-    first_event = world.present_at_lock(a, lock_a, "tag").event_id
-    app = create_app(world, api_faults=ApiFaults(0))
-    agent = agent_on(app, clock, {"guards": {"verify_timeout_seconds": 120}})
-    journal = agent.journal
-    try:
-        sent = asyncio.Event()
-        first = asyncio.create_task(run_once(agent, "aca-rejections", on_writes_sent=sent.set))
-        await sent.wait()
-        world.settings.push_delay_s = 5
-        again = world.present_at_lock(a, lock_a, "tag").event_id
-        world.inject("aca.clp_out_of_sync", user_id=b, lock_id=lock_b)
-        b_event = world.present_at_lock(b, lock_b, "tag").event_id
-        second = await run_once(agent, "aca-rejections")
-        first.cancel()
+    async with a_toggle_on_its_way() as scene:
+        journal, a, b = scene.agent.journal, scene.a, scene.b
+        scene.first.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await first
+            await scene.first
         undecided = [i.subject.get("user_id") for i in journal.undecided()]
         if landed:
-            await clock.sleep(90)
+            await scene.clock.sleep(90)
         later = []
         for _ in range(16):  # five minutes apart: a toggle sent again waits for its cool-down
-            later.append(await run_once(agent, "aca-rejections"))
+            later.append(await run_once(scene.agent, "aca-rejections"))
             if not journal.open_incidents():
                 break
-            await clock.sleep(300)
-        unseen = journal.unseen(FEED, [first_event, again, b_event])
+            await scene.clock.sleep(300)
+        unseen = journal.unseen(FEED, [scene.first_event, scene.again, scene.b_event])
         incidents = journal.incidents(since=START)
-    finally:
-        await agent.clients.aclose()
-        journal.close()
+        calls = matrix_calls(scene)
 
-    assert [(i.subject["user_id"], i.outcome) for i in second.incidents] == [(b, "fixed")]
+    assert [(i.subject["user_id"], i.outcome) for i in scene.second.incidents] == [(b, "fixed")]
     assert undecided == [a]
     assert unseen == set()
     # each event in exactly one incident, every incident decided
     owners = Counter(e for i in incidents for e in i.event_ids)
-    assert owners == Counter({first_event: 1, again: 1, b_event: 1})
+    assert owners == Counter({scene.first_event: 1, scene.again: 1, scene.b_event: 1})
     assert all(i.outcome for i in incidents), incidents
-    calls = Counter(
-        (m.operation, m.targets.get("user_id")) for m in sandbox_state(app).mutations.since(0)
-    )
     assert calls[("access_matrix", b)] == 2
     if landed:
         # the toggle held: A's incident is fixed from it, nothing sent again
