@@ -9,7 +9,8 @@ Each benchmark script prints its own figures; this runner captures them, picks o
 figures the issues set targets for, and writes one page: for each benchmark the command, what
 it measures, a table of figures beside their targets, the notes that explain them, and the
 script's whole printout. The page also names the machine (cores, memory, load average when
-the run began), the date and how long the whole run took (about 20 minutes on two cores).
+the run began), the date and how long the whole run took (about 50 minutes on two cores, 35 of
+them the fleet at 1,000 centers).
 
 ``--only`` runs some of the benchmarks (by script name, without ``bench_`` or ``.py``) and
 prints their figures without writing the page, which always holds one run of all of them.
@@ -645,8 +646,9 @@ FLEET_NOTES = (
     "stale (the 10 s API timeout plus two 2 s heartbeats), then the run itself."
     " The busiest second counts arrivals at the sandbox: requests leave 1/20 s apart (each "
     "turn taken from the pace), and one held up on the way by a busy event loop lands "
-    "closer to the next, so a one-second window can hold one or two more than the limit (22"
-    " once, in the one-replica cold cycle, as a single process measures too; 21 elsewhere)."
+    "closer to the next, so a one-second window can hold one or two more than the limit (21"
+    " in the run below; 22 was seen once in an earlier run, in a one-replica cold cycle, as a"
+    " single process measures too)."
     " The killed door-logs run's next job waits for its scope's row to go stale, then for "
     "license-renewal, which the cycle had queued in the same scope (about 100 s), before "
     "its own run (about 50 s)."
