@@ -5,7 +5,8 @@ random draw of extra faults on its healthy people and locks, Access Matrix cells
 administrator switched off, bookings that ended, tags marked lost, random presentations),
 then drives a random sequence of real runs and dry-runs of every playbook on the injectable
 clock: alone, beside a run of the other scope, or with the next run of the playbook started
-in its verifications' tail (as the daemon's next tick does) after people present again. After every run the sandbox's mutation log and the journal are checked:
+in its verifications' tail (as the daemon's next tick does) after people present again.
+After every run the sandbox's mutation log and the journal are checked:
 
 * a dry-run makes no mutating call and changes nothing a later run reads (the journal's
   incidents, outcomes, actions and feed cursors are as they were);
