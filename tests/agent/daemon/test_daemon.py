@@ -126,6 +126,7 @@ def test_fixes_serves_health_stops_mid_run_and_resumes(tmp_path: Path) -> None:
                 timeout=30,
                 what="another run of each playbook",
             )
+
             # a run whose toggle's verification is still going ends after runs started
             # beside it (its tail): its fix is counted when it ends
             def toggle_counted() -> bool:
