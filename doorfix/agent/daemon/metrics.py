@@ -119,12 +119,19 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=reg,
         )
+        self._going = Gauge(
+            "doorfix_runs_in_progress",
+            "Runs going now (a run still verifying its fixes and the next tick's run count two).",
+            ["playbook"],
+            registry=reg,
+        )
         reg.register(_ApiCalls(stats))
         self._breakers: dict[str, frozenset[str]] = {}
         for system in SYSTEMS:
             self._breaker.labels(system).set(0)
         for playbook in playbooks:
             self._down.labels(playbook).set(0)
+            self._going.labels(playbook).set(0)
 
     def observe(self, report: RunReport, *, status: RunStatus, seconds: float) -> None:
         """Count one run (``completed``, or ``failed`` with its partial report)."""
@@ -143,6 +150,14 @@ class Metrics:
         open_now = frozenset().union(*self._breakers.values())
         for system in sorted(set(SYSTEMS) | open_now):
             self._breaker.labels(system).set(1 if system in open_now else 0)
+
+    def going(self, playbook: str, *, started: bool) -> None:
+        """A run of the playbook started (or ended)."""
+        gauge = self._going.labels(playbook)
+        if started:
+            gauge.inc()
+        else:
+            gauge.dec()
 
     def breakers(self, playbook: str) -> tuple[str, ...]:
         """The systems whose circuit breaker the playbook's last completed run opened."""

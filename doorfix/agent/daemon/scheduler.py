@@ -354,10 +354,12 @@ class Daemon:
         number = next(self._run_numbers)
         started = time.monotonic()
         self._current[number] = (playbook, started)
+        self.metrics.going(playbook, started=True)
         try:
             await self._run_and_tell(playbook, started, on_writes_sent=on_writes_sent)
         finally:
             self._current.pop(number, None)
+            self.metrics.going(playbook, started=False)
 
     async def _run_and_tell(
         self, playbook: str, started: float, *, on_writes_sent: Callable[[], None] | None

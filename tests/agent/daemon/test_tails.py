@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from support import configs
 from support.polling import wait_for
 from support.processes import daemon
@@ -20,6 +21,18 @@ from support.served import served_world
 
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
+
+
+def runs_in_progress(url: str) -> float:
+    """``doorfix_runs_in_progress`` of aca-rejections, from ``/metrics``."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "doorfix_runs_in_progress"
+        and sample.labels.get("playbook") == "aca-rejections"
+    )
 
 
 def test_a_refusal_during_a_verification_is_fixed_before_that_verification_ends(
@@ -67,12 +80,15 @@ def test_a_refusal_during_a_verification_is_fixed_before_that_verification_ends(
             world.settings.push_delay_s = 0
             refuse(b, lock_b)
             wait_for(lambda: outcome(reader, b) == "fixed", timeout=20, what="B to be fixed")
-            # B did not wait for A's verification: A's push has not landed yet
+            # B did not wait for A's verification: A's push has not landed yet, and /metrics
+            # shows the run still verifying it
             a_then = outcome(reader, a)
+            going = runs_in_progress(proc.url)
             wait_for(lambda: outcome(reader, a) == "fixed", timeout=40, what="A to be fixed")
             assert proc.stop() == 0
 
     assert a_then is None
+    assert going >= 1
     assert Counter({u: toggled(u) for u in (a, b)}) == Counter({a: 2, b: 2})
     # a run that ended after runs started beside it: every run completed, none crashed
     assert proc.events("run_crashed") == []
