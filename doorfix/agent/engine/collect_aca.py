@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
 from doorfix.agent.engine.fetch import Concurrently, RunFetcher, gather_all
+from doorfix.agent.journal.live import current_run
 from doorfix.agent.journal.rows import IncidentRow
 from doorfix.agent.journal.store import Journal
 from doorfix.connectors.models import iso_z
@@ -69,6 +70,8 @@ class FixJoin:
 
     incident: IncidentRow
     event_ids: tuple[str, ...]
+    #: the incident is another live run's, still being fixed (see doorfix.agent.journal.live)
+    decided_elsewhere: bool = False
 
 
 class UnresolvedError(LookupError):
@@ -352,6 +355,15 @@ def _to_diagnose(
         if whole[-1].type in GRANTS:
             # the person got in after all: nothing left to fix
             batch.resolved.append({"user_id": user_id, "lock_id": lock_id})
+            continue
+        fixing = journal.live.fixing(user_id=user_id, lock_id=lock_id, run_id=current_run())
+        live = journal.incident(fixing) if fixing is not None else None
+        if live is not None:
+            # another live run is fixing this person at this lock: its fix is on its way,
+            # and these refusals are that fix's to prove, not a new problem
+            refused_now = tuple(e.id for e in whole if e.type in REJECTIONS)
+            if refused_now:
+                batch.joins.append(FixJoin(live, refused_now, decided_elsewhere=True))
             continue
         last = _last_fix(journal, user_id, lock_id)
         # a tag and a mobile key fail for their own reasons (a revoked key is no IQ out of

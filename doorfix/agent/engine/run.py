@@ -628,7 +628,14 @@ def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow
 def _join_fix(run: RunState, join: FixJoin) -> None:
     """Refusals from before a fix (or on its way to the IQ): kept with the fix's incident."""
     incident = join.incident
-    _join(run, incident, join.event_ids, cause=incident.cause, subject=incident.subject)
+    _join(
+        run,
+        incident,
+        join.event_ids,
+        cause=incident.cause,
+        subject=incident.subject,
+        decided_elsewhere=join.decided_elsewhere,
+    )
 
 
 def _join(
@@ -713,7 +720,7 @@ async def _process(run: RunState, candidate: Candidate) -> IncidentReport | None
         occurrence=not candidate.retry,
     )
     structlog.contextvars.bind_contextvars(incident_id=row.incident_id)
-    journal.live.deciding(key, row.incident_id, run_id=run_id)
+    journal.live.deciding(key, row.incident_id, run_id=run_id, subject=diagnosis.subject.as_dict())
     try:
         incident = IncidentReport(
             incident_id=row.incident_id,

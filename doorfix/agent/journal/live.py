@@ -13,7 +13,10 @@ one's *tail*, and these rules keep them out of each other's way:
   another live run's incidents out of a feed's fresh events, so no event is diagnosed twice
   or ends in two incidents;
 * **a refusal whose incident a live run is deciding joins it**: the events are kept with that
-  incident (its decision marks them seen), nothing is planned for them a second time;
+  incident (its decision marks them seen), nothing is planned for them a second time; so does
+  a refusal of a person at a lock that a live run is fixing, whatever it would be diagnosed
+  as (the fix is on its way to CLP or to the lock's IQ, as within the propagation grace after
+  a recorded fix);
 * **a run never moves a feed past an event it did not decide itself**: a run that left an
   event to another live run (either rule above) leaves that feed's cursor where it was; the
   next run reads those events again and finds them seen (or decides them, if the run that
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -52,6 +55,8 @@ class _Live:
     events: set[str] = field(default_factory=set)
     #: incident key -> id, for each incident opened and not decided yet
     deciding: dict[str, str] = field(default_factory=dict)
+    #: incident id -> its subject, for the same incidents
+    subjects: dict[str, dict[str, str]] = field(default_factory=dict)
     #: feeds this run left an event of to another live run: it must not move them
     held_back: set[str] = field(default_factory=set)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -111,23 +116,41 @@ class LiveRuns:
         live = self._runs.get(run_id)
         return frozenset() if live is None else frozenset(live.held_back)
 
-    def deciding(self, key: str, incident_id: str, *, run_id: str) -> None:
+    def deciding(
+        self, key: str, incident_id: str, *, run_id: str, subject: Mapping[str, str]
+    ) -> None:
         """The run opened this incident; it is undecided until :meth:`decided`."""
         live = self._runs.get(run_id)
         if live is not None:
             live.deciding[key] = incident_id
+            live.subjects[incident_id] = dict(subject)
 
     def decided(self, key: str, *, run_id: str) -> None:
         """The run recorded the incident's outcome."""
         live = self._runs.get(run_id)
         if live is not None:
-            live.deciding.pop(key, None)
+            incident_id = live.deciding.pop(key, None)
+            live.subjects.pop(incident_id or "", None)
 
     def deciding_elsewhere(self, key: str, *, run_id: str) -> str | None:
         """The incident with this key another live run is deciding, if any."""
         for other, live in self._runs.items():
             if other != run_id and key in live.deciding:
                 return live.deciding[key]
+        return None
+
+    def fixing(self, *, user_id: str, lock_id: str, run_id: str | None) -> str | None:
+        """An undecided incident of another live run about this person at this lock, if any.
+
+        Its fix is on its way (to CLP, or from CLP to the lock's IQ): a refusal there now is
+        that fix's to prove, as a refusal within the propagation grace after a recorded fix is.
+        """
+        for other, live in self._runs.items():
+            if other == run_id:
+                continue
+            for incident_id, subject in live.subjects.items():
+                if subject.get("user_id") == user_id and subject.get("lock_id") == lock_id:
+                    return incident_id
         return None
 
     async def wait_for_earlier(self, run_id: str) -> None:
