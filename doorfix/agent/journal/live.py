@@ -53,10 +53,8 @@ class _Live:
     playbook: str
     scopes: frozenset[str]
     events: set[str] = field(default_factory=set)
-    #: incident key -> id, for each incident opened and not decided yet
-    deciding: dict[str, str] = field(default_factory=dict)
-    #: incident id -> its subject, for the same incidents
-    subjects: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: incident key -> (id, subject), for each incident opened and not decided yet
+    deciding: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     #: feeds this run left an event of to another live run: it must not move them
     held_back: set[str] = field(default_factory=set)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -122,21 +120,19 @@ class LiveRuns:
         """The run opened this incident; it is undecided until :meth:`decided`."""
         live = self._runs.get(run_id)
         if live is not None:
-            live.deciding[key] = incident_id
-            live.subjects[incident_id] = dict(subject)
+            live.deciding[key] = (incident_id, dict(subject))
 
     def decided(self, key: str, *, run_id: str) -> None:
         """The run recorded the incident's outcome."""
         live = self._runs.get(run_id)
         if live is not None:
-            incident_id = live.deciding.pop(key, None)
-            live.subjects.pop(incident_id or "", None)
+            live.deciding.pop(key, None)
 
     def deciding_elsewhere(self, key: str, *, run_id: str) -> str | None:
         """The incident with this key another live run is deciding, if any."""
         for other, live in self._runs.items():
             if other != run_id and key in live.deciding:
-                return live.deciding[key]
+                return live.deciding[key][0]
         return None
 
     def fixing(self, *, user_id: str, lock_id: str, run_id: str | None) -> str | None:
@@ -148,7 +144,7 @@ class LiveRuns:
         for other, live in self._runs.items():
             if other == run_id:
                 continue
-            for incident_id, subject in live.subjects.items():
+            for incident_id, subject in live.deciding.values():
                 if subject.get("user_id") == user_id and subject.get("lock_id") == lock_id:
                     return incident_id
         return None
