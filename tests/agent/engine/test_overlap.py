@@ -15,7 +15,7 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.applications import Starlette
@@ -131,6 +131,50 @@ async def test_a_refusal_during_a_verification_is_fixed_by_the_next_run_beside_i
     assert third.incidents == []
     assert third.repeats == []
     assert calls == Counter({("access_matrix", a): 2, ("access_matrix", b): 2})
+
+
+async def test_a_refusal_before_the_iq_has_the_toggle_joins_the_fix_being_verified() -> None:
+    """CLP has A's toggle, the lock's IQ not yet, and the first run is still re-reading it.
+
+    A's try now is refused for what would be diagnosed as the IQ out of sync: the next run
+    leaves it to the toggle being verified (a repeat, in progress), sends no Sync Access, and
+    the IQ's propagation lets A in.
+    """
+    async with a_toggle_on_its_way() as scene:
+        world, clock, journal = sandbox_state(scene.app).world, scene.clock, scene.agent.journal
+        a, b, lock_a = scene.a, scene.b, scene.lock_a
+        site, person = world.locks[lock_a].site_id, world.users[a].clp_user_id
+        deadline = clock.now() + timedelta(seconds=120)
+        while world.larry_access(site, person, lock_a).status != "granted":
+            assert clock.now() < deadline, "ACA's push of A's toggle never reached CLP"
+            await clock.sleep(0.5)
+        retry = world.present_at_lock(a, lock_a, "tag")
+        verifying = not scene.first.done()
+        third = await run_once(scene.agent, "aca-rejections")
+        report = await scene.first
+        await clock.sleep(world.settings.propagation_delay_s)
+        later = world.present_at_lock(a, lock_a, "tag")
+        a_at_lock = journal.incidents(since=START, subject={"user_id": a, "lock_id": lock_a})
+        syncs = journal.actions(remedy="sync_access")
+        calls = matrix_calls(scene)
+
+    # the moment: CLP grants A the lock, its IQ does not yet, the first run still verifying
+    assert not retry.granted
+    assert retry.layers["cause"] == "aca.iq_out_of_sync"
+    assert verifying
+    # the refusal joined the toggle's incident: nothing diagnosed or planned for it
+    assert third.incidents == []
+    (incident_a,) = report.incidents
+    assert [(r.cause, r.joined_incident_id, r.outcome) for r in third.repeats] == [
+        ("aca.clp_out_of_sync", incident_a.incident_id, "in progress")
+    ]
+    assert retry.event_id in third.repeats[0].event_ids
+    assert syncs == []
+    assert calls == Counter({("access_matrix", a): 2, ("access_matrix", b): 2})
+    # one incident for A at the lock, the toggle's, fixed; and A gets in
+    assert [(i.incident_id, i.outcome) for i in a_at_lock] == [(incident_a.incident_id, "fixed")]
+    assert retry.event_id in a_at_lock[0].event_ids
+    assert later.granted
 
 
 @pytest.mark.parametrize("landed", [True, False], ids=["push-landed", "push-not-landed"])
