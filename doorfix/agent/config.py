@@ -242,6 +242,16 @@ class DaemonSection(_Section):
     host: str = "127.0.0.1"
 
 
+class FleetSection(_Section):
+    """``[fleet]``: how replicas sharing a PostgreSQL journal divide the centers."""
+
+    #: each tick of a playbook is one run per shard of centers (a hash of the center's id);
+    #: replicas work different shards at once. Every replica must use the same number. 1:
+    #: one run per tick over every center. Only a fleet's ticks are divided; the
+    #: single-node daemon and one-shot runs work every center.
+    shards: Annotated[int, Field(ge=1, le=256)] = 8
+
+
 class ReportSection(_Section):
     """``[report]``: notifications. The URLs themselves come from ``DOORFIX_NOTIFY_URLS``."""
 
@@ -357,8 +367,18 @@ class Settings(_Section):
     guards: GuardsSection = GuardsSection()
     schedule: ScheduleSection = ScheduleSection()
     daemon: DaemonSection = DaemonSection()
+    fleet: FleetSection = FleetSection()
     report: ReportSection = ReportSection()
     sandbox: SandboxSection = SandboxSection()
+
+    @property
+    def shards(self) -> int:
+        """Shards of centers a fleet's ticks are divided in (``[fleet] shards``).
+
+        Only a fleet replica's ticks run per shard; every other run works every center and
+        holds every shard's locks.
+        """
+        return self.fleet.shards
 
     @model_validator(mode="after")
     def _proxy_in_clear(self) -> Settings:

@@ -37,6 +37,7 @@ def test_no_file_means_defaults() -> None:
         ("[guards]\ncooldown_minuts = 5\n", "[guards] cooldown_minuts", "unknown key"),
         ("[guards]\ncooldown_minutes = 'soon'\n", "[guards] cooldown_minutes", "integer"),
         ("[guards]\nmax_actions_per_run = -1\n", "[guards] max_actions_per_run", "greater"),
+        ("[fleet]\nshards = 0\n", "[fleet] shards", "greater"),
         ("[cloud]\nbase_url = 'not a url'\n", "[cloud] base_url", "URL"),
         ("[aca]\nbase_url = 'http://10.0.0.5/aca'\n", "[aca] base_url", "https"),
         (

@@ -38,9 +38,15 @@ from doorfix.sandbox.api.server import ServedSandbox
 
 
 def fleet_config(
-    path: Path, served: ServedSandbox, url: str, *, requests_per_second: float | None = None
+    path: Path,
+    served: ServedSandbox,
+    url: str,
+    *,
+    requests_per_second: float | None = None,
+    shards: int = 1,
 ) -> Path:
-    """The daemon test's config with the PostgreSQL journal instead of the file."""
+    """The daemon test's config with the PostgreSQL journal instead of the file (and the
+    centers divided in ``shards``)."""
     configs.daemon_config(
         path,
         served.urls,
@@ -50,6 +56,8 @@ def fleet_config(
     )
     text = path.read_text(encoding="utf-8")
     text = re.sub(r'(?m)^path = ".*"$', f'url = "{url}"', text, count=1)
+    assert "[fleet]" not in text
+    text += f"\n[fleet]\nshards = {shards}\n"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -230,9 +238,10 @@ class FleetWorld:
     more: Callable[[], None] = lambda: None
     #: each system's rate limit in the replicas' config (None: the config's default)
     requests_per_second: float | None = None
-    #: whether the replica added mid-run must complete a run before the kills (see
-    #: :func:`scale_world`: with runs back to back, the replica that ends a job takes the next)
+    #: whether the replica added mid-run must complete a run before the kills
     added_runs: bool = True
+    #: ``[fleet] shards``: each tick one run per shard of centers
+    shards: int = 1
 
 
 @contextmanager
@@ -311,10 +320,10 @@ def scale_world(rng: random.Random, *, centers: int, per_kind: int) -> Iterator[
             renewals=per_kind,
             more=lambda: inject(plan[half:]),
             requests_per_second=200,
-            # runs over 50 centers follow each other without a gap, and procrastinate hands
-            # the next job to the worker that just ended one: a replica added now may wait
-            # for a job until a kill frees one (measured: none in 60 s)
-            added_runs=False,
+            # each tick is a run per shard of the centers: the replica added mid-run takes
+            # some of them, and a kill stalls only the centers of the shard it cut off
+            added_runs=True,
+            shards=SCALE_SHARDS,
         )
         assert len(injected) == len(plan)
 
@@ -338,6 +347,7 @@ def kill_loop(
             served,
             url,
             requests_per_second=fleet_world.requests_per_second,
+            shards=fleet_world.shards,
         )
         replicas: list[DaemonProcess] = [stack.enter_context(daemon(config)) for _ in range(2)]
         for replica in replicas:
@@ -358,6 +368,13 @@ def kill_loop(
             )
         else:
             added.wait_started()
+        if fleet_world.shards > 1:
+            # as a person reads it: which centers each replica is working
+            wait_for(
+                lambda: any("@" in r["working"] for r in fleet_json(config)["replicas"]),
+                timeout=60,
+                what="a replica working a shard of the centers, in doorfix fleet",
+            )
         fleet_world.more()
         for _ in range(kills):
             victim = rng.choice([r for r in replicas if r.proc.poll() is None])
@@ -386,6 +403,11 @@ def kill_loop(
     assert events_in_two_incidents(url) == []
     with Journal(url, clock=SystemClock()) as journal:
         assert journal.in_flight() == []
+        if fleet_world.shards > 1:
+            # every tick was a run per shard: each shard's centers were worked
+            worked = {r.shard for r in journal.runs(limit=10_000)}
+            n = fleet_world.shards
+            assert worked == {f"{k}/{n}" for k in range(n)}, worked
         used = journal.budget_used("renewals", period=journal.clock.now().strftime("%Y-%m"))
         assert used <= fleet_world.renewals
 
@@ -413,6 +435,8 @@ def test_fifty_kills_at_random_points_repeat_lose_and_double_nothing(
 
 #: the scale world's size in the fleet's kill proof, and how many of each fault it holds
 SCALE_CENTERS, SCALE_PER_KIND = 50, 4
+#: the shards of centers its fleet divides each tick in
+SCALE_SHARDS = 4
 
 
 @pytest.mark.timeout(900)
@@ -491,6 +515,30 @@ def test_three_replicas_together_keep_each_systems_rate_limit(tmp_path: Path, pg
         if c.started_at < a.finished_at and a.started_at < c.finished_at  # type: ignore[operator]
     ]
     assert overlapping, [(r.playbook, r.started_at, r.finished_at) for r in runs]
+
+
+@pytest.mark.timeout(120)
+def test_a_replica_dividing_the_centers_otherwise_refuses_to_join(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Replicas dividing the centers in different shards would lock different rows for one
+    center: a replica whose ``[fleet] shards`` differs from a live one's does not start."""
+    with served_demo() as served, ExitStack() as stack:
+        config = fleet_config(tmp_path / "doorfix.toml", served, pg_url, shards=4)
+        first = stack.enter_context(daemon(config))
+        first.wait_started()
+        other = fleet_config(tmp_path / "other.toml", served, pg_url, shards=2)
+        refused = spawn_doorfix("--config", str(other), "daemon")
+        out, err = refused.communicate(timeout=60)
+        assert refused.returncode == 2, (out, err)
+        assert "[fleet] shards: is 2, but live replica" in err
+        assert "divides the centers in 4 shard(s)" in err
+        assert "Traceback" not in err
+        shown = spawn_doorfix("--config", str(config), "fleet")
+        listed, problem = shown.communicate(timeout=60)
+        assert shown.returncode == 0, problem
+        assert "1 live replica(s), centers in 4 shards" in listed.splitlines()[0]
+        assert first.stop() == 0
 
 
 @pytest.mark.timeout(300)

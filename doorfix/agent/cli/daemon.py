@@ -137,7 +137,7 @@ def fleet(
 
     try:
         with Journal(loaded.journal_path, clock=SystemClock()) as journal:
-            status = fleet_status(journal)
+            status = fleet_status(journal, shards=loaded.settings.shards)
     except JournalError as exc:
         _fail(exc)
     if as_json:
@@ -147,18 +147,29 @@ def fleet(
         f"{printable(scope)} by {printable(str(lock.get('holder')))}"
         for scope, lock in sorted(status["run_locks"].items())
     ]
+    shards = status["shards"]
+    divided = f"centers in {shards} shards, " if shards > 1 else ""
     typer.echo(
         f"journal {printable(status['journal'])}: {status['live']} live replica(s), "
-        f"{status['queue_depth']} job(s) queued, run locks held: "
+        f"{divided}{status['queue_depth']} job(s) queued, run locks held: "
         f"{'; '.join(held) if held else 'none'}"
     )
     for r in status["replicas"]:
         state = "live" if r["live"] else "SILENT"
-        working = printable(r["working"]) or "idle"
+        working = _working(printable(r["working"]))
         typer.echo(
             f"  {printable(r['replica_id'])}  {state}  last heartbeat {r['heartbeat_at']}  "
             f"working: {working}"
         )
+
+
+def _working(working: str) -> str:
+    """A replica's runs as a person reads them: ``door-logs on the centers of shard 2/8``."""
+    runs = []
+    for run in filter(None, working.split("+")):
+        playbook, _, shard = run.partition("@")
+        runs.append(f"{playbook} on the centers of shard {shard}" if shard else playbook)
+    return ", ".join(runs) or "idle"
 
 
 def demo(

@@ -47,13 +47,14 @@ from doorfix.agent.daemon.access import ConsoleAccess
 from doorfix.agent.daemon.endpoint import Health
 from doorfix.agent.daemon.scheduler import Daemon, DaemonSummary
 from doorfix.agent.engine.report import RunReport
-from doorfix.agent.engine.scopes import ALL, scopes_of
+from doorfix.agent.engine.scopes import scopes_of
+from doorfix.agent.engine.shards import Shard, all_shards
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal import rows
 from doorfix.agent.journal.lock import DbRunLock, replica_id
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.sinks import Notifier
-from doorfix.errors import JournalError
+from doorfix.errors import ConfigError, JournalError
 from doorfix.redact import SecretRedactor
 
 log = structlog.get_logger("doorfix.fleet")
@@ -62,13 +63,21 @@ log = structlog.get_logger("doorfix.fleet")
 QUEUE = "doorfix"
 
 
-def job_lock(playbook: str) -> str:
-    """The procrastinate ``lock`` of a playbook's jobs: its scope's (one job per scope at once).
+def job_lock(playbook: str, shard: Shard | None = None) -> str:
+    """The procrastinate ``lock`` of a playbook's jobs: its scope's at its shard of centers.
 
-    The run itself holds its scope's run-lock row (:class:`DbRunLock`); the job lock keeps a
-    second job of the scope from taking a worker only to wait for that row.
+    One job per scope and shard goes at once: the playbooks of one center that write the
+    same systems take turns, and those that write others go beside them. The run itself
+    holds its scope's run-lock row (:class:`DbRunLock`); the job lock keeps a second job of
+    the scope from taking a worker only to wait for that row.
     """
-    return "doorfix-scope-" + "+".join(scopes_of(playbook))
+    shards = 1 if shard is None else shard.count
+    return "doorfix-scope-" + "+".join(scopes_of(playbook, shard=shard, shards=shards))
+
+
+def job_shards(shards: int) -> tuple[Shard | None, ...]:
+    """The shards a tick of a playbook is divided in: one run per shard, or one over all."""
+    return (None,) if shards <= 1 else all_shards(shards)
 
 
 #: seconds between a replica's heartbeats (its ``replicas`` row and its worker's)
@@ -92,12 +101,13 @@ def queue_depth(conninfo: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-def fleet_status(journal: Journal) -> dict[str, Any]:
+def fleet_status(journal: Journal, *, shards: int = 1) -> dict[str, Any]:
     """The fleet as ``doorfix fleet`` and ``/healthz`` show it.
 
     Each replica with its host, pid, last heartbeat, whether it is live (heard from within
-    :data:`SILENT_AFTER_SECONDS`) and what it is working; the holder of the run lock; the
-    number of jobs waiting.
+    :data:`SILENT_AFTER_SECONDS`) and what it is working (each run's playbook, and its shard
+    of centers when ``shards`` divide them); the holder of each run-lock row; the number of
+    jobs waiting.
     """
     now = journal.clock.now()
     replicas = journal.replicas(forget_before=now - timedelta(seconds=FORGET_AFTER_SECONDS))
@@ -107,7 +117,8 @@ def fleet_status(journal: Journal) -> dict[str, Any]:
     lock = journal.run_lock
     holders: dict[str, dict[str, object]] = {}
     if isinstance(lock, DbRunLock):
-        for scope in ALL:
+        # every scope at every shard: what a run over every center holds
+        for scope in scopes_of("", shards=shards):
             holder = lock.holder_of(lock.row(scope))
             if holder.get("holder"):
                 holders[scope] = holder
@@ -116,6 +127,7 @@ def fleet_status(journal: Journal) -> dict[str, Any]:
         "journal": journal.path,
         "replicas": replicas,
         "live": sum(1 for r in replicas if r["live"]),
+        "shards": shards,
         "run_locks": holders,
         "queue_depth": queue_depth(conninfo) if conninfo else 0,
     }
@@ -237,17 +249,27 @@ class FleetDaemon(Daemon):
             else:
                 cron = str(plan.cron)
 
-            async def tick(timestamp: int, playbook: str = playbook) -> None:
-                del timestamp  # the tick it was deferred for; runs read from their cursors
-                await self._job(playbook)
+            async def tick(
+                timestamp: int, playbook: str = playbook, shard: str | None = None
+            ) -> None:
+                # the tick it was deferred for: its shards' runs count their caps together
+                # (runs read from their cursors, not from the tick's time)
+                part = None if shard is None else Shard.parse(shard)
+                await self._job(playbook, part, timestamp)
 
-            task = self._app.task(
-                name=f"doorfix.run.{playbook}",
-                queue=QUEUE,
-                lock=job_lock(playbook),
-                queueing_lock=f"doorfix.run.{playbook}",
-            )(tick)
-            self._app.periodic(cron=cron, periodic_id=playbook)(task)
+            task = self._app.task(name=f"doorfix.run.{playbook}", queue=QUEUE)(tick)
+            # one periodic job per shard of centers: each tick is deferred once per shard
+            # (procrastinate's unique periodic constraint), a tick whose shard's job is
+            # still queued coalesces into it (its queueing lock)
+            for shard in job_shards(self.agent.settings.shards):
+                named = playbook if shard is None else f"{playbook}@{shard}"
+                self._app.periodic(
+                    cron=cron,
+                    periodic_id=named,
+                    lock=job_lock(playbook, shard),
+                    queueing_lock=f"doorfix.run.{named}",
+                    task_kwargs=None if shard is None else {"shard": str(shard)},
+                )(task)
 
         async def retention(timestamp: int) -> None:
             del timestamp
@@ -265,6 +287,7 @@ class FleetDaemon(Daemon):
         return self._running and worker is not None and not worker.done() and not self._stopping
 
     async def _begin(self) -> dict[str, str]:
+        await asyncio.to_thread(self._join_fleet)
         await asyncio.to_thread(install_queue_schema, self._conninfo)
         await self._app.open_async()
         self._worker = asyncio.create_task(
@@ -351,26 +374,50 @@ class FleetDaemon(Daemon):
                 await asyncio.to_thread(self.agent.journal.drop_replica, self.replica)
             await self._app.close_async()
 
+    def _join_fleet(self) -> None:
+        """Enter the fleet's list, unless a live replica divides the centers otherwise.
+
+        Replicas dividing the centers in different shards would lock different rows for one
+        center, and two runs could act on it at once: the replica refuses to start.
+        """
+        journal, shards = self.agent.journal, self.agent.settings.shards
+        status = fleet_status(journal, shards=shards)
+        others = [r for r in status["replicas"] if r["live"] and r["replica_id"] != self.replica]
+        for other in others:
+            if other["shards"] != shards:
+                raise ConfigError(
+                    f"is {shards}, but live replica {other['replica_id']} divides the centers "
+                    f"in {other['shards']} shard(s); every replica of a fleet must use the "
+                    "same number (stop them all to change it)",
+                    key="[fleet] shards",
+                )
+        self._beat(socket.gethostname(), os.getpid())
+
+    def _beat(self, host: str, pid: int) -> None:
+        self.agent.journal.replica_beat(
+            self.replica,
+            host=host,
+            pid=pid,
+            working=self.working(),
+            shards=self.agent.settings.shards,
+        )
+
     # ------------------------------------------------------------------ chores
 
     def working(self) -> str:
-        return "+".join(self.running())
+        return "+".join(self.working_on())
 
     async def _beat_forever(self) -> None:
         host, pid = socket.gethostname(), os.getpid()
         while True:
             try:
-                await asyncio.to_thread(
-                    self.agent.journal.replica_beat,
-                    self.replica,
-                    host=host,
-                    pid=pid,
-                    working=self.working(),
-                )
+                await asyncio.to_thread(self._beat, host, pid)
             except JournalError as exc:
                 log.warning("replica_heartbeat_failed", error=str(exc))
             try:
-                self._fleet = await asyncio.to_thread(fleet_status, self.agent.journal)
+                self._fleet = await asyncio.to_thread(
+                    fleet_status, self.agent.journal, shards=self.agent.settings.shards
+                )
             except (JournalError, psycopg.Error) as exc:
                 log.warning("fleet_status_failed", error=str(exc))
             else:

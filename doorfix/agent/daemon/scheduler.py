@@ -51,7 +51,8 @@ from doorfix.agent.daemon.endpoint import LOOPBACK, Endpoint, Health, build_endp
 from doorfix.agent.daemon.metrics import Metrics
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import PLAYBOOKS, RunFailed, RunInterrupted, run_once
-from doorfix.agent.engine.scopes import ALL, scopes_of
+from doorfix.agent.engine.scopes import scopes_of
+from doorfix.agent.engine.shards import Shard
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.reports.notify import notify_run, send_digest
 from doorfix.agent.sinks import Notifier
@@ -162,8 +163,9 @@ class Daemon:
             playbooks=self.playbooks, stats=agent.clients.stats, up=self.scheduling
         )
         self.summary = DaemonSummary()
-        #: one turn per scope: runs of one scope take turns, of different scopes go together
-        self._turns = {scope: asyncio.Lock() for scope in ALL}
+        #: one turn per scope (per shard of centers in a fleet): runs of one scope take turns,
+        #: of different scopes go together
+        self._turns: dict[str, asyncio.Lock] = {}
         self._jobs: set[asyncio.Task[Any]] = set()
         self._down: dict[str, float] = {}
         #: playbooks whose tick came while their previous run was still running: each runs
@@ -174,6 +176,8 @@ class Daemon:
         #: the runs going now: each one's playbook and when it started (monotonic), for the
         #: health check (a playbook's run in its verifications' tail beside its next one)
         self._current: dict[int, tuple[str, float]] = {}
+        #: what each of those runs works: its playbook, and its shard of centers in a fleet
+        self._working: dict[int, str] = {}
         self._run_numbers = itertools.count()
 
     # ------------------------------------------------------------------ state
@@ -292,8 +296,15 @@ class Daemon:
             runs_again_once_it_ends=True,
         )
 
-    async def _job(self, playbook: str) -> None:
-        """One scheduled tick: wait for its scopes' turns, then run (unless stopping)."""
+    async def _job(
+        self, playbook: str, shard: Shard | None = None, tick: int | None = None
+    ) -> None:
+        """One scheduled tick: wait for its scopes' turns, then run (unless stopping).
+
+        ``shard``: a fleet's tick works the centers of one shard (None: every center);
+        ``tick``: that tick's timestamp, shared by its shards' runs.
+        """
+        scopes = scopes_of(playbook, shard=shard, shards=self.agent.settings.shards)
         task = asyncio.current_task()
         if task is not None:
             self._jobs.add(task)
@@ -301,11 +312,12 @@ class Daemon:
             self._owed.discard(playbook)
             while True:
                 async with contextlib.AsyncExitStack() as turns:
-                    for scope in scopes_of(playbook):
-                        await turns.enter_async_context(self._turns[scope])
+                    for scope in scopes:
+                        turn = self._turns.setdefault(scope, asyncio.Lock())
+                        await turns.enter_async_context(turn)
                     if self._stopping:
                         return
-                    await self._run(playbook)
+                    await self._run(playbook, shard, tick)
                 # a tick came meanwhile: run again at once, after any run of the same scope
                 # that was waiting for its turn (the turns are first come, first served)
                 if playbook not in self._owed:
@@ -319,7 +331,13 @@ class Daemon:
         """The playbooks with a run going now (one may be in its verifications' tail)."""
         return sorted({playbook for playbook, _ in self._current.values()})
 
-    async def _run(self, playbook: str) -> None:
+    def working_on(self) -> list[str]:
+        """The runs going now, each as its playbook and, in a fleet, its shard (``@2/8``)."""
+        return sorted(set(self._working.values()))
+
+    async def _run(
+        self, playbook: str, shard: Shard | None = None, tick: int | None = None
+    ) -> None:
         """Run the playbook; return once every write of the run is sent, or when it ends.
 
         The run goes on in a task of its own: once only its verifications are left (a
@@ -336,7 +354,7 @@ class Daemon:
             and self.agent.journal.live.tails(playbook) < MAX_RUNS_PER_PLAYBOOK - 1
         )
         whole = asyncio.create_task(
-            self._run_whole(playbook, on_writes_sent=sent.set if overlap else None),
+            self._run_whole(playbook, shard, tick, on_writes_sent=sent.set if overlap else None),
             name=f"doorfix-run-{playbook}",
         )
         self._jobs.add(whole)
@@ -350,23 +368,43 @@ class Daemon:
         finally:
             tail.cancel()
 
-    async def _run_whole(self, playbook: str, *, on_writes_sent: Callable[[], None] | None) -> None:
+    async def _run_whole(
+        self,
+        playbook: str,
+        shard: Shard | None,
+        tick: int | None,
+        *,
+        on_writes_sent: Callable[[], None] | None,
+    ) -> None:
         number = next(self._run_numbers)
         started = time.monotonic()
         self._current[number] = (playbook, started)
+        self._working[number] = playbook if shard is None else f"{playbook}@{shard}"
         self.metrics.going(playbook, started=True)
         try:
-            await self._run_and_tell(playbook, started, on_writes_sent=on_writes_sent)
+            await self._run_and_tell(playbook, shard, tick, started, on_writes_sent=on_writes_sent)
         finally:
             self._current.pop(number, None)
+            self._working.pop(number, None)
             self.metrics.going(playbook, started=False)
 
     async def _run_and_tell(
-        self, playbook: str, started: float, *, on_writes_sent: Callable[[], None] | None
+        self,
+        playbook: str,
+        shard: Shard | None,
+        tick: int | None,
+        started: float,
+        *,
+        on_writes_sent: Callable[[], None] | None,
     ) -> None:
         try:
             report = await run_once(
-                self.agent, playbook, dry_run=self.dry_run, on_writes_sent=on_writes_sent
+                self.agent,
+                playbook,
+                dry_run=self.dry_run,
+                on_writes_sent=on_writes_sent,
+                shard=shard,
+                tick=tick,
             )
         except RunFailed as exc:
             self.summary.runs += 1

@@ -39,6 +39,9 @@ class FeedCommit:
     #: the stored cursor the run read: the new one is stored only if it is still that one
     #: (compare-and-set; another replica that moved the feed meanwhile keeps its position)
     read: str | None = None
+    #: the feed row whose cursor moves, when not ``feed`` (a shard's own position); the
+    #: events are marked seen under ``feed``
+    position: str | None = None
 
 
 @dataclass

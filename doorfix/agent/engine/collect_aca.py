@@ -202,11 +202,12 @@ def _last_fix(journal: Journal, user_id: str, lock_id: str) -> tuple[datetime, I
     return latest
 
 
-def _pending(journal: Journal) -> dict[tuple[str, str], FollowUp]:
+def _pending(journal: Journal, fetcher: RunFetcher) -> dict[tuple[str, str], FollowUp]:
+    """The incidents of the run's centers waiting for verification, by user x lock."""
     out: dict[tuple[str, str], FollowUp] = {}
     for incident in journal.open_incidents(outcome=Outcome.PENDING_VERIFICATION):
         user, lock = incident.subject.get("user_id"), incident.subject.get("lock_id")
-        if user is None or lock is None:
+        if user is None or lock is None or not fetcher.owns(incident.subject.get("center_id")):
             continue
         done = [a for a in journal.actions(incident_id=incident.incident_id) if a.finished_at]
         acted = max((a.finished_at for a in done if a.finished_at), default=incident.last_seen_at)
@@ -227,6 +228,8 @@ class _FeedRead:
     order: list[str]
     #: the stored cursor this read started from (the commit is a compare-and-set on it)
     start: str | None = None
+    #: the feed row whose cursor this read moves (a shard's own, see :func:`cursor_feed`)
+    position: str = FEED
 
     def commit(self, undecided: set[str]) -> FeedCommit:
         """The feed position to store: every decided event seen, the undecided ones kept.
@@ -236,16 +239,35 @@ class _FeedRead:
         """
         held = next((self.page_of[i] for i in self.order if i in undecided), self.cursor)
         seen = tuple(sorted(i for i in self.events if i not in undecided))
-        return FeedCommit(FEED, held, seen, self.start)
+        return FeedCommit(FEED, held, seen, self.start, position=self.position)
+
+
+def cursor_feed(fetcher: RunFetcher) -> str:
+    """The feed row whose cursor a run's read of the events moves.
+
+    A shard's run reads the whole feed and decides only its centers' events (the others
+    are another shard's, left unseen for it), so each shard keeps its own position. Events
+    are marked seen under the one feed name whatever the shard.
+    """
+    return FEED if fetcher.shard is None else f"{FEED}@{fetcher.shard}"
 
 
 async def _read_feed(fetcher: RunFetcher, journal: Journal) -> _FeedRead:
-    start = journal.cursor(FEED)
+    position = cursor_feed(fetcher)
+    start = journal.cursor(position)
+    if start is None and position != FEED:
+        # a shard's first read goes on from where the feed was read before the centers were
+        # divided (the events before it are decided); a new journal starts at the oldest kept
+        start = journal.cursor(FEED)
+        read = _FeedRead({}, start, {}, [], None, position)
+    else:
+        read = _FeedRead({}, start, {}, [], start, position)
     feed = fetcher.clients.aca.event_pages(start, on_skip=fetcher.on_skip)
-    read = _FeedRead({}, start, {}, [], start)
     before = start
     async for page in feed:
         for event in page.data:
+            if not fetcher.owns(event.center_id):
+                continue  # another shard's center: its run decides it
             if event.id not in read.events:  # the feed may repeat an event
                 read.events[event.id] = event
                 read.page_of[event.id] = before
@@ -295,7 +317,7 @@ async def collect_rejections(
     # a tag that is not the user's is its own incident, before anything else looks at the
     # group: no grant resolves it, no pending Sync Access counts it, no sync is planned for it
     tags = await _take_unassigned_tags(fetcher, groups)
-    pending = _pending(journal)
+    pending = _pending(journal, fetcher)
     work = _to_diagnose(journal, groups, pending, batch, grace=policy.propagation_grace)
     # every read at once (each fact once per run); put together in the order above
     async with Concurrently() as reads:
@@ -484,7 +506,7 @@ async def _entry_grants(
 
 
 async def _scan_hardware(fetcher: RunFetcher, policy: PlanPolicy) -> list[Candidate]:
-    centers = await fetcher.centers()
+    centers = await fetcher.own_centers()
     found = await gather_all(*(_scan_center(fetcher, center) for center in centers))
     return [candidate for per_center in found for candidate in per_center]
 

@@ -129,7 +129,7 @@ async def collect_door_logs(
     records are put together in the centers' order, as a read one after the other would.
     """
     batch = Batch()
-    projects = [c.cloud_project_id for c in await fetcher.centers() if c.cloud_project_id]
+    projects = [c.cloud_project_id for c in await fetcher.own_centers() if c.cloud_project_id]
     skipped: list[list[ContractError]] = [[] for _ in projects]
     try:
         found = await gather_all(
@@ -276,7 +276,7 @@ def _unusable(log: DoorLog, field: str, why: str) -> ContractError:
 async def collect_licenses(fetcher: RunFetcher, *, policy: PlanPolicy) -> Batch:
     """Every door whose license is expired, inactive or expiring soon, in every project."""
     batch = Batch()
-    for center in await fetcher.centers():
+    for center in await fetcher.own_centers():
         if not center.cloud_project_id:
             continue
         info, doors = await fetcher.door_licenses(center.cloud_project_id)

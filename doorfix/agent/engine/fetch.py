@@ -18,6 +18,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
+from doorfix.agent.engine.shards import Shard, holds
 from doorfix.connectors._paging import SkipHandler
 from doorfix.connectors.factory import Clients
 from doorfix.connectors.models.aca import (
@@ -109,7 +110,11 @@ async def or_none(call: Awaitable[T]) -> T | None:
 
 
 class RunFetcher:
-    """The facts of one run, memoised."""
+    """The facts of one run, memoised.
+
+    ``shard``: the run works only the centers of this shard (:meth:`own_centers`, and
+    :meth:`owns` for an event or an incident); every fact of any center can still be read.
+    """
 
     def __init__(
         self,
@@ -118,9 +123,11 @@ class RunFetcher:
         now: datetime,
         on_skip: SkipHandler,
         on_warning: Callable[[str], None] | None = None,
+        shard: Shard | None = None,
     ) -> None:
         self.clients = clients
         self.now = now
+        self.shard = shard
         self._skip = on_skip
         self._warn = on_warning or (lambda _message: None)
         self._memo: dict[Hashable, asyncio.Future[Any]] = {}
@@ -147,7 +154,7 @@ class RunFetcher:
         async def read() -> tuple[Center, ...]:
             centers = await collect(self.clients.aca.iter_centers(on_skip=self._skip))
             for center in centers:
-                if center.released_at is None:
+                if center.released_at is None and self.owns(center.id):
                     self._warn(
                         f"center {center.id} ({center.name}) has no release date "
                         "(released_at null): treated as released"
@@ -155,6 +162,14 @@ class RunFetcher:
             return centers
 
         return await self._once("centers", read)
+
+    def owns(self, center_id: str | None) -> bool:
+        """Whether the run works this center (its shard's, or every center)."""
+        return holds(self.shard, center_id)
+
+    async def own_centers(self) -> tuple[Center, ...]:
+        """The centers this run works: its shard's (every center without one)."""
+        return tuple(c for c in await self.centers() if self.owns(c.id))
 
     async def center(self, center_id: str) -> Center | None:
         """One center (from the list when it was read, else by id)."""

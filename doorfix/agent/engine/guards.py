@@ -7,6 +7,12 @@ action's write errors back, so the circuit breaker counts what really happened. 
 only calls :meth:`RunGuards.check`: what it plans counts against nothing. History that
 outlives a run (cool-downs, the month's renewals) comes from the journal through the small
 :class:`ActionHistory` protocol.
+
+A fleet's tick of a playbook is one run per shard of centers (:mod:`.shards`); its runs'
+caps are the tick's, not each shard's: ``max_actions_per_run``, ``max_renewals_per_run`` and
+the circuit breaker's write errors are counted in journal counters of the tick (conditional
+increments, as the month's renewals are), so the shards' runs together never pass a cap a
+single run would have.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ class ActionHistory(Protocol):
 
     def spend_budget(self, counter: str, *, period: str, cap: int, already: int = 0) -> bool:
         """Spend one unit of a fleet-wide budget if any is left (a database counter)."""
+        ...
+
+    def budget_used(self, counter: str, *, period: str) -> int:
+        """How much of a budget is spent in a period."""
         ...
 
 
@@ -76,8 +86,11 @@ class RunGuards:
         enabled: frozenset[str],
         history: ActionHistory,
         now: datetime,
+        tick: str | None = None,
     ) -> None:
+        """``tick``: the fleet tick this run is one shard of (its caps are the tick's)."""
         self._g = guards
+        self._tick = tick
         self._enabled = enabled
         self._history = history
         self._now = now
@@ -91,8 +104,22 @@ class RunGuards:
         return self._now - occurred_at > timedelta(days=self._g.max_event_age_days)
 
     def breaker_open(self, system: str) -> bool:
-        """True once a system's write errors in this run reached the threshold."""
-        return self._write_errors[system] >= self._g.breaker_write_errors
+        """True once a system's write errors in this run (or tick) reached the threshold."""
+        return self._count(f"errors:{system}", self._write_errors[system]) >= (
+            self._g.breaker_write_errors
+        )
+
+    def _count(self, what: str, mine: int) -> int:
+        """This run's count of ``what``; its tick's, across the shards, in a fleet."""
+        if self._tick is None:
+            return mine
+        return self._history.budget_used(f"tick:{what}", period=self._tick)
+
+    def _spend(self, what: str, cap: int) -> bool:
+        """Count one ``what`` against its cap in the tick's counter (True: within the cap)."""
+        if self._tick is None:
+            return True
+        return self._history.spend_budget(f"tick:{what}", period=self._tick, cap=cap)
 
     def check(self, action: PlannedAction) -> GuardDecision:
         """Decide whether ``action`` may run now; does not count it (see :meth:`admit`)."""
@@ -105,7 +132,7 @@ class RunGuards:
             return GuardDecision(
                 "deferred", f"circuit breaker open for {action.system}: too many write errors"
             )
-        if self._actions >= self._g.max_actions_per_run:
+        if self._count("actions", self._actions) >= self._g.max_actions_per_run:
             return GuardDecision("deferred", "max_actions_per_run reached")
         if self._per_target[action.target] >= self._g.max_actions_per_target:
             return GuardDecision("deferred", "max_actions_per_target reached")
@@ -132,7 +159,7 @@ class RunGuards:
     def _check_renewal(self) -> GuardDecision:
         if not self._g.renewals_enabled:
             return GuardDecision("needs_human", "license renewals are disabled in [guards]")
-        if self._renewals >= self._g.max_renewals_per_run:
+        if self._count("renewals", self._renewals) >= self._g.max_renewals_per_run:
             return GuardDecision("deferred", "max_renewals_per_run reached")
         month = self._history.count_actions(
             remedy=Remedy.RENEW_LICENSE.value, since=month_start(self._now)
@@ -162,6 +189,9 @@ class RunGuards:
         incidents are worked at the same time.
         """
         decision = self.check(action)
+        mutation = action.remedy is not Remedy.ESCALATE
+        if decision.allowed and mutation:
+            decision = self._spend_tick(action)
         if decision.allowed and action.remedy is Remedy.RENEW_LICENSE:
             decision = self._spend_renewal()
         if decision.allowed and action.remedy is not Remedy.ESCALATE:
@@ -171,10 +201,20 @@ class RunGuards:
                 self._renewals += 1
         return decision
 
+    def _spend_tick(self, action: PlannedAction) -> GuardDecision:
+        """Count the action against its tick's caps (a fleet's shard); ALLOW outside a fleet."""
+        if not self._spend("actions", self._g.max_actions_per_run):
+            return GuardDecision("deferred", "max_actions_per_run reached")
+        renewal = action.remedy is Remedy.RENEW_LICENSE
+        if renewal and not self._spend("renewals", self._g.max_renewals_per_run):
+            return GuardDecision("deferred", "max_renewals_per_run reached")
+        return ALLOW
+
     def record(self, action: PlannedAction, *, write_error: bool) -> None:
         """Count an admitted action's write error for the circuit breaker."""
         if write_error and action.system is not None and action.remedy is not Remedy.ESCALATE:
             self._write_errors[action.system] += 1
+            self._spend(f"errors:{action.system}", self._g.breaker_write_errors)
 
     def open_breakers(self) -> list[str]:
         """Systems whose breaker opened in this run."""

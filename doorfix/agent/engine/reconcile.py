@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from doorfix.agent.engine.execute import Executor, on_answered
-from doorfix.agent.engine.scopes import meets, scope_of_system, scopes_of
+from doorfix.agent.engine.scopes import meets, scope_at, scope_of_system, scopes_of
+from doorfix.agent.engine.shards import Shard
+from doorfix.agent.journal.rows import RunRow
 from doorfix.agent.journal.store import ActionRow, Journal
 from doorfix.errors import ConnectorError
 from doorfix.playbooks.types import Outcome, Remedy
@@ -48,7 +50,9 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
     """
     journal = agent.journal
     executor = Executor(agent.clients, agent.clock, verify_timeout=0)
-    ours = _Ours(journal, scopes, live=journal.live.ids(besides=run_id))
+    ours = _Ours(
+        journal, scopes, live=journal.live.ids(besides=run_id), shards=agent.settings.shards
+    )
     settled = 0
     for row in journal.in_flight():
         if not ours.action(row):
@@ -101,10 +105,12 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
         )
         log.info("incident_reconciled", incident_id=incident.incident_id, outcome=outcome.value)
         settled += 1
-    for run in journal.runs(limit=50):
+    # every run left running (a fleet's tick starts one run per shard: a dead one's row may be
+    # far from the newest)
+    for run in journal.runs(status="running", limit=1000):
         if run.status != "running" or run.run_id == run_id or run.run_id in ours.live:
             continue
-        if ours.run(run.playbook):
+        if ours.run(run):
             journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
     return settled
 
@@ -117,17 +123,37 @@ def _note_answer(
 
 
 class _Ours:
-    """What a run holding ``scopes`` may settle: what only a run of those scopes could leave."""
+    """What a run holding ``scopes`` may settle: what only a run of those scopes could leave.
 
-    def __init__(self, journal: Journal, scopes: Iterable[str], *, live: frozenset[str]) -> None:
+    With the centers divided in shards (:mod:`~doorfix.agent.engine.shards`), a scope is
+    held per shard: an action is the scope's at the shard of its incident's center, a run
+    left ``running`` holds the scopes of the shard it recorded.
+    """
+
+    def __init__(
+        self, journal: Journal, scopes: Iterable[str], *, live: frozenset[str], shards: int
+    ) -> None:
         self._journal = journal
         self._scopes = frozenset(scopes)
+        self._shards = shards
         #: runs of this process still working: nothing of theirs is a leftover
         self.live = live
 
-    def run(self, playbook: str) -> bool:
-        """A run of this playbook, left ``running``, is gone: it held one of our scopes."""
-        return meets(scopes_of(playbook), self._scopes)
+    def run(self, row: RunRow) -> bool:
+        """A run left ``running`` is gone when it held one of our scopes."""
+        return meets(
+            scopes_of(row.playbook, shard=self._shard(row), shards=self._shards), self._scopes
+        )
+
+    def _shard(self, row: RunRow) -> Shard | None:
+        """The shard a run recorded; None (every center) when the shards were others then."""
+        if row.shard is None:
+            return None
+        try:
+            shard = Shard.parse(row.shard)
+        except ValueError:
+            return None
+        return shard if shard.count == self._shards else None
 
     def action(self, row: ActionRow) -> bool:
         """The action was intended by a run holding one of our scopes (so it is gone)."""
@@ -135,9 +161,11 @@ class _Ours:
             return False
         scope = scope_of_system(row.system)
         if scope is not None:
-            return scope in self._scopes
+            incident = self._journal.incident(row.incident_id)
+            center = incident.subject.get("center_id") if incident else None
+            return scope_at(scope, center, self._shards) in self._scopes
         run = self._journal.run(row.run_id)  # an escalation: its run's scopes
-        return run is None or self.run(run.playbook)
+        return run is None or self.run(run)
 
 
 def _settled_note(journal: Journal, row: ActionRow) -> str:

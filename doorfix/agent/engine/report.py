@@ -162,6 +162,8 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     #: ``sandbox`` when the run worked on the embedded sandbox (nothing real was touched)
     target: Target = "live"
+    #: the shard of centers the run worked (``2/8``, a fleet's tick); None: every center
+    shard: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -182,6 +184,8 @@ class RunReport:
             "counts": self.counts,
             "incidents": [i.as_dict() for i in self.incidents],
         }
+        if self.shard is not None:
+            out["shard"] = self.shard
         if self.repeats:
             out["repeats"] = [r.as_dict() for r in self.repeats]
         if self.warnings:
@@ -212,6 +216,14 @@ OUTCOME_STYLE = {
 }
 
 
+def run_mode(report: RunReport) -> str:
+    """What the run's heading says beside its playbook: a dry-run, a shard of the centers."""
+    mode = " (dry-run)" if report.dry_run else ""
+    if report.shard is not None:
+        mode += f" (centers of shard {report.shard})"
+    return mode
+
+
 def _headline(report: RunReport) -> str:
     """The counts of the table's first line; a failed run never reads "nothing found"."""
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
@@ -223,7 +235,7 @@ def _headline(report: RunReport) -> str:
 
 def render_table(report: RunReport, console: Console) -> None:
     """Print the report for a person: one row per incident, then steps and skips."""
-    mode = " (dry-run)" if report.dry_run else ""
+    mode = run_mode(report)
     counts = _headline(report)
     if report.target == "sandbox":
         console.print(Text(f"[{SANDBOX_NOTICE}]", style="bold reverse"))

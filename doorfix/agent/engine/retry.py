@@ -47,7 +47,13 @@ async def add_retries(
     """
     if playbook not in ("door-logs", "aca-rejections"):
         return  # license-renewal lists every door afresh on each run
-    rows = due_deferrals(journal, fetcher.now, max_age=timedelta(days=guards.max_event_age_days))
+    rows = [
+        row
+        for row in due_deferrals(
+            journal, fetcher.now, max_age=timedelta(days=guards.max_event_age_days)
+        )
+        if fetcher.owns(row.subject.get("center_id"))  # a shard's run retries its own
+    ]
     if playbook == "aca-rejections":
         window = timedelta(hours=guards.lookback_hours)
         found = await aca_retries(fetcher, rows, policy, window=window)

@@ -39,6 +39,7 @@ from doorfix.agent.engine.report import (
 )
 from doorfix.agent.engine.retry import add_retries
 from doorfix.agent.engine.scopes import scopes_of
+from doorfix.agent.engine.shards import Shard
 from doorfix.agent.engine.shared import shared_sync
 from doorfix.agent.engine.state import Agent, RunState
 from doorfix.agent.engine.supervise import (
@@ -115,8 +116,14 @@ async def run_once(
     since: datetime | None = None,
     progress: Progress = NO_PROGRESS,
     on_writes_sent: Callable[[], None] | None = None,
+    shard: Shard | None = None,
+    tick: int | None = None,
 ) -> RunReport:
     """Run one playbook once; raise RunFailed (with the partial report) if it cannot finish.
+
+    ``shard``: work only the centers of this shard (a fleet's tick, see
+    :mod:`~doorfix.agent.engine.shards`); None: every center. ``tick``: the fleet's tick
+    the shard's run is part of (its timestamp): the per-run caps count across its shards.
 
     ``on_writes_sent`` is called once every incident's writes are sent, if the next run of
     the playbook's scopes may start then, beside this one's verifications (see
@@ -135,6 +142,8 @@ async def run_once(
         dry_run=dry_run,
         progress=progress,
         on_writes_sent=on_writes_sent,
+        shard=shard,
+        tick=tick,
     )
 
 
@@ -147,6 +156,8 @@ async def execute_run(
     progress: Progress = NO_PROGRESS,
     quiet_repeats: bool = True,
     on_writes_sent: Callable[[], None] | None = None,
+    shard: Shard | None = None,
+    tick: int | None = None,
 ) -> RunReport:
     """The run every mode shares: reconcile, collect, process each candidate, commit feeds.
 
@@ -172,10 +183,13 @@ async def execute_run(
                 progress=progress,
                 record=agent.journal,
                 quiet_repeats=quiet_repeats,
+                shard=shard,
+                tick=tick,
             )
         finally:
             scratch.close()
-    async with agent.journal.run_lock.held(name, scopes=scopes_of(name)) as hold:
+    scopes = scopes_of(name, shard=shard, shards=agent.settings.shards)
+    async with agent.journal.run_lock.held(name, scopes=scopes) as hold:
 
         def writes_sent() -> None:
             # the turns go back where the lock allows (one process on the journal): the
@@ -191,6 +205,8 @@ async def execute_run(
             progress=progress,
             quiet_repeats=quiet_repeats,
             writes_sent=writes_sent,
+            shard=shard,
+            tick=tick,
         )
 
 
@@ -204,23 +220,34 @@ async def _execute_run(
     quiet_repeats: bool,
     record: Journal | None = None,
     writes_sent: Callable[[], None] = lambda: None,
+    shard: Shard | None = None,
+    tick: int | None = None,
 ) -> RunReport:
     """One run; its run row goes to ``record`` too when that is not the agent's journal."""
     journal, clock = agent.journal, agent.clock
     redact = agent.clients.redactor.redact
     now = clock.now()
-    run_id = journal.start_run(name, dry_run=dry_run)
-    rows = _RunRows(journal, record, run_id, name, dry_run=dry_run)
+    part = None if shard is None else str(shard)
+    run_id = journal.start_run(name, dry_run=dry_run, shard=part)
+    rows = _RunRows(journal, record, run_id, name, dry_run=dry_run, shard=part)
     report = RunReport(
-        run_id=run_id, playbook=name, dry_run=dry_run, started_at=now, target=agent.target
+        run_id=run_id,
+        playbook=name,
+        dry_run=dry_run,
+        started_at=now,
+        target=agent.target,
+        shard=part,
     )
     structlog.contextvars.bind_contextvars(run_id=run_id, playbook=name)
+    if part is not None:
+        structlog.contextvars.bind_contextvars(shard=part)
+    scopes = scopes_of(name, shard=shard, shards=agent.settings.shards)
     limit = agent.settings.engine.max_run_seconds
     deadline = asyncio.timeout(limit)
     try:
         # real seconds, whatever the agent's clock: a run must not hold the daemon for ever
         async with deadline:
-            with journal.live.running(run_id, name, scopes=scopes_of(name)):
+            with journal.live.running(run_id, name, scopes=scopes):
                 run = await _work(
                     agent,
                     report,
@@ -229,6 +256,8 @@ async def _execute_run(
                     progress=progress,
                     quiet_repeats=quiet_repeats,
                     writes_sent=writes_sent,
+                    shard=shard,
+                    tick=tick,
                 )
     except TimeoutError as exc:
         if not deadline.expired():
@@ -251,7 +280,7 @@ async def _execute_run(
             rows.finish(report, status="failed", error=redact(f"{type(exc).__name__}: {exc}"))
         raise
     finally:
-        structlog.contextvars.unbind_contextvars("run_id", "playbook")
+        structlog.contextvars.unbind_contextvars("run_id", "playbook", "shard")
     report.finished_at = clock.now()
     report.breakers = run.guards.open_breakers()
     rows.finish(report, status="completed")
@@ -294,13 +323,20 @@ class _RunRows:
     """A run's row in the journal, and in the journal that keeps the record of a dry-run."""
 
     def __init__(
-        self, journal: Journal, record: Journal | None, run_id: str, name: str, *, dry_run: bool
+        self,
+        journal: Journal,
+        record: Journal | None,
+        run_id: str,
+        name: str,
+        *,
+        dry_run: bool,
+        shard: str | None,
     ) -> None:
         self._journals = [journal]
         self._run_id = run_id
         self._dry_run = dry_run
         if record is not None and record is not journal:
-            record.start_run(name, dry_run=dry_run, run_id=run_id)
+            record.start_run(name, dry_run=dry_run, run_id=run_id, shard=shard)
             self._journals.append(record)
 
     def finish(self, report: RunReport, *, status: RunStatus, error: str | None = None) -> None:
@@ -338,6 +374,8 @@ async def _work(
     progress: Progress,
     quiet_repeats: bool = True,
     writes_sent: Callable[[], None] = lambda: None,
+    shard: Shard | None = None,
+    tick: int | None = None,
 ) -> RunState:
     """Reconcile, collect, process each candidate, commit the feeds; the run's state."""
     journal, name, run_id = agent.journal, report.playbook, report.run_id
@@ -350,6 +388,8 @@ async def _work(
             enabled=frozenset(agent.settings.remedies.enabled),
             history=journal,
             now=report.started_at,
+            # a shard's run of a fleet's tick: the caps are the tick's, across its shards
+            tick=None if shard is None or tick is None else f"{name}@{tick}",
         ),
         Executor(agent.clients, agent.clock, verify_timeout=g.verify_timeout_seconds),
         dry_run,
@@ -357,10 +397,13 @@ async def _work(
         writes_sent=writes_sent,
     )
     if not dry_run:
-        await reconcile(agent, run_id, scopes=scopes_of(name))
+        await reconcile(
+            agent, run_id, scopes=scopes_of(name, shard=shard, shards=agent.settings.shards)
+        )
     fetcher = RunFetcher(
         agent.clients,
         now=report.started_at,
+        shard=shard,
         on_skip=_skip_recorder(report, agent.clients.redactor.redact),
         on_warning=_warning_recorder(report, agent.clients.redactor.redact),
     )
@@ -396,6 +439,7 @@ async def _work(
                 event_ids=commit.event_ids,
                 run_id=run_id,
                 expected=commit.read,
+                position=commit.position,
             )
             if not moved:
                 log.warning("feed_moved_meanwhile", feed=commit.feed, run_id=run_id)

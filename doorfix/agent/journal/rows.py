@@ -30,6 +30,8 @@ class RunRow:
     finished_at: datetime | None
     counts: dict[str, int]
     error: str | None
+    #: the shard of centers it worked (``2/8``), None for every center
+    shard: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ def run_row(row: Row) -> RunRow:
         finished_at=_opt_time(row["finished_at"]),
         counts=json.loads(row["counts"]),
         error=row["error"],
+        shard=row["shard"],
     )
 
 

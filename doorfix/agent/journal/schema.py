@@ -325,6 +325,16 @@ _V9 = (
     )""",
 )
 
+# the shard of centers a run worked (``2/8``; NULL: every center): after a crash, a shard's
+# run settles only the runs of its own shard (engine/shards.py); and the number of shards
+# each replica divides the centers in (every replica of a fleet must use the same)
+_V10 = (
+    "ALTER TABLE runs ADD COLUMN shard TEXT",
+    # a run's reconciliation looks for the runs left running (a fleet writes many runs a tick)
+    "CREATE INDEX runs_running ON runs (status) WHERE status = 'running'",
+    "ALTER TABLE replicas ADD COLUMN shards INTEGER NOT NULL DEFAULT 1",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, feeds, seen events, incidents, history, actions", _V1),
     Migration(2, "find the latest incident of a key without a scan", _V2),
@@ -334,6 +344,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the fleet: run lock rows with heartbeats, budget counters, replicas", _V6),
     Migration(8, "why a no_fault incident needs nothing: incidents.reason_code", _V8),
     Migration(9, "the fleet's pace: each vendor system's next request slot", _V9),
+    Migration(10, "shards of centers: runs.shard, replicas.shards", _V10),
 )
 
 

@@ -27,8 +27,8 @@ def _compose(head: str, where: Sequence[str], tail: str) -> str:
 # runs ------------------------------------------------------------------------------------
 
 INSERT_RUN = (
-    "INSERT INTO runs (run_id, playbook, dry_run, status, started_at, counts) "
-    "VALUES (:run_id, :playbook, :dry_run, 'running', :started_at, '{}')"
+    "INSERT INTO runs (run_id, playbook, dry_run, status, started_at, counts, shard) "
+    "VALUES (:run_id, :playbook, :dry_run, 'running', :started_at, '{}', :shard)"
 )
 FINISH_RUN = (
     "UPDATE runs SET status = :status, finished_at = :finished_at, counts = :counts, "
@@ -42,26 +42,30 @@ DRY_RUN_REPORTS = (
 )
 RUN_STATUS = "SELECT status FROM runs WHERE run_id = :run_id"
 RUN_BY_ID = (
-    "SELECT run_id, playbook, dry_run, status, started_at, finished_at, counts, error "
+    "SELECT run_id, playbook, dry_run, status, started_at, finished_at, counts, error, shard "
     "FROM runs WHERE run_id = :run_id"
 )
 _SELECT_RUNS = (
-    "SELECT run_id, playbook, dry_run, status, started_at, finished_at, counts, error FROM runs"
+    "SELECT run_id, playbook, dry_run, status, started_at, finished_at, counts, error, shard "
+    "FROM runs"
 )
 LAST_SUCCESSFUL_RUN = (
-    "SELECT run_id, playbook, dry_run, status, started_at, finished_at, counts, error "
+    "SELECT run_id, playbook, dry_run, status, started_at, finished_at, counts, error, shard "
     "FROM runs WHERE playbook = :playbook AND status = 'completed' "
     "ORDER BY started_at DESC, seq DESC LIMIT 1"
 )
 
 
-def select_runs(*, playbook: bool, since: bool) -> str:
-    """Runs newest first, filtered by whichever of ``:playbook`` and ``:since`` are bound."""
+def select_runs(*, playbook: bool, since: bool, status: bool = False) -> str:
+    """Runs newest first, filtered by whichever of ``:playbook``, ``:since`` and ``:status``
+    are bound."""
     where = []
     if playbook:
         where.append("playbook = :playbook")
     if since:
         where.append("started_at >= :since")
+    if status:
+        where.append("status = :status")
     return _compose(_SELECT_RUNS, where, "ORDER BY started_at DESC, seq DESC LIMIT :limit")
 
 
@@ -256,14 +260,14 @@ COUNTER_USED = "SELECT used FROM counters WHERE counter = :counter AND period = 
 # replicas of a fleet ---------------------------------------------------------------------
 
 BEAT_REPLICA = (
-    "INSERT INTO replicas (replica_id, host, pid, started_at, heartbeat_at, working) "
-    "VALUES (:replica_id, :host, :pid, :now, :now, :working) "
+    "INSERT INTO replicas (replica_id, host, pid, started_at, heartbeat_at, working, shards) "
+    "VALUES (:replica_id, :host, :pid, :now, :now, :working, :shards) "
     "ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, "
-    "working = excluded.working"
+    "working = excluded.working, shards = excluded.shards"
 )
 DROP_REPLICA = "DELETE FROM replicas WHERE replica_id = :replica_id"
 REPLICAS = (
-    "SELECT replica_id, host, pid, started_at, heartbeat_at, working FROM replicas "
+    "SELECT replica_id, host, pid, started_at, heartbeat_at, working, shards FROM replicas "
     "ORDER BY started_at, replica_id"
 )
 FORGET_REPLICAS = "DELETE FROM replicas WHERE heartbeat_at < :before"
@@ -287,6 +291,8 @@ PRUNE: tuple[tuple[str, str], ...] = (
     ("incident_events", _compose("DELETE FROM incident_events", [_OF_PRUNABLE], "")),
     ("incidents", _compose("DELETE FROM incidents", [_OF_PRUNABLE], "")),
     ("seen_events", "DELETE FROM seen_events WHERE seen_at < :before"),
+    # the caps of a fleet's past ticks (engine/guards.py); the month's budgets are kept
+    ("counters", "DELETE FROM counters WHERE counter LIKE 'tick:%' AND updated_at < :before"),
     # a run still named by a kept row stays, so every run_id in the journal resolves
     (
         "runs",

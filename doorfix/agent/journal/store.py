@@ -68,8 +68,18 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
 
     # runs --------------------------------------------------------------------------------
 
-    def start_run(self, playbook: str, *, dry_run: bool, run_id: str | None = None) -> str:
-        """Record a run as running and return its id (``run_id``, or a new one)."""
+    def start_run(
+        self,
+        playbook: str,
+        *,
+        dry_run: bool,
+        run_id: str | None = None,
+        shard: str | None = None,
+    ) -> str:
+        """Record a run as running and return its id (``run_id``, or a new one).
+
+        ``shard``: the shard of centers it works (``2/8``), None for every center.
+        """
         run_id = run_id or uuid.uuid4().hex
         with self._write("start_run") as conn:
             conn.execute(
@@ -79,6 +89,7 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
                     "playbook": playbook,
                     "dry_run": int(dry_run),
                     "started_at": self._now(),
+                    "shard": shard,
                 },
             )
         return run_id
@@ -111,11 +122,18 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
                 raise JournalError(f"finish_run: run {run_id} is {state} in {self._path}")
 
     def runs(
-        self, *, playbook: str | None = None, since: datetime | None = None, limit: int = 100
+        self,
+        *,
+        playbook: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        status: str | None = None,
     ) -> list[RunRow]:
-        """Runs newest first, optionally of one playbook and started since a time."""
-        query = sql.select_runs(playbook=playbook is not None, since=since is not None)
-        params: dict[str, Any] = {"limit": limit, "playbook": playbook}
+        """Runs newest first, optionally of one playbook, started since a time, in a status."""
+        query = sql.select_runs(
+            playbook=playbook is not None, since=since is not None, status=status is not None
+        )
+        params: dict[str, Any] = {"limit": limit, "playbook": playbook, "status": status}
         if since is not None:
             params["since"] = rows.to_text(since)
         with self._read("runs") as conn:
@@ -200,19 +218,26 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
         event_ids: Iterable[str],
         run_id: str,
         expected: str | _Any | None = ANY_CURSOR,
+        position: str | None = None,
     ) -> bool:
         """Mark events seen and store the cursor in one transaction (None keeps the cursor).
 
         ``expected``: the cursor the run read; the new one is stored only if the stored one
         is still that (compare-and-set: a replica that moved the feed meanwhile keeps its
         position). The events are marked seen either way. False when the cursor stayed.
+        ``position``: the feed row whose cursor is stored, when not ``feed`` (a shard's).
         """
         now = self._now()
         marks = [
             {"feed": feed, "event_id": event_id, "run_id": run_id, "seen_at": now}
             for event_id in event_ids
         ]
-        params = {"feed": feed, "cursor": cursor, "run_id": run_id, "updated_at": now}
+        params = {
+            "feed": position or feed,
+            "cursor": cursor,
+            "run_id": run_id,
+            "updated_at": now,
+        }
         with self._write("advance_feed") as conn:
             conn.executemany(sql.MARK_SEEN, marks)
             if isinstance(expected, _Any):
@@ -254,8 +279,10 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
 
     # replicas of a fleet -----------------------------------------------------------------
 
-    def replica_beat(self, replica_id: str, *, host: str, pid: int, working: str) -> None:
-        """Record a replica alive now, and what it is working (``""``: idle)."""
+    def replica_beat(
+        self, replica_id: str, *, host: str, pid: int, working: str, shards: int = 1
+    ) -> None:
+        """Record a replica alive now, what it is working (``""``: idle) and its shards."""
         with self._write("replica_beat") as conn:
             conn.execute(
                 sql.BEAT_REPLICA,
@@ -265,6 +292,7 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
                     "pid": pid,
                     "now": self._now(),
                     "working": working,
+                    "shards": shards,
                 },
             )
 
@@ -287,6 +315,7 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
                     "started_at": r["started_at"],
                     "heartbeat_at": r["heartbeat_at"],
                     "working": r["working"],
+                    "shards": int(r["shards"]),
                 }
                 for r in conn.execute(sql.REPLICAS)
             ]

@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from doorfix.agent.config import Settings
-from doorfix.agent.engine.report import SANDBOX_NOTICE, IncidentReport, RunReport
+from doorfix.agent.engine.report import SANDBOX_NOTICE, IncidentReport, RunReport, run_mode
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.reports.period import (
     SECTION_TITLES,
@@ -62,7 +62,7 @@ def run_message(
     shown = [i for i in report.incidents if i.outcome in wanted]
     counts = {o: n for o, n in report.counts.items() if o in wanted}
     summary = ", ".join(f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in counts.items())
-    mode = " (dry-run)" if report.dry_run else ""
+    mode = run_mode(report)
     heading = f"{title}: {report.playbook}{mode}: {summary or 'run did not complete'}"
     when = report.started_at.strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"**{report.playbook}**{mode} run `{report.run_id}` at {when}: {summary or '-'}."]

@@ -871,6 +871,9 @@ def test_prune_forgets_old_closed_work_and_keeps_what_is_live(
     journal.finish_run(old_run, status="completed", counts={})
     lonely_run = journal.start_run("door-logs", dry_run=True)
     journal.finish_run(lonely_run, status="completed", counts={})
+    # an old fleet tick's cap counter goes; the month's renewal budget stays
+    assert journal.spend_budget("tick:actions", period="door-logs@1", cap=100)
+    assert journal.spend_budget("renewals", period="2026-11", cap=50)
 
     clock.advance(timedelta(days=40))
     new_run = journal.start_run("aca-rejections", dry_run=False)
@@ -887,8 +890,11 @@ def test_prune_forgets_old_closed_work_and_keeps_what_is_live(
         "incident_events": 1,
         "incidents": 1,
         "seen_events": 3,
+        "counters": 1,
         "runs": 1,
     }
+    assert journal.budget_used("tick:actions", period="door-logs@1") == 0
+    assert journal.budget_used("renewals", period="2026-11") == 1
     assert journal.incident(closed.incident_id) is None
     assert journal.history(closed.incident_id) == []
     assert [row.incident_id for row in journal.open_incidents()] == [still_open.incident_id]
