@@ -14,29 +14,33 @@ Figures the fleet (issue 15) depends on, measured on this machine:
    served in a subprocess, and for each replica count a fresh PostgreSQL journal and that many
    replica processes (this file's ``replica`` mode: ``FleetDaemon``, the procrastinate
    worker ``doorfix daemon`` runs on a PostgreSQL journal, its agent on a clock that runs in
-   real time from the world's "now", shared by the replicas). A cycle is one job per playbook
-   deferred at once, as a tick of each would (no periodic tick fires during the bench); the
-   replicas take them from the queue, one job at a time each, and the job lock of each
-   scope lets runs of different scopes (``door-logs`` and ``aca-rejections``) go at once on
-   two replicas (one replica runs them in turn), while every request takes its turn from
-   the fleet's one pace per system. Two cycles: **cold**
+   real time from the world's "now", shared by the replicas). A cycle is a tick of each
+   playbook deferred at once: one job per shard of the centers (``--shards``, by default
+   ``[fleet] shards``'s 8), as the fleet's periodic tasks defer them (no periodic tick fires
+   during the bench); the replicas take them from the queue, one job at a time each, and
+   the job lock of each scope at each shard lets runs of different shards and scopes go at
+   once on several replicas (one replica runs them in turn), while every request takes its
+   turn from the fleet's one pace per system. Two cycles: **cold**
    (no cursors, door-logs looks back 24 h) and **steady** (cursors stored; the figure), each
    at ``--rps`` requests/s per system, beside two rate-limit floors, of the requests made and,
    for the steady cycle, of the least the world needs (``bench_daemon_cycle.py``'s counts):
    with two replicas or more the busiest system's requests over the cycle / rps, with one
-   each run's busiest system's / rps, summed. The sandbox's own request
+   each run's busiest system's / rps, summed (the least the world needs: each playbook's,
+   once; a shard's run reads the centers list and ACA's feed itself, which the requests
+   made show). The sandbox's own request
    log gives each system's busiest second during the cycles (the fleet-wide rate limit).
 4. **take-over of a dead replica's work**: with the largest replica count, a steady cycle
    in which the replica that took the first run is SIGKILLed ``--kill-after`` seconds in; the
-   dead job is failed by a live replica's sweep, the killed playbook's next job is deferred
-   at once (as its next tick would be) and the figure is the time from the kill to that
-   playbook's run completed on a live replica (the daemon's limit: the longest API timeout,
-   10 s by default, plus two heartbeats of 2 s, before the dead run's lock is taken over).
+   dead job is failed by a live replica's sweep, the killed job's next one (its playbook at
+   its shard) is deferred at once (as its next tick would be) and the figure is the time
+   from the kill to that run completed on a live replica (the daemon's limit: the longest
+   API timeout, 10 s by default, plus two heartbeats of 2 s, before the dead run's lock is
+   taken over).
 
 PostgreSQL: ``$DOORFIX_TEST_PG_DSN``, else a throwaway cluster started with ``.ci/postgres``.
 
     python bench/bench_fleet.py [--writes 500] [--stale 3] [--centers 100] [--replicas 1,2,3]
-        [--rows N] [--rps 20] [--kill-after 1]
+        [--rows N] [--rps 20] [--kill-after 1] [--shards 8]
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -68,10 +73,11 @@ from _harness import START, scale_sandbox, served_agent
 from bench_daemon_cycle import SYSTEMS, least_floor, steady_least
 from procrastinate import App, PsycopgConnector
 
-from doorfix.agent.config import Settings
+from doorfix.agent.config import FleetSection, Settings
 from doorfix.agent.daemon import scheduler
-from doorfix.agent.daemon.fleet import QUEUE, FleetDaemon, job_lock
+from doorfix.agent.daemon.fleet import QUEUE, FleetDaemon, job_lock, job_shards
 from doorfix.agent.engine.run import PLAYBOOKS, run_once
+from doorfix.agent.engine.shards import Shard
 from doorfix.agent.journal.lock import DbRunLock
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import AcceleratedClock, StoppableClock, SystemClock
@@ -184,7 +190,7 @@ def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, "t": time.monotonic(), **fields}), flush=True)
 
 
-async def replica(ready: dict[str, Any], url: str, rps: float, t0: float) -> None:
+async def replica(ready: dict[str, Any], url: str, rps: float, t0: float, shards: int) -> None:
     """One fleet replica on the served world; no periodic tick fires (the parent defers)."""
     clock = StoppableClock(SharedClock(START, t0))
     limits = {"requests_per_second": rps}
@@ -196,6 +202,7 @@ async def replica(ready: dict[str, Any], url: str, rps: float, t0: float) -> Non
             "clp": limits,
             "journal": {"url": url},
             "daemon": {"port": 0},
+            "fleet": {"shards": shards},
             "schedule": {p.replace("-", "_"): never for p in PLAYBOOKS},
         }
     )
@@ -203,13 +210,14 @@ async def replica(ready: dict[str, Any], url: str, rps: float, t0: float) -> Non
 
     async def timed(agent: Any, playbook: str, **kwargs: Any) -> Any:
         before = {s: c.calls for s, c in agent.clients.stats().items()}
-        emit("start", playbook=playbook, pid=os.getpid())
+        shard = None if kwargs.get("shard") is None else str(kwargs["shard"])
+        emit("start", playbook=playbook, shard=shard, pid=os.getpid())
         try:
             return await run_once(agent, playbook, **kwargs)
         finally:
             after = {s: c.calls for s, c in agent.clients.stats().items()}
             calls = {s: after[s] - before[s] for s in after}
-            emit("done", playbook=playbook, pid=os.getpid(), calls=calls)
+            emit("done", playbook=playbook, shard=shard, pid=os.getpid(), calls=calls)
 
     # the bench's stopwatch around each run the daemon makes (its module's name for run_once)
     vars(scheduler)["run_once"] = timed
@@ -222,18 +230,19 @@ async def replica(ready: dict[str, Any], url: str, rps: float, t0: float) -> Non
 
 
 def replica_main(argv: list[str]) -> None:
-    """``bench_fleet.py replica READY_FILE URL RPS T0``: one replica until SIGTERM."""
+    """``bench_fleet.py replica READY_FILE URL RPS T0 SHARDS``: one replica until SIGTERM."""
     ready = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     configure_logging(level="error", json=True)
-    asyncio.run(replica(ready, argv[1], float(argv[2]), float(argv[3])))
+    asyncio.run(replica(ready, argv[1], float(argv[2]), float(argv[3]), int(argv[4])))
 
 
 class Replica:
     """A replica process and the events it printed, read as they come."""
 
-    def __init__(self, ready_file: Path, url: str, rps: float, t0: float) -> None:
+    def __init__(self, ready_file: Path, url: str, rps: float, t0: float, shards: int) -> None:
+        argv = [str(ready_file), url, str(rps), str(t0), str(shards)]
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and file
-            [sys.executable, __file__, "replica", str(ready_file), url, str(rps), str(t0)],
+            [sys.executable, __file__, "replica", *argv],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -277,21 +286,31 @@ def events(replicas: list[Replica], kind: str, since: float) -> list[dict[str, A
     )
 
 
-def defer(url: str, playbooks: tuple[str, ...]) -> None:
-    """One job per playbook, as a tick of each would defer it."""
+def defer(url: str, jobs: list[tuple[str, Shard | None]]) -> None:
+    """One job per playbook and shard, as a tick of each would defer it (fleet.py's)."""
 
     async def go() -> None:
         app = App(connector=PsycopgConnector(conninfo=url))
         async with app.open_async():
-            for playbook in playbooks:
+            timestamp = int(time.time())  # one tick: its shards' runs count caps together
+            for playbook, shard in jobs:
+                named = playbook if shard is None else f"{playbook}@{shard}"
+                kwargs: dict[str, Any] = {"timestamp": timestamp}
+                if shard is not None:
+                    kwargs["shard"] = str(shard)
                 await app.configure_task(
                     name=f"doorfix.run.{playbook}",
                     queue=QUEUE,
-                    lock=job_lock(playbook),
-                    queueing_lock=f"doorfix.run.{playbook}",
-                ).defer_async(timestamp=int(time.time()))
+                    lock=job_lock(playbook, shard),
+                    queueing_lock=f"doorfix.run.{named}",
+                ).defer_async(**kwargs)
 
     asyncio.run(go())
+
+
+def tick(shards: int, playbooks: tuple[str, ...] = PLAYBOOKS) -> list[tuple[str, Shard | None]]:
+    """The jobs of one tick of each playbook: one per shard of centers."""
+    return [(p, s) for p in playbooks for s in job_shards(shards)]
 
 
 def sandbox_requests(ready: dict[str, Any], since: float) -> dict[str, dict[str, int]]:
@@ -301,15 +320,17 @@ def sandbox_requests(ready: dict[str, Any], since: float) -> dict[str, dict[str,
 
 
 def cycle(
-    replicas: list[Replica], url: str, timeout: float
+    replicas: list[Replica], url: str, timeout: float, shards: int
 ) -> tuple[float, float, list[dict[str, Any]]]:
-    """Defer a job per playbook; (start, seconds until the last run is done, the runs done)."""
+    """Defer a tick's jobs; (start, seconds until the last run is done, the runs done)."""
     since = time.monotonic()
-    defer(url, PLAYBOOKS)
+    jobs = tick(shards)
+    defer(url, jobs)
+    wanted = {(p, None if s is None else str(s)) for p, s in jobs}
     wait_until(
-        lambda: {e["playbook"] for e in events(replicas, "done", since)} >= set(PLAYBOOKS),
+        lambda: {(e["playbook"], e["shard"]) for e in events(replicas, "done", since)} >= wanted,
         timeout,
-        "a run of every playbook",
+        "a run of every playbook on every shard",
     )
     done = events(replicas, "done", since)
     return since, done[-1]["t"] - since, done
@@ -352,12 +373,16 @@ def show_cycle(
     floor = cycle_floor([e["calls"] for e in done], rps, len(pids))
     line = f"  {label:<7} {seconds:7.1f} s   floor of the requests made {floor:7.1f} s"
     if least is not None:
-        needed = cycle_floor([least[e["playbook"]] for e in done], rps, len(pids))
+        playbooks = sorted({e["playbook"] for e in done})
+        needed = cycle_floor([least[p] for p in playbooks], rps, len(pids))
         line += f"   floor of the least the world needs {needed:7.1f} s"
     print(line)
-    for e in done:
-        calls = ", ".join(f"{s} {e['calls'].get(s, 0):,}" for s in SYSTEMS)
-        print(f"      {e['playbook']:<16} replica {pids.index(e['pid']) + 1}   requests: {calls}")
+    for playbook in sorted({e["playbook"] for e in done}):
+        runs = [e for e in done if e["playbook"] == playbook]
+        calls = ", ".join(f"{s} {sum(e['calls'].get(s, 0) for e in runs):,}" for s in SYSTEMS)
+        on = sorted(Counter(pids.index(e["pid"]) + 1 for e in runs).items())
+        spread = ", ".join(f"{n} on replica {r}" for r, n in on)
+        print(f"      {playbook:<16} {len(runs)} run(s) ({spread})   requests: {calls}")
     seen = ", ".join(
         f"{s} {v['busiest_second']}" for s, v in sorted(busiest.items()) if s in SYSTEMS
     )
@@ -367,6 +392,7 @@ def show_cycle(
 def fleet_cycles(args: argparse.Namespace, dsn: str) -> None:
     """Cold and steady cycles with each replica count; then a dead replica's take-over."""
     counts = [int(n) for n in args.replicas.split(",")]
+    shards = args.shards
     rows = args.rows if args.rows is not None else args.centers * 1000
     with (
         scale_sandbox(args.centers, rows) as ready,
@@ -379,12 +405,15 @@ def fleet_cycles(args: argparse.Namespace, dsn: str) -> None:
         for count in counts:
             with schema_url(dsn) as url:
                 t0 = time.monotonic()
-                replicas = [Replica(ready_file, url, args.rps, t0) for _ in range(count)]
+                replicas = [Replica(ready_file, url, args.rps, t0, shards) for _ in range(count)]
                 try:
                     wait_until(partial(all_ready, replicas), 60, "the replicas to start")
-                    print(f"{count} replica(s) at {args.rps:g} requests/s per system:")
+                    print(
+                        f"{count} replica(s) at {args.rps:g} requests/s per system, "
+                        f"the centers in {shards} shard(s):"
+                    )
                     for label, floors in (("cold", None), ("steady", least)):
-                        since, seconds, done = cycle(replicas, url, args.timeout)
+                        since, seconds, done = cycle(replicas, url, args.timeout, shards)
                         busiest = sandbox_requests(ready, since)
                         show_cycle(
                             label,
@@ -413,7 +442,7 @@ def fleet_cycles(args: argparse.Namespace, dsn: str) -> None:
 def takeover_of_dead(replicas: list[Replica], url: str, args: argparse.Namespace) -> None:
     """Kill the replica working the cycle's first run; time until its work is done elsewhere."""
     since = time.monotonic()
-    defer(url, PLAYBOOKS)
+    defer(url, tick(args.shards))
     wait_until(lambda: bool(events(replicas, "start", since)), args.timeout, "a run to start")
     first = events(replicas, "start", since)[0]
     (victim,) = [r for r in replicas if r.proc.pid == first["pid"]]
@@ -421,25 +450,30 @@ def takeover_of_dead(replicas: list[Replica], url: str, args: argparse.Namespace
     victim.proc.kill()
     killed = time.monotonic()
     victim.proc.wait(10)
-    playbook = first["playbook"]
-    defer(url, (playbook,))  # its next tick
+    job = (first["playbook"], first["shard"])
+    playbook = job[0] if job[1] is None else f"{job[0]} on shard {job[1]}"
+    # its next tick
+    defer(url, [(job[0], None if job[1] is None else Shard.parse(job[1]))])
     live = [r for r in replicas if r is not victim]
+
+    def ran(e: dict[str, Any]) -> bool:
+        return (e["playbook"], e["shard"]) == job
+
     wait_until(
-        lambda: any(e["playbook"] == playbook for e in events(live, "done", killed)),
+        lambda: any(ran(e) for e in events(live, "done", killed)),
         args.timeout,
         f"{playbook} to be run by a live replica",
     )
-    done = next(e for e in events(live, "done", killed) if e["playbook"] == playbook)
-    mid_run = not any(
-        e["playbook"] == playbook for e in events([victim], "done", first["t"]) if e["t"] < killed
-    )
+    done = next(e for e in events(live, "done", killed) if ran(e))
+    mid_run = not any(ran(e) for e in events([victim], "done", first["t"]) if e["t"] < killed)
     print(
         f"  take-over: {playbook} killed {args.kill_after:g} s into its run "
         f"({'mid-run' if mid_run else 'after its run had ended'}); its next run, deferred at "
         f"the kill as its next tick would be, finished on a live replica "
         f"{done['t'] - killed:.1f} s after the kill (the dead job is failed once its worker "
         f"is silent 10 s; the dead run's row of its scope is stale after the 10 s API timeout "
-        f"+ 2 heartbeats of 2 s; runs of the other scope never wait for it)"
+        f"+ 2 heartbeats of 2 s; runs of the other scope, and of other shards, never wait "
+        f"for it)"
     )
 
 
@@ -456,6 +490,12 @@ def main() -> None:
     parser.add_argument("--rps", type=float, default=20.0)
     parser.add_argument("--kill-after", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per cycle, seconds")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=FleetSection().shards,
+        help="[fleet] shards: each tick one run per shard of centers (default: the config's)",
+    )
     args = parser.parse_args()
     configure_logging(level="error", json=True)
     # procrastinate warns that this script's App is made in __main__: it only defers jobs

@@ -546,7 +546,7 @@ def parse_fleet(out: str) -> list[Row]:
             )
         )
     took = find(
-        r"^  take-over: (\S+) killed [\d.]+ s into its run \(([^)]*)\).*? finished on a live "
+        r"^  take-over: (.+?) killed [\d.]+ s into its run \(([^)]*)\).*? finished on a live "
         r"replica ([\d.]+) s after the kill",
         out,
     )
@@ -829,9 +829,10 @@ BENCHMARKS: tuple[Bench, ...] = (
         "The journal's write latency on SQLite and PostgreSQL; the run lock taken over after "
         "its holder is killed; then the scale world (1,000 centers, 1,000,000 door logs) "
         "served in a subprocess and, for 1, 2 and 3 replica processes, a cold and a steady "
-        "cycle (one job per playbook deferred at once, as a tick of each would), each beside "
-        "its rate-limit floor, with the sandbox's own count of each system's busiest second; "
-        "last, with 3 replicas, the replica working the first run SIGKILLed 1 s into it.",
+        "cycle (a tick of each playbook deferred at once: one job per shard of the centers, "
+        "8 shards as `[fleet] shards` has by default), each beside its rate-limit floor, with "
+        "the sandbox's own count of each system's busiest second; last, with 3 replicas, the "
+        "replica working the first run SIGKILLed 1 s into it.",
         parse_fleet,
         lambda _out: FLEET_NOTES,
         timeout=5400.0,
