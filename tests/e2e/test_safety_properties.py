@@ -4,8 +4,10 @@ Hypothesis builds a world from the sandbox's world model (the demo's three cente
 random draw of extra faults on its healthy people and locks, Access Matrix cells an
 administrator switched off, bookings that ended, tags marked lost, random presentations),
 then drives a random sequence of real runs and dry-runs of every playbook on the injectable
-clock: alone, beside a run of the other scope, or with the next run of the playbook started
-in its verifications' tail (as the daemon's next tick does) after people present again.
+clock: alone, beside a run of the other scope, with the next run of the playbook started
+in its verifications' tail (as the daemon's next tick does) after people present again, or
+as a fleet's tick: one run per shard of the centers, side by side (the demo's three centers
+fall in three shards of three).
 After every run the sandbox's mutation log and the journal are checked:
 
 * a dry-run makes no mutating call and changes nothing a later run reads (the journal's
@@ -37,9 +39,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.accounting import fix_unrecorded, read_journal, unaccounted_events
-from support.demo import Demo, make_demo
+from support.demo import DEMO_SETTINGS, Demo, make_demo
 
 from doorfix.agent.engine.run import PLAYBOOKS
+from doorfix.agent.engine.shards import all_shards
 from doorfix.agent.journal.store import Journal
 from doorfix.sandbox.world import rules
 from doorfix.sandbox.world.model import WorldError
@@ -64,10 +67,15 @@ run_step = st.tuples(
     st.booleans(),  # dry-run
     st.integers(min_value=0, max_value=180),  # minutes the clock moves first
     st.lists(st.sampled_from(HEALTHY), max_size=3),  # who presents first
-    # alone; a run of the other scope beside it (as in the daemon); or the next run of the
-    # same playbook in its verifications' tail, with these people presenting again first
-    st.sampled_from(("alone", "beside", "tail")),
+    # alone; a run of the other scope beside it (as in the daemon); the next run of the
+    # same playbook in its verifications' tail, with these people presenting again first; or
+    # a fleet's tick, one run per shard of the centers side by side
+    st.sampled_from(("alone", "beside", "tail", "shards")),
 )
+
+
+#: the shards of the fleet's tick: the demo's three centers fall in three different ones
+SHARDS = 3
 
 
 def _perturb(world: World, kind: str, pair: tuple[str, str], sticky: bool) -> None:
@@ -169,7 +177,8 @@ def _events_unaccounted(journal: Path, world: World) -> list[str]:
 async def _drive_in(
     journal: Path, pairs: list[tuple[str, tuple[str, str], bool]], steps: list[Any]
 ) -> None:
-    demo = make_demo(journal=journal)
+    # three shards: each of the demo's centers in a shard of its own
+    demo = make_demo({**DEMO_SETTINGS, "fleet": {"shards": SHARDS}}, journal=journal)
     try:
         world = demo.state.world
         for kind, pair, sticky in pairs:
@@ -190,6 +199,9 @@ async def _drive_in(
                 reports = list(await asyncio.gather(demo.run(playbook), demo.run(other)))
             elif beside == "tail" and not dry:
                 reports = await _in_the_tail(demo, playbook, presenting)
+            elif beside == "shards" and not dry:
+                runs = (demo.run(playbook, shard=shard) for shard in all_shards(SHARDS))
+                reports = list(await asyncio.gather(*runs))
             else:
                 reports = [await demo.run(playbook, dry_run=dry)]
 

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from doorfix.agent.config import Secrets, Settings
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import run_once
+from doorfix.agent.engine.shards import Shard
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
@@ -88,9 +89,12 @@ class Demo:
         *,
         dry_run: bool = False,
         on_writes_sent: Callable[[], None] | None = None,
+        shard: Shard | None = None,
     ) -> RunReport:
-        """One run of a playbook (``on_writes_sent``: see ``run_once``)."""
-        return await run_once(self.agent, playbook, dry_run=dry_run, on_writes_sent=on_writes_sent)
+        """One run of a playbook (``on_writes_sent``, ``shard``: see ``run_once``)."""
+        return await run_once(
+            self.agent, playbook, dry_run=dry_run, on_writes_sent=on_writes_sent, shard=shard
+        )
 
     async def run_all(self, *, dry_run: bool = False) -> list[RunReport]:
         """One run of each playbook."""
