@@ -309,8 +309,9 @@ def defer(url: str, jobs: list[tuple[str, Shard | None]]) -> None:
 
 
 def tick(shards: int, playbooks: tuple[str, ...] = PLAYBOOKS) -> list[tuple[str, Shard | None]]:
-    """The jobs of one tick of each playbook: one per shard of centers."""
-    return [(p, s) for p in playbooks for s in job_shards(shards)]
+    """The jobs of one tick of each playbook: one per shard of centers, in the order the
+    fleet's periodic deferrer queues coinciding ticks (shard by shard, see fleet.py)."""
+    return [(p, s) for s in job_shards(shards) for p in playbooks]
 
 
 def sandbox_requests(ready: dict[str, Any], since: float) -> dict[str, dict[str, int]]:

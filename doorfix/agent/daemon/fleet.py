@@ -242,6 +242,7 @@ class FleetDaemon(Daemon):
 
     def _register_tasks(self) -> None:
         schedule = self.agent.settings.schedule
+        tasks: dict[str, tuple[Any, str]] = {}
         for playbook in self.playbooks:
             plan = schedule.for_playbook(playbook)
             if plan.every_seconds is not None:
@@ -257,11 +258,18 @@ class FleetDaemon(Daemon):
                 part = None if shard is None else Shard.parse(shard)
                 await self._job(playbook, part, timestamp)
 
-            task = self._app.task(name=f"doorfix.run.{playbook}", queue=QUEUE)(tick)
-            # one periodic job per shard of centers: each tick is deferred once per shard
-            # (procrastinate's unique periodic constraint), a tick whose shard's job is
-            # still queued coalesces into it (its queueing lock)
-            for shard in job_shards(self.agent.settings.shards):
+            tasks[playbook] = (
+                self._app.task(name=f"doorfix.run.{playbook}", queue=QUEUE)(tick),
+                cron,
+            )
+        # one periodic job per playbook and shard of centers: each tick is deferred once per
+        # shard (procrastinate's unique periodic constraint), and a tick whose shard's job is
+        # still queued coalesces into it (its queueing lock). Registered shard by shard, so
+        # ticks that coincide queue their jobs playbook after playbook (the deferrer follows
+        # this order, the workers take the oldest job first): replicas then work cloud-bound
+        # and CLP-bound runs side by side, not every door-logs shard first while CLP idles
+        for shard in job_shards(self.agent.settings.shards):
+            for playbook, (task, cron) in tasks.items():
                 named = playbook if shard is None else f"{playbook}@{shard}"
                 self._app.periodic(
                     cron=cron,
