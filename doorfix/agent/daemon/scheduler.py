@@ -173,11 +173,10 @@ class Daemon:
         self._owed: set[str] = set()
         self._stopping = False
         self._started = time.monotonic()
-        #: the runs going now: each one's playbook and when it started (monotonic), for the
-        #: health check (a playbook's run in its verifications' tail beside its next one)
-        self._current: dict[int, tuple[str, float]] = {}
-        #: what each of those runs works: its playbook, and its shard of centers in a fleet
-        self._working: dict[int, str] = {}
+        #: the runs going now: each one's playbook, its shard of centers in a fleet (None:
+        #: every center) and when it started (monotonic), for the health check (a playbook's
+        #: run in its verifications' tail beside its next one) and the fleet's list
+        self._current: dict[int, tuple[str, Shard | None, float]] = {}
         self._run_numbers = itertools.count()
 
     # ------------------------------------------------------------------ state
@@ -236,7 +235,7 @@ class Daemon:
     def _over_deadline(self) -> str | None:
         limit = self.agent.settings.engine.max_run_seconds
         now = time.monotonic()
-        for playbook, since in sorted(self._current.values(), key=lambda item: item[1]):
+        for playbook, _, since in sorted(self._current.values(), key=lambda item: item[2]):
             held = now - since
             if held > limit:
                 return (
@@ -329,11 +328,13 @@ class Daemon:
 
     def running(self) -> list[str]:
         """The playbooks with a run going now (one may be in its verifications' tail)."""
-        return sorted({playbook for playbook, _ in self._current.values()})
+        return sorted({playbook for playbook, _, _ in self._current.values()})
 
     def working_on(self) -> list[str]:
         """The runs going now, each as its playbook and, in a fleet, its shard (``@2/8``)."""
-        return sorted(set(self._working.values()))
+        return sorted(
+            {p if shard is None else f"{p}@{shard}" for p, shard, _ in self._current.values()}
+        )
 
     async def _run(
         self, playbook: str, shard: Shard | None = None, tick: int | None = None
@@ -378,14 +379,12 @@ class Daemon:
     ) -> None:
         number = next(self._run_numbers)
         started = time.monotonic()
-        self._current[number] = (playbook, started)
-        self._working[number] = playbook if shard is None else f"{playbook}@{shard}"
+        self._current[number] = (playbook, shard, started)
         self.metrics.going(playbook, started=True)
         try:
             await self._run_and_tell(playbook, shard, tick, started, on_writes_sent=on_writes_sent)
         finally:
             self._current.pop(number, None)
-            self._working.pop(number, None)
             self.metrics.going(playbook, started=False)
 
     async def _run_and_tell(

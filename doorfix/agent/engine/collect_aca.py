@@ -207,7 +207,7 @@ def _pending(journal: Journal, fetcher: RunFetcher) -> dict[tuple[str, str], Fol
     out: dict[tuple[str, str], FollowUp] = {}
     for incident in journal.open_incidents(outcome=Outcome.PENDING_VERIFICATION):
         user, lock = incident.subject.get("user_id"), incident.subject.get("lock_id")
-        if user is None or lock is None or not fetcher.owns(incident.subject.get("center_id")):
+        if user is None or lock is None or not fetcher.owns_subject(incident.subject):
             continue
         done = [a for a in journal.actions(incident_id=incident.incident_id) if a.finished_at]
         acted = max((a.finished_at for a in done if a.finished_at), default=incident.last_seen_at)
@@ -254,14 +254,14 @@ def cursor_feed(fetcher: RunFetcher) -> str:
 
 async def _read_feed(fetcher: RunFetcher, journal: Journal) -> _FeedRead:
     position = cursor_feed(fetcher)
-    start = journal.cursor(position)
-    if start is None and position != FEED:
+    stored = journal.cursor(position)
+    start = stored
+    if stored is None and position != FEED:
         # a shard's first read goes on from where the feed was read before the centers were
         # divided (the events before it are decided); a new journal starts at the oldest kept
         start = journal.cursor(FEED)
-        read = _FeedRead({}, start, {}, [], None, position)
-    else:
-        read = _FeedRead({}, start, {}, [], start, position)
+    # the commit is a compare-and-set on the shard's own row, as stored (None: a first one)
+    read = _FeedRead({}, start, {}, [], stored, position)
     feed = fetcher.clients.aca.event_pages(start, on_skip=fetcher.on_skip)
     before = start
     async for page in feed:

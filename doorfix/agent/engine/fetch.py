@@ -13,12 +13,12 @@ turned into a value, nor asked again within the run).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
-from doorfix.agent.engine.shards import Shard, holds
+from doorfix.agent.engine.shards import Shard
 from doorfix.connectors._paging import SkipHandler
 from doorfix.connectors.factory import Clients
 from doorfix.connectors.models.aca import (
@@ -165,7 +165,11 @@ class RunFetcher:
 
     def owns(self, center_id: str | None) -> bool:
         """Whether the run works this center (its shard's, or every center)."""
-        return holds(self.shard, center_id)
+        return self.shard is None or self.shard.holds(center_id)
+
+    def owns_subject(self, subject: Mapping[str, str]) -> bool:
+        """Whether the run works an incident of this subject (by its center; none: shard 0)."""
+        return self.owns(subject.get("center_id"))
 
     async def own_centers(self) -> tuple[Center, ...]:
         """The centers this run works: its shard's (every center without one)."""

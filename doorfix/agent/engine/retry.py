@@ -52,7 +52,7 @@ async def add_retries(
         for row in due_deferrals(
             journal, fetcher.now, max_age=timedelta(days=guards.max_event_age_days)
         )
-        if fetcher.owns(row.subject.get("center_id"))  # a shard's run retries its own
+        if fetcher.owns_subject(row.subject)  # a shard's run retries its own
     ]
     if playbook == "aca-rejections":
         window = timedelta(hours=guards.lookback_hours)

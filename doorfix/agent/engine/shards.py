@@ -1,8 +1,8 @@
 """Shards of centers: how a fleet divides a playbook's work into runs that go side by side.
 
-With ``[fleet] shards = N`` (a PostgreSQL journal), every center belongs to one of ``N``
-shards (a hash of its id, so a center keeps its shard whatever other centers come and go),
-and each tick of a playbook is one run per shard: a run reads, diagnoses and fixes only the
+With ``[fleet] shards = N`` (8 by default), every center belongs to one of ``N`` shards (a
+hash of its id, so a center keeps its shard whatever other centers come and go), and each
+tick of a fleet's playbook is one run per shard: a run reads, diagnoses and fixes only the
 centers of its shard. Each shard's runs hold their own locks (``cloud@2/8``, the scope of
 :mod:`~doorfix.agent.engine.scopes` at one shard), so replicas work different shards at the
 same time, a replica killed mid-run stalls only its shard's centers until one takes it over,
@@ -14,15 +14,14 @@ decides (the others are another shard's, left unseen for it), the incidents it s
 retries or verifies (by the center of their subject), and, after a crash, the actions and
 runs it reconciles. An incident whose subject names no center is shard 0's.
 
-A run with no shard (``doorfix run``, a ticket's ``diagnose``) holds every shard's locks, so
-it works every center while no shard's run acts. With one shard (the default, and always on
-a SQLite journal) nothing of this shows: the scopes keep their plain names.
+A run with no shard (``doorfix run``, a ticket's ``diagnose``, the single-node daemon's)
+holds every shard's locks, so it works every center while no shard's run acts. With one
+shard nothing of this shows: the scopes keep their plain names.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -61,10 +60,6 @@ class Shard:
         """Whether the center is this shard's."""
         return shard_of(center_id, self.count) == self.index
 
-    def holds_subject(self, subject: Mapping[str, str]) -> bool:
-        """Whether an incident of this subject is this shard's (by its center)."""
-        return self.holds(subject.get("center_id"))
-
     def scope(self, scope: str) -> str:
         """The name of a scope at this shard (its locks' and turns' name)."""
         return f"{scope}@{self}" if self.count > 1 else scope
@@ -73,13 +68,3 @@ class Shard:
 def all_shards(count: int) -> tuple[Shard, ...]:
     """Every shard of ``count``."""
     return tuple(Shard(i, count) for i in range(max(1, count)))
-
-
-def holds(shard: Shard | None, center_id: str | None) -> bool:
-    """Whether a run of ``shard`` (None: every center) works this center."""
-    return shard is None or shard.holds(center_id)
-
-
-def holds_subject(shard: Shard | None, subject: Mapping[str, str]) -> bool:
-    """Whether a run of ``shard`` (None: every center) works an incident of this subject."""
-    return shard is None or shard.holds_subject(subject)
