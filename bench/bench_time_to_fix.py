@@ -16,7 +16,7 @@ Beside it, each refusal's **floor**: the least time any agent polling on this ti
 take. It is the wait for the next poll after the presentation (the daemon polls at its start,
 then every interval), plus, for a toggle, the wait for the first verification re-read that
 can see CLP grant: the world pushes ACA's change to CLP 5 s after the toggle and doorfix
-re-reads 2, 4 and 6 s after it (:func:`~doorfix.agent.engine.execute.poll_waits`), so 6 s. A
+re-reads every second after it (:func:`~doorfix.agent.engine.execute.poll_waits`), so 5 s. A
 credential is verified by one immediate re-read (0 s). Reads, calls and rate-limit spacing
 count as nothing in the floor.
 
@@ -26,12 +26,12 @@ count as nothing in the floor.
   while refusals arrive at random over the window.
 * **60 s, simulated idle time.** A 60 s interval in real time would take half an hour for the
   same sample, so the daemon's timetable is replayed on a clock that skips the idle time
-  between runs and every wait (rate-limit spacing, the verification's 5 s polls, the world's
+  between runs and every wait (rate-limit spacing, the verification's polls, the world's
   push delay; waits of concurrent tasks overlap, as in real time: the clock jumps to the
   earliest wake-up once every task waits) but runs everything else in real time: the runs
   themselves, each playbook on its own timetable as the daemon runs them (door-logs beside
-  aca-rejections, every 60 s; a run that overruns its tick is followed at once). The sandbox
-  runs in process (ASGI) on the same clock.
+  aca-rejections, every 60 s; a run that overruns its tick is followed at once, its missed
+  ticks coalesced into one). The sandbox runs in process (ASGI) on the same clock.
 
     python bench/bench_time_to_fix.py [--refusals 20] [--window 5:100,60:1200] [--seed 0]
 """
@@ -377,9 +377,12 @@ async def skipped_idle(every: int, n: int, window: float, rng: random.Random, tm
         while not finished():
             going.add(await tick_run(agent, playbook, runs))
             tick += timedelta(seconds=every)
-            while tick < clock.now():
+            # ticks missed during the run coalesce into one, run at once (the daemon's owed
+            # tick); then the timetable goes on
+            while tick + timedelta(seconds=every) <= clock.now():
                 tick += timedelta(seconds=every)
-            await clock.sleep((tick - clock.now()).total_seconds())
+            if tick > clock.now():
+                await clock.sleep((tick - clock.now()).total_seconds())
         if going:
             await asyncio.wait(going)
 

@@ -621,11 +621,13 @@ TIME_TO_FIX_NOTES = (
     "once its writes are sent: the next tick's run of the playbook starts beside its "
     'verifications (README, "Runs that overlap in a verification\'s tail"), so a refusal '
     "that arrives while a toggle is on its way to CLP waits for the next tick, not for that "
-    "verification. What is left of the gap at 5 s is the toggle's own verification: its "
-    "re-reads come 2, 4 and 6 s after the change, so a push that lands at 5 s is seen at 6 s, "
-    "and the run's reads come first. Under a burst, the reads and re-reads of 25 people at "
-    "each system's 20 requests/s take seconds of their own. At 60 s the figures are the "
-    "interval's own: about half of it waiting, then the run."
+    "verification. A toggle's re-reads come every second for its first 10 s, so a push that "
+    "lands at 5 s is seen at 5 s, and an action's writes go ahead of the reads queued in its "
+    'system (README, "Writes go first"). Under a burst, a run first collects the facts of '
+    "every refusal it read (its lanes and the Sync Access phase need them all) at each "
+    "system's 20 requests/s: a run of a dozen toggles spends about 4 s of ACA's requests "
+    "before its first write, and the burst's runs overrun their 5 s ticks. At 60 s the "
+    "figures are the interval's own: about half of it waiting, then the run."
 )
 FLEET_NOTES = (
     "Real replica processes (`FleetDaemon`, the procrastinate worker `doorfix daemon` runs on "

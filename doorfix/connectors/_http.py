@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import heapq
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import count
 from typing import Any, Protocol
 
 import httpx
@@ -97,13 +101,78 @@ class CallStats:
 SharedSlot = Callable[[datetime, float], Awaitable[datetime]]
 
 
+#: Whether the requests of this context go ahead of others: see :func:`acting`
+_ACTING: ContextVar[bool] = ContextVar("doorfix_acting", default=False)
+
+
+@contextmanager
+def acting(ahead: bool = True) -> Iterator[None]:
+    """The requests made inside go ahead of those still waiting for their turn (or not).
+
+    The engine carries out each action inside it: an action's writes end a person's wait at a
+    door and are few, while the reads queued behind them gather facts for incidents not yet
+    decided (shortest work first); it also keeps a write close to the reads that decided it.
+    A verification's re-reads are made with ``ahead=False``: they are reads, and a burst of
+    fixes polling for their results must not starve the reads of the incidents after them.
+    Turns are still spaced by the rate limit: only the order of the queue changes.
+    """
+    token = _ACTING.set(ahead)
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
+
+
+class _Queue:
+    """A lock whose waiters are served by priority (acting first), then first come."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = count()
+
+    @asynccontextmanager
+    async def turn(self, priority: int) -> AsyncIterator[None]:
+        """Hold the queue's head; lower ``priority`` goes first."""
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if not self._held and not self._waiters:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._arrivals), waiter))
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed the queue just as it was cancelled: pass it on
+            raise
+
+    def _release(self) -> None:
+        while self._waiters:
+            _, _, waiter = heapq.heappop(self._waiters)
+            if not waiter.done():  # a cancelled waiter is skipped
+                waiter.set_result(None)
+                return
+        self._held = False
+
+
 class RateLimiter:
-    """Spaces requests ``1/per_second`` apart (in clock time) and caps those in flight."""
+    """Spaces requests ``1/per_second`` apart (in clock time) and caps those in flight.
+
+    Requests wait in one queue, the head waiting for a free slot and then its turn; inside
+    :func:`acting` a request goes ahead of those not acting (first come within each).
+    """
 
     def __init__(self, limit: RateLimit, clock: Clock) -> None:
         self._interval = 1.0 / limit.per_second if limit.per_second > 0 else 0.0
         self._slots = asyncio.Semaphore(max(1, limit.concurrency))
-        self._lock = asyncio.Lock()
+        self._queue = _Queue()
         # a turn is a fraction of a second, and a stop (SIGTERM) must not cut it: it could
         # fall between the two writes of one remedy (a toggle's disable and enable)
         self._clock = clock.inner if isinstance(clock, StoppableClock) else clock
@@ -115,16 +184,16 @@ class RateLimiter:
         self._shared = slot
 
     async def acquire(self) -> None:
-        """Wait for a free slot and for this request's turn."""
-        await self._slots.acquire()
-        if self._interval <= 0:
-            return
-        try:
-            async with self._lock:
+        """Wait for this request's place in the queue, a free slot and its turn."""
+        async with self._queue.turn(0 if _ACTING.get() else 1):
+            await self._slots.acquire()
+            if self._interval <= 0:
+                return
+            try:
                 await self._wait_for_turn()
-        except BaseException:  # cancelled while waiting: the slot was never used
-            self._slots.release()
-            raise
+            except BaseException:  # cancelled while waiting: the slot was never used
+                self._slots.release()
+                raise
 
     async def _wait_for_turn(self) -> None:
         now = self._clock.now()

@@ -21,6 +21,7 @@ from doorfix.connectors._http import (
     RateLimiter,
     RetryPolicy,
     StaticKeyAuth,
+    acting,
     parse_retry_after,
 )
 from doorfix.errors import (
@@ -578,4 +579,58 @@ async def test_a_request_cancelled_while_it_waits_for_its_turn_gives_its_slot_ba
 
     limiter.share(free)
     await asyncio.wait_for(limiter.acquire(), 5)  # the one slot is free again
+    limiter.release()
+
+
+# --------------------------------------------------------------------------- the queue's order
+
+
+async def _queued_behind_a_stuck_head(
+    limiter: RateLimiter, gate: asyncio.Event, order: list[str]
+) -> dict[str, asyncio.Task[None]]:
+    """``head`` holds the queue (its turn waits for ``gate``); the others queue behind it."""
+
+    async def slot(now: datetime, gap: float) -> datetime:
+        await gate.wait()
+        return now
+
+    limiter.share(slot)
+
+    async def request(name: str, *, ahead: bool = False) -> None:
+        with acting(ahead):
+            await limiter.acquire()
+        order.append(name)
+        limiter.release()
+
+    tasks = {"head": asyncio.create_task(request("head"))}
+    for name, ahead in (("read-1", False), ("read-2", False), ("write", True), ("read-3", False)):
+        await asyncio.sleep(0)
+        tasks[name] = asyncio.create_task(request(name, ahead=ahead))
+    await asyncio.sleep(0)
+    return tasks
+
+
+async def test_an_action_s_request_goes_ahead_of_the_reads_queued_before_it(
+    clock: ManualClock,
+) -> None:
+    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
+    gate, order = asyncio.Event(), []
+    tasks = await _queued_behind_a_stuck_head(limiter, gate, order)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(*tasks.values()), 5)
+    # the write queued after two reads takes the first turn after the head; reads keep
+    # their order among themselves
+    assert order == ["head", "write", "read-1", "read-2", "read-3"]
+
+
+async def test_a_request_cancelled_in_the_queue_hands_its_place_on(clock: ManualClock) -> None:
+    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
+    gate, order = asyncio.Event(), []
+    tasks = await _queued_behind_a_stuck_head(limiter, gate, order)
+    tasks["write"].cancel()
+    tasks["read-1"].cancel()
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(*tasks.values(), return_exceptions=True), 5)
+    assert order == ["head", "read-2", "read-3"]
+    await asyncio.wait_for(limiter.acquire(), 5)  # nothing left holding the queue
     limiter.release()

@@ -116,16 +116,11 @@ async def test_after_a_storm_every_fault_with_a_remedy_is_fixed_and_nothing_twic
 ) -> None:
     w = await run_storm(seed=seed)
     try:
-        # the storm was real: runs failed (exit code 1) and calls were retried
-        failed = [o for o in w.history if o.failed is not None]
-        assert failed
-        assert (
-            sum(
-                c.stats.retries
-                for c in (w.agent.clients.cloud, w.agent.clients.aca, w.agent.clients.clp)
-            )
-            > 20
-        )
+        # the storm was real: calls failed and were retried (whether a run failed as a whole
+        # depends on where the seed's failures fall: a read's retries often absorb them)
+        clients = (w.agent.clients.cloud, w.agent.clients.aca, w.agent.clients.clp)
+        assert sum(c.stats.errors for c in clients) > 10
+        assert sum(c.stats.retries for c in clients) > 20
         # the world: every fault a remedy clears is gone
         present = w.present()
         assert sorted(k for k in REMEDIABLE if present[k]) == []

@@ -18,6 +18,7 @@ import structlog
 
 from doorfix.agent.journal.store import ActionRow
 from doorfix.clock import Clock
+from doorfix.connectors._http import acting
 from doorfix.connectors.factory import Clients
 from doorfix.connectors.models import from_epoch, iso_z
 from doorfix.connectors.models.aca import Access
@@ -31,11 +32,13 @@ T = TypeVar("T")
 
 #: The waits before each of a verification's re-reads (clock seconds), the last one repeated.
 #: The vendors apply a change asynchronously ("CLP shows it seconds later"), so the first
-#: re-read waits too, and the next ones come every 2 s where a change usually lands, then
-#: every 5 s. Each re-read goes through its system's rate limiter like any other call, so many
-#: verifications at once share the system's budget: few re-reads per verification keep a burst
-#: of fixes from spending it on polls.
-POLL_WAITS: tuple[float, ...] = (2.0, 2.0, 2.0, 3.0, 5.0)
+#: re-read waits too, and the next ones come every second for the first 10 s, where a change
+#: usually lands (a person waiting at the door sees the fix within a second of it landing),
+#: then after 2 and 3 s, then every 5 s until the verification's timeout. Each re-read goes
+#: through its system's rate limiter like any other read and waits its turn behind the reads
+#: already queued (:func:`~doorfix.connectors._http.acting`), so a burst of fixes polling
+#: for their results slows itself, never the diagnosis of the incidents after it.
+POLL_WAITS: tuple[float, ...] = (1.0,) * 10 + (2.0, 3.0, 5.0)
 
 
 #: Told once a remedy's writes are sent and only its verification's re-reads are left (see
@@ -232,14 +235,15 @@ class Executor:
         """
         _verifying()
         *early, last = poll_waits(self._verify_timeout)
-        for wait in early:
-            await self._clock.sleep(wait)
-            value = await read()
-            if done(value):
-                return value
-        if last:
-            await self._clock.sleep(last)
-        return await read()
+        with acting(ahead=False):  # re-reads wait their turn like the run's other reads
+            for wait in early:
+                await self._clock.sleep(wait)
+                value = await read()
+                if done(value):
+                    return value
+            if last:
+                await self._clock.sleep(last)
+            return await read()
 
     async def run(self, action: PlannedAction, verify: Mapping[str, Any]) -> ActionResult:
         """Execute ``action`` and verify it; connector errors become a result, never raised.
@@ -255,7 +259,8 @@ class Executor:
         sent: list[bool] = []
         token = _SENT.set(sent)
         try:
-            return await handler(action.params, verify)
+            with acting():  # its requests go ahead of the run's reads still queued
+                return await handler(action.params, verify)
         except ConnectorError as exc:
             if not sent:
                 return self._unsent(action, exc)

@@ -16,12 +16,14 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate, pairwise
 
 import pytest
 from starlette.applications import Starlette
 from support.scale import agent_on, pick
 
 from doorfix.agent.engine.collect_aca import FEED
+from doorfix.agent.engine.execute import poll_waits
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import run_once
 from doorfix.agent.engine.state import Agent
@@ -35,7 +37,7 @@ START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 
 @dataclass
 class Scene:
-    """A's toggle on its way to CLP (a minute), and what happened while it was."""
+    """A's toggle on its way to CLP (about a minute), and what happened while it was."""
 
     clock: SkipClock
     app: Starlette
@@ -53,6 +55,15 @@ class Scene:
     b_event: str
 
 
+def between_rereads(*, after: float) -> float:
+    """A push delay landing halfway between two re-reads of a verification, ``after`` s on.
+
+    So a moment exists where CLP grants while the verification has not yet re-read.
+    """
+    times = list(accumulate(poll_waits(120)))
+    return next((t + u) / 2 for t, u in pairwise(times) if t >= after and u - t >= 2)
+
+
 @contextlib.asynccontextmanager
 async def a_toggle_on_its_way() -> AsyncIterator[Scene]:
     """A refused; the run toggles A (the push takes a minute); once its writes are sent, A
@@ -60,7 +71,7 @@ async def a_toggle_on_its_way() -> AsyncIterator[Scene]:
     clock = SkipClock(START)
     world = build_scenario("scale", seed=0, clock=clock, centers=4, door_logs=0)
     (a, lock_a), (b, lock_b) = pick(world)["person"]
-    world.settings.push_delay_s = 60
+    world.settings.push_delay_s = between_rereads(after=55)
     world.inject("aca.clp_out_of_sync", user_id=a, lock_id=lock_a)
     first_event = world.present_at_lock(a, lock_a, "tag").event_id
     app = create_app(world, api_faults=ApiFaults(0))
