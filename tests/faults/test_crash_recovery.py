@@ -233,7 +233,7 @@ async def test_a_call_that_landed_before_a_kill_is_settled_by_its_re_read_never_
     assert made >= 1
     monkeypatch.undo()
 
-    await world.run(playbook)
+    report = await world.run(playbook)
 
     # the re-read shows the change: succeeded, the incident fixed, nothing written again
     reconciled = settled(journal, flying)
@@ -245,6 +245,13 @@ async def test_a_call_that_landed_before_a_kill_is_settled_by_its_re_read_never_
     assert world.present()[fault] is False
     assert events_in_two_incidents(world) == []
     assert journal.in_flight() == []
+    # the run that settled it reports the fix, as it would one it made itself: counted in
+    # its message, its metrics and its report, with the action and why it was settled
+    [shown] = [i for i in report.incidents if i.incident_id == flying.incident_id]
+    assert shown.outcome == "fixed"
+    assert (remedy, "succeeded") in [(a.remedy, a.status) for a in shown.actions]
+    assert "after a crash" in shown.reason
+    assert report.counts["fixed"] >= 1
 
 
 async def test_a_sync_access_a_kill_left_unknown_is_sent_again_at_once(

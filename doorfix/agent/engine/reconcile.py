@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
 from doorfix.agent.engine.execute import Executor, on_answered
+from doorfix.agent.engine.report import ActionReport, ActionStatus, IncidentReport
 from doorfix.agent.engine.scopes import meets, scope_at, scope_of_system, scopes_of
 from doorfix.agent.engine.shards import Shard
 from doorfix.agent.journal.rows import RunRow
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("doorfix.engine")
 
 
-async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
+async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> list[str]:
     """Settle what a crash left half-done, by re-reading; never re-fire a call blindly.
 
     Actions left ``started`` are settled first: each target is re-read once the call could
@@ -45,15 +46,15 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
     Then incidents left without an outcome are decided from the change their actions made;
     one whose actions changed nothing stays open, and its events, never marked seen, are
     read and diagnosed again by this run. Finally runs left ``running`` become
-    ``interrupted``. Only what ``scopes`` (those the run holds) left is touched. Returns how
-    many actions and incidents it settled.
+    ``interrupted``. Only what ``scopes`` (those the run holds) left is touched. Returns the
+    incidents it decided, in order, each once: the run lists them in its report.
     """
     journal = agent.journal
     executor = Executor(agent.clients, agent.clock, verify_timeout=0)
     ours = _Ours(
         journal, scopes, live=journal.live.ids(besides=run_id), shards=agent.settings.shards
     )
-    settled = 0
+    decided: dict[str, None] = {}
     for row in journal.in_flight():
         if not ours.action(row):
             continue  # another scope's: its own run settles it
@@ -86,16 +87,16 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
                 note=_settled_note(journal, row)
                 + (": left as a person changed it" if detail.get("left_alone") else ""),
             )
+            decided[row.incident_id] = None
         log.info("action_reconciled", action_id=row.action_id, remedy=row.remedy, status=status)
-        settled += 1
     for incident in journal.undecided():
         actions = journal.actions(incident_id=incident.incident_id)
         if not all(ours.action(a) for a in actions):
             continue
-        decided = _decided_by_actions(actions)
-        if decided is None:
+        by_actions = _decided_by_actions(actions)
+        if by_actions is None:
             continue
-        outcome, steps = decided
+        outcome, steps = by_actions
         journal.set_outcome(
             incident.incident_id,
             outcome=outcome.value,
@@ -104,7 +105,7 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
             note="decided after a crash, from the result of its action",
         )
         log.info("incident_reconciled", incident_id=incident.incident_id, outcome=outcome.value)
-        settled += 1
+        decided[incident.incident_id] = None
     # every run left running (a fleet's tick starts one run per shard: a dead one's row may be
     # far from the newest)
     for run in journal.runs(status="running", limit=1000):
@@ -112,7 +113,40 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> int:
             continue
         if ours.run(run):
             journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
-    return settled
+    return list(decided)
+
+
+def settled_report(journal: Journal, incident_id: str, run_id: str) -> IncidentReport | None:
+    """An incident :func:`reconcile` decided, as the run that decided it reports it.
+
+    Its outcome, steps and the note of the run's history entry (why it was settled), with
+    every action the incident holds: a fix or an escalation settled after a crash is counted,
+    notified and shown like one the run diagnosed.
+    """
+    row = journal.incident(incident_id)
+    if row is None or row.outcome is None:
+        return None
+    notes = [h.note for h in journal.history(incident_id) if h.run_id == run_id and h.note]
+    return IncidentReport(
+        incident_id=row.incident_id,
+        cause=row.cause,
+        outcome=row.outcome,
+        subject=row.subject,
+        event_ids=list(row.event_ids),
+        actions=[
+            ActionReport(
+                remedy=a.remedy,
+                target=a.target,
+                status=cast(ActionStatus, a.status if a.status != "started" else "unknown"),
+                system=a.system,
+                params=a.params,
+            )
+            for a in journal.actions(incident_id=incident_id)
+        ],
+        evidence=dict(row.evidence),
+        steps=[dict(s) for s in row.steps],
+        reason=notes[-1] if notes else "",
+    )
 
 
 def _note_answer(
