@@ -120,6 +120,38 @@ class PlaybookState:
     next_run: datetime | None
     upstream_down: bool
     breakers: tuple[str, ...] = ()
+    #: in a fleet, the newest run of each shard of centers (a tick is one run per shard)
+    shard_runs: tuple[RunRow, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """The last run's status; in a fleet, how many shards' newest runs are in each."""
+        if self.shard_runs:
+            by = Counter(r.status for r in self.shard_runs)
+            states = ", ".join(f"{status} {n}" for status, n in sorted(by.items()))
+            return f"{states} (of {len(self.shard_runs)} shards)"
+        return self.last_run.status if self.last_run else "-"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The last run's counts; in a fleet, summed over the shards' newest runs."""
+        total: Counter[str] = Counter()
+        for run in self.shard_runs or ((self.last_run,) if self.last_run else ()):
+            total.update(run.counts)
+        return dict(total)
+
+
+def playbook_runs(
+    journal: Journal, playbook: str, shards: int
+) -> tuple[RunRow | None, tuple[RunRow, ...]]:
+    """A playbook's newest run and, with ``shards`` over 1, the newest run of each shard."""
+    runs = journal.runs(playbook=playbook, limit=1 if shards <= 1 else 3 * shards)
+    newest: dict[str, RunRow] = {}
+    for run in runs:  # newest first
+        if run.shard is not None:
+            newest.setdefault(run.shard, run)
+    ordered = sorted(newest.values(), key=lambda r: int(str(r.shard).split("/")[0]))
+    return (runs[0] if runs else None), tuple(ordered)
 
 
 @dataclass

@@ -183,6 +183,7 @@ class FleetDaemon(Daemon):
     #: a replica's run keeps its scope's lock row to its end (another replica taking the row
     #: would settle a live verification as a crash's leftover): its job ends with the run
     overlap_tails = False
+    sharded = True
 
     def __init__(
         self,

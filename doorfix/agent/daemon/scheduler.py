@@ -46,7 +46,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from doorfix.agent.daemon.access import ConsoleAccess
-from doorfix.agent.daemon.console import Console, ConsoleContext, PlaybookState
+from doorfix.agent.daemon.console import Console, ConsoleContext, PlaybookState, playbook_runs
 from doorfix.agent.daemon.endpoint import LOOPBACK, Endpoint, Health, build_endpoint
 from doorfix.agent.daemon.metrics import Metrics
 from doorfix.agent.engine.report import RunReport
@@ -132,6 +132,8 @@ class Daemon:
 
     #: a run in its verifications' tail lets the playbook's next tick start (see :meth:`_run`)
     overlap_tails = True
+    #: whether a tick is one run per shard of centers (a fleet's replica), not one run
+    sharded = False
 
     def __init__(
         self,
@@ -205,16 +207,18 @@ class Daemon:
     def status(self) -> list[PlaybookState]:
         """Each enabled playbook now: last and next run, upstream, circuit breakers."""
         out = []
+        shards = self.agent.settings.shards if self.sharded else 1
         for playbook in self.playbooks:
-            runs = self.agent.journal.runs(playbook=playbook, limit=1)
+            last, shard_runs = playbook_runs(self.agent.journal, playbook, shards)
             job = self._scheduler.get_job(playbook) if self.scheduling() else None
             out.append(
                 PlaybookState(
                     playbook=playbook,
-                    last_run=runs[0] if runs else None,
+                    last_run=last,
                     next_run=None if job is None else job.next_run_time,
                     upstream_down=playbook in self._down,
                     breakers=self.metrics.breakers(playbook),
+                    shard_runs=shard_runs,
                 )
             )
         return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +18,13 @@ from prometheus_client import CollectorRegistry
 from support.processes import DOORFIX, sandbox_env
 
 from doorfix.agent.daemon.access import ConsoleAccess
-from doorfix.agent.daemon.console import CSP, Console, ConsoleContext
+from doorfix.agent.daemon.console import (
+    CSP,
+    Console,
+    ConsoleContext,
+    PlaybookState,
+    playbook_runs,
+)
 from doorfix.agent.daemon.endpoint import Health, build_endpoint
 from doorfix.agent.journal.store import IncidentRow, Journal
 from doorfix.clock import ManualClock
@@ -59,12 +65,17 @@ def _needs_human(journal: Journal, key: str, who: str) -> IncidentRow:
     return row
 
 
-def _client(journal: Journal, access: ConsoleAccess) -> httpx.AsyncClient:
+def _client(
+    journal: Journal,
+    access: ConsoleAccess,
+    status: Callable[[], Sequence[PlaybookState]] = tuple,
+) -> httpx.AsyncClient:
     context = ConsoleContext(
         journal=journal,
         clock=ManualClock(NOW),
         access=access,
         redact=Redactor([SECRET]),
+        status=status,
     )
     app = build_endpoint(health=_healthy, registry=CollectorRegistry(), console=Console(context))
     return httpx.AsyncClient(
@@ -306,3 +317,27 @@ async def test_an_incident_page_shows_each_action_s_exact_api_calls_and_result(
     assert "&#34;larry_access&#34;: &#34;granted&#34;" in page
     assert "refused &lt;script&gt;" in page
     assert HOSTILE not in page
+
+
+async def test_a_fleet_s_playbook_shows_the_newest_run_of_each_shard(journal: Journal) -> None:
+    """A fleet's tick is one run per shard: the *Now* page sums the shards' newest runs and
+    says how many are in each state, not only the one shard's run that happened to be last."""
+    finished = {"0/3": ("completed", {"fixed": 2}), "2/3": ("failed", {"needs_human": 1})}
+    old = journal.start_run("door-logs", dry_run=False, shard="0/3")
+    journal.finish_run(old, status="failed", counts={"failed": 5})  # an older tick's
+    for shard, (status, counts) in finished.items():
+        run_id = journal.start_run("door-logs", dry_run=False, shard=shard)
+        journal.finish_run(run_id, status=status, counts=counts)
+    journal.start_run("door-logs", dry_run=False, shard="1/3")  # still going
+
+    def status() -> list[PlaybookState]:
+        last, shards = playbook_runs(journal, "door-logs", 3)
+        return [PlaybookState("door-logs", last, None, upstream_down=False, shard_runs=shards)]
+
+    client = _client(journal, ConsoleAccess(view_token=None, approve_token=None), status)
+    page = (await client.get("/")).text
+    row = re.search(r"<tr>\s*<td>door-logs</td>.*?</tr>", page, re.S)
+    assert row is not None, page
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row[0], re.S)]
+    assert cells[2] == "completed 1, failed 1, running 1 (of 3 shards)"
+    assert cells[3] == "fixed 2, needs_human 1"
