@@ -287,7 +287,9 @@ async def real_time(every: int, n: int, window: float, rng: random.Random, tmp: 
         await wait_fixed(journal, refusals, within=120, pause=0.5)
         stop.set()
         await asyncio.wait_for(daemon, 120)
-        return Result(every, "real time", times_to_fix(journal, refusals), refusals, runs)
+        return Result(
+            every, "real time", times_to_fix(journal, refusals), refusals, runs, calls(agent)
+        )
     finally:
         stop.set()
         await agent.clients.aclose()
@@ -391,13 +393,20 @@ async def skipped_idle(every: int, n: int, window: float, rng: random.Random, tm
             group.create_task(inject())
             for playbook in ("door-logs", "aca-rejections"):
                 group.create_task(timetable(playbook))
-        return Result(every, "simulated idle", times_to_fix(journal, refusals), refusals, runs)
+        return Result(
+            every, "simulated idle", times_to_fix(journal, refusals), refusals, runs, calls(agent)
+        )
     finally:
         await agent.clients.aclose()
         journal.close()
 
 
 # --------------------------------------------------------------------------- figures
+
+
+def calls(agent: Agent) -> dict[str, int]:
+    """Requests each system's client made (token fetches included)."""
+    return {system: stats.calls for system, stats in agent.clients.stats().items()}
 
 
 @dataclass
@@ -409,6 +418,8 @@ class Result:
     seconds: dict[str, float | None]
     refusals: list[Refusal]
     runs: list[RunReport]
+    #: requests per system over the whole interval
+    requests: dict[str, int]
 
     def figures(self, kind: str | None = None) -> tuple[int, int, list[float]]:
         """(refusals, fixed, sorted seconds) of one kind or all."""
@@ -431,6 +442,11 @@ def pct(values: list[float], q: float) -> float:
 
 def show(result: Result) -> None:
     """Print one interval's figures."""
+    rate = Settings().aca.requests_per_second
+    spent = ", ".join(
+        f"{system} {n} ({n / rate:.1f} s)" for system, n in sorted(result.requests.items())
+    )
+    print(f"  poll {result.every:>2} s  requests, and their time at {rate:g}/s: {spent}")
     for playbook in ("door-logs", "aca-rejections"):
         took = [
             (r.finished_at - r.started_at).total_seconds()

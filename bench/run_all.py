@@ -391,6 +391,11 @@ def parse_time_to_fix(out: str) -> list[Row]:
                 "",
             )
         )
+    for m in re.finditer(
+        r"^\s+poll\s+(\d+) s\s+requests, and their time at ([\d.]+)/s: (.+)$", out, re.MULTILINE
+    ):
+        every, rate, spent = m.groups()
+        rows.append((f"  poll {every} s, requests (their time at {rate}/s)", spent, ""))
     return rows
 
 
@@ -681,6 +686,7 @@ _TIME_TO_FIX_KINDS = (
     "`cloud.credential_unassigned` only",
     "door-logs run time",
     "aca-rejections run time",
+    "requests (their time at 20/s)",
 )
 
 BENCHMARKS: tuple[Bench, ...] = (

@@ -569,3 +569,55 @@ def test_a_replica_added_while_another_works_takes_a_share_of_the_runs(
         assert fleet_json(config)["live"] == 2
         for replica in (added, first):
             assert replica.stop() == 0
+
+
+#: the tick's cap in the caps test: below the fixes a tick finds, so it must hold them back
+TICK_CAP = 2
+
+
+@pytest.mark.timeout(300)
+def test_the_shards_of_a_tick_act_within_its_caps_together(tmp_path: Path, pg_url: str) -> None:
+    """``[guards] max_actions_per_run`` is a tick's, whichever replicas work its shards' runs.
+
+    Twelve centers in 4 shards, nine faults to fix on centers of their own, a cap of 2: the
+    two replicas fix them a few per tick, and every action the fleet made was counted in its
+    tick's counter (the tick procrastinate deferred the shards' jobs for), none over the cap.
+    """
+    with scale_world(random.Random(5), centers=12, per_kind=3) as world, ExitStack() as stack:
+        world.more()  # every fault refused at once
+        config = fleet_config(
+            tmp_path / "doorfix.toml",
+            world.served,
+            pg_url,
+            requests_per_second=world.requests_per_second,
+            shards=4,
+        )
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text.replace("[guards]\n", f"[guards]\nmax_actions_per_run = {TICK_CAP}\n", 1),
+            encoding="utf-8",
+        )
+        replicas = [stack.enter_context(daemon(config)) for _ in range(2)]
+        for replica in replicas:
+            replica.wait_started()
+        wait_for(lambda: not world.remaining(), timeout=180, what="every fault fixed")
+        for replica in replicas:
+            assert replica.stop() == 0
+    with psycopg.connect(pg_url) as conn:
+        spent = [
+            (str(period), int(used))
+            for period, used in conn.execute(
+                "SELECT period, used FROM counters WHERE counter = 'tick:actions'"
+            )
+        ]
+    with Journal(pg_url, clock=SystemClock()) as journal:
+        acted = [a for a in journal.actions() if a.remedy != "escalate"]
+        shards = {r.run_id: r.shard for r in journal.runs(limit=10_000)}
+    print(f"tick counters {sorted(spent)}; actions {len(acted)}")
+    assert spent, "no tick counted its actions: the shards' runs were not told their tick"
+    assert max(used for _, used in spent) <= TICK_CAP
+    # each action counted once, in the tick of the run that made it
+    assert sum(used for _, used in spent) == len(acted)
+    assert all(shards[a.run_id] is not None for a in acted)
+    # the cap held work back: more ticks acted than the fixes would need without it
+    assert len({period for period, used in spent if used}) > 1
