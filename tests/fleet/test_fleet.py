@@ -573,6 +573,8 @@ def test_a_replica_added_while_another_works_takes_a_share_of_the_runs(
 
 #: the tick's cap in the caps test: below the fixes a tick finds, so it must hold them back
 TICK_CAP = 2
+#: a replica working a playbook's run on one of 4 shards, as /metrics shows it
+WORKING_A_SHARD = re.compile(r'^doorfix_fleet_working\{[^}]*shard="[0-3]/4"[^}]*\} 1\.0$', re.M)
 
 
 @pytest.mark.timeout(300)
@@ -601,6 +603,12 @@ def test_the_shards_of_a_tick_act_within_its_caps_together(tmp_path: Path, pg_ur
         for replica in replicas:
             replica.wait_started()
         wait_for(lambda: not world.remaining(), timeout=180, what="every fault fixed")
+        # /metrics says which shard each replica's runs work
+        wait_for(
+            lambda: any(WORKING_A_SHARD.search(metrics_text(r)) for r in replicas),
+            timeout=60,
+            what="a replica's /metrics naming the shard it works",
+        )
         for replica in replicas:
             assert replica.stop() == 0
     with psycopg.connect(pg_url) as conn:

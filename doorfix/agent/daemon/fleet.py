@@ -233,10 +233,12 @@ class FleetDaemon(Daemon):
         )
         self._working_gauge = Gauge(
             "doorfix_fleet_working",
-            "1 while this replica works a playbook.",
-            ["replica", "playbook"],
+            "1 while this replica works a playbook's run on a shard of centers.",
+            ["replica", "playbook", "shard"],
             registry=registry,
         )
+        #: the (playbook, shard) series set so far: each goes back to 0 when its run ends
+        self._worked: set[tuple[str, str]] = set()
         self._register_tasks()
 
     # ------------------------------------------------------------------ tasks
@@ -432,9 +434,11 @@ class FleetDaemon(Daemon):
             else:
                 self._replicas_gauge.set(self._fleet["live"])
                 self._queue_gauge.set(self._fleet["queue_depth"])
-                for playbook in self.playbooks:
-                    working = int(playbook in self.running())
-                    self._working_gauge.labels(self.replica, playbook).set(working)
+                now = self.runs_going()
+                for playbook, shard in sorted(self._worked | now):
+                    going = int((playbook, shard) in now)
+                    self._working_gauge.labels(self.replica, playbook, shard).set(going)
+                self._worked |= now
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _sweep_forever(self) -> None:

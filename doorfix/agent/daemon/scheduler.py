@@ -334,6 +334,12 @@ class Daemon:
         """The playbooks with a run going now (one may be in its verifications' tail)."""
         return sorted({playbook for playbook, _, _ in self._current.values()})
 
+    def runs_going(self) -> set[tuple[str, str]]:
+        """The runs going now as (playbook, shard): ``2/8``, or ``all`` for every center."""
+        return {
+            (p, "all" if shard is None else str(shard)) for p, shard, _ in self._current.values()
+        }
+
     def working_on(self) -> list[str]:
         """The runs going now, each as its playbook and, in a fleet, its shard (``@2/8``)."""
         return sorted(
