@@ -347,6 +347,12 @@ def door_logs_floor(centers: int = 1000, rows: int = 1_000_000) -> dict[str, int
     }
 
 
+#: bench_time_to_fix's line of each system's requests and their time at the rate limit
+_REQUESTS_LINE = re.compile(
+    r"^\s+poll\s+(\d+) s\s+requests, and their time at ([\d.]+)/s: (.+)$", re.MULTILINE
+)
+
+
 def parse_time_to_fix(out: str) -> list[Row]:
     """bench_time_to_fix: p50 and p95 per poll interval, and per kind of refusal."""
     rows: list[Row] = []
@@ -391,9 +397,7 @@ def parse_time_to_fix(out: str) -> list[Row]:
                 "",
             )
         )
-    for m in re.finditer(
-        r"^\s+poll\s+(\d+) s\s+requests, and their time at ([\d.]+)/s: (.+)$", out, re.MULTILINE
-    ):
+    for m in _REQUESTS_LINE.finditer(out):
         every, rate, spent = m.groups()
         rows.append((f"  poll {every} s, requests (their time at {rate}/s)", spent, ""))
     return rows
@@ -639,12 +643,7 @@ TIME_TO_FIX_NOTES = (
 
 def burst_notes(out: str) -> str:
     """Why a burst's figures stand where they do: each system's requests at its rate limit."""
-    spent = {
-        int(every): detail
-        for every, detail in re.findall(
-            r"^\s+poll\s+(\d+) s\s+requests, and their time at [\d.]+/s: (.+)$", out, re.M
-        )
-    }
+    spent = {int(every): detail for every, _rate, detail in _REQUESTS_LINE.findall(out)}
     if not spent:
         return ""
     said = "; ".join(f"at a {every} s poll: {detail}" for every, detail in sorted(spent.items()))

@@ -609,6 +609,10 @@ def test_the_shards_of_a_tick_act_within_its_caps_together(tmp_path: Path, pg_ur
             timeout=60,
             what="a replica's /metrics naming the shard it works",
         )
+        # and its console shows each playbook's tick over the 4 shards, not one shard's run
+        now_page = httpx.get(f"{replicas[0].url}/", timeout=10)
+        assert now_page.status_code == 200
+        assert now_page.text.count("(of 4 shards)") == 3, now_page.text
         for replica in replicas:
             assert replica.stop() == 0
     with psycopg.connect(pg_url) as conn:

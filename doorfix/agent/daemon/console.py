@@ -34,6 +34,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from doorfix.agent.daemon.access import COOKIE, ConsoleAccess, Role, Session
+from doorfix.agent.engine.shards import Shard
 from doorfix.agent.journal.store import IncidentRow, Journal, RunRow
 from doorfix.agent.reports.history import SUBJECT_KEYS, subject_history
 from doorfix.agent.reports.period import build_report, subject_text
@@ -150,7 +151,7 @@ def playbook_runs(
     for run in runs:  # newest first
         if run.shard is not None:
             newest.setdefault(run.shard, run)
-    ordered = sorted(newest.values(), key=lambda r: int(str(r.shard).split("/")[0]))
+    ordered = sorted(newest.values(), key=lambda r: Shard.parse(str(r.shard)).index)
     return (runs[0] if runs else None), tuple(ordered)
 
 

@@ -67,6 +67,8 @@ log = structlog.get_logger("doorfix.daemon")
 RETENTION_JOB = "journal-retention"
 #: runs of one playbook going at once: the newest and those still in their verifications' tail
 MAX_RUNS_PER_PLAYBOOK = 3
+#: the shard of a run over every center (a single node's, a ticket's), as /metrics names it
+ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -335,16 +337,12 @@ class Daemon:
         return sorted({playbook for playbook, _, _ in self._current.values()})
 
     def runs_going(self) -> set[tuple[str, str]]:
-        """The runs going now as (playbook, shard): ``2/8``, or ``all`` for every center."""
-        return {
-            (p, "all" if shard is None else str(shard)) for p, shard, _ in self._current.values()
-        }
+        """The runs going now as (playbook, shard): ``2/8``, or :data:`ALL` for every center."""
+        return {(p, ALL if shard is None else str(shard)) for p, shard, _ in self._current.values()}
 
     def working_on(self) -> list[str]:
         """The runs going now, each as its playbook and, in a fleet, its shard (``@2/8``)."""
-        return sorted(
-            {p if shard is None else f"{p}@{shard}" for p, shard, _ in self._current.values()}
-        )
+        return sorted(p if shard == ALL else f"{p}@{shard}" for p, shard in self.runs_going())
 
     async def _run(
         self, playbook: str, shard: Shard | None = None, tick: int | None = None

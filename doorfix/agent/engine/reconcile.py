@@ -28,6 +28,7 @@ from doorfix.agent.engine.scopes import meets, scope_at, scope_of_system, scopes
 from doorfix.agent.engine.shards import Shard
 from doorfix.agent.journal.rows import RunRow
 from doorfix.agent.journal.store import ActionRow, Journal
+from doorfix.connectors._http import acting
 from doorfix.errors import ConnectorError
 from doorfix.playbooks.types import Outcome, Remedy
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("doorfix.engine")
 
 
-async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> list[str]:
+async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> list[IncidentReport]:
     """Settle what a crash left half-done, by re-reading; never re-fire a call blindly.
 
     Actions left ``started`` are settled first: each target is re-read once the call could
@@ -47,7 +48,8 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> list
     one whose actions changed nothing stays open, and its events, never marked seen, are
     read and diagnosed again by this run. Finally runs left ``running`` become
     ``interrupted``. Only what ``scopes`` (those the run holds) left is touched. Returns the
-    incidents it decided, in order, each once: the run lists them in its report.
+    incidents it decided, in order, each once, as the run reports them (see
+    :func:`_settled_report`): counted, notified and shown like those the run diagnoses.
     """
     journal = agent.journal
     executor = Executor(agent.clients, agent.clock, verify_timeout=0)
@@ -63,8 +65,9 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> list
         again = {**(row.detail or {}), "sent_again": True}
         try:
             # a call made again is recorded before it is sent, like any call, and what its
-            # answer names (a Sync Access's job) as soon as it comes, like the run's own
-            with on_answered(partial(_note_answer, journal, row.action_id, again)):
+            # answer names (a Sync Access's job) as soon as it comes, like the run's own; a
+            # completion's requests go ahead of queued reads, like any action's
+            with on_answered(partial(_note_answer, journal, row.action_id, again)), acting():
                 status, detail = await executor.reconcile(
                     row,
                     subject=incident.subject if incident else {},
@@ -113,10 +116,10 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> list
             continue
         if ours.run(run):
             journal.finish_run(run.run_id, status="interrupted", counts=run.counts)
-    return list(decided)
+    return [found for i in decided if (found := _settled_report(journal, i, run_id)) is not None]
 
 
-def settled_report(journal: Journal, incident_id: str, run_id: str) -> IncidentReport | None:
+def _settled_report(journal: Journal, incident_id: str, run_id: str) -> IncidentReport | None:
     """An incident :func:`reconcile` decided, as the run that decided it reports it.
 
     Its outcome, steps and the note of the run's history entry (why it was settled), with

@@ -29,7 +29,7 @@ from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.guards import GuardDecision, RunGuards
 from doorfix.agent.engine.lanes import is_sync, plan_lanes
 from doorfix.agent.engine.progress import NO_PROGRESS, Progress
-from doorfix.agent.engine.reconcile import reconcile, settled_report
+from doorfix.agent.engine.reconcile import reconcile
 from doorfix.agent.engine.report import (
     ActionReport,
     IncidentReport,
@@ -397,12 +397,11 @@ async def _work(
         writes_sent=writes_sent,
     )
     if not dry_run:
-        settled = await reconcile(
-            agent, run_id, scopes=scopes_of(name, shard=shard, shards=agent.settings.shards)
-        )
-        # what it decided is this run's to report: counted, notified and shown like the rest
+        # what it settles is this run's to report, like what it diagnoses
         report.incidents.extend(
-            found for i in settled if (found := settled_report(journal, i, run_id)) is not None
+            await reconcile(
+                agent, run_id, scopes=scopes_of(name, shard=shard, shards=agent.settings.shards)
+            )
         )
     fetcher = RunFetcher(
         agent.clients,
