@@ -8,7 +8,7 @@ snapshots the engine does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,6 +64,11 @@ class ProjectFacts:
         return self.project.time_zone
 
 
+def latest_log(logs: Iterable[DoorLog]) -> DoorLog:
+    """The latest of a failure group's rows, by capture time then log id: the one that decides."""
+    return max(logs, key=lambda row: (row.capture_time, row.log_id))
+
+
 @dataclass(frozen=True)
 class DoorLogFacts:
     """One group of failure logs (same door, person/visitor/credential and Detail) and context."""
@@ -96,7 +101,7 @@ class DoorLogFacts:
     @property
     def log(self) -> DoorLog:
         """The latest row of the group (it decides; the others are evidence)."""
-        return max(self.logs, key=lambda row: (row.capture_time, row.log_id))
+        return latest_log(self.logs)
 
     @property
     def door(self) -> Door | None:

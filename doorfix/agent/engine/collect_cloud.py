@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
@@ -23,7 +24,7 @@ from doorfix.connectors.models.cloud import DoorLog
 from doorfix.errors import ContractError
 from doorfix.playbooks import license_renewal
 from doorfix.playbooks.door_logs import playbook as door_logs
-from doorfix.playbooks.facts import DoorLogFacts
+from doorfix.playbooks.facts import DoorLogFacts, latest_log
 from doorfix.playbooks.policy import PlanPolicy
 
 #: Door logs re-read before the stored position, for devices that upload late.
@@ -41,6 +42,39 @@ def event_id(project_id: str, log: DoorLog) -> str:
     return f"{project_id}:{log.log_id}"
 
 
+@dataclass(frozen=True)
+class Needs:
+    """Which of a failure group's optional facts its decision reads."""
+
+    #: the project's access groups, user groups and holidays, the center's inventories and the
+    #: ACA user's bookings: the permission, holiday and visitor rows
+    permissions: bool = True
+    #: who holds the presented value (the cloud's people, ACA's users by tag) and the ACA user's
+    #: cloud person: the credential row, and the checks of an empty Detail
+    credential: bool = True
+
+
+#: everything: the ticket path, the retries, and the rows that may read any fact
+EVERYTHING = Needs()
+
+
+def needed_facts(log: DoorLog) -> Needs:
+    """What the decision of a group whose latest row is ``log`` reads (door_logs/playbook.py).
+
+    The Detail row decides the cause of two rows on its own: ``Invalid <Credential Type>``
+    is always ``cloud.credential_unassigned``, whose plan reads who holds the value, never
+    groups, holidays or bookings; the license row is ``cloud.license_inactive``, whose
+    plan reads the door's license and the project's payment permission only. Any other row
+    (an empty Detail runs every check) reads everything.
+    """
+    row = door_logs.classify(log.detail)
+    if row is door_logs.Detail.INVALID_CREDENTIAL:
+        return Needs(permissions=False)
+    if row is door_logs.Detail.LICENSE:
+        return Needs(permissions=False, credential=False)
+    return EVERYTHING
+
+
 def _group_key(log: DoorLog) -> tuple[str, str, str]:
     who = log.personnel_id or (f"visitor:{log.visitor_id}" if log.visitor_id else None)
     return log.door_id, who or f"credential:{log.credential_value}", log.detail
@@ -51,27 +85,36 @@ async def door_log_facts(
     project_id: str,
     logs: tuple[DoorLog, ...],
     presentations: tuple[DoorLog, ...],
+    needs: Needs = EVERYTHING,
 ) -> DoorLogFacts:
-    """Assemble the facts of one failure group (each lookup fetched once per run)."""
-    project = await fetcher.project(project_id)
-    log = max(logs, key=lambda row: (row.capture_time, row.log_id))
+    """Assemble the facts of one failure group (each lookup fetched once per run).
+
+    Only the facts ``needs`` names are read (:func:`needed_facts`); the others are left empty.
+    """
+    project = await fetcher.project(project_id, permissions=needs.permissions)
+    log = latest_log(logs)
     center = project.center
     personnel = await fetcher.personnel(project_id, log.personnel_id) if log.personnel_id else None
     value = log.credential_value
-    probe_credential = value and value != MASKED and log.visitor_id is None
+    probe_credential = needs.credential and value and value != MASKED and log.visitor_id is None
     holders = await fetcher.holders(project_id, value) if probe_credential else ()
     aca_user = None
     if probe_credential:
         tagged = await fetcher.users_by_tag(value)
         aca_user = tagged[0] if tagged else None
-    if aca_user is None and personnel is not None and personnel.external_id:
+    if (
+        aca_user is None
+        and (needs.credential or needs.permissions)
+        and personnel is not None
+        and personnel.external_id
+    ):
         aca_user = await fetcher.user(personnel.external_id)
     aca_personnel = None
-    if aca_user is not None and aca_user.cloud_personnel_id:
+    if needs.credential and aca_user is not None and aca_user.cloud_personnel_id:
         aca_personnel = await fetcher.personnel(project_id, aca_user.cloud_personnel_id)
     bookings = (
         await fetcher.bookings(aca_user.company_id, center.id)
-        if aca_user is not None and center is not None
+        if needs.permissions and aca_user is not None and center is not None
         else ()
     )
     visitor = await fetcher.visitor(project_id, log.visitor_id) if log.visitor_id else None
@@ -241,7 +284,9 @@ async def _candidates(
             return None
         value = logs[-1].credential_value
         shown = tuple(by_value[value]) if value and value != MASKED else logs
-        facts = await door_log_facts(fetcher, project_id, logs, shown)
+        facts = await door_log_facts(
+            fetcher, project_id, logs, shown, needed_facts(latest_log(logs))
+        )
         return _diagnosed(facts, project_id, policy, now)
 
     # the groups' lookups overlap (the layer caps requests in flight; the fetcher shares facts)
@@ -253,7 +298,7 @@ async def unresolved_log(
     fetcher: RunFetcher, project_id: str, log: DoorLog
 ) -> tuple[str, str] | None:
     """``(field, why)`` when the log names a door, person or visitor that does not exist."""
-    project = await fetcher.project(project_id)
+    project = await fetcher.project(project_id, permissions=False)
     if log.door_id not in project.doors:
         return "door_id", f"door {log.door_id} is not a door of project {project_id}"
     if log.personnel_id and await fetcher.personnel(project_id, log.personnel_id) is None:

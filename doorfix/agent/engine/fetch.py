@@ -259,12 +259,24 @@ class RunFetcher:
 
     # ------------------------------------------------------------------ cloud
 
-    async def project(self, project_id: str) -> ProjectFacts:
-        """A cloud project's permissions, doors, groups and holidays, with its ACA center."""
+    async def project(self, project_id: str, *, permissions: bool = True) -> ProjectFacts:
+        """A cloud project's permissions, doors, groups and holidays, with its ACA center.
+
+        ``permissions=False`` leaves out the access groups, user groups, holidays and the
+        center's inventories, for a caller whose decision reads none of them
+        (``collect_cloud.needed_facts``). Each part is read once per run, whoever asks first.
+        """
+        if not permissions:
+            info, listed = await self.door_licenses(project_id)
+            return ProjectFacts(
+                project=info,
+                doors={d.door_id: d for d in listed},
+                center=await self.center_for_project(project_id),
+            )
 
         async def build() -> ProjectFacts:
             cloud = self.clients.cloud
-            (info, doors), groups, user_groups, holidays, center = await asyncio.gather(
+            (info, listed), groups, user_groups, holidays, center = await asyncio.gather(
                 self.door_licenses(project_id),
                 collect(cloud.iter_access_groups(project_id, on_skip=self._skip)),
                 collect(cloud.iter_user_groups(project_id, on_skip=self._skip)),
@@ -274,7 +286,7 @@ class RunFetcher:
             inventories = await self.inventories(center.id) if center else ()
             return ProjectFacts(
                 project=info,
-                doors={d.door_id: d for d in doors},
+                doors={d.door_id: d for d in listed},
                 access_groups={g.access_group_id: g for g in groups},
                 user_groups={g.user_group_id: g for g in user_groups},
                 holidays=holidays,
@@ -283,6 +295,13 @@ class RunFetcher:
             )
 
         return await self._once(("project", project_id), build)
+
+    async def project_info(self, project_id: str) -> ProjectInfo:
+        """A cloud project's info (its time zone and payment permission): one request per run."""
+        cloud = self.clients.cloud
+        return await self._once(
+            ("project_info", project_id), lambda: cloud.get_project_info(project_id)
+        )
 
     async def door_licenses(self, project_id: str) -> tuple[ProjectInfo, tuple[Door, ...]]:
         """A cloud project's permissions and doors: all ``license-renewal`` needs of it.
@@ -293,11 +312,11 @@ class RunFetcher:
 
         async def build() -> tuple[ProjectInfo, tuple[Door, ...]]:
             cloud = self.clients.cloud
-            info, doors = await asyncio.gather(
-                cloud.get_project_info(project_id),
+            info, listed = await asyncio.gather(
+                self.project_info(project_id),
                 collect(cloud.iter_doors(project_id, on_skip=self._skip)),
             )
-            return info, tuple(doors)
+            return info, tuple(listed)
 
         return await self._once(("door_licenses", project_id), build)
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 from support.demo import Demo, make_demo
 
-from doorfix.agent.engine import collect_aca
+from doorfix.agent.engine import collect_aca, collect_cloud
 from doorfix.agent.engine.fetch import Concurrently, RunFetcher, gather_all
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import RunFailed
@@ -72,7 +72,7 @@ ACA_BEFORE = {
     },
     "clp": {"entries": 2, "get_iq": 4, "incidents": 2, "larry_access": 10, "list_locks": 3},
 }
-#: and a door-logs run's (the same before and after: its change is when, not what, it reads)
+#: and a door-logs run's, before its reads followed the Detail row (a ceiling too)
 DOOR_LOGS_BEFORE = {
     "aca": {
         "find_users": 7,
@@ -139,23 +139,31 @@ async def test_aca_rejections_reads_only_what_its_decisions_need() -> None:
         await demo.aclose()
 
 
-async def test_door_logs_reads_each_projects_facts_once() -> None:
+async def test_door_logs_reads_each_fact_once_and_groups_only_where_a_row_needs_them() -> None:
     demo = make_demo()
     try:
-        await demo.run("door-logs", dry_run=True)
+        report = await demo.run("door-logs", dry_run=True)
         made = _requests(demo)
         _within(made, DOOR_LOGS_BEFORE)
-        projects = {c.cloud_project_id for c in demo.world.centers.values() if c.cloud_project_id}
-        cloud = made["cloud"]
-        for endpoint in (
-            "get_project_info",
-            "get_door_list",
-            "get_access_group_list",
-            "get_user_group_list",
-            "get_holiday_list",
-            "get_door_log",  # one page each in the demo
-        ):
+        world = demo.world
+        projects = {c.cloud_project_id for c in world.centers.values() if c.cloud_project_id}
+        cloud, aca = made["cloud"], made["aca"]
+        for endpoint in ("get_project_info", "get_door_list", "get_door_log"):
+            # one page each in the demo
             assert cloud[endpoint] == len(projects), (endpoint, cloud)
+        # groups and holidays only for a project with a failure whose row may need them: not
+        # for an ``Invalid Card`` or a license row, whose cause the row decides
+        rows = [(i.subject["center_id"], i.evidence["row"]) for i in report.incidents]
+        needing = {
+            world.centers[center].cloud_project_id
+            for center, row in rows
+            if row not in ("invalid_credential", "license")
+        }
+        assert 0 < len(needing) < len(projects), rows
+        for endpoint in ("get_access_group_list", "get_user_group_list", "get_holiday_list"):
+            assert cloud.get(endpoint, 0) == len(needing), (endpoint, cloud)
+        # and no bookings for a credential's or a license's failure
+        assert aca["list_bookings"] < DOOR_LOGS_BEFORE["aca"]["list_bookings"], aca
     finally:
         await demo.aclose()
 
@@ -468,3 +476,106 @@ async def test_concurrent_reads_raise_the_first_error_itself() -> None:
     async with Concurrently() as reads:
         one, two = reads.start(asyncio.sleep(0, "a")), reads.start(asyncio.sleep(0, "b"))
     assert (one.result(), two.result()) == ("a", "b")
+
+
+# --------------------------------------------------------------------------- lean = full, doors
+
+#: demo people and doors a door fault or a presentation may name (p-1's doors and p-2's d-11;
+#: a card shown at a door of another project is an unknown credential there: a failure too)
+DOOR_USERS = ("u-1", "u-2", "u-3", "u-4", "u-12", "u-13", "u-14", "u-15", "u-20", "u-22")
+DOORS = tuple(f"d-{n}" for n in range(1, 12))
+
+door_fault = st.tuples(
+    st.sampled_from(("unassign", "license", "no_payment", "lose_tag", "no_group")),
+    st.sampled_from(DOOR_USERS),
+    st.sampled_from(DOORS),
+)
+door_step = st.tuples(
+    st.integers(min_value=0, max_value=90),  # minutes the clock moves first
+    st.lists(st.tuples(st.sampled_from(DOOR_USERS), st.sampled_from(DOORS)), max_size=5),
+)
+
+
+def _break_door(demo: Demo, kind: str, user_id: str, door_id: str) -> None:
+    world = demo.state.world
+    user = world.users[user_id]
+    with contextlib.suppress(WorldError):  # a fault that does not fit: a healthy case
+        if kind == "unassign":
+            world.inject("cloud.credential_unassigned", user_id=user_id, door_id=door_id)
+        elif kind == "license":
+            world.inject("cloud.license_inactive", door_id=door_id)
+        elif kind == "no_payment":
+            world.inject("cloud.no_payment", door_id=door_id)
+        elif kind == "lose_tag" and user.tags:
+            user.tags[0].state = "lost"
+        elif kind == "no_group" and user.cloud_personnel_id:
+            world.inject(
+                "cloud.no_access_group", personnel_id=user.cloud_personnel_id, door_id=door_id
+            )
+
+
+_NOT_BEFORE = re.compile(r'"not_before": "[^"]*"')
+
+
+def _timeless(report: RunReport) -> list[Any]:
+    """A run's decisions without when a deferral's cool-down ends: it counts from the action
+    that started it, which a fuller read (its requests paced on the manual clock) makes later."""
+    return [_NOT_BEFORE.sub('"not_before": "<t>"', repr(d)) for d in _decisions(report)]
+
+
+def _read_every_door_fact(log: Any) -> collect_cloud.Needs:
+    return collect_cloud.EVERYTHING
+
+
+async def _doors_lean_and_full(
+    faults: list[tuple[str, str, str]], steps: list[tuple[int, list[tuple[str, str]]]]
+) -> None:
+    lean, full = make_demo(), make_demo()
+    try:
+        for demo in (lean, full):
+            for kind, user_id, door_id in faults:
+                _break_door(demo, kind, user_id, door_id)
+        for minutes, shown in steps:
+            # both worlds at the same instant (a run paced by the rate limit moves its clock)
+            start = max(lean.clock.now(), full.clock.now()) + timedelta(minutes=minutes)
+            for demo in (lean, full):
+                demo.clock.set(start)
+                world = demo.state.world
+                for user_id, door_id in shown:
+                    tags = world.users[user_id].tags
+                    if tags:
+                        world.present_at_door(door_id, "card", tags[0].number)
+                world.advance()
+            lean_report = await lean.run("door-logs")
+            with mock.patch.object(collect_cloud, "needed_facts", _read_every_door_fact):
+                full_report = await full.run("door-logs")
+            assert _timeless(lean_report) == _timeless(full_report)
+            assert lean.mutations() == full.mutations()
+        made, ceiling = _requests(lean), _requests(full)
+        for system, endpoints in made.items():
+            for endpoint, n in endpoints.items():
+                assert n <= ceiling[system].get(endpoint, 0), (system, endpoint, n)
+    finally:
+        await lean.aclose()
+        await full.aclose()
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    faults=st.lists(door_fault, max_size=4),
+    steps=st.lists(door_step, min_size=1, max_size=3),
+)
+@example(
+    # the demo's own failures (every row), then an unassigned card, a license down and a lost
+    # tag shown at doors of both projects
+    faults=[("unassign", "u-1", "d-2"), ("license", "u-2", "d-3"), ("lose_tag", "u-3", "d-1")],
+    steps=[(0, []), (5, [("u-1", "d-2"), ("u-2", "d-3"), ("u-3", "d-1"), ("u-4", "d-11")])],
+)
+def test_door_logs_lean_reads_decide_as_a_full_read_on_generated_worlds(
+    faults: list[tuple[str, str, str]], steps: list[tuple[int, list[tuple[str, str]]]]
+) -> None:
+    asyncio.run(_doors_lean_and_full(faults, steps))
