@@ -23,6 +23,9 @@ class Candidate:
     event_ids: tuple[str, ...] = ()
     #: when the newest event behind it happened (None: no event, e.g. a proactive check)
     occurred_at: datetime | None = None
+    #: since when its person has waited: the earliest event behind it, or a deferred
+    #: incident's first sighting (None: nobody refused, e.g. a proactive check)
+    waiting_since: datetime | None = None
     #: context a remedy's verification needs beyond its call (CLP site, platform user id)
     verify: Mapping[str, Any] = field(default_factory=dict)
     #: a deferred incident diagnosed again when it fell due (no new refusal, no occurrence)
@@ -78,10 +81,15 @@ def merge_by_key(candidates: list[Candidate]) -> list[Candidate]:
         newest = max(
             (t for t in (first.occurred_at, candidate.occurred_at) if t is not None), default=None
         )
+        earliest = min(
+            (t for t in (first.waiting_since, candidate.waiting_since) if t is not None),
+            default=None,
+        )
         merged[key] = replace(
             first,
             diagnosis=replace(first.diagnosis, evidence=evidence),
             event_ids=tuple(dict.fromkeys(first.event_ids + candidate.event_ids)),
             occurred_at=newest,
+            waiting_since=earliest,
         )
     return list(merged.values())

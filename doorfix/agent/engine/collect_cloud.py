@@ -155,6 +155,7 @@ def _diagnosed(
         plan,
         tuple(event_id(project_id, row) for row in facts.logs),
         occurred_at=from_epoch(newest),
+        waiting_since=from_epoch(min(row.capture_time for row in facts.logs)),
     )
 
 

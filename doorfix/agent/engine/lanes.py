@@ -5,7 +5,10 @@ go into one *lane* and are worked one after another, in the order the run found 
 incidents never send writes to one target at the same time, and the second sees what the
 first did (a Sync Access it can join, a cool-down it must respect). The next incident of a
 lane starts once the previous one has sent its writes; its verification goes on meanwhile
-(see ``run._work_incidents``). Lanes run concurrently.
+(see ``run._work_incidents``). Lanes run concurrently, and take their turns (a slot, the
+caps, their place among the writes queued for a system) longest-waiting first: by the
+earliest refusal among their incidents (a deferred incident's first sighting), lanes
+nobody waits for (a scan's, a renewal's) last, ties in the order found.
 
 Sync Access comes first, in a phase of its own, read back before the next phase starts: a
 toggle changes CLP access, CLP then refuses a Sync Access on that collection for a minute, and
@@ -17,6 +20,7 @@ a change while a Sync Access job runs could race its push to the IQs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from doorfix.agent.engine.candidates import Candidate
 from doorfix.playbooks.types import Remedy
@@ -63,7 +67,13 @@ def lanes_of(candidates: Sequence[Candidate], indexes: Iterable[int]) -> list[La
     lanes: dict[int, Lane] = {}
     for i in order:
         lanes.setdefault(find(i), []).append(i)
-    return list(lanes.values())
+    return sorted(lanes.values(), key=lambda lane: _waiting_since(candidates, lane))
+
+
+def _waiting_since(candidates: Sequence[Candidate], lane: Lane) -> tuple[bool, datetime]:
+    """A lane's place in the queue: its earliest refusal first; a lane without one last."""
+    times = [t for i in lane if (t := candidates[i].waiting_since) is not None]
+    return (not times, min(times, default=datetime.max.replace(tzinfo=UTC)))
 
 
 def plan_lanes(candidates: Sequence[Candidate]) -> list[list[Lane]]:

@@ -163,4 +163,4 @@ def _replayed(row: IncidentRow, now: datetime) -> DoorLog | None:
 
 def _retry(candidate: Candidate, row: IncidentRow) -> Candidate:
     log.info("deferral_retried", incident_id=row.incident_id, cause=candidate.diagnosis.cause)
-    return replace(candidate, event_ids=(), retry=True)
+    return replace(candidate, event_ids=(), retry=True, waiting_since=row.first_seen_at)

@@ -4,13 +4,15 @@ turns; Sync Access comes first; and concurrency changes nothing but the time a r
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from support.demo import DEMO_SETTINGS, PLAYBOOKS, Demo, make_demo
 
 from doorfix.agent.engine.candidates import Candidate
 from doorfix.agent.engine.lanes import plan_lanes
+from doorfix.agent.engine.report import RunReport
 from doorfix.playbooks.types import Cause, Diagnosis, Plan, PlannedAction, Remedy, Subject
 
 
@@ -39,6 +41,79 @@ def test_incidents_sharing_a_person_lock_or_target_share_a_lane() -> None:
     syncs, rest = plan_lanes(found)
     assert syncs == [[3, 4]]  # one collection: one lane, in the order found, first
     assert rest == [[0, 1], [2, 5]]
+
+
+def test_lanes_take_their_turns_longest_waiting_first() -> None:
+    start = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+
+    def refused(n: int, minutes: int | None) -> Candidate:
+        found = candidate(
+            Cause.ACA_CLP_OUT_OF_SYNC,
+            toggle(f"u-{n}", f"l-{n}"),
+            user_id=f"u-{n}",
+            lock_id=f"l-{n}",
+        )
+        since = None if minutes is None else start + timedelta(minutes=minutes)
+        return replace(found, waiting_since=since)
+
+    found = [
+        refused(0, 5),
+        refused(1, None),  # nobody waits (a scan's finding)
+        refused(2, 1),
+        refused(3, 5),  # as long as the first: the order found
+        candidate(Cause.ACA_PRIVACY_MODE, user_id="u-9", lock_id="l-2"),  # joins u-2's lane
+        refused(5, 3),
+    ]
+    assert plan_lanes(found) == [[[2, 4], [5], [0], [3], [1]]]
+
+
+async def _three_refused(*, width: int = 16, cap: int = 0) -> tuple[RunReport, list[str]]:
+    """Three people refused at their locks one minute apart, in the reverse of the order the
+    run finds them; the run that follows (``width`` incidents at once, at most ``cap`` actions
+    if given): its report and whom its Access Matrix calls name."""
+    demo = make_demo({**DEMO_SETTINGS, "engine": {"max_concurrent_incidents": width}})
+    try:
+        await demo.run("aca-rejections")  # the demo's own refusals, with no cap
+        if cap:
+            settings = demo.agent.settings
+            guards = settings.guards.model_copy(update={"max_actions_per_run": cap})
+            demo.agent.settings = settings.model_copy(update={"guards": guards})
+        before = len(demo.mutations())
+        world = demo.state.world
+        people = [("u-7", "l-7"), ("u-13", "l-13"), ("u-12", "l-12")]
+        for user_id, lock_id in people:
+            world.inject("aca.clp_out_of_sync", user_id=user_id, lock_id=lock_id)
+        for user_id, lock_id in people:
+            demo.clock.advance(timedelta(minutes=1))
+            world.present_at_lock(user_id, lock_id, "tag")
+        demo.clock.advance(timedelta(minutes=1))
+        report = await demo.run("aca-rejections")
+        toggled = [
+            dict(targets)["user_id"]
+            for system, _operation, targets in demo.mutations()[before:]
+            if system == "aca"
+        ]
+        return report, toggled
+    finally:
+        await demo.aclose()
+
+
+def _outcomes(report: RunReport) -> list[tuple[str, str]]:
+    return [(i.subject["user_id"], i.outcome) for i in report.incidents if i.cause.endswith("sync")]
+
+
+async def test_the_longest_waiting_person_is_worked_first() -> None:
+    report, toggled = await _three_refused(width=1)
+    # the report keeps the order found; the calls follow who waited longest
+    assert _outcomes(report) == [("u-12", "fixed"), ("u-13", "fixed"), ("u-7", "fixed")]
+    assert toggled == ["u-7", "u-7", "u-13", "u-13", "u-12", "u-12"], toggled
+
+
+async def test_under_a_cap_the_longest_waiting_person_is_fixed() -> None:
+    # sixteen incidents at once, one action allowed per run
+    report, toggled = await _three_refused(cap=1)
+    assert _outcomes(report) == [("u-12", "deferred"), ("u-13", "deferred"), ("u-7", "fixed")]
+    assert toggled == ["u-7", "u-7"], toggled
 
 
 def test_one_center_is_not_one_lane() -> None:
