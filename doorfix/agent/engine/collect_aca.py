@@ -186,7 +186,9 @@ def lock_candidate(
         plan,
         event_ids,
         occurred_at=newest,
-        waiting_since=min((e.occurred_at for e in facts.events), default=None),
+        waiting_since=min(
+            (e.occurred_at for e in facts.events if e.type in REJECTIONS), default=None
+        ),
         verify={"site_id": facts.center.clp_site_id, "clp_user_id": facts.user.clp_user_id},
     )
 
