@@ -814,7 +814,9 @@ BENCHMARKS: tuple[Bench, ...] = (
         "run are worked concurrently (`[engine] max_concurrent_incidents`, 16), each toggle's "
         "verification holding only its own incident, and no later run: the next tick's run "
         "starts once a run's writes are sent. Each system's requests wait in one queue at its "
-        "20 requests/s, an action's writes ahead of the reads.",
+        "20 requests/s, an action's writes ahead of the reads; a run's incidents take their "
+        "turns longest-waiting first, and each failure group reads only what its decision "
+        "needs.",
         parse_time_to_fix,
         burst_notes,
         quick=("--refusals", "10", "--window", "5:5"),
