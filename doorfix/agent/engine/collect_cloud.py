@@ -61,16 +61,18 @@ EVERYTHING = Needs()
 def needed_facts(log: DoorLog) -> Needs:
     """What the decision of a group whose latest row is ``log`` reads (door_logs/playbook.py).
 
-    The Detail row decides the cause of two rows on its own: ``Invalid <Credential Type>``
+    The Detail row decides the cause of three rows on its own: ``Invalid <Credential Type>``
     is always ``cloud.credential_unassigned``, whose plan reads who holds the value, never
     groups, holidays or bookings; the license row is ``cloud.license_inactive``, whose
-    plan reads the door's license and the project's payment permission only. Any other row
-    (an empty Detail runs every check) reads everything.
+    plan reads the door's license and the project's payment permission only; ``Not within
+    the valid period`` is ``cloud.visitor_expired``, whose plan reads the visitor the log
+    names and their ACA visit only. Any other row (an empty Detail runs every check) reads
+    everything.
     """
     row = door_logs.classify(log.detail)
     if row is door_logs.Detail.INVALID_CREDENTIAL:
         return Needs(permissions=False)
-    if row is door_logs.Detail.LICENSE:
+    if row in (door_logs.Detail.LICENSE, door_logs.Detail.NOT_VALID):
         return Needs(permissions=False, credential=False)
     return EVERYTHING
 

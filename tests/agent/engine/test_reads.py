@@ -152,12 +152,12 @@ async def test_door_logs_reads_each_fact_once_and_groups_only_where_a_row_needs_
             # one page each in the demo
             assert cloud[endpoint] == len(projects), (endpoint, cloud)
         # groups and holidays only for a project with a failure whose row may need them: not
-        # for an ``Invalid Card`` or a license row, whose cause the row decides
+        # for an ``Invalid Card``, a license or a visitor's row, whose cause the row decides
         rows = [(i.subject["center_id"], i.evidence["row"]) for i in report.incidents]
         needing = {
             world.centers[center].cloud_project_id
             for center, row in rows
-            if row not in ("invalid_credential", "license")
+            if row not in ("invalid_credential", "license", "not_valid")
         }
         assert 0 < len(needing) < len(projects), rows
         for endpoint in ("get_access_group_list", "get_user_group_list", "get_holiday_list"):
