@@ -334,7 +334,7 @@ class Daemon:
 
     def running(self) -> list[str]:
         """The playbooks with a run going now (one may be in its verifications' tail)."""
-        return sorted({playbook for playbook, _, _ in self._current.values()})
+        return sorted({playbook for playbook, _ in self.runs_going()})
 
     def runs_going(self) -> set[tuple[str, str]]:
         """The runs going now as (playbook, shard): ``2/8``, or :data:`ALL` for every center."""

@@ -47,7 +47,7 @@ class Needs:
     """Which of a failure group's optional facts its decision reads."""
 
     #: the project's access groups, user groups and holidays, the center's inventories and the
-    #: ACA user's bookings: the permission, holiday and visitor rows
+    #: ACA user's bookings: the permission and holiday rows, and the checks of an empty Detail
     permissions: bool = True
     #: who holds the presented value (the cloud's people, ACA's users by tag) and the ACA user's
     #: cloud person: the credential row, and the checks of an empty Detail
