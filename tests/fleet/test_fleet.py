@@ -27,10 +27,12 @@ import pytest
 from support import configs
 from support.demo import REMEDIABLE
 from support.polling import wait_for, wait_for_none
-from support.processes import DaemonProcess, daemon, spawn_doorfix
+from support.processes import DaemonProcess, daemon, sandbox_env, spawn_doorfix
+from support.receivers import Webhook
 from support.renewals import hold_back_renewal, renewals
 from support.served import present, served_demo, served_world, writes
 
+from doorfix.agent.config import Settings
 from doorfix.agent.journal.lock import DbRunLock
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import SystemClock
@@ -633,3 +635,76 @@ def test_the_shards_of_a_tick_act_within_its_caps_together(tmp_path: Path, pg_ur
     assert all(shards[a.run_id] is not None for a in acted)
     # the cap held work back: more ticks acted than the fixes would need without it
     assert len({period for period, used in spent if used}) > 1
+
+
+@pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
+@pytest.mark.timeout(300)
+def test_the_fleet_tells_each_tick_in_one_message(tmp_path: Path, pg_url: str) -> None:
+    """The shards of a tick run on two replicas; a person gets one message per tick with
+    something to tell, listing every shard's run of it, as the single daemon tells a run.
+
+    Twelve centers in 4 shards, nine faults on centers of their own, all refused at once:
+    the first ticks fix and escalate them in several shards. Every run with something to
+    tell is in exactly one message, and a message holds the runs of more than one shard.
+    """
+    notify_on = Settings().report.notify_on
+    with (
+        scale_world(random.Random(5), centers=12, per_kind=3) as world,
+        Webhook() as hook,
+        ExitStack() as stack,
+    ):
+        world.more()  # every fault refused at once
+        config = fleet_config(
+            tmp_path / "doorfix.toml",
+            world.served,
+            pg_url,
+            requests_per_second=world.requests_per_second,
+            shards=4,
+        )
+        env = {**sandbox_env(), "DOORFIX_NOTIFY_URLS": hook.url()}
+        replicas = [
+            stack.enter_context(daemon(config, factory=partial(DaemonProcess, env=env)))
+            for _ in range(2)
+        ]
+        for replica in replicas:
+            assert replica.wait_started()["notify"] is True
+        wait_for(lambda: not world.remaining(), timeout=180, what="every fault fixed")
+
+        def told() -> list[str]:
+            """The runs with something to tell, as the replicas logged them."""
+            return [
+                str(line["run_id"])
+                for replica in replicas
+                for line in replica.events("run_completed")
+                if any(outcome in notify_on for outcome in line["counts"])
+            ]
+
+        def in_messages() -> list[str]:
+            return [run for m in hook.messages() for run in RUN_ID.findall(m["message"])]
+
+        # the ticks after the fixes have nothing to tell, and end the fixing ticks
+        wait_for(
+            lambda: told() and set(told()) <= set(in_messages()),
+            timeout=60,
+            what="every run with something to tell in a message",
+        )
+        for replica in replicas:
+            assert replica.stop() == 0
+    messages = hook.messages()
+    runs = in_messages()
+    print(f"{len(messages)} message(s) told {len(runs)} run(s):", [m["title"] for m in messages])
+    assert sorted(runs) == sorted(set(runs)), "a run told twice"
+    assert set(runs) == set(told()), "a message about a run with nothing to tell"
+    # one message per tick: as many as the ticks the replicas logged told
+    ticks = [line for replica in replicas for line in replica.events("tick_told")]
+    assert len(messages) == len(ticks), [m["title"] for m in messages]
+    for line in ticks:
+        (message,) = [m for m in messages if set(line["runs"]) <= set(RUN_ID.findall(m["message"]))]
+        assert line["playbook"] in message["title"]
+    together = [m for m in messages if len(RUN_ID.findall(m["message"])) > 1]
+    assert together, [m["title"] for m in messages]
+    assert "one tick over" in together[0]["message"]
+
+
+#: a run's id as a message names it
+RUN_ID = re.compile(r"`([0-9a-f]{32})`")

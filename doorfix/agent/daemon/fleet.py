@@ -23,6 +23,11 @@ dead run) and settles the dead run's in-flight actions by re-reading them.
 
 Each replica records itself in the journal's ``replicas`` table with a heartbeat and what it
 is working, which ``doorfix fleet``, ``/healthz`` and ``/metrics`` show.
+
+A tick is told in one message, as the single daemon tells a run: each shard's run leaves its
+message's parts in the journal, and the run that finds every shard of the tick done sends
+them together (:mod:`doorfix.agent.journal.ticks` says when a tick is done and why each
+message goes once).
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal import rows
 from doorfix.agent.journal.lock import DbRunLock, replica_id
 from doorfix.agent.journal.store import Journal
+from doorfix.agent.journal.ticks import TickMessage
+from doorfix.agent.reports.notify import message_parts, notify_tick, should_notify
 from doorfix.agent.sinks import Notifier
 from doorfix.errors import ConfigError, JournalError
 from doorfix.redact import SecretRedactor
@@ -145,6 +152,15 @@ def claim_digest(journal: Journal, due: datetime) -> bool:
     as the renewal budget is spent).
     """
     return journal.spend_budget(DIGEST_COUNTER, period=rows.to_text(due), cap=1)
+
+
+def tick_messages(claimed: list[TickMessage]) -> list[tuple[int, list[dict[str, Any]]]]:
+    """The claimed runs with something to tell, by tick (oldest first): one message each."""
+    ticks: dict[int, list[dict[str, Any]]] = {}
+    for row in claimed:
+        if row.message is not None:
+            ticks.setdefault(row.tick, []).append(row.message)
+    return sorted(ticks.items())
 
 
 def every_to_cron(every_seconds: int, speed: float = 1.0) -> str:
@@ -331,6 +347,48 @@ class FleetDaemon(Daemon):
                 f"every {plan.every_seconds}s" if plan.every_seconds else f"cron {plan.cron}"
             )
         return timetable
+
+    async def _notify(self, report: RunReport, tick: int | None = None) -> None:
+        """Tell the tick this run was a shard of once every shard of it is done."""
+        notifier = self.notifier
+        if tick is None or report.shard is None or report.target == "sandbox":
+            await super()._notify(report, tick)  # a run over every center: its own message
+            return
+        if notifier is None or not notifier.enabled:
+            return
+        try:
+            told = await asyncio.to_thread(self._tell_tick, report, tick)
+            for at, parts in told:
+                runs = [str(p["run_id"]) for p in parts]
+                log.info("tick_told", playbook=report.playbook, tick=at, runs=runs)
+                await notify_tick(parts, self.agent.settings, notifier=notifier)
+        except JournalError as exc:  # the rows stay: the next run of the playbook tells them
+            log.warning("tick_message_failed", run_id=report.run_id, error=str(exc))
+        except Exception:  # a sink never fails a run (the notifier logs its own failures)
+            log.exception("notify_crashed", run_id=report.run_id)
+
+    def _tell_tick(self, report: RunReport, tick: int) -> list[tuple[int, list[dict[str, Any]]]]:
+        """Leave this run's parts; claim the done ticks; each tick's parts to tell."""
+        settings = self.agent.settings
+        notify_on = settings.report.notify_on
+        parts = (
+            message_parts(
+                report, notify_on=notify_on, console_url=settings.report.console_url or None
+            )
+            if should_notify(report, notify_on)
+            else None
+        )
+        journal = self.agent.journal
+        journal.tell_tick(
+            report.run_id,
+            playbook=report.playbook,
+            shard=str(report.shard),
+            tick=tick,
+            message=parts,
+        )
+        shards = [str(s) for s in all_shards(settings.shards)]
+        claimed = journal.claim_ticks(report.playbook, shards=shards)
+        return tick_messages(claimed)
 
     async def _claim_digest(self, due: datetime) -> bool:
         """One replica of the fleet sends each digest (see :func:`claim_digest`)."""

@@ -419,7 +419,7 @@ class Daemon:
             self.summary.incidents.update(i.outcome for i in exc.report.incidents)
             self.metrics.observe(exc.report, status="failed", seconds=time.monotonic() - started)
             self._upstream_failed(playbook, exc)
-            await self._notify(exc.report)
+            await self._notify(exc.report, tick)
             return
         except RunInterrupted as exc:  # a stop: the next run (after a restart) goes on
             self.summary.runs += 1
@@ -439,15 +439,19 @@ class Daemon:
         self.summary.incidents.update(i.outcome for i in report.incidents)
         self.metrics.observe(report, status="completed", seconds=time.monotonic() - started)
         self._upstream_ok(playbook)
-        await self._notify(report)
+        await self._notify(report, tick)
         if self._on_report is not None:
             try:
                 self._on_report(report)
             except Exception:  # a listener's bug must not stop the daemon either
                 log.exception("report_listener_failed", playbook=playbook)
 
-    async def _notify(self, report: RunReport) -> None:
-        """The run's message, when it has an outcome of ``[report] notify_on``."""
+    async def _notify(self, report: RunReport, tick: int | None = None) -> None:
+        """The run's message, when it has an outcome of ``[report] notify_on``.
+
+        ``tick``: the fleet tick the run was one shard of (a fleet tells the tick at once).
+        """
+        del tick
         if self.notifier is None:
             return
         try:

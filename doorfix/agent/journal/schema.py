@@ -335,6 +335,24 @@ _V10 = (
     "ALTER TABLE replicas ADD COLUMN shards INTEGER NOT NULL DEFAULT 1",
 )
 
+# a fleet's one message per tick (daemon/fleet.py): each shard's run of a tick leaves the
+# parts of its message here when it ends (``message`` NULL: nothing to tell, the row still
+# says the shard is done); the run that finds every shard done sends the tick's parts as one
+# message, claiming the rows (``sent_at``), and forgets the sent rows behind them
+_V11 = (
+    """
+    CREATE TABLE tick_messages (
+        run_id TEXT PRIMARY KEY,
+        playbook TEXT NOT NULL,
+        shard TEXT NOT NULL,
+        tick BIGINT NOT NULL,
+        message TEXT,
+        ended_at TEXT NOT NULL,
+        sent_at TEXT
+    )""",
+    "CREATE INDEX tick_messages_shard ON tick_messages (playbook, shard, tick)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, feeds, seen events, incidents, history, actions", _V1),
     Migration(2, "find the latest incident of a key without a scan", _V2),
@@ -345,6 +363,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "why a no_fault incident needs nothing: incidents.reason_code", _V8),
     Migration(9, "the fleet's pace: each vendor system's next request slot", _V9),
     Migration(10, "shards of centers: runs.shard, replicas.shards", _V10),
+    Migration(11, "a fleet's tick told in one message: tick_messages", _V11),
 )
 
 

@@ -15,8 +15,9 @@ each call is short enough to make from the event loop.
 
 :class:`Journal` holds runs and feeds itself and combines the connection
 (:mod:`~doorfix.agent.journal.base`), incidents and their history
-(:mod:`~doorfix.agent.journal.incidents`), and actions and retention
-(:mod:`~doorfix.agent.journal.actions`).
+(:mod:`~doorfix.agent.journal.incidents`), actions and retention
+(:mod:`~doorfix.agent.journal.actions`), and a fleet's one message per tick
+(:mod:`~doorfix.agent.journal.ticks`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from doorfix.agent.journal.incidents import (
 from doorfix.agent.journal.live import current_run
 from doorfix.agent.journal.marks import ApprovalRow, JournalApprovals, JournalMarks, MarkRow
 from doorfix.agent.journal.rows import ActionRow, HistoryRow, IncidentRow, RunRow
+from doorfix.agent.journal.ticks import JournalTicks
 from doorfix.errors import JournalError
 
 __all__ = [
@@ -63,7 +65,7 @@ class _Any:
 ANY_CURSOR = _Any()
 
 
-class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals):
+class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals, JournalTicks):
     """The journal, on SQLite or PostgreSQL; safe to share between threads."""
 
     # runs --------------------------------------------------------------------------------

@@ -8,9 +8,11 @@ the embedded sandbox sends nothing.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -58,32 +60,98 @@ def run_message(
 
     ``console_url``: the supervisors' console; the message links to it and to each incident.
     """
+    parts = message_parts(report, notify_on=notify_on, console_url=console_url)
+    return render_message([parts], title=title, console_url=console_url)
+
+
+def message_parts(
+    report: RunReport, *, notify_on: Iterable[str], console_url: str | None = None
+) -> dict[str, Any]:
+    """What the message about one run says, as JSON-able parts, its vendor text escaped.
+
+    A fleet keeps each shard's parts in the journal until its tick is told in one message
+    (:func:`render_message` over the tick's parts; :mod:`doorfix.agent.journal.ticks`).
+    """
     wanted = set(notify_on)
     shown = [i for i in report.incidents if i.outcome in wanted]
-    counts = {o: n for o, n in report.counts.items() if o in wanted}
-    summary = ", ".join(f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in counts.items())
-    mode = run_mode(report)
-    heading = f"{title}: {report.playbook}{mode}: {summary or 'run did not complete'}"
-    when = report.started_at.strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"**{report.playbook}**{mode} run `{report.run_id}` at {when}: {summary or '-'}."]
-    if report.error:
-        lines += ["", f"**The run did not complete:** {markdown_text(report.error)}"]
-    waiting = waiting_for_approval(report)
+    sections: dict[str, list[str]] = {}
+    for outcome in SECTIONS:
+        group = [i for i in shown if i.outcome == outcome]
+        if group:
+            sections[outcome] = [_incident_lines(i, console_url) for i in group]
+    return {
+        "playbook": report.playbook,
+        "run_id": report.run_id,
+        "dry_run": report.dry_run,
+        "mode": run_mode(report),
+        "shard": report.shard,
+        "started_at": report.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "counts": {o: n for o, n in report.counts.items() if o in wanted},
+        "error": markdown_text(report.error) if report.error else None,
+        "waiting": waiting_for_approval(report),
+        "sections": sections,
+        "repeats": [markdown_text(r.line()) for r in report.repeats],
+        "kind": _kind(report, wanted),
+    }
+
+
+#: the kinds of message, the most urgent first: a message of several runs takes the first
+_KINDS: tuple[Kind, ...] = ("failure", "warning", "success", "info")
+
+
+def render_message(
+    parts: Sequence[Mapping[str, Any]], *, title: str, console_url: str | None = None
+) -> tuple[str, str, Kind]:
+    """The title, Markdown body and kind of the message about one run, or about the runs
+    of one fleet tick's shards (their incidents together, as one run over every center)."""
+    if not parts:
+        raise ValueError("render_message: no run to tell about")
+    first, one = parts[0], len(parts) == 1
+    counted: Counter[str] = Counter()
+    for part in parts:
+        counted.update(part["counts"])
+    summary = ", ".join(
+        f"{SECTION_TITLES.get(o, o).lower()} {n}" for o, n in sorted(counted.items())
+    )
+    playbook = first["playbook"]
+    if one:
+        mode = str(first["mode"])
+        lines = [
+            f"**{playbook}**{mode} run `{first['run_id']}` at {first['started_at']}: "
+            f"{summary or '-'}."
+        ]
+    else:
+        mode = " (dry-run)" if first["dry_run"] else ""
+        runs = ", ".join(f"`{p['run_id']}` (shard {p['shard']})" for p in parts)
+        lines = [
+            f"**{playbook}**{mode}, one tick over {len(parts)} shards of centers, from "
+            f"{min(str(p['started_at']) for p in parts)}: {summary or '-'}.",
+            "",
+            f"Runs: {runs}.",
+        ]
+    heading = f"{title}: {playbook}{mode}: {summary or 'run did not complete'}"
+    for part in parts:
+        if part["error"]:
+            which = "run" if one else f"run of shard {part['shard']}"
+            lines += ["", f"**The {which} did not complete:** {part['error']}"]
+    waiting = sum(int(p["waiting"]) for p in parts)
     if waiting:
         where = f": {console_url}/approvals" if console_url else ""
         lines += ["", f"**{waiting} action(s) wait for approval**{where}"]
     elif console_url:
         lines += ["", f"Console: {console_url}/"]
     for outcome in SECTIONS:
-        group = [i for i in shown if i.outcome == outcome]
+        group = [line for p in parts for line in p["sections"].get(outcome, [])]
         if group:
             lines += ["", f"### {SECTION_TITLES[outcome]} ({len(group)})", ""]
-            lines += [_incident_lines(i, console_url) for i in group]
-    if report.repeats:
+            lines += group
+    repeats = [line for p in parts for line in p["repeats"]]
+    if repeats:
         # already reported moments ago: a reference to the incident each one joined
-        lines += ["", f"### Repeats, already reported ({len(report.repeats)})", ""]
-        lines += [f"- {markdown_text(r.line())}" for r in report.repeats]
-    return heading, "\n".join(lines) + "\n", _kind(report, wanted)
+        lines += ["", f"### Repeats, already reported ({len(repeats)})", ""]
+        lines += [f"- {line}" for line in repeats]
+    kind = min((p["kind"] for p in parts), key=_KINDS.index)
+    return heading, "\n".join(lines) + "\n", kind
 
 
 def _incident_lines(incident: IncidentReport, console_url: str | None = None) -> str:
@@ -144,6 +212,19 @@ async def notify_run(
     return await sender.send(title, body, kind=kind)
 
 
+async def notify_tick(
+    parts: Sequence[Mapping[str, Any]], settings: Settings, *, notifier: Notifier
+) -> Delivery | None:
+    """Send one message about the runs of one fleet tick (each its shard's
+    :func:`message_parts`); None when there is nothing to tell or no sink."""
+    if not parts or not notifier.enabled:
+        return None
+    title, body, kind = render_message(
+        parts, title=notifier.title, console_url=settings.report.console_url or None
+    )
+    return await notifier.send(title, body, kind=kind)
+
+
 # the daily digest -----------------------------------------------------------------------------
 
 
@@ -191,8 +272,11 @@ __all__ = [
     "Notifier",
     "Sink",
     "digest_message",
+    "message_parts",
     "notify_run",
+    "notify_tick",
     "parse_sinks",
+    "render_message",
     "run_message",
     "send_digest",
     "should_notify",

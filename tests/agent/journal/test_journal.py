@@ -1027,6 +1027,102 @@ def test_two_replicas_never_both_start_one_action_key(target: str, clock: Manual
         assert len(one.in_flight()) == 1
 
 
+#: a fleet dividing its centers in three shards
+THREE = ["0/3", "1/3", "2/3"]
+
+
+def tell(journal: Journal, shard: str, tick: int, message: str | None = "fixed") -> str:
+    """A shard's run of ``tick`` ended, with something to tell (``message``) or nothing."""
+    run_id = f"run-{shard}-{tick}"
+    parts = None if message is None else {"said": message, "shard": shard}
+    journal.tell_tick(run_id, playbook="door-logs", shard=shard, tick=tick, message=parts)
+    return run_id
+
+
+def claimed(journal: Journal, shards: list[str] = THREE) -> list[tuple[int, str, bool]]:
+    return [
+        (m.tick, m.shard, m.message is not None)
+        for m in journal.claim_ticks("door-logs", shards=shards)
+    ]
+
+
+def test_a_tick_is_told_once_when_every_shard_has_ended_it(journal: Journal) -> None:
+    tell(journal, "2/3", 600)
+    assert claimed(journal) == []  # two shards of the tick are still going
+    tell(journal, "0/3", 600, message=None)
+    assert claimed(journal) == []
+    tell(journal, "1/3", 600)
+    # the last shard's run claims the whole tick, in shard order, those with nothing too
+    assert claimed(journal) == [(600, "0/3", False), (600, "1/3", True), (600, "2/3", True)]
+    assert claimed(journal) == []  # told once
+    (one,) = [m for m in _tick_rows(journal) if m[0] == "run-1/3-600"]
+    assert one[1] is not None  # the newest done tick's rows stay, to say each shard is done
+
+
+def test_a_shard_that_skipped_a_tick_settles_it_with_a_later_one(journal: Journal) -> None:
+    """A shard's job of a tick coalesced into its earlier one (still queued then) never
+    runs that tick: its next tick's end says it is done with the tick too."""
+    tell(journal, "0/3", 600)
+    tell(journal, "1/3", 600)
+    assert claimed(journal) == []
+    tell(journal, "2/3", 660)  # shard 2 skipped 600
+    assert claimed(journal) == [(600, "0/3", True), (600, "1/3", True)]
+    tell(journal, "0/3", 660)
+    tell(journal, "1/3", 660)
+    assert claimed(journal) == [(660, "0/3", True), (660, "1/3", True), (660, "2/3", True)]
+
+
+def test_a_stopped_shard_holds_the_others_two_ticks_at_most(journal: Journal) -> None:
+    for tick in (600, 660):
+        tell(journal, "0/3", tick)
+        tell(journal, "1/3", tick)
+        assert claimed(journal) == []  # shard 2's run of 600 has not ended
+    tell(journal, "0/3", 720)
+    # a third tick begun: 600 is told without shard 2
+    assert claimed(journal) == [(600, "0/3", True), (600, "1/3", True)]
+    # shard 2's run of 600 ends at last: told with the next claim, never lost
+    tell(journal, "2/3", 600)
+    assert claimed(journal) == [(600, "2/3", True)]
+    # and the sent rows behind the told tick are forgotten
+    assert {r[2] for r in _tick_rows(journal)} == {600, 660, 720}
+    tell(journal, "1/3", 720)
+    tell(journal, "2/3", 720)
+    told = claimed(journal)
+    assert told == [(660, "0/3", True), (660, "1/3", True)] + [(720, s, True) for s in THREE]
+    assert {r[2] for r in _tick_rows(journal)} == {720}
+
+
+def test_two_replicas_claiming_at_once_tell_each_run_once(target: str, clock: ManualClock) -> None:
+    with Journal(target, clock=clock) as one, Journal(target, clock=clock) as two:
+        for tick in range(600, 600 + 60 * 20, 60):
+            for shard in THREE:
+                tell(one, shard, tick)
+        told: list[list[tuple[int, str, bool]]] = []
+        barrier = threading.Barrier(6)
+
+        def claim(journal: Journal) -> None:
+            barrier.wait()
+            told.append(claimed(journal))
+
+        threads = [threading.Thread(target=claim, args=(j,)) for j in (one, two) * 3]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    rows = [row for claim in told for row in claim]
+    assert len(rows) == 20 * 3
+    assert len(set(rows)) == len(rows)  # no run told twice
+
+
+def _tick_rows(journal: Journal) -> list[tuple[str, str | None, int]]:
+    """``tick_messages`` as (run, sent_at, tick): what the table holds."""
+    with journal._read("test") as conn:
+        return [
+            (str(r[0]), None if r[1] is None else str(r[1]), int(r[2]))
+            for r in conn.execute("SELECT run_id, sent_at, tick FROM tick_messages")
+        ]
+
+
 # integ2's journal features on both backends ------------------------------------------------
 
 
