@@ -6,11 +6,14 @@ import contextlib
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from doorfix.agent.journal import sql as journal_sql
 from doorfix.agent.journal.schema import MIGRATIONS, Migration, migrate
@@ -1112,6 +1115,60 @@ def test_two_replicas_claiming_at_once_tell_each_run_once(target: str, clock: Ma
     rows = [row for claim in told for row in claim]
     assert len(rows) == 20 * 3
     assert len(set(rows)) == len(rows)  # no run told twice
+
+
+#: a shard's run of a tick: (shard, tick) in the order the runs end, each shard's in tick order
+_RUNS = st.lists(
+    st.tuples(st.integers(0, 2), st.integers(0, 7), st.booleans()), min_size=1, max_size=30
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(runs=_RUNS)
+def test_ticks_are_told_as_the_rule_says_on_generated_timetables(
+    journal: Journal, runs: list[tuple[int, int, bool]]
+) -> None:
+    """Runs of three shards end in any order, shards skip ticks (coalesced, or their
+    replica died), some runs have nothing to tell; after each, a claim. Each claim takes
+    exactly the untold rows of the ticks done by the rule (every shard ended that tick or a
+    later one, or the tick is two behind the newest), and once every shard ends a last tick
+    every run was told exactly once."""
+    playbook = f"p-{uuid.uuid4().hex}"  # a table of its own, on a journal shared by examples
+    ended: dict[int, int] = {}
+    rows: dict[str, tuple[int, bool]] = {}  # run -> (tick, sent), as the journal holds them
+    told: list[str] = []
+    made: list[str] = []
+    for shard, step, says in [*runs, *((s, 100, False) for s in range(3))]:
+        tick = max(step, ended.get(shard, -1) + 1)  # a shard's runs go in tick order
+        ended[shard] = tick
+        run_id = f"{playbook}:{shard}@{tick}"
+        made.append(run_id)
+        parts = {"n": run_id} if says else None
+        journal.tell_tick(run_id, playbook=playbook, shard=THREE[shard], tick=tick, message=parts)
+        rows[run_id] = (tick, False)
+        # the rule, on the model
+        latest = {
+            int(r.split(":")[1].split("@")[0]): t
+            for r, (t, _) in sorted(rows.items(), key=lambda x: x[1][0])
+        }
+        newest = sorted({t for t, _ in rows.values()}, reverse=True)
+        done = [min(latest.values())] if len(latest) == 3 else []
+        done += newest[2:3]
+        expected = sorted(
+            r for r, (t, sent) in rows.items() if done and not sent and t <= max(done)
+        )
+        got = journal.claim_ticks(playbook, shards=THREE)
+        assert sorted(m.run_id for m in got) == expected
+        told += [m.run_id for m in got]
+        for r in expected:
+            rows[r] = (rows[r][0], True)
+        if done:
+            rows = {r: v for r, v in rows.items() if not (v[1] and v[0] < max(done))}
+    assert sorted(told) == sorted(set(told))  # none twice
+    # the last tick, done by every shard, told every run before it
+    assert sorted(told) == sorted(made)
 
 
 def _tick_rows(journal: Journal) -> list[tuple[str, str | None, int]]:
