@@ -342,8 +342,11 @@ def kill_loop(
     a random point, each replaced; the fleet must end with the world fixed and nothing
     repeated, lost or doubled. A kill costs about 2 s on two cores (README, "Tests")."""
     rng = random.Random(seed)
-    with world(rng) as fleet_world, ExitStack() as stack:
+    with world(rng) as fleet_world, Webhook() as hook, ExitStack() as stack:
         served = fleet_world.served
+        # the replicas tell what they do: a kill never makes them tell a run twice
+        env = {**sandbox_env(), "DOORFIX_NOTIFY_URLS": hook.url()}
+        telling = partial(DaemonProcess, env=env)
         config = fleet_config(
             tmp_path / "doorfix.toml",
             served,
@@ -351,7 +354,9 @@ def kill_loop(
             requests_per_second=fleet_world.requests_per_second,
             shards=fleet_world.shards,
         )
-        replicas: list[DaemonProcess] = [stack.enter_context(daemon(config)) for _ in range(2)]
+        replicas: list[DaemonProcess] = [
+            stack.enter_context(daemon(config, factory=telling)) for _ in range(2)
+        ]
         for replica in replicas:
             replica.wait_started()
         wait_for(
@@ -360,7 +365,7 @@ def kill_loop(
             what="a first run",
         )
         # a replica added mid-run takes a share of the work
-        added = stack.enter_context(daemon(config))
+        added = stack.enter_context(daemon(config, factory=telling))
         replicas.append(added)
         if fleet_world.added_runs:
             wait_for(
@@ -384,7 +389,7 @@ def kill_loop(
             deadline = time.monotonic() + rng.uniform(0.2, 3.0)
             wait_for(lambda d=deadline: time.monotonic() >= d, timeout=5, what="the kill point")
             victim.sigkill()
-            replicas.append(stack.enter_context(daemon(config)))
+            replicas.append(stack.enter_context(daemon(config, factory=telling)))
         wait_for_none(
             fleet_world.remaining, timeout=120, what="every remediable fault to be cleared"
         )
@@ -399,6 +404,12 @@ def kill_loop(
                 assert replica.stop() == 0
     done = writes(served)
     assert max(done.values()) == 1, done  # 0 duplicate mutations
+    told = [RUN_ID.findall(m["message"]) for m in hook.messages()]
+    assert told, "the replicas told nothing"
+    runs = [run for message in told for run in message]
+    assert len(runs) == len(set(runs)), "a run told twice"
+    # a message tells one run over every center, or one tick's runs, one per shard
+    assert max(len(message) for message in told) <= fleet_world.shards
     # one per door: never over budget or repeated
     assert len(renewals(served.state)) == fleet_world.renewals
     assert sorted(renewals(served.state)) == sorted(set(renewals(served.state)))
@@ -637,7 +648,6 @@ def test_the_shards_of_a_tick_act_within_its_caps_together(tmp_path: Path, pg_ur
     assert len({period for period, used in spent if used}) > 1
 
 
-@pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
 @pytest.mark.timeout(300)
 def test_the_fleet_tells_each_tick_in_one_message(tmp_path: Path, pg_url: str) -> None:
     """The shards of a tick run on two replicas; a person gets one message per tick with
