@@ -586,6 +586,24 @@ def test_a_replica_added_while_another_works_takes_a_share_of_the_runs(
 
 #: the tick's cap in the caps test: below the fixes a tick finds, so it must hold them back
 TICK_CAP = 2
+
+
+@contextmanager
+def twelve_centers(tmp_path: Path, url: str) -> Iterator[tuple[FleetWorld, Path]]:
+    """The scale world cut to twelve centers, nine faults on centers of their own all
+    refused at once, and a fleet's config dividing the centers in 4 shards."""
+    with scale_world(random.Random(5), centers=12, per_kind=3) as world:
+        world.more()
+        config = fleet_config(
+            tmp_path / "doorfix.toml",
+            world.served,
+            url,
+            requests_per_second=world.requests_per_second,
+            shards=4,
+        )
+        yield world, config
+
+
 #: a replica working a playbook's run on one of 4 shards, as /metrics shows it
 WORKING_A_SHARD = re.compile(r'^doorfix_fleet_working\{[^}]*shard="[0-3]/4"[^}]*\} 1\.0$', re.M)
 
@@ -598,15 +616,7 @@ def test_the_shards_of_a_tick_act_within_its_caps_together(tmp_path: Path, pg_ur
     two replicas fix them a few per tick, and every action the fleet made was counted in its
     tick's counter (the tick procrastinate deferred the shards' jobs for), none over the cap.
     """
-    with scale_world(random.Random(5), centers=12, per_kind=3) as world, ExitStack() as stack:
-        world.more()  # every fault refused at once
-        config = fleet_config(
-            tmp_path / "doorfix.toml",
-            world.served,
-            pg_url,
-            requests_per_second=world.requests_per_second,
-            shards=4,
-        )
+    with twelve_centers(tmp_path, pg_url) as (world, config), ExitStack() as stack:
         text = config.read_text(encoding="utf-8")
         config.write_text(
             text.replace("[guards]\n", f"[guards]\nmax_actions_per_run = {TICK_CAP}\n", 1),
@@ -659,18 +669,10 @@ def test_the_fleet_tells_each_tick_in_one_message(tmp_path: Path, pg_url: str) -
     """
     notify_on = Settings().report.notify_on
     with (
-        scale_world(random.Random(5), centers=12, per_kind=3) as world,
+        twelve_centers(tmp_path, pg_url) as (world, config),
         Webhook() as hook,
         ExitStack() as stack,
     ):
-        world.more()  # every fault refused at once
-        config = fleet_config(
-            tmp_path / "doorfix.toml",
-            world.served,
-            pg_url,
-            requests_per_second=world.requests_per_second,
-            shards=4,
-        )
         env = {**sandbox_env(), "DOORFIX_NOTIFY_URLS": hook.url()}
         replicas = [
             stack.enter_context(daemon(config, factory=partial(DaemonProcess, env=env)))
@@ -694,7 +696,7 @@ def test_the_fleet_tells_each_tick_in_one_message(tmp_path: Path, pg_url: str) -
 
         # the ticks after the fixes have nothing to tell, and end the fixing ticks
         wait_for(
-            lambda: told() and set(told()) <= set(in_messages()),
+            lambda: bool(told()) and set(told()) <= set(in_messages()),
             timeout=60,
             what="every run with something to tell in a message",
         )
