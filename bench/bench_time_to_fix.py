@@ -62,7 +62,7 @@ from doorfix.agent.engine.execute import poll_waits
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import run_once
 from doorfix.agent.engine.state import Agent
-from doorfix.agent.journal.store import Journal
+from doorfix.agent.journal.store import IncidentRow, Journal
 from doorfix.agent.runtime import Urls, build_agent, sandbox_secrets
 from doorfix.clock import SkipClock, SystemClock
 from doorfix.log import configure_logging
@@ -227,6 +227,38 @@ def times_to_fix(journal: Journal, refusals: list[Refusal]) -> dict[str, float |
     return out
 
 
+def phases(journal: Journal, refusals: list[Refusal]) -> dict[str, tuple[float, float, float]]:
+    """Event id -> where its time to fix went, in seconds (whole, as the journal keeps them).
+
+    * **wait**: from the presentation to the start of the run that decided it (the poll);
+    * **read**: from that start to its first action's intent (the run reading the systems,
+      its requests queued behind every other request of the tick at the rate limit);
+    * **fix**: from that intent to the ``fixed`` row (the writes, ACA's push to CLP for a
+      toggle, the verification's re-reads).
+    """
+    holder: dict[str, IncidentRow] = {}
+    for incident in journal.incidents(limit=100_000):
+        for eid in incident.event_ids:
+            holder.setdefault(eid, incident)
+    starts = {run.run_id: run.started_at for run in journal.runs(limit=100_000)}
+    out: dict[str, tuple[float, float, float]] = {}
+    for r in refusals:
+        found = holder.get(r.event_id)
+        if found is None or found.run_id not in starts:
+            continue
+        acted = [a.started_at for a in journal.actions(incident_id=found.incident_id)]
+        fixed = [h.at for h in journal.history(found.incident_id) if h.outcome == "fixed"]
+        if not acted or not fixed:
+            continue
+        start, run, first = r.at.replace(microsecond=0), starts[found.run_id], min(acted)
+        out[r.event_id] = (
+            (run - start).total_seconds(),
+            (first - run).total_seconds(),
+            (fixed[0] - first).total_seconds(),
+        )
+    return out
+
+
 async def wait_fixed(
     journal: Journal, refusals: list[Refusal], *, within: float, pause: float
 ) -> None:
@@ -288,7 +320,13 @@ async def real_time(every: int, n: int, window: float, rng: random.Random, tmp: 
         stop.set()
         await asyncio.wait_for(daemon, 120)
         return Result(
-            every, "real time", times_to_fix(journal, refusals), refusals, runs, calls(agent)
+            every,
+            "real time",
+            times_to_fix(journal, refusals),
+            refusals,
+            runs,
+            calls(agent),
+            phases(journal, refusals),
         )
     finally:
         stop.set()
@@ -394,7 +432,13 @@ async def skipped_idle(every: int, n: int, window: float, rng: random.Random, tm
             for playbook in ("door-logs", "aca-rejections"):
                 group.create_task(timetable(playbook))
         return Result(
-            every, "simulated idle", times_to_fix(journal, refusals), refusals, runs, calls(agent)
+            every,
+            "simulated idle",
+            times_to_fix(journal, refusals),
+            refusals,
+            runs,
+            calls(agent),
+            phases(journal, refusals),
         )
     finally:
         await agent.clients.aclose()
@@ -420,12 +464,27 @@ class Result:
     runs: list[RunReport]
     #: requests per system over the whole interval
     requests: dict[str, int]
+    #: where each fixed refusal's time went (:func:`phases`)
+    spent: dict[str, tuple[float, float, float]]
 
     def figures(self, kind: str | None = None) -> tuple[int, int, list[float]]:
         """(refusals, fixed, sorted seconds) of one kind or all."""
         chosen = [r for r in self.refusals if kind is None or r.kind == kind]
         values = sorted(v for r in chosen if (v := self.seconds.get(r.event_id)) is not None)
         return len(chosen), len(values), values
+
+    def slowest(self, kind: str | None = None) -> list[tuple[float, float, float]]:
+        """Where the time went (:func:`phases`) for the refusals at or over the p95."""
+        _, _, values = self.figures(kind)
+        if not values:
+            return []
+        p95 = pct(values, 0.95)
+        chosen = [r for r in self.refusals if kind is None or r.kind == kind]
+        return [
+            self.spent[r.event_id]
+            for r in chosen
+            if (self.seconds.get(r.event_id) or 0) >= p95 and r.event_id in self.spent
+        ]
 
     def floors(self, kind: str | None = None) -> list[float]:
         """Sorted floors (see the module's doc) of the refusals of one kind or all."""
@@ -474,6 +533,14 @@ def show(result: Result) -> None:
             f"mean {statistics.fmean(values):5.1f} s  max {values[-1]:5.0f} s  "
             f"floor p50 {pct(floors, 0.5):.0f} s p95 {pct(floors, 0.95):.0f} s"
         )
+        tail = result.slowest(kind)
+        if tail:
+            wait, read, fix = (statistics.fmean(p[i] for p in tail) for i in range(3))
+            print(
+                f"  poll {result.every:>2} s  {label:<28} slowest {len(tail)} (at or over p95), "
+                f"mean: poll wait {wait:.1f} s, reading {read:.1f} s, "
+                f"first write to verified {fix:.1f} s"
+            )
 
 
 async def main_async(refusals: int, windows: dict[int, float], seed: int) -> None:

@@ -412,7 +412,25 @@ def parse_time_to_fix(out: str) -> list[Row]:
     for m in _REQUESTS_LINE.finditer(out):
         every, rate, spent = m.groups()
         rows.append((f"  poll {every} s, requests (their time at {rate}/s)", spent, ""))
+    for m in _SLOWEST_LINE.finditer(out):
+        every, label, n, wait, read, fix = m.groups()
+        which = "all" if label == "all" else f"`{label}`"
+        rows.append(
+            (
+                f"  poll {every} s, where the slowest went ({which})",
+                f"poll wait {wait} s, reading {read} s, first write to verified {fix} s",
+                f"mean of the {n} at or over p95",
+            )
+        )
     return rows
+
+
+#: bench_time_to_fix's line of where the slowest refusals' time went
+_SLOWEST_LINE = re.compile(
+    r"^\s+poll\s+(\d+) s\s+(all|aca\.\S+|cloud\.\S+)\s+slowest (\d+) \(at or over p95\), "
+    r"mean: poll wait ([\d.]+) s, reading ([\d.]+) s, first write to verified ([\d.]+) s$",
+    re.MULTILINE,
+)
 
 
 def parse_stuck_toggle(out: str) -> list[Row]:
@@ -677,7 +695,10 @@ def burst_notes(out: str) -> str:
         "take about as long as the window the refusals arrive in, so the runs overrun their "
         "ticks and the last refusals wait for the facts of the first. An action's writes go "
         "ahead of the reads queued in their system, so a toggle's disable and enable are not "
-        "held behind the next refusals' reads."
+        "held behind the next refusals' reads. The rows *where the slowest went* split the "
+        "time of the refusals at or over the p95: the poll wait is the floor's own; *reading* "
+        "(the run's start to its first action) and what *first write to verified* adds over "
+        "ACA's 5 s push (a toggle) are the requests queued at the rate limit."
     )
 
 
@@ -734,6 +755,7 @@ _TIME_TO_FIX_KINDS = (
     "door-logs run time",
     "aca-rejections run time",
     "requests (their time at 20/s)",
+    "where the slowest went (all)",
 )
 
 BENCHMARKS: tuple[Bench, ...] = (
