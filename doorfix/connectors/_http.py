@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import heapq
+import math
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -123,16 +124,41 @@ def acting(ahead: bool = True) -> Iterator[None]:
         _ACTING.reset(token)
 
 
+#: When the person the requests of this context act for was first refused (seconds since
+#: the epoch; infinity: nobody waits): see :func:`waiting_since`
+_WAITING: ContextVar[float] = ContextVar("doorfix_waiting_since", default=math.inf)
+
+
+@contextmanager
+def waiting_since(at: datetime | None) -> Iterator[None]:
+    """The writes made inside act for a person refused at ``at`` (None: nobody waits).
+
+    Among the actions' writes waiting in a system's queue, the longest-waiting person's go
+    first (then first come): a toggle's disable and enable are served back to back for the
+    person who waited longest, not interleaved with every other toggle's. Reads keep their
+    order (first come), so a burst of fixes never starves the reads of a run's feeds.
+    """
+    token = _WAITING.set(math.inf if at is None else at.timestamp())
+    try:
+        yield
+    finally:
+        _WAITING.reset(token)
+
+
+#: a place in a system's queue: writes (by the person's wait) before reads, then first come
+Priority = tuple[int, float]
+
+
 class _Queue:
     """A lock whose waiters are served by priority (acting first), then first come."""
 
     def __init__(self) -> None:
         self._held = False
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[Priority, int, asyncio.Future[None]]] = []
         self._arrivals = count()
 
     @asynccontextmanager
-    async def turn(self, priority: int) -> AsyncIterator[None]:
+    async def turn(self, priority: Priority) -> AsyncIterator[None]:
         """Hold the queue's head; lower ``priority`` goes first."""
         await self._acquire(priority)
         try:
@@ -140,7 +166,7 @@ class _Queue:
         finally:
             self._release()
 
-    async def _acquire(self, priority: int) -> None:
+    async def _acquire(self, priority: Priority) -> None:
         if not self._held and not self._waiters:
             self._held = True
             return
@@ -166,7 +192,8 @@ class RateLimiter:
     """Spaces requests ``1/per_second`` apart (in clock time) and caps those in flight.
 
     Requests wait in one queue, the head waiting for a free slot and then its turn; inside
-    :func:`acting` a request goes ahead of those not acting (first come within each).
+    :func:`acting` a request goes ahead of those not acting, the longest-waiting person's
+    first (:func:`waiting_since`); first come within each.
     """
 
     def __init__(self, limit: RateLimit, clock: Clock) -> None:
@@ -185,7 +212,8 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait for this request's place in the queue, a free slot and its turn."""
-        async with self._queue.turn(0 if _ACTING.get() else 1):
+        priority = (0, _WAITING.get()) if _ACTING.get() else (1, 0.0)
+        async with self._queue.turn(priority):
             await self._slots.acquire()
             if self._interval <= 0:
                 return

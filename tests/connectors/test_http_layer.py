@@ -23,6 +23,7 @@ from doorfix.connectors._http import (
     StaticKeyAuth,
     acting,
     parse_retry_after,
+    waiting_since,
 )
 from doorfix.errors import (
     AuthError,
@@ -621,6 +622,51 @@ async def test_an_action_s_request_goes_ahead_of_the_reads_queued_before_it(
     # the write queued after two reads takes the first turn after the head; reads keep
     # their order among themselves
     assert order == ["head", "write", "read-1", "read-2", "read-3"]
+
+
+async def test_writes_queue_by_the_wait_of_the_person_they_act_for(clock: ManualClock) -> None:
+    """Among queued writes the longest-waiting person's go first; a write for nobody waiting
+    (a scan's finding) after them; first come among equals, and every read after them."""
+    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
+    gate, order = asyncio.Event(), []
+
+    async def slot(now: datetime, gap: float) -> datetime:
+        await gate.wait()
+        return now
+
+    limiter.share(slot)
+
+    async def request(name: str, minutes: int | None, *, ahead: bool = True) -> None:
+        since = None if minutes is None else START - timedelta(minutes=minutes)
+        with acting(ahead), waiting_since(since):
+            await limiter.acquire()
+        order.append(name)
+        limiter.release()
+
+    queued = (
+        ("head", 0),
+        ("read-old", 9, False),
+        ("scan", None),
+        ("waited-1", 1),
+        ("waited-5", 5),
+        ("waited-5-again", 5),
+        ("waited-3", 3),
+    )
+    tasks = []
+    for name, minutes, *read in queued:
+        tasks.append(asyncio.create_task(request(name, minutes, ahead=not read)))
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert order == [
+        "head",
+        "waited-5",
+        "waited-5-again",
+        "waited-3",
+        "waited-1",
+        "scan",
+        "read-old",
+    ]
 
 
 async def test_a_request_cancelled_in_the_queue_hands_its_place_on(clock: ManualClock) -> None:

@@ -8,7 +8,8 @@ lane starts once the previous one has sent its writes; its verification goes on 
 (see ``run._work_incidents``). Lanes run concurrently, and take their turns (a slot, the
 caps, their place among the writes queued for a system) longest-waiting first: by the
 earliest refusal among their incidents (a deferred incident's first sighting), lanes
-nobody waits for (a scan's, a renewal's) last, ties in the order found.
+nobody waits for (a scan's, a renewal's) last, ties in the order found. Each incident's
+writes carry its time into the systems' queues (``connectors._http.waiting_since``).
 
 Sync Access comes first, in a phase of its own, read back before the next phase starts: a
 toggle changes CLP access, CLP then refuses a Sync Access on that collection for a minute, and

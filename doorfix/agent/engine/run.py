@@ -53,6 +53,7 @@ from doorfix.agent.engine.verification import settle
 from doorfix.agent.journal.rows import IncidentRow
 from doorfix.agent.journal.store import Journal, RunStatus
 from doorfix.clock import stopped
+from doorfix.connectors._http import waiting_since
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError, Interrupted
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 
@@ -545,7 +546,7 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
 
     async def work(i: int, turn: _Turn) -> None:
         try:
-            with on_verifying(turn.give_back):
+            with on_verifying(turn.give_back), waiting_since(candidates[i].waiting_since):
                 results[i] = await _process(run, candidates[i])
         except (ConnectorError, OSError, Interrupted) as exc:
             failure.append(exc)

@@ -161,3 +161,18 @@ async def test_concurrency_changes_nothing_but_time() -> None:
     assert outcomes_16 == outcomes_1
     assert actions_16 == actions_1
     assert sum(calls_1.values()) > 5  # the demo acted: the comparison is not of two empties
+
+
+async def test_the_longest_waiting_persons_writes_go_first_among_queued_writes() -> None:
+    """Sixteen incidents at once: each toggle's disable and enable wait in ACA's queue beside
+    the others'. A person's enable goes ahead of every write of those who waited less, so
+    it follows its disable at once (but for the write already at the queue's head), not
+    after every other toggle's disable; the toggles end in the order the people waited."""
+    report, toggled = await _three_refused()
+    assert _outcomes(report) == [("u-12", "fixed"), ("u-13", "fixed"), ("u-7", "fixed")]
+    waited = ["u-7", "u-13", "u-12"]  # refused a minute apart, in this order
+    assert sorted(toggled) == sorted(waited * 2), toggled
+    first = {p: toggled.index(p) for p in waited}
+    second = {p: len(toggled) - 1 - toggled[::-1].index(p) for p in waited}
+    assert sorted(waited, key=second.__getitem__) == waited, toggled
+    assert all(second[p] - first[p] <= 2 for p in waited), toggled
