@@ -34,6 +34,11 @@ count as nothing in the floor.
   ticks coalesced into one). The sandbox runs in process (ASGI) on the same clock.
 
     python bench/bench_time_to_fix.py [--refusals 20] [--window 5:100,60:1200] [--seed 0]
+                                      [--centers 10]
+
+With ``--centers``, the world is cut to that many centers instead: each run then reads more
+(door-logs one page of each project's log, aca-rejections each center's locks and IQs on
+CLP), and the refusals wait for those reads too.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ from doorfix.sandbox.world.doors import firmware_current
 from doorfix.sandbox.world.state import WorldSettings
 from doorfix.sandbox.world.world import World
 
-#: the world: 10 centers of the scale scenario, no door-log history
+#: the world: 10 centers of the scale scenario (``--centers``), no door-log history
 WORLD = {"centers": 10, "door_logs": 0}
 START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 
@@ -276,7 +281,7 @@ async def wait_fixed(
 def start_server() -> tuple[subprocess.Popen[str], dict[str, Any]]:
     """This file with ``--serve`` in a subprocess; its ready line."""
     process = subprocess.Popen(  # noqa: S603 - our own interpreter running this file
-        [sys.executable, str(Path(__file__)), "--serve"],
+        [sys.executable, str(Path(__file__)), "--serve", str(WORLD["centers"])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -546,6 +551,7 @@ def show(result: Result) -> None:
 async def main_async(refusals: int, windows: dict[int, float], seed: int) -> None:
     """Run both intervals; print the figures."""
     configure_logging(level="error", json=True)
+    print(f"world: the scale scenario cut to {WORLD['centers']} centers", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         results = []
@@ -577,7 +583,8 @@ async def main_async(refusals: int, windows: dict[int, float], seed: int) -> Non
 
 def main() -> None:
     """Parse arguments and run (or serve, in the subprocess)."""
-    if sys.argv[1:] == ["--serve"]:
+    if sys.argv[1:2] == ["--serve"]:
+        WORLD["centers"] = int(sys.argv[2])
         serve_main()
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -588,7 +595,11 @@ def main() -> None:
         help="interval:window pairs, seconds (the window the refusals arrive in)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--centers", type=int, default=WORLD["centers"], help="centers of the scale world"
+    )
     args = parser.parse_args()
+    WORLD["centers"] = args.centers
     windows = {int(k): float(v) for k, v in (pair.split(":") for pair in args.window.split(","))}
     asyncio.run(main_async(args.refusals, windows, args.seed))
 

@@ -702,6 +702,25 @@ def burst_notes(out: str) -> str:
     )
 
 
+#: the centers of bench_time_to_fix's larger world
+TIME_TO_FIX_CENTERS = 300
+
+
+def centers_notes(out: str) -> str:
+    """Why time to fix grows with the centers: what a run reads before it acts."""
+    slowest = _SLOWEST_LINE.search(out)
+    read = f" (here {slowest.group(5)} s)" if slowest else ""
+    return (
+        "Not yet met: a refusal waits for everything its run reads before the run acts, and "
+        "most of that is work nobody waits for at a door. Each aca-rejections run scans every "
+        "center's locks and IQs on CLP (two requests a center, about 0.1 s a center at "
+        "20 requests/s) for the hardware rows of the runbook, so the slowest refusals' "
+        f"*reading*{read} grows with the centers; at 1,000 centers the scan is 2,001 "
+        "requests, about 100 s (the cycle benchmark's aca-rejections run). The 10-center "
+        "world above does not show it."
+    )
+
+
 FLEET_NOTES = (
     "Real replica processes (`FleetDaemon`, the procrastinate worker `doorfix daemon` runs on "
     "a PostgreSQL journal) on one throwaway PostgreSQL cluster (fsync off, so its write "
@@ -864,6 +883,20 @@ BENCHMARKS: tuple[Bench, ...] = (
         quick=("--refusals", "10", "--window", "5:5"),
         expects=("poll every 5 s",),
         label="time_to_fix_burst",
+    ),
+    Bench(
+        "bench_time_to_fix.py",
+        ("--refusals", "20", "--window", "60:1200", "--centers", str(TIME_TO_FIX_CENTERS)),
+        "Daemon: time to fix as the centers grow (issue 14)",
+        f"The 60 s timetable above (20 refusals over 1,200 simulated seconds), on the scale "
+        f"world cut to {TIME_TO_FIX_CENTERS} centers instead of 10: each door-logs run reads "
+        "one page of each project's log and each aca-rejections run scans each center's "
+        "locks and IQs on CLP, and a run acts only once it has read everything.",
+        parse_time_to_fix,
+        centers_notes,
+        quick=("--refusals", "4", "--window", "60:120", "--centers", "50"),
+        expects=("poll every 60 s", "poll 60 s, where the slowest went (all)"),
+        label="time_to_fix_centers",
     ),
     Bench(
         "bench_stuck_toggle.py",
