@@ -717,7 +717,10 @@ def centers_notes(out: str) -> str:
         "20 requests/s) for the hardware rows of the runbook, so the slowest refusals' "
         f"*reading*{read} grows with the centers; at 1,000 centers the scan is 2,001 "
         "requests, about 100 s (the cycle benchmark's aca-rejections run). The 10-center "
-        "world above does not show it."
+        "world above does not show it. The floor assumes a run sees only the refusals made "
+        "before it starts; a door-logs run this long reaches some projects' logs after a "
+        "refusal there and takes it at once, so a `cloud.credential_unassigned` figure may "
+        "come in under its floor."
     )
 
 
