@@ -213,22 +213,30 @@ def settings(every: int, journal: Path) -> Settings:
     )
 
 
-def times_to_fix(journal: Journal, refusals: list[Refusal]) -> dict[str, float | None]:
-    """Event id -> seconds from the presentation to the ``fixed`` history row (None: not yet)."""
-    holder: dict[str, str] = {}
+def holders(journal: Journal) -> dict[str, IncidentRow]:
+    """Event id -> the incident holding it."""
+    found: dict[str, IncidentRow] = {}
     for incident in journal.incidents(limit=100_000):
         for eid in incident.event_ids:
-            holder.setdefault(eid, incident.incident_id)
+            found.setdefault(eid, incident)
+    return found
+
+
+def fixed_at(journal: Journal, incident: IncidentRow | None) -> datetime | None:
+    """When the incident's first ``fixed`` history row was written (None: not yet)."""
+    if incident is None:
+        return None
+    return next((h.at for h in journal.history(incident.incident_id) if h.outcome == "fixed"), None)
+
+
+def times_to_fix(journal: Journal, refusals: list[Refusal]) -> dict[str, float | None]:
+    """Event id -> seconds from the presentation to the ``fixed`` history row (None: not yet)."""
+    holder = holders(journal)
     out: dict[str, float | None] = {}
     for r in refusals:
-        incident_id = holder.get(r.event_id)
-        fixed = (
-            [h.at for h in journal.history(incident_id) if h.outcome == "fixed"]
-            if incident_id
-            else []
-        )
+        fixed = fixed_at(journal, holder.get(r.event_id))
         start = r.at.replace(microsecond=0)
-        out[r.event_id] = (fixed[0] - start).total_seconds() if fixed else None
+        out[r.event_id] = (fixed - start).total_seconds() if fixed else None
     return out
 
 
@@ -241,10 +249,7 @@ def phases(journal: Journal, refusals: list[Refusal]) -> dict[str, tuple[float, 
     * **fix**: from that intent to the ``fixed`` row (the writes, ACA's push to CLP for a
       toggle, the verification's re-reads).
     """
-    holder: dict[str, IncidentRow] = {}
-    for incident in journal.incidents(limit=100_000):
-        for eid in incident.event_ids:
-            holder.setdefault(eid, incident)
+    holder = holders(journal)
     starts = {run.run_id: run.started_at for run in journal.runs(limit=100_000)}
     out: dict[str, tuple[float, float, float]] = {}
     for r in refusals:
@@ -252,14 +257,14 @@ def phases(journal: Journal, refusals: list[Refusal]) -> dict[str, tuple[float, 
         if found is None or found.run_id not in starts:
             continue
         acted = [a.started_at for a in journal.actions(incident_id=found.incident_id)]
-        fixed = [h.at for h in journal.history(found.incident_id) if h.outcome == "fixed"]
-        if not acted or not fixed:
+        fixed = fixed_at(journal, found)
+        if not acted or fixed is None:
             continue
         start, run, first = r.at.replace(microsecond=0), starts[found.run_id], min(acted)
         out[r.event_id] = (
             (run - start).total_seconds(),
             (first - run).total_seconds(),
-            (fixed[0] - first).total_seconds(),
+            (fixed - first).total_seconds(),
         )
     return out
 

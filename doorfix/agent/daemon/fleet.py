@@ -362,7 +362,9 @@ class FleetDaemon(Daemon):
                 runs = [str(p["run_id"]) for p in parts]
                 log.info("tick_told", playbook=report.playbook, tick=at, runs=runs)
                 await notify_tick(parts, self.agent.settings, notifier=notifier)
-        except JournalError as exc:  # the rows stay: the next run of the playbook tells them
+        except JournalError as exc:
+            # the rows already left stay for the next run's claim; this run's own message is
+            # lost only if its row could not be written
             log.warning("tick_message_failed", run_id=report.run_id, error=str(exc))
         except Exception:  # a sink never fails a run (the notifier logs its own failures)
             log.exception("notify_crashed", run_id=report.run_id)

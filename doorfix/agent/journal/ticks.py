@@ -101,7 +101,8 @@ class JournalTicks(JournalBase):
             )
 
     def claim_ticks(self, playbook: str, *, shards: Sequence[str]) -> list[TickMessage]:
-        """Claim the untold rows of every done tick of ``playbook``, oldest tick first.
+        """Claim the untold rows of every done tick of ``playbook``, oldest tick first, each
+        tick's in the order of ``shards``.
 
         ``shards``: every shard the fleet divides the centers in now. Empty when no tick is
         done yet, or another replica claimed it first.
@@ -129,10 +130,6 @@ class JournalTicks(JournalBase):
                 for r in conn.execute(_CLAIM, params)
             ]
             conn.execute(_FORGET, params)
-        return sorted(claimed, key=lambda m: (m.tick, _order(m.shard)))
-
-
-def _order(shard: str) -> tuple[int, str]:
-    """``2/8`` before ``10/16``: shards in their number's order."""
-    number, _, _ = shard.partition("/")
-    return (int(number), shard) if number.isdigit() else (-1, shard)
+        # in the order of ``shards``; a shard the fleet no longer has after them
+        place = {shard: n for n, shard in enumerate(shards)}
+        return sorted(claimed, key=lambda m: (m.tick, place.get(m.shard, len(place)), m.shard))
