@@ -29,7 +29,11 @@ floors. The printout also
 gives the looser floor if all three systems were spread over the whole cycle
 (``max over systems of the cycle's requests / rps``).
 
+The aca-rejections runs scan the hardware of ``--scan-centers`` centers each (the config's
+default, 100; the next ones in turn), and the floor counts that many sites' requests.
+
     python bench/bench_daemon_cycle.py [--centers 1000] [--rows 1000000] [--rps 20]
+        [--scan-centers 100]
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from typing import Any
 
 from _harness import MIB, START, PeakRss, scale_sandbox, served_agent
 
-from doorfix.agent.config import Settings
+from doorfix.agent.config import EngineSection, Settings
 from doorfix.agent.engine.run import PLAYBOOKS, run_once
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
@@ -68,18 +72,20 @@ class RunFigures:
         return max(self.calls.values()) / rps
 
 
-def steady_least(shape: dict[str, Any]) -> dict[str, dict[str, int]]:
+def steady_least(shape: dict[str, Any], scan: int = 0) -> dict[str, dict[str, int]]:
     """The requests each playbook's steady run needs at the least, by system, from the world.
 
     Counted from the world's shape, not from what doorfix did: ACA's centers listing (500 a
     page) in every run; door-logs one door-log page per project past its cursor and the cloud
-    token; aca-rejections the events feed's one page past its cursor, and per CLP site its
-    locks listing (1,000 a page) and each of its IQs (the contract lists no IQs), plus the CLP
-    token; license-renewal each project's info and its doors (the cloud token is reused).
+    token; aca-rejections the events feed's one page past its cursor, and per CLP site it
+    scans (``scan`` sites a run, the cheapest ones; 0: every site) its locks listing (1,000 a
+    page) and each of its IQs (the contract lists no IQs), plus the CLP token;
+    license-renewal each project's info and its doors (the cloud token is reused).
     """
     centers = -(-shape["centers"] // 500)
     projects = shape["projects"]
-    clp = 1 + sum(-(-locks // 1000) + iqs for locks, iqs in shape["sites"])
+    sites = sorted(-(-locks // 1000) + iqs for locks, iqs in shape["sites"])
+    clp = 1 + sum(sites[:scan] if scan > 0 else sites)
     return {
         "door-logs": {"cloud": projects + 1, "aca": centers, "clp": 0},
         "aca-rejections": {"cloud": 0, "aca": centers + 1, "clp": clp},
@@ -92,8 +98,9 @@ def least_floor(least: dict[str, int], rps: float) -> float:
     return max(least.values()) / rps
 
 
-def make_agent(ready: dict[str, Any], journal_path: Path, rps: float) -> Agent:
-    """An agent on the served world; ``rps`` 0 means no client rate limit."""
+def make_agent(ready: dict[str, Any], journal_path: Path, rps: float, scan: int) -> Agent:
+    """An agent on the served world; ``rps`` 0 means no client rate limit; ``scan``: its
+    ``[engine] hardware_scan_centers``."""
     clock = AcceleratedClock(START, 1.0)  # real time, from the world's "now"
     limits: dict[str, Any] = {"requests_per_second": rps if rps > 0 else 1e9}
     settings = Settings.model_validate(
@@ -102,14 +109,17 @@ def make_agent(ready: dict[str, Any], journal_path: Path, rps: float) -> Agent:
             "aca": limits,
             "clp": limits,
             "journal": {"path": str(journal_path)},
+            "engine": {"hardware_scan_centers": scan},
         }
     )
     return served_agent(settings, ready, Journal(journal_path, clock=clock), clock)
 
 
-async def cycle(ready: dict[str, Any], journal_path: Path, rps: float) -> list[RunFigures]:
+async def cycle(
+    ready: dict[str, Any], journal_path: Path, rps: float, scan: int
+) -> list[RunFigures]:
     """One run of every playbook, in the daemon's order; the figures of each."""
-    agent = make_agent(ready, journal_path, rps)
+    agent = make_agent(ready, journal_path, rps, scan)
     out = []
     try:
         for playbook in PLAYBOOKS:
@@ -126,10 +136,10 @@ async def cycle(ready: dict[str, Any], journal_path: Path, rps: float) -> list[R
     return out
 
 
-async def side_by_side(ready: dict[str, Any], journal_path: Path, rps: float) -> float:
+async def side_by_side(ready: dict[str, Any], journal_path: Path, rps: float, scan: int) -> float:
     """One cycle as the daemon runs it: door-logs then license-renewal (the cloud) beside
     aca-rejections (ACA and CLP), sharing each system's rate limiter; its wall time."""
-    agent = make_agent(ready, journal_path, rps)
+    agent = make_agent(ready, journal_path, rps, scan)
 
     async def cloud() -> None:
         for playbook in ("door-logs", "license-renewal"):
@@ -182,15 +192,21 @@ def show(
         print(f"  measured / floor                  {total / floor:8.2f}")
 
 
-async def run(ready: dict[str, Any], rps: float, tmp: Path) -> None:
+async def run(ready: dict[str, Any], rps: float, scan: int, tmp: Path) -> None:
     """The cold cycle unlimited, then the steady cycle at ``rps``; print both."""
     journal = tmp / "journal.sqlite3"
+    sites = len(ready["shape"]["sites"])
+    turns = 1 if scan <= 0 else -(-sites // scan)
+    print(
+        f"hardware scan: {scan if 0 < scan < sites else sites:,} of {sites:,} centers a run "
+        f"(hardware_scan_centers {scan}; every center once in {turns} runs)"
+    )
     with PeakRss() as rss:
-        cold = await cycle(ready, journal, 0)
+        cold = await cycle(ready, journal, 0, scan)
     show("cold cycle (first of the daemon: no cursors, 24 h look-back)", cold, rps, 0)
     print(f"  peak RSS of the agent           {rss.peak / MIB:8.1f} MiB")
-    steady = await cycle(ready, journal, rps)
-    least = steady_least(ready["shape"])
+    steady = await cycle(ready, journal, rps, scan)
+    least = steady_least(ready["shape"], scan)
     show("steady cycle (cursors stored, nothing new)", steady, rps, rps, least)
     total = sum(r.seconds for r in steady)
     floor = sum(least_floor(least[r.playbook], rps) for r in steady)
@@ -202,7 +218,7 @@ async def run(ready: dict[str, Any], rps: float, tmp: Path) -> None:
     print(f"steady cycle requests: {made:,} made, {needed:,} the least the world needs")
     # the daemon's own arrangement: the runs overlap, so the floor is the busiest system's
     # least requests over the whole cycle
-    beside = await side_by_side(ready, journal, rps)
+    beside = await side_by_side(ready, journal, rps, scan)
     per_system = {s: sum(need[s] for need in least.values()) for s in SYSTEMS}
     beside_floor = max(per_system.values()) / rps
     print(
@@ -223,13 +239,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rps", type=float, default=20.0)
+    parser.add_argument(
+        "--scan-centers",
+        type=int,
+        default=EngineSection().hardware_scan_centers,
+        help="[engine] hardware_scan_centers (0: every center each run)",
+    )
     args = parser.parse_args()
     configure_logging(level="error", json=True)
     with (
         scale_sandbox(args.centers, args.rows, seed=args.seed) as ready,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        asyncio.run(run(ready, args.rps, Path(tmp)))
+        asyncio.run(run(ready, args.rps, args.scan_centers, Path(tmp)))
 
 
 if __name__ == "__main__":

@@ -484,6 +484,20 @@ def parse_cycle(out: str) -> list[Row]:
             target = f"<= 1.1 × floor {floor:.1f} s of the least requests "
             target += f"(measured/floor {ratio:.2f}: {'met' if ratio <= 1.1 else 'missed'})"
         rows.append((label, f"{seconds:.1f} s", target))
+    scan = find(
+        r"^hardware scan: ([\d,]+) of ([\d,]+) centers a run \(hardware_scan_centers (\d+); "
+        r"every center once in (\d+) runs\)",
+        out,
+    )
+    if scan:
+        rows.append(
+            (
+                "centers whose hardware an aca-rejections run scans "
+                f"(`[engine] hardware_scan_centers` {scan.group(3)})",
+                f"{scan.group(1)} of {scan.group(2)}",
+                f"every center once in {scan.group(4)} runs",
+            )
+        )
     made = find(r"^steady cycle requests: ([\d,]+) made, ([\d,]+) the least the world needs", out)
     if made:
         rows.append(
@@ -673,7 +687,8 @@ TIME_TO_FIX_NOTES = (
     'system (README, "Writes go first"). What is left over the floor is each run\'s reads '
     "before its first write: a run acts once it has collected the facts of every refusal it "
     "read (its lanes and the Sync Access phase need them all), and an aca-rejections run also "
-    "scans every center's locks and IQs (20 of CLP's requests here, a second at 20/s); and "
+    "scans the locks and IQs of up to 100 centers (`[engine] hardware_scan_centers`; all 10 "
+    "here: 20 of CLP's requests, a second at 20/s); and "
     "the figures are whole seconds. At 60 s the figures are the interval's own: about half "
     "of it waiting, then the run."
 )
@@ -756,7 +771,10 @@ FLEET_NOTES = (
 CYCLE_NOTES = (
     "The steady cycle is the daemon's every cycle after the first: door-logs re-reads one "
     "hour of each project's log (one page per project), aca-rejections reads the event feed "
-    "and scans each center's locks and IQ on CLP, license-renewal reads each project's info "
+    "and scans the locks and IQ of its turn's centers on CLP (`[engine] "
+    "hardware_scan_centers`, 100 a run, the next ones each run: 1,000 centers are scanned "
+    "once in 10 runs, so a refusal never waits for a scan of every center), license-renewal "
+    "reads each project's info "
     "and doors (2 requests a project; a renewal's plan reads more only where a door is "
     "due). Those requests are what the floor counts, and each playbook's are counted "
     "against the least the world needs: at 20 requests/s per system the cycle cannot be "

@@ -118,6 +118,9 @@ class EngineSection(_Section):
     #: incidents of one run sending their writes at the same time (a verifying one holds no
     #: place; those sharing a target take turns)
     max_concurrent_incidents: Annotated[int, Field(ge=1, le=256)] = 16
+    #: the most centers whose locks and IQs an aca-rejections run scans for hardware
+    #: problems, taken in turn (every center once in ceil(centers / this) runs); 0: all
+    hardware_scan_centers: Annotated[int, Field(ge=0)] = 100
 
 
 class ProxySection(_Section):

@@ -127,15 +127,17 @@ def make_demo(
     secrets: Secrets | None = None,
     scenario_params: Mapping[str, Any] | None = None,
     transport: Callable[[Starlette], httpx.AsyncBaseTransport] = SandboxTransport,
+    scenario: str = "demo",
 ) -> Demo:
     """A fresh demo world at :data:`START` and an agent on it.
 
     ``settings`` is the agent's config; ``seed`` picks the API faults' draws (the world's own
     seed stays 0); ``credentials`` are what the sandbox accepts, ``secrets`` what the agent
-    presents (the sandbox's by default); ``transport`` puts the app behind the agent's clients.
+    presents (the sandbox's by default); ``transport`` puts the app behind the agent's clients;
+    ``scenario`` builds another of the sandbox's worlds instead (with ``scenario_params``).
     """
     clock = ManualClock(START)
-    world = build_scenario("demo", seed=0, clock=clock, **(scenario_params or {}))
+    world = build_scenario(scenario, seed=0, clock=clock, **(scenario_params or {}))
     app = create_app(world, credentials=credentials, api_faults=ApiFaults(seed=seed))
     agent = build_agent(
         Settings.model_validate(settings),

@@ -5,7 +5,9 @@ may repeat one). Events are grouped per user x lock. A group whose newest event 
 resolved itself; rejections that happened before a fix doorfix already made (delivered late,
 or re-read after a crash) are not diagnosed again. Incidents waiting for verification after a
 Sync Access are settled from the new events and CLP entries instead of being diagnosed anew.
-Besides events, the locks' CLP state is scanned for the hardware rows of the runbook (A).
+Besides events, the locks' CLP state is scanned for the hardware rows of the runbook (A):
+at most ``[engine] hardware_scan_centers`` centers a run, in turn (:func:`_scan_hardware`),
+so a refusal never waits for a scan of every center nobody at a door waits for.
 
 The groups' facts, the pending incidents' settling and the hardware scan are read at the same
 time (shared through the run's :class:`~doorfix.agent.engine.fetch.RunFetcher`, paced by the
@@ -37,6 +39,8 @@ from doorfix.playbooks.policy import PlanPolicy
 from doorfix.playbooks.types import Outcome
 
 FEED = "aca-events"
+#: the row whose cursor is the hardware scan's place among the centers (the last scanned)
+SCAN = "clp-hardware-scan"
 GRANTS = frozenset({"tag_granted", "mkey_granted"})
 REJECTIONS = frozenset({"tag_rejected", "mkey_rejected"})
 
@@ -245,14 +249,15 @@ class _FeedRead:
         return FeedCommit(FEED, held, seen, self.start, position=self.position)
 
 
-def cursor_feed(fetcher: RunFetcher) -> str:
-    """The feed row whose cursor a run's read of the events moves.
+def cursor_feed(fetcher: RunFetcher, feed: str = FEED) -> str:
+    """The feed row whose cursor a run's read of the events (or its scan) moves.
 
     A shard's run reads the whole feed and decides only its centers' events (the others
     are another shard's, left unseen for it), so each shard keeps its own position. Events
-    are marked seen under the one feed name whatever the shard.
+    are marked seen under the one feed name whatever the shard. The hardware scan's place
+    among a shard's centers is the shard's own too.
     """
-    return FEED if fetcher.shard is None else f"{FEED}@{fetcher.shard}"
+    return feed if fetcher.shard is None else f"{feed}@{fetcher.shard}"
 
 
 async def _read_feed(fetcher: RunFetcher, journal: Journal) -> _FeedRead:
@@ -288,11 +293,13 @@ async def collect_rejections(
     lookback: timedelta,
     since: datetime | None,
     on_unresolved: Callable[[str, str, str], None],
+    scan_centers: int = 0,
 ) -> AcaBatch:
     """Read the new ACA events, settle pending incidents, diagnose the rest, scan hardware.
 
     ``on_unresolved(message, event_ids, field)`` is told about events that cannot be used: an
-    id that resolves to nothing, or a time in the future.
+    id that resolves to nothing, or a time in the future. ``scan_centers``: the most centers
+    whose hardware the run scans (0: every center), see :func:`_scan_hardware`.
     """
     batch = AcaBatch()
     now = fetcher.now
@@ -333,7 +340,7 @@ async def collect_rejections(
             reads.start(_diagnosed(fetcher, u, lock, rows, policy=policy, window=lookback))
             for u, lock, rows in work
         ]
-        hardware = reads.start(_scan_hardware(fetcher, policy))
+        hardware = reads.start(_scan_hardware(fetcher, journal, scan_centers))
     for (_, _, rows), task in zip(tags, tag_found, strict=True):
         tag_candidate = task.result()
         if isinstance(tag_candidate, UnresolvedError):
@@ -352,8 +359,11 @@ async def collect_rejections(
             undecided.update(e.id for e in rejected)
         else:
             batch.candidates.append(candidate)
-    batch.candidates.extend(hardware.result())
+    scanned, scan_commit = hardware.result()
+    batch.candidates.extend(scanned)
     batch.commits.append(read.commit(undecided))
+    if scan_commit is not None:
+        batch.commits.append(scan_commit)
     return batch
 
 
@@ -508,10 +518,28 @@ async def _entry_grants(
             return
 
 
-async def _scan_hardware(fetcher: RunFetcher, policy: PlanPolicy) -> list[Candidate]:
-    centers = await fetcher.own_centers()
+async def _scan_hardware(
+    fetcher: RunFetcher, journal: Journal, most: int
+) -> tuple[list[Candidate], FeedCommit | None]:
+    """The hardware of at most ``most`` of the run's centers (0: all), and where it stopped.
+
+    The centers are taken in turn, in id order, after the last one the previous run scanned
+    (the cursor of :data:`SCAN`, a shard's own) and round again, so every center is scanned
+    once in each ``ceil(centers / most)`` runs; the commit stores the last one scanned once
+    the run's incidents are recorded (a dry-run, or a run that failed, moves nothing). The
+    scan finds what nobody at a door reported (a lock offline, privacy mode on): a refusal's
+    run never waits for a scan of every center.
+    """
+    centers = sorted(await fetcher.own_centers(), key=lambda c: c.id)
+    commit = None
+    if 0 < most < len(centers):
+        position = cursor_feed(fetcher, SCAN)
+        stored = journal.cursor(position)
+        start = next((i for i, c in enumerate(centers) if stored is None or c.id > stored), 0)
+        centers = [centers[(start + i) % len(centers)] for i in range(most)]
+        commit = FeedCommit(SCAN, centers[-1].id, (), stored, position=position)
     found = await gather_all(*(_scan_center(fetcher, center) for center in centers))
-    return [candidate for per_center in found for candidate in per_center]
+    return [candidate for per_center in found for candidate in per_center], commit
 
 
 async def _scan_center(fetcher: RunFetcher, center: Center) -> list[Candidate]:

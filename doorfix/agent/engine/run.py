@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merge_by_key
-from doorfix.agent.engine.collect_aca import AcaBatch, FixJoin, collect_rejections
+from doorfix.agent.engine.collect_aca import SCAN, AcaBatch, FixJoin, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.escalate import escalate
@@ -445,7 +445,10 @@ async def _work(
                 expected=commit.read,
                 position=commit.position,
             )
-            if not moved:
+            if not moved and commit.feed == SCAN:
+                # a run beside this one scanned the same centers and moved on first
+                log.info("scan_moved_meanwhile", position=commit.position, run_id=run_id)
+            elif not moved:
                 log.warning("feed_moved_meanwhile", feed=commit.feed, run_id=run_id)
     return run
 
@@ -486,6 +489,7 @@ async def _collect_new(
         lookback=lookback,
         since=since,
         on_unresolved=unresolved,
+        scan_centers=run.agent.settings.engine.hardware_scan_centers,
     )
 
 

@@ -1,0 +1,164 @@
+"""The hardware scan takes the centers in turn: a run scans at most ``hardware_scan_centers``.
+
+A refusal's run never waits for a scan of every center; every center is still scanned once
+in each ``ceil(centers / hardware_scan_centers)`` runs, a dry-run moves nothing, and each
+shard of a fleet goes round its own centers. Which centers a run scanned is seen at the
+sandbox's door (the sites whose locks it listed) and in what it reported.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from starlette.types import ASGIApp
+from support.demo import DEMO_SETTINGS, make_demo
+
+from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.shards import Shard, all_shards
+from doorfix.sandbox.api.transport import SandboxTransport
+
+_LOCKS = re.compile(r"/sites/([^/]+)/locks$")
+
+
+class _Listing(SandboxTransport):
+    """The sandbox, noting each site whose locks were listed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        self.sites: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        found = _LOCKS.search(request.url.path)
+        if request.method == "GET" and found:
+            self.sites.append(found.group(1))
+        return await super().handle_async_request(request)
+
+
+#: a small healthy world: no refusal, so each run's lock listings are its scan's alone
+WORLD = {
+    "centers": 5,
+    "locks_per_center": 2,
+    "doors_per_center": 1,
+    "users_per_center": 2,
+    "days": 1,
+    "door_logs": 100,
+    "failure_rate": 0.0,
+}
+
+
+class _Scan:
+    """An agent scanning at most ``most`` centers a run over :data:`WORLD`, one lock of each
+    center in privacy mode; which centers each run listed the locks of, and found."""
+
+    def __init__(self, most: int) -> None:
+        self.listing: _Listing | None = None
+
+        def transport(app: ASGIApp) -> _Listing:
+            self.listing = _Listing(app)
+            return self.listing
+
+        self.demo = make_demo(
+            {**DEMO_SETTINGS, "engine": {"hardware_scan_centers": most}},
+            transport=transport,
+            scenario="scale",
+            scenario_params=WORLD,
+        )
+        world = self.demo.world
+        self.center_of = {c.clp_site_id: c.id for c in world.centers.values()}
+        self.centers = sorted(self.center_of.values())
+        #: the lock put in privacy mode -> its center
+        self.planted: dict[str, str] = {}
+        #: the centers whose planted lock a real run reported
+        self.found: set[str] = set()
+        for lock in world.locks.values():
+            if self.center_of[lock.site_id] not in self.planted.values():
+                lock.privacy_mode = True
+                self.planted[lock.id] = self.center_of[lock.site_id]
+
+    async def run(self, *, dry_run: bool = False, shard: Shard | None = None) -> list[str]:
+        """One aca-rejections run a minute on: the centers whose locks it listed, in order.
+
+        The run reports the planted lock of each of those centers it had not found before
+        (a finding seen again is a repeat of its open incident, not reported again), and no
+        other center's.
+        """
+        assert self.listing is not None
+        self.demo.clock.advance(60)
+        before = len(self.listing.sites)
+        report = await self.demo.run("aca-rejections", dry_run=dry_run, shard=shard)
+        listed = [self.center_of[s] for s in self.listing.sites[before:]]
+        assert sorted(_found(report, self.planted)) == sorted(set(listed) - self.found)
+        if not dry_run:
+            self.found.update(listed)
+        return listed
+
+
+def _found(report: RunReport, planted: dict[str, str]) -> list[str]:
+    """The centers whose planted lock the run reported in privacy mode (would be, dry)."""
+    return [
+        planted[i.subject["lock_id"]]
+        for i in report.incidents
+        if i.cause == "aca.privacy_mode" and i.subject.get("lock_id") in planted
+    ]
+
+
+async def test_each_run_scans_the_next_centers_round_again() -> None:
+    scan = _Scan(2)
+    try:
+        assert len(scan.centers) == 5
+        turns = [sorted(await scan.run()) for _ in range(4)]
+        c = scan.centers
+        # two centers a run in id order, round again: each once in every three runs; a
+        # lock found again when its center's turn comes (its incident still open)
+        assert turns == [c[0:2], c[2:4], sorted([c[4], c[0]]), c[1:3]]
+    finally:
+        await scan.demo.aclose()
+
+
+async def test_a_dry_run_scans_the_next_centers_and_leaves_them_next() -> None:
+    scan = _Scan(2)
+    try:
+        c = scan.centers
+        assert sorted(await scan.run()) == c[0:2]
+        assert sorted(await scan.run(dry_run=True)) == c[2:4]
+        assert sorted(await scan.run(dry_run=True)) == c[2:4]
+        assert sorted(await scan.run()) == c[2:4]
+    finally:
+        await scan.demo.aclose()
+
+
+async def test_zero_scans_every_center_each_run() -> None:
+    scan = _Scan(0)
+    try:
+        for _ in range(2):
+            assert sorted(await scan.run()) == scan.centers
+    finally:
+        await scan.demo.aclose()
+
+
+async def test_more_than_the_centers_scans_each_once() -> None:
+    scan = _Scan(9)
+    try:
+        for _ in range(2):
+            assert sorted(await scan.run()) == scan.centers
+    finally:
+        await scan.demo.aclose()
+
+
+@pytest.mark.parametrize("count", [2, 3])
+async def test_each_shard_goes_round_its_own_centers(count: int) -> None:
+    scan = _Scan(1)
+    try:
+        shards = all_shards(count)
+        own = {s: [c for c in scan.centers if s.holds(c)] for s in shards}
+        assert sum(map(len, own.values())) == 5
+        for turn in range(4):
+            for shard in shards:
+                listed = await scan.run(shard=shard)
+                # the shard's own centers, one a run in id order, round again
+                expected = [own[shard][turn % len(own[shard])]] if own[shard] else []
+                assert listed == expected, (shard, turn)
+    finally:
+        await scan.demo.aclose()
