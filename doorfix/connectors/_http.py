@@ -145,7 +145,28 @@ def waiting_since(at: datetime | None) -> Iterator[None]:
         _WAITING.reset(token)
 
 
-#: a place in a system's queue: writes (by the person's wait) before reads, then first come
+#: Whether the requests of this context are work nobody waits for: see :func:`in_background`
+_BACKGROUND: ContextVar[bool] = ContextVar("doorfix_background", default=False)
+
+
+@contextmanager
+def in_background() -> Iterator[None]:
+    """The reads made inside are work nobody waits for at a door (the hardware scan).
+
+    They wait behind every other request queued in their system: a person's facts, a fix's
+    writes, a verification's re-reads (of this run or of one in its tail) never queue behind
+    a scan of locks nobody reported. The rate limit is used whole: a background read takes
+    any turn nobody else is queued for.
+    """
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
+
+
+#: a place in a system's queue: writes (by the person's wait) before reads, reads before
+#: background reads, then first come
 Priority = tuple[int, float]
 
 
@@ -193,7 +214,8 @@ class RateLimiter:
 
     Requests wait in one queue, the head waiting for a free slot and then its turn; inside
     :func:`acting` a request goes ahead of those not acting, the longest-waiting person's
-    first (:func:`waiting_since`); first come within each.
+    first (:func:`waiting_since`); inside :func:`in_background` after every other; first
+    come within each.
     """
 
     def __init__(self, limit: RateLimit, clock: Clock) -> None:
@@ -212,7 +234,10 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait for this request's place in the queue, a free slot and its turn."""
-        priority = (0, _WAITING.get()) if _ACTING.get() else (1, 0.0)
+        if _ACTING.get():
+            priority: Priority = (0, _WAITING.get())
+        else:
+            priority = (2, 0.0) if _BACKGROUND.get() else (1, 0.0)
         async with self._queue.turn(priority):
             await self._slots.acquire()
             if self._interval <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,7 @@ from doorfix.connectors._http import (
     RetryPolicy,
     StaticKeyAuth,
     acting,
+    in_background,
     parse_retry_after,
     waiting_since,
 )
@@ -666,6 +668,48 @@ async def test_writes_queue_by_the_wait_of_the_person_they_act_for(clock: Manual
         "waited-1",
         "scan",
         "read-old",
+    ]
+
+
+async def test_background_reads_wait_behind_every_other_request(clock: ManualClock) -> None:
+    """A scan's reads (nobody waits for them at a door) queue behind the reads and writes
+    queued after them; first come among themselves; a write made inside still goes first."""
+    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
+    gate, order = asyncio.Event(), []
+
+    async def slot(now: datetime, gap: float) -> datetime:
+        await gate.wait()
+        return now
+
+    limiter.share(slot)
+
+    async def request(name: str, *, background: bool = False, ahead: bool = False) -> None:
+        with acting(ahead), in_background() if background else contextlib.nullcontext():
+            await limiter.acquire()
+        order.append(name)
+        limiter.release()
+
+    queued: tuple[tuple[str, dict[str, bool]], ...] = (
+        ("head", {}),
+        ("scan-1", {"background": True}),
+        ("scan-2", {"background": True}),
+        ("person-read", {}),
+        ("scan-write", {"background": True, "ahead": True}),
+        ("verification-read", {}),
+    )
+    tasks = []
+    for name, how in queued:
+        tasks.append(asyncio.create_task(request(name, **how)))
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert order == [
+        "head",
+        "scan-write",
+        "person-read",
+        "verification-read",
+        "scan-1",
+        "scan-2",
     ]
 
 

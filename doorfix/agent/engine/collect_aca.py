@@ -6,10 +6,12 @@ resolved itself; rejections that happened before a fix doorfix already made (del
 or re-read after a crash) are not diagnosed again. Incidents waiting for verification after a
 Sync Access are settled from the new events and CLP entries instead of being diagnosed anew.
 Besides events, the locks' CLP state is scanned for the hardware rows of the runbook (A):
-at most ``[engine] hardware_scan_centers`` centers a run, in turn (:func:`_scan_hardware`),
-so a refusal never waits for a scan of every center nobody at a door waits for.
+at most ``[engine] hardware_scan_centers`` centers a run, in turn (:func:`_scan_hardware`).
+A person at a door never waits for work nobody waits for: the scan starts once the
+refusals' facts are read, its reads queue behind every other request, and the run works
+the refusals' incidents meanwhile, the scan's findings after them (``AcaBatch.scan``).
 
-The groups' facts, the pending incidents' settling and the hardware scan are read at the same
+The groups' facts and the pending incidents' settling are read at the same
 time (shared through the run's :class:`~doorfix.agent.engine.fetch.RunFetcher`, paced by the
 clients' rate limits) and put together in the groups' sorted order, so the batch is the same
 as a read one after the other. A group reads only what its decision needs
@@ -19,6 +21,7 @@ mobile keys; the ticket path and the retries (no event) read everything.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ from doorfix.agent.engine.fetch import Concurrently, RunFetcher, gather_all
 from doorfix.agent.journal.live import current_run
 from doorfix.agent.journal.rows import IncidentRow
 from doorfix.agent.journal.store import Journal
+from doorfix.connectors._http import in_background
 from doorfix.connectors.models import iso_z
 from doorfix.connectors.models.aca import Center, Event
 from doorfix.connectors.models.clp import Iq
@@ -66,6 +70,9 @@ class AcaBatch(Batch):
     #: refusals from before doorfix's fix of their user x lock (or within the propagation
     #: grace after it): they join the fix's incident, never diagnosed again
     joins: list[FixJoin] = field(default_factory=list)
+    #: the hardware scan, reading while the run works the refusals' incidents: its
+    #: findings, and the scan's place to store (see :func:`_scan_hardware`)
+    scan: asyncio.Task[tuple[list[Candidate], FeedCommit | None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -340,7 +347,6 @@ async def collect_rejections(
             reads.start(_diagnosed(fetcher, u, lock, rows, policy=policy, window=lookback))
             for u, lock, rows in work
         ]
-        hardware = reads.start(_scan_hardware(fetcher, journal, scan_centers))
     for (_, _, rows), task in zip(tags, tag_found, strict=True):
         tag_candidate = task.result()
         if isinstance(tag_candidate, UnresolvedError):
@@ -359,11 +365,10 @@ async def collect_rejections(
             undecided.update(e.id for e in rejected)
         else:
             batch.candidates.append(candidate)
-    scanned, scan_commit = hardware.result()
-    batch.candidates.extend(scanned)
     batch.commits.append(read.commit(undecided))
-    if scan_commit is not None:
-        batch.commits.append(scan_commit)
+    # the refusals' facts are read (none of them queues behind the scan's reads, and none
+    # waits on a read the scan made first): the scan starts, the run acts meanwhile
+    batch.scan = asyncio.create_task(_scan_hardware(fetcher, journal, scan_centers))
     return batch
 
 
@@ -528,7 +533,8 @@ async def _scan_hardware(
     once in each ``ceil(centers / most)`` runs; the commit stores the last one scanned once
     the run's incidents are recorded (a dry-run, or a run that failed, moves nothing). The
     scan finds what nobody at a door reported (a lock offline, privacy mode on): a refusal's
-    run never waits for a scan of every center.
+    run never waits for a scan of every center, and the scan's reads queue behind every
+    other request of their system (:func:`~doorfix.connectors._http.in_background`).
     """
     centers = sorted(await fetcher.own_centers(), key=lambda c: c.id)
     commit = None
@@ -538,7 +544,8 @@ async def _scan_hardware(
         start = next((i for i, c in enumerate(centers) if stored is None or c.id > stored), 0)
         centers = [centers[(start + i) % len(centers)] for i in range(most)]
         commit = FeedCommit(SCAN, centers[-1].id, (), stored, position=position)
-    found = await gather_all(*(_scan_center(fetcher, center) for center in centers))
+    with in_background():  # behind every read and write a person at a door waits for
+        found = await gather_all(*(_scan_center(fetcher, center) for center in centers))
     return [candidate for per_center in found for candidate in per_center], commit
 
 

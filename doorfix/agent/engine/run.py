@@ -19,7 +19,13 @@ from typing import Any
 
 import structlog
 
-from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merge_by_key
+from doorfix.agent.engine.candidates import (
+    Batch,
+    Candidate,
+    FeedCommit,
+    incident_key,
+    merge_by_key,
+)
 from doorfix.agent.engine.collect_aca import SCAN, AcaBatch, FixJoin, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
@@ -413,6 +419,26 @@ async def _work(
     )
     progress.stage(f"{name}: reading the systems")
     batch = await collect(run, fetcher)
+    scan = batch.scan if isinstance(batch, AcaBatch) else None
+    try:
+        await _work_batch(run, batch, progress)
+    finally:
+        if scan is not None and not scan.done():
+            # the run failed or was stopped: the scan's reads are nobody's any more
+            scan.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await scan
+    return run
+
+
+async def _work_batch(run: RunState, batch: Batch, progress: Progress) -> None:
+    """Settle, work the candidates (then the hardware scan's), commit the feeds."""
+    journal, name, run_id, dry_run = (
+        run.journal,
+        run.report.playbook,
+        run.report.run_id,
+        run.dry_run,
+    )
     if not dry_run:
         run.feeds = {e: c.feed for c in batch.commits for e in c.event_ids}
     if isinstance(batch, AcaBatch):
@@ -427,6 +453,8 @@ async def _work(
     journal.live.candidates(run_id, (e for c in candidates for e in c.event_ids))
     progress.stage(f"{name}: working incidents", total=len(candidates))
     await _work_incidents(run, candidates, progress)
+    if isinstance(batch, AcaBatch) and batch.scan is not None:
+        await _work_scan(run, batch, batch.scan, candidates, progress)
     if not dry_run:
         # only now: every incident of these events is recorded (each decision marked its
         # own events seen), so a crash before this line re-reads only undecided events
@@ -450,7 +478,29 @@ async def _work(
                 log.info("scan_moved_meanwhile", position=commit.position, run_id=run_id)
             elif not moved:
                 log.warning("feed_moved_meanwhile", feed=commit.feed, run_id=run_id)
-    return run
+
+
+async def _work_scan(
+    run: RunState,
+    batch: AcaBatch,
+    scan: asyncio.Task[tuple[list[Candidate], FeedCommit | None]],
+    worked: list[Candidate],
+    progress: Progress,
+) -> None:
+    """The hardware scan's findings, once the refusals' incidents are worked.
+
+    The scan read while they were worked (behind their requests): a person at a door never
+    waits for it. A finding whose incident the run already worked (a lock a refusal found
+    offline) is that incident's. The findings plan no write (needs_human with a checklist),
+    so the run's writes were all sent with the refusals'.
+    """
+    found, commit = await scan
+    taken = {incident_key(c) for c in worked}
+    later = merge_by_key([c for c in found if incident_key(c) not in taken])
+    if commit is not None:
+        batch.commits.append(commit)
+    progress.stage(f"{run.report.playbook}: hardware findings", total=len(later))
+    await _work_incidents(run, later, progress, tell_sent=False)
 
 
 async def _collect(
@@ -459,9 +509,19 @@ async def _collect(
     batch = await _collect_new(run, fetcher, playbook, since)
     if not run.dry_run:
         agent = run.agent
-        await add_retries(
-            batch, playbook, fetcher, run.journal, policy=agent.policy, guards=agent.settings.guards
-        )
+        try:
+            await add_retries(
+                batch,
+                playbook,
+                fetcher,
+                run.journal,
+                policy=agent.policy,
+                guards=agent.settings.guards,
+            )
+        except BaseException:
+            if isinstance(batch, AcaBatch) and batch.scan is not None:
+                batch.scan.cancel()  # the run fails: nobody will take the scan's findings
+            raise
     return batch
 
 
@@ -518,7 +578,9 @@ class _Turn:
         self.sent.set()
 
 
-async def _work_incidents(run: RunState, candidates: list[Candidate], progress: Progress) -> None:
+async def _work_incidents(
+    run: RunState, candidates: list[Candidate], progress: Progress, *, tell_sent: bool = True
+) -> None:
     """Work the run's incidents, concurrently by lane (see :mod:`lanes`), bounded.
 
     Each lane works its incidents in order; lanes run at the same time, at most
@@ -591,7 +653,7 @@ async def _work_incidents(run: RunState, candidates: list[Candidate], progress: 
                     # starts: a change while a Sync Access runs could race its push to the IQs
                     await asyncio.wait(tasks)
                 # the other phase ends once all its writes are sent; its verifications go on
-            if not failure:
+            if not failure and tell_sent:
                 # every write is sent: the next run of these scopes may start beside the
                 # verifications still going (see doorfix.agent.journal.live)
                 run.writes_sent()

@@ -8,14 +8,16 @@ sandbox's door (the sites whose locks it listed) and in what it reported.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
 import pytest
 from starlette.types import ASGIApp
-from support.demo import DEMO_SETTINGS, make_demo
+from support.demo import DEMO_SETTINGS, Demo, make_demo
 
 from doorfix.agent.engine.report import RunReport
+from doorfix.agent.engine.run import RunFailed
 from doorfix.agent.engine.shards import Shard, all_shards
 from doorfix.sandbox.api.transport import SandboxTransport
 
@@ -162,3 +164,86 @@ async def test_each_shard_goes_round_its_own_centers(count: int) -> None:
                 assert listed == expected, (shard, turn)
     finally:
         await scan.demo.aclose()
+
+
+# --------------------------------------------------------------------------- nobody waits for it
+
+
+class _HeldScan(SandboxTransport):
+    """The sandbox, holding the listing of one site's locks (a center nobody was refused at,
+    so only the hardware scan lists it) until an ACA write (a fix) has been answered;
+    ``fail`` answers that listing with a server error instead, once a fix was answered."""
+
+    def __init__(self, app: ASGIApp, site: str, *, fail: bool = False) -> None:
+        super().__init__(app)
+        self.site = site
+        self.fail = fail
+        self.fixed = asyncio.Event()
+        self.order: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        found = _LOCKS.search(request.url.path)
+        if request.method == "GET" and found and found.group(1) == self.site:
+            await self.fixed.wait()
+            self.order.append("scan")
+            if self.fail:
+                return httpx.Response(400, json={"message": "bad site"}, request=request)
+        response = await super().handle_async_request(request)
+        if request.method != "GET" and "/aca/" in str(request.url):
+            self.order.append("fix")
+            self.fixed.set()
+        return response
+
+
+def _held_demo(*, fail: bool = False) -> tuple[Demo, _HeldScan]:
+    held: list[_HeldScan] = []
+    quiet_site = ""
+
+    def transport(app: ASGIApp) -> _HeldScan:
+        held.append(_HeldScan(app, quiet_site, fail=fail))
+        return held[0]
+
+    demo = make_demo(DEMO_SETTINGS, transport=transport)
+    # the demo's c-3 has no lock: no refusal there, the scan alone lists its locks
+    held[0].site = demo.world.centers["c-3"].clp_site_id
+    assert not [lk for lk in demo.world.locks.values() if lk.site_id == held[0].site]
+    return demo, held[0]
+
+
+async def test_a_refusal_is_fixed_while_the_scan_still_reads() -> None:
+    """The run acts on its refusals before the scan has read every center: a listing the
+    scan alone makes is held until a fix has been sent (a run that acted only after its
+    scan would never send one, and never end)."""
+    demo, held = _held_demo()
+    try:
+        report = await asyncio.wait_for(demo.run("aca-rejections"), 60)
+        assert held.order[0] == "fix"
+        assert "scan" in held.order
+        fixed = [i for i in report.incidents if i.outcome == "fixed"]
+        assert [i.cause for i in fixed] == ["aca.clp_out_of_sync"]
+        # the scan's findings are still reported, after the refusals' incidents
+        hardware = [i.cause for i in report.incidents if "user_id" not in i.subject]
+        assert sorted(hardware) == ["aca.lock_offline", "aca.privacy_mode"]
+        assert report.incidents[-1].cause in hardware
+    finally:
+        await demo.aclose()
+
+
+async def test_a_scan_that_fails_fails_the_run_after_the_fixes_it_made() -> None:
+    """A scan's read that fails fails the run with its own error (system, endpoint); what
+    the run fixed meanwhile stands in the journal."""
+    demo, held = _held_demo(fail=True)
+    try:
+        with pytest.raises(RunFailed) as failed:
+            await asyncio.wait_for(demo.run("aca-rejections"), 60)
+        assert "clp" in str(failed.value)
+        assert "list_locks" in str(failed.value)
+        assert held.order[:2] == ["fix", "scan"]
+        fixed = [i for i in failed.value.report.incidents if i.outcome == "fixed"]
+        assert [i.cause for i in fixed] == ["aca.clp_out_of_sync"]
+        # the next run reads on: nothing is fixed twice, the feed's events are not new
+        held.fail = False
+        again = await demo.run("aca-rejections")
+        assert not [i for i in again.incidents if i.outcome == "fixed"]
+    finally:
+        await demo.aclose()
