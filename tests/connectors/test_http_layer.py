@@ -626,17 +626,24 @@ async def test_an_action_s_request_goes_ahead_of_the_reads_queued_before_it(
     assert order == ["head", "write", "read-1", "read-2", "read-3"]
 
 
-async def test_writes_queue_by_the_wait_of_the_person_they_act_for(clock: ManualClock) -> None:
-    """Among queued writes the longest-waiting person's go first; a write for nobody waiting
-    (a scan's finding) after them; first come among equals, and every read after them."""
+def _gated(clock: ManualClock) -> tuple[RateLimiter, asyncio.Event, list[str]]:
+    """A limiter whose turns wait for the gate (requests queue behind the head meanwhile),
+    the gate, and the order their turns came in (each request notes its own)."""
     limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
-    gate, order = asyncio.Event(), []
+    gate = asyncio.Event()
 
     async def slot(now: datetime, gap: float) -> datetime:
         await gate.wait()
         return now
 
     limiter.share(slot)
+    return limiter, gate, []
+
+
+async def test_writes_queue_by_the_wait_of_the_person_they_act_for(clock: ManualClock) -> None:
+    """Among queued writes the longest-waiting person's go first; a write for nobody waiting
+    (a scan's finding) after them; first come among equals, and every read after them."""
+    limiter, gate, order = _gated(clock)
 
     async def request(name: str, minutes: int | None, *, ahead: bool = True) -> None:
         since = None if minutes is None else START - timedelta(minutes=minutes)
@@ -674,14 +681,7 @@ async def test_writes_queue_by_the_wait_of_the_person_they_act_for(clock: Manual
 async def test_background_reads_wait_behind_every_other_request(clock: ManualClock) -> None:
     """A scan's reads (nobody waits for them at a door) queue behind the reads and writes
     queued after them; first come among themselves; a write made inside still goes first."""
-    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
-    gate, order = asyncio.Event(), []
-
-    async def slot(now: datetime, gap: float) -> datetime:
-        await gate.wait()
-        return now
-
-    limiter.share(slot)
+    limiter, gate, order = _gated(clock)
 
     async def request(name: str, *, background: bool = False, ahead: bool = False) -> None:
         with acting(ahead), in_background() if background else contextlib.nullcontext():

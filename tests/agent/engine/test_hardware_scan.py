@@ -131,17 +131,10 @@ async def test_a_dry_run_scans_the_next_centers_and_leaves_them_next() -> None:
         await scan.demo.aclose()
 
 
-async def test_zero_scans_every_center_each_run() -> None:
-    scan = _Scan(0)
-    try:
-        for _ in range(2):
-            assert sorted(await scan.run()) == scan.centers
-    finally:
-        await scan.demo.aclose()
-
-
-async def test_more_than_the_centers_scans_each_once() -> None:
-    scan = _Scan(9)
+@pytest.mark.parametrize("most", [0, 5, 9])
+async def test_no_turns_when_a_run_may_scan_every_center(most: int) -> None:
+    """0 (every center), or at least as many as there are: each run scans each center once."""
+    scan = _Scan(most)
     try:
         for _ in range(2):
             assert sorted(await scan.run()) == scan.centers
