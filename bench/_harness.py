@@ -66,16 +66,19 @@ def serve_main(argv: list[str]) -> None:
 
 
 def world_shape(world: Any) -> dict[str, Any]:
-    """What a steady cycle's least requests depend on: centers, projects, sites' locks and IQs."""
+    """What a steady cycle's least requests depend on: centers, projects, sites' locks and IQs
+    (and each site's center, whose shard scans it)."""
     sites: dict[str, list[set[str]]] = {}
     for lock in world.locks.values():
         counted = sites.setdefault(lock.site_id, [set(), set()])
         counted[0].add(lock.id)
         counted[1].add(lock.iq_id)
+    center_of = {c.clp_site_id: c.id for c in world.centers.values()}
     return {
         "centers": len(world.centers),
         "projects": len(world.projects),
         "sites": [[len(locks), len(iqs)] for locks, iqs in sites.values()],
+        "site_centers": [center_of.get(site) for site in sites],
     }
 
 

@@ -50,6 +50,7 @@ from _harness import MIB, START, PeakRss, scale_sandbox, served_agent
 
 from doorfix.agent.config import EngineSection, Settings
 from doorfix.agent.engine.run import PLAYBOOKS, run_once
+from doorfix.agent.engine.shards import shard_of
 from doorfix.agent.engine.state import Agent
 from doorfix.agent.journal.store import Journal
 from doorfix.clock import AcceleratedClock
@@ -72,20 +73,27 @@ class RunFigures:
         return max(self.calls.values()) / rps
 
 
-def steady_least(shape: dict[str, Any], scan: int = 0) -> dict[str, dict[str, int]]:
+def steady_least(
+    shape: dict[str, Any], scan: int = 0, shards: int = 1
+) -> dict[str, dict[str, int]]:
     """The requests each playbook's steady run needs at the least, by system, from the world.
 
     Counted from the world's shape, not from what doorfix did: ACA's centers listing (500 a
     page) in every run; door-logs one door-log page per project past its cursor and the cloud
     token; aca-rejections the events feed's one page past its cursor, and per CLP site it
-    scans (``scan`` sites a run, the cheapest ones; 0: every site) its locks listing (1,000 a
-    page) and each of its IQs (the contract lists no IQs), plus the CLP token;
-    license-renewal each project's info and its doors (the cloud token is reused).
+    scans its locks listing (1,000 a page) and each of its IQs (the contract lists no IQs),
+    plus the CLP token; license-renewal each project's info and its doors (the cloud token is
+    reused). An aca-rejections run scans ``scan`` sites (0: every site), the cheapest ones of
+    its shard's (``shards`` runs a tick, each over its own centers' sites).
     """
     centers = -(-shape["centers"] // 500)
     projects = shape["projects"]
-    sites = sorted(-(-locks // 1000) + iqs for locks, iqs in shape["sites"])
-    clp = 1 + sum(sites[:scan] if scan > 0 else sites)
+    owners = shape.get("site_centers") or [None] * len(shape["sites"])
+    by_shard: dict[int, list[int]] = {}
+    for (locks, iqs), center in zip(shape["sites"], owners, strict=True):
+        shard = shard_of(center, shards) if shards > 1 else 0
+        by_shard.setdefault(shard, []).append(-(-locks // 1000) + iqs)
+    clp = 1 + sum(sum(sorted(costs)[:scan] if scan > 0 else costs) for costs in by_shard.values())
     return {
         "door-logs": {"cloud": projects + 1, "aca": centers, "clp": 0},
         "aca-rejections": {"cloud": 0, "aca": centers + 1, "clp": clp},

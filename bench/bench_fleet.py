@@ -73,7 +73,7 @@ from _harness import START, scale_sandbox, served_agent
 from bench_daemon_cycle import SYSTEMS, least_floor, steady_least
 from procrastinate import App, PsycopgConnector
 
-from doorfix.agent.config import FleetSection, Settings
+from doorfix.agent.config import EngineSection, FleetSection, Settings
 from doorfix.agent.daemon import scheduler
 from doorfix.agent.daemon.fleet import QUEUE, FleetDaemon, job_lock, job_shards
 from doorfix.agent.engine.run import PLAYBOOKS, run_once
@@ -401,7 +401,8 @@ def fleet_cycles(args: argparse.Namespace, dsn: str) -> None:
     ):
         ready_file = Path(tmp) / "ready.json"
         ready_file.write_text(json.dumps(ready), encoding="utf-8")
-        least = steady_least(ready["shape"])
+        # each shard's aca-rejections run scans up to the config's default of its centers
+        least = steady_least(ready["shape"], EngineSection().hardware_scan_centers, shards)
         figures: dict[int, float] = {}
         for count in counts:
             with schema_url(dsn) as url:
