@@ -536,17 +536,31 @@ async def _scan_hardware(
     run never waits for a scan of every center, and the scan's reads queue behind every
     other request of their system (:func:`~doorfix.connectors._http.in_background`).
     """
-    centers = sorted(await fetcher.own_centers(), key=lambda c: c.id)
+    centers = await fetcher.own_centers()
     commit = None
     if 0 < most < len(centers):
         position = cursor_feed(fetcher, SCAN)
         stored = journal.cursor(position)
-        start = next((i for i, c in enumerate(centers) if stored is None or c.id > stored), 0)
-        centers = [centers[(start + i) % len(centers)] for i in range(most)]
-        commit = FeedCommit(SCAN, centers[-1].id, (), stored, position=position)
+        turn = scan_turn([c.id for c in centers], stored, most)
+        centers = tuple(c for c in centers if c.id in turn)
+        commit = FeedCommit(SCAN, turn[-1], (), stored, position=position)
     with in_background():  # behind every read and write a person at a door waits for
         found = await gather_all(*(_scan_center(fetcher, center) for center in centers))
     return [candidate for per_center in found for candidate in per_center], commit
+
+
+def scan_turn(center_ids: Sequence[str], after: str | None, most: int) -> list[str]:
+    """The next ``most`` center ids in id order after ``after`` (the last one scanned),
+    round again: the turn of a run's hardware scan, the last one its new place.
+
+    A center added or removed meanwhile takes or leaves its place in the order, so every
+    center is in one of each ``ceil(centers / most)`` consecutive turns.
+    """
+    ids = sorted(set(center_ids))
+    if not 0 < most < len(ids):
+        return ids
+    start = next((i for i, c in enumerate(ids) if after is None or c > after), 0)
+    return [ids[(start + i) % len(ids)] for i in range(most)]
 
 
 async def _scan_center(fetcher: RunFetcher, center: Center) -> list[Candidate]:

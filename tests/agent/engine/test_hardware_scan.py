@@ -9,13 +9,17 @@ sandbox's door (the sites whose locks it listed) and in what it reported.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.types import ASGIApp
 from support.demo import DEMO_SETTINGS, Demo, make_demo
 
+from doorfix.agent.engine.collect_aca import scan_turn
 from doorfix.agent.engine.report import RunReport
 from doorfix.agent.engine.run import RunFailed
 from doorfix.agent.engine.shards import Shard, all_shards
@@ -240,3 +244,28 @@ async def test_a_scan_that_fails_fails_the_run_after_the_fixes_it_made() -> None
         assert not [i for i in again.incidents if i.outcome == "fixed"]
     finally:
         await demo.aclose()
+
+
+# --------------------------------------------------------------------------- the turns, generated
+
+_IDS = st.sets(st.from_regex(r"c-[0-9]{1,4}", fullmatch=True), min_size=1, max_size=40)
+
+
+@given(ids=_IDS, most=st.integers(1, 50), passes=st.integers(1, 4), after=st.none() | _IDS)
+def test_every_center_is_in_one_of_each_ceil_centers_over_most_turns(
+    ids: set[str], most: int, passes: int, after: set[str] | None
+) -> None:
+    """Whatever the centers, the turn's size and where the last run stopped (a center that
+    may be gone since): each turn is at most ``most`` distinct centers, and any
+    ``ceil(centers / most)`` consecutive turns scan every center."""
+    window = math.ceil(len(ids) / most)
+    place = None if after is None else min(after)
+    turns = []
+    for _ in range(window * passes + 1):
+        turn = scan_turn(sorted(ids, reverse=True), place, most)
+        assert len(turn) == min(most, len(ids)) == len(set(turn))
+        assert set(turn) <= ids
+        turns.append(set(turn))
+        place = turn[-1]
+    for i in range(len(turns) - window + 1):
+        assert set().union(*turns[i : i + window]) == ids
