@@ -773,8 +773,7 @@ FLEET_NOTES = (
     " The busiest second counts arrivals at the sandbox: requests leave 1/20 s apart (each "
     "turn taken from the pace), and one held up on the way by a busy event loop lands "
     "closer to the next, so a one-second window can hold one or two more than the limit "
-    "(22 in every cycle below but one, and 23 once, at CLP in the one-replica cold cycle, "
-    "while CI's test run went at the same time)."
+    "(21 or 22 in every cycle below)."
 )
 CYCLE_NOTES = (
     "The steady cycle is the daemon's every cycle after the first: door-logs re-reads one "
