@@ -36,9 +36,9 @@ count as nothing in the floor.
     python bench/bench_time_to_fix.py [--refusals 20] [--window 5:100,60:1200] [--seed 0]
                                       [--centers 10]
 
-With ``--centers``, the world is cut to that many centers instead: each run then reads more
-(door-logs one page of each project's log, aca-rejections each center's locks and IQs on
-CLP), and the refusals wait for those reads too.
+With ``--centers``, the world is cut to that many centers instead: each door-logs run then
+reads one page of each project's log before it acts, and each aca-rejections run scans the
+hardware of up to ``[engine] hardware_scan_centers`` centers (behind its fixes).
 """
 
 from __future__ import annotations

@@ -588,16 +588,25 @@ async def test_a_request_cancelled_while_it_waits_for_its_turn_gives_its_slot_ba
 # --------------------------------------------------------------------------- the queue's order
 
 
-async def _queued_behind_a_stuck_head(
-    limiter: RateLimiter, gate: asyncio.Event, order: list[str]
-) -> dict[str, asyncio.Task[None]]:
-    """``head`` holds the queue (its turn waits for ``gate``); the others queue behind it."""
+def _gated(clock: ManualClock) -> tuple[RateLimiter, asyncio.Event, list[str]]:
+    """A limiter whose turns wait for the gate (requests queue behind the head meanwhile),
+    the gate, and the order their turns came in (each request notes its own)."""
+    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
+    gate = asyncio.Event()
 
     async def slot(now: datetime, gap: float) -> datetime:
         await gate.wait()
         return now
 
     limiter.share(slot)
+    return limiter, gate, []
+
+
+async def _queued_behind_a_stuck_head(
+    limiter: RateLimiter, order: list[str]
+) -> dict[str, asyncio.Task[None]]:
+    """``head`` holds the queue (its turn waits for the gate, see :func:`_gated`); the others
+    queue behind it."""
 
     async def request(name: str, *, ahead: bool = False) -> None:
         with acting(ahead):
@@ -616,28 +625,13 @@ async def _queued_behind_a_stuck_head(
 async def test_an_action_s_request_goes_ahead_of_the_reads_queued_before_it(
     clock: ManualClock,
 ) -> None:
-    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
-    gate, order = asyncio.Event(), []
-    tasks = await _queued_behind_a_stuck_head(limiter, gate, order)
+    limiter, gate, order = _gated(clock)
+    tasks = await _queued_behind_a_stuck_head(limiter, order)
     gate.set()
     await asyncio.wait_for(asyncio.gather(*tasks.values()), 5)
     # the write queued after two reads takes the first turn after the head; reads keep
     # their order among themselves
     assert order == ["head", "write", "read-1", "read-2", "read-3"]
-
-
-def _gated(clock: ManualClock) -> tuple[RateLimiter, asyncio.Event, list[str]]:
-    """A limiter whose turns wait for the gate (requests queue behind the head meanwhile),
-    the gate, and the order their turns came in (each request notes its own)."""
-    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
-    gate = asyncio.Event()
-
-    async def slot(now: datetime, gap: float) -> datetime:
-        await gate.wait()
-        return now
-
-    limiter.share(slot)
-    return limiter, gate, []
 
 
 async def test_writes_queue_by_the_wait_of_the_person_they_act_for(clock: ManualClock) -> None:
@@ -714,9 +708,8 @@ async def test_background_reads_wait_behind_every_other_request(clock: ManualClo
 
 
 async def test_a_request_cancelled_in_the_queue_hands_its_place_on(clock: ManualClock) -> None:
-    limiter = RateLimiter(RateLimit(per_second=10, concurrency=8), clock)
-    gate, order = asyncio.Event(), []
-    tasks = await _queued_behind_a_stuck_head(limiter, gate, order)
+    limiter, gate, order = _gated(clock)
+    tasks = await _queued_behind_a_stuck_head(limiter, order)
     tasks["write"].cancel()
     tasks["read-1"].cancel()
     gate.set()

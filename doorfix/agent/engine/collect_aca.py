@@ -9,7 +9,8 @@ Besides events, the locks' CLP state is scanned for the hardware rows of the run
 at most ``[engine] hardware_scan_centers`` centers a run, in turn (:func:`_scan_hardware`).
 A person at a door never waits for work nobody waits for: the scan starts once the
 refusals' facts are read, its reads queue behind every other request, and the run works
-the refusals' incidents meanwhile, the scan's findings after them (``AcaBatch.scan``).
+the refusals' incidents meanwhile, the scan's findings after them (``AcaBatch.scan``, which
+the engine starts).
 
 The groups' facts and the pending incidents' settling are read at the same
 time (shared through the run's :class:`~doorfix.agent.engine.fetch.RunFetcher`, paced by the
@@ -21,11 +22,12 @@ mobile keys; the ticket path and the retries (no event) read everything.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
 from doorfix.agent.engine.fetch import Concurrently, RunFetcher, gather_all
@@ -45,6 +47,8 @@ from doorfix.playbooks.types import Outcome
 FEED = "aca-events"
 #: the row whose cursor is the hardware scan's place among the centers (the last scanned)
 SCAN = "clp-hardware-scan"
+#: what a hardware scan found, and its place to store (None: it scanned every center)
+Scanned = tuple[list[Candidate], FeedCommit | None]
 GRANTS = frozenset({"tag_granted", "mkey_granted"})
 REJECTIONS = frozenset({"tag_rejected", "mkey_rejected"})
 
@@ -70,9 +74,10 @@ class AcaBatch(Batch):
     #: refusals from before doorfix's fix of their user x lock (or within the propagation
     #: grace after it): they join the fix's incident, never diagnosed again
     joins: list[FixJoin] = field(default_factory=list)
-    #: the hardware scan, reading while the run works the refusals' incidents: its
-    #: findings, and the scan's place to store (see :func:`_scan_hardware`)
-    scan: asyncio.Task[tuple[list[Candidate], FeedCommit | None]] | None = None
+    #: the hardware scan, for the engine to start once the refusals' facts are read and to
+    #: read while it works their incidents: its findings, and the scan's place to store
+    #: (see :func:`_scan_hardware`)
+    scan: Callable[[], Coroutine[Any, Any, Scanned]] | None = None
 
 
 @dataclass(frozen=True)
@@ -366,9 +371,9 @@ async def collect_rejections(
         else:
             batch.candidates.append(candidate)
     batch.commits.append(read.commit(undecided))
-    # the refusals' facts are read (none of them queues behind the scan's reads, and none
-    # waits on a read the scan made first): the scan starts, the run acts meanwhile
-    batch.scan = asyncio.create_task(_scan_hardware(fetcher, journal, scan_centers))
+    # started by the engine once the refusals' facts are read: none of them queues behind
+    # the scan's reads, and none waits on a read the scan made first
+    batch.scan = partial(_scan_hardware, fetcher, journal, scan_centers)
     return batch
 
 
@@ -523,9 +528,7 @@ async def _entry_grants(
             return
 
 
-async def _scan_hardware(
-    fetcher: RunFetcher, journal: Journal, most: int
-) -> tuple[list[Candidate], FeedCommit | None]:
+async def _scan_hardware(fetcher: RunFetcher, journal: Journal, most: int) -> Scanned:
     """The hardware of at most ``most`` of the run's centers (0: all), and where it stopped.
 
     The centers are taken in turn, in id order, after the last one the previous run scanned

@@ -19,14 +19,14 @@ from typing import Any
 
 import structlog
 
-from doorfix.agent.engine.candidates import (
-    Batch,
-    Candidate,
-    FeedCommit,
-    incident_key,
-    merge_by_key,
+from doorfix.agent.engine.candidates import Batch, Candidate, incident_key, merge_by_key
+from doorfix.agent.engine.collect_aca import (
+    SCAN,
+    AcaBatch,
+    FixJoin,
+    Scanned,
+    collect_rejections,
 )
-from doorfix.agent.engine.collect_aca import SCAN, AcaBatch, FixJoin, collect_rejections
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.escalate import escalate
@@ -419,9 +419,14 @@ async def _work(
     )
     progress.stage(f"{name}: reading the systems")
     batch = await collect(run, fetcher)
-    scan = batch.scan if isinstance(batch, AcaBatch) else None
+    # the hardware scan reads (behind every other request) while the run works its incidents
+    scan = (
+        asyncio.create_task(batch.scan())
+        if isinstance(batch, AcaBatch) and batch.scan is not None
+        else None
+    )
     try:
-        await _work_batch(run, batch, progress)
+        await _work_batch(run, batch, scan, progress)
     finally:
         if scan is not None and not scan.done():
             # the run failed or was stopped: the scan's reads are nobody's any more
@@ -431,7 +436,9 @@ async def _work(
     return run
 
 
-async def _work_batch(run: RunState, batch: Batch, progress: Progress) -> None:
+async def _work_batch(
+    run: RunState, batch: Batch, scan: asyncio.Task[Scanned] | None, progress: Progress
+) -> None:
     """Settle, work the candidates (then the hardware scan's), commit the feeds."""
     journal, name, run_id, dry_run = (
         run.journal,
@@ -453,8 +460,8 @@ async def _work_batch(run: RunState, batch: Batch, progress: Progress) -> None:
     journal.live.candidates(run_id, (e for c in candidates for e in c.event_ids))
     progress.stage(f"{name}: working incidents", total=len(candidates))
     await _work_incidents(run, candidates, progress)
-    if isinstance(batch, AcaBatch) and batch.scan is not None:
-        await _work_scan(run, batch, batch.scan, candidates, progress)
+    if scan is not None:
+        await _work_scan(run, batch, scan, candidates, progress)
     if not dry_run:
         # only now: every incident of these events is recorded (each decision marked its
         # own events seen), so a crash before this line re-reads only undecided events
@@ -482,8 +489,8 @@ async def _work_batch(run: RunState, batch: Batch, progress: Progress) -> None:
 
 async def _work_scan(
     run: RunState,
-    batch: AcaBatch,
-    scan: asyncio.Task[tuple[list[Candidate], FeedCommit | None]],
+    batch: Batch,
+    scan: asyncio.Task[Scanned],
     worked: list[Candidate],
     progress: Progress,
 ) -> None:
@@ -509,19 +516,9 @@ async def _collect(
     batch = await _collect_new(run, fetcher, playbook, since)
     if not run.dry_run:
         agent = run.agent
-        try:
-            await add_retries(
-                batch,
-                playbook,
-                fetcher,
-                run.journal,
-                policy=agent.policy,
-                guards=agent.settings.guards,
-            )
-        except BaseException:
-            if isinstance(batch, AcaBatch) and batch.scan is not None:
-                batch.scan.cancel()  # the run fails: nobody will take the scan's findings
-            raise
+        await add_retries(
+            batch, playbook, fetcher, run.journal, policy=agent.policy, guards=agent.settings.guards
+        )
     return batch
 
 
