@@ -113,8 +113,10 @@ def acting(ahead: bool = True) -> Iterator[None]:
     The engine carries out each action inside it: an action's writes end a person's wait at a
     door and are few, while the reads queued behind them gather facts for incidents not yet
     decided (shortest work first); it also keeps a write close to the reads that decided it.
-    A verification's re-reads are made with ``ahead=False``: they are reads, and a burst of
-    fixes polling for their results must not starve the reads of the incidents after them.
+    A verification's re-reads are made with ``ahead=False``: they are reads, queued among the
+    reads by their person's wait (:func:`waiting_since`) and made at most once a second
+    each, so a burst of fixes polling for their results never holds a write back and leaves
+    turns to the reads of the incidents after them.
     Turns are still spaced by the rate limit: only the order of the queue changes.
     """
     token = _ACTING.set(ahead)
@@ -131,12 +133,16 @@ _WAITING: ContextVar[float] = ContextVar("doorfix_waiting_since", default=math.i
 
 @contextmanager
 def waiting_since(at: datetime | None) -> Iterator[None]:
-    """The writes made inside act for a person refused at ``at`` (None: nobody waits).
+    """The requests made inside act for a person refused at ``at`` (None: nobody waits).
 
     Among the actions' writes waiting in a system's queue, the longest-waiting person's go
     first (then first come): a toggle's disable and enable are served back to back for the
-    person who waited longest, not interleaved with every other toggle's. Reads keep their
-    order (first come), so a burst of fixes never starves the reads of a run's feeds.
+    person who waited longest, not interleaved with every other toggle's. Reads are served
+    the same way among reads: a person's facts (and a fix's re-reads) by when the person
+    was refused, and a read made for nobody in particular (a feed's page, a renewal's
+    listing) as if its wait began when it was queued. So the person who waited longest is
+    read first, and a burst of fixes never starves a feed: a feed's read waits only for
+    the people refused before it was queued.
     """
     token = _WAITING.set(math.inf if at is None else at.timestamp())
     try:
@@ -165,8 +171,8 @@ def in_background() -> Iterator[None]:
         _BACKGROUND.reset(token)
 
 
-#: a place in a system's queue: writes (by the person's wait) before reads, reads before
-#: background reads, then first come
+#: a place in a system's queue: writes before reads, reads before background reads, each
+#: by the person's wait (a read for nobody: from when it was queued), then first come
 Priority = tuple[int, float]
 
 
@@ -213,9 +219,9 @@ class RateLimiter:
     """Spaces requests ``1/per_second`` apart (in clock time) and caps those in flight.
 
     Requests wait in one queue, the head waiting for a free slot and then its turn; inside
-    :func:`acting` a request goes ahead of those not acting, the longest-waiting person's
-    first (:func:`waiting_since`); inside :func:`in_background` after every other; first
-    come within each.
+    :func:`acting` a request goes ahead of those not acting; inside :func:`in_background`
+    after every other; within each, the longest-waiting person's first
+    (:func:`waiting_since`), then first come.
     """
 
     def __init__(self, limit: RateLimit, clock: Clock) -> None:
@@ -234,10 +240,15 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait for this request's place in the queue, a free slot and its turn."""
+        waited = _WAITING.get()
         if _ACTING.get():
-            priority: Priority = (0, _WAITING.get())
+            priority: Priority = (0, waited)
+        elif _BACKGROUND.get():
+            priority = (2, 0.0)
         else:
-            priority = (2, 0.0) if _BACKGROUND.get() else (1, 0.0)
+            # a read for nobody in particular waits from now: behind the people refused
+            # before it was queued, ahead of those refused after
+            priority = (1, waited if waited != math.inf else self._clock.now().timestamp())
         async with self._queue.turn(priority):
             await self._slots.acquire()
             if self._interval <= 0:

@@ -672,6 +672,46 @@ async def test_writes_queue_by_the_wait_of_the_person_they_act_for(clock: Manual
     ]
 
 
+async def test_reads_queue_by_the_wait_of_the_person_they_read_for(clock: ManualClock) -> None:
+    """Among queued reads the longest-waiting person's facts go first; a read for nobody in
+    particular (a feed's page) waits from when it was queued: behind the people refused
+    before then, ahead of those refused after; writes still go before every read."""
+    limiter, gate, order = _gated(clock)
+
+    async def request(name: str, refused: datetime | None, *, ahead: bool = False) -> None:
+        with acting(ahead), waiting_since(refused):
+            await limiter.acquire()
+        order.append(name)
+        limiter.release()
+
+    tasks = [asyncio.create_task(request("head", None))]
+    await asyncio.sleep(0)
+    queued = (
+        ("refused-1-min-ago", START - timedelta(minutes=1), False),
+        ("feed-page", None, False),  # queued at START
+        ("refused-5-min-ago", START - timedelta(minutes=5), False),
+        ("refused-after-the-feed-page", START + timedelta(seconds=30), False),
+        ("write", START, True),
+    )
+    for name, refused, ahead in queued:
+        tasks.append(asyncio.create_task(request(name, refused, ahead=ahead)))
+        await asyncio.sleep(0)
+    clock.advance(timedelta(minutes=1))
+    tasks.append(asyncio.create_task(request("feed-page-later", None)))
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert order == [
+        "head",
+        "write",
+        "refused-5-min-ago",
+        "refused-1-min-ago",
+        "feed-page",
+        "refused-after-the-feed-page",
+        "feed-page-later",
+    ]
+
+
 async def test_background_reads_wait_behind_every_other_request(clock: ManualClock) -> None:
     """A scan's reads (nobody waits for them at a door) queue behind the reads and writes
     queued after them; first come among themselves; a write made inside still goes first."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +53,14 @@ class Batch:
 
     candidates: list[Candidate] = field(default_factory=list)
     commits: list[FeedCommit] = field(default_factory=list)
+    #: candidates handed to the engine while the run still read (its worklist works them),
+    #: in the order found; not in ``candidates``
+    streamed: list[Candidate] = field(default_factory=list)
+
+
+#: where a collector hands the candidates whose facts are read while the run still reads
+#: others', with the feed of their events (see :mod:`~doorfix.agent.engine.worklist`)
+Ready = Callable[[Sequence[Candidate], str], None]
 
 
 def incident_key(candidate: Candidate) -> str:

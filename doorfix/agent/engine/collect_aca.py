@@ -15,13 +15,20 @@ the engine starts).
 The groups' facts and the pending incidents' settling are read at the same
 time (shared through the run's :class:`~doorfix.agent.engine.fetch.RunFetcher`, paced by the
 clients' rate limits) and put together in the groups' sorted order, so the batch is the same
-as a read one after the other. A group reads only what its decision needs
+as a read one after the other. Each group is read on its own (its user, its unassigned tags
+taken out, then its facts), its reads queued at its cohort's earliest refusal, and each
+cohort (the groups sharing a user, a lock or a CLP site) is handed to the engine as soon as
+its facts are read (:func:`_hand_over`): a person at a door waits only for their own facts,
+and a Sync Access and a toggle at one site are still planned together, the Sync Access
+first. A group reads only what its decision needs
 (:func:`needed_facts`): on the event path no CLP entries or incidents, and a tag's refusals no
 mobile keys; the ticket path and the retries (no event) read everything.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -29,14 +36,23 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
+from doorfix.agent.engine.candidates import (
+    FUTURE_TOLERANCE,
+    Batch,
+    Candidate,
+    FeedCommit,
+    Ready,
+    incident_key,
+    merge_by_key,
+)
 from doorfix.agent.engine.fetch import Concurrently, RunFetcher, gather_all
+from doorfix.agent.engine.lanes import connected
 from doorfix.agent.journal.live import current_run
 from doorfix.agent.journal.rows import IncidentRow
 from doorfix.agent.journal.store import Journal
-from doorfix.connectors._http import in_background
+from doorfix.connectors._http import in_background, waiting_since
 from doorfix.connectors.models import iso_z
-from doorfix.connectors.models.aca import Center, Event
+from doorfix.connectors.models.aca import Center, Event, User
 from doorfix.connectors.models.clp import Iq
 from doorfix.playbooks.aca import playbook as aca_rejections
 from doorfix.playbooks.aca.access import rejections_at
@@ -306,12 +322,15 @@ async def collect_rejections(
     since: datetime | None,
     on_unresolved: Callable[[str, str, str], None],
     scan_centers: int = 0,
+    ready: Ready | None = None,
 ) -> AcaBatch:
     """Read the new ACA events, settle pending incidents, diagnose the rest, scan hardware.
 
     ``on_unresolved(message, event_ids, field)`` is told about events that cannot be used: an
     id that resolves to nothing, or a time in the future. ``scan_centers``: the most centers
-    whose hardware the run scans (0: every center), see :func:`_scan_hardware`.
+    whose hardware the run scans (0: every center), see :func:`_scan_hardware`. ``ready``:
+    handed each cohort as soon as its facts are read (:func:`_hand_over`); what it was
+    handed is in the batch's ``streamed``, the rest in its ``candidates``.
     """
     batch = AcaBatch()
     now = fetcher.now
@@ -336,45 +355,79 @@ async def collect_rejections(
     groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
         groups[(event.user_id, event.lock_id)].append(event)
-    # a tag that is not the user's is its own incident, before anything else looks at the
-    # group: no grant resolves it, no pending Sync Access counts it, no sync is planned for it
-    tags = await _take_unassigned_tags(fetcher, groups)
     pending = _pending(journal, fetcher)
-    work = _to_diagnose(journal, groups, pending, batch, grace=policy.propagation_grace)
-    # every read at once (each fact once per run); put together in the order above
+    keys = sorted(groups)
+    waits, cohorts = await _cohorts(fetcher, groups, together=ready is not None)
+    handed: list[tuple[Place, Candidate]] = []
+    #: the groups' own candidates handed over (merged into what ``handed`` holds)
+    taken: set[int] = set()
+    # each group read and diagnosed on its own, the longest-waiting cohort's first (so a
+    # fact two groups share is read at the earlier one's turn); each fact once per run
     async with Concurrently() as reads:
-        tag_found = [
-            reads.start(_diagnosed(fetcher, u, lock, rows, policy=policy, window=lookback))
-            for u, lock, rows in tags
-        ]
-        reads.start(_settle_pending(fetcher, pending, groups, lookback))
-        found = [
-            reads.start(_diagnosed(fetcher, u, lock, rows, policy=policy, window=lookback))
-            for u, lock, rows in work
-        ]
-    for (_, _, rows), task in zip(tags, tag_found, strict=True):
-        tag_candidate = task.result()
-        if isinstance(tag_candidate, UnresolvedError):
-            on_unresolved(str(tag_candidate), ",".join(e.id for e in rows), tag_candidate.field)
-        else:
-            batch.candidates.append(tag_candidate)
-    batch.follow_ups.extend(pending.values())
-    for (_, _, rejected), task in zip(work, found, strict=True):
-        candidate = task.result()
-        if isinstance(candidate, UnresolvedError):
-            on_unresolved(
-                f"{candidate}: not decided, read again by the next run",
-                ",".join(e.id for e in rejected),
-                candidate.field,
+        chains = {
+            key: reads.start(
+                _work_group(
+                    fetcher,
+                    journal,
+                    key,
+                    groups[key],
+                    pending,
+                    policy=policy,
+                    window=lookback,
+                    wait=waits[key],
+                )
             )
-            undecided.update(e.id for e in rejected)
-        else:
-            batch.candidates.append(candidate)
+            for key in sorted(keys, key=lambda k: (_wait_order(waits[k]), k))
+        }
+        reads.start(_settle_after(fetcher, pending, groups, chains, lookback))
+        if ready is not None:
+            for cohort in cohorts:
+                reads.start(_hand_over(cohort, chains, ready, handed, taken))
+    undecided.update(
+        _put_together(
+            batch, [chains[key].result() for key in keys], taken, on_unresolved=on_unresolved
+        )
+    )
+    batch.follow_ups.extend(pending.values())
+    batch.streamed.extend(c for _, c in sorted(handed, key=lambda found: found[0]))
     batch.commits.append(read.commit(undecided))
     # started by the engine once the refusals' facts are read: none of them queues behind
     # the scan's reads, and none waits on a read the scan made first
     batch.scan = partial(_scan_hardware, fetcher, journal, scan_centers)
     return batch
+
+
+def _put_together(
+    batch: AcaBatch,
+    worked: list[_Worked],
+    taken: set[int],
+    *,
+    on_unresolved: Callable[[str, str, str], None],
+) -> set[str]:
+    """Add the groups' findings to ``batch`` in the order of a read one after the other:
+    each group's tags (a tag that is not the user's is its own incident), then each group's
+    refusals; leave out what was handed over (``taken``). The events left undecided."""
+    undecided: set[str] = set()
+    for group in worked:
+        batch.resolved.extend(group.found.resolved)
+        batch.joins.extend(group.found.joins)
+        for (_, _, rows), tag_candidate in zip(group.tags, group.tag_found, strict=True):
+            if isinstance(tag_candidate, UnresolvedError):
+                on_unresolved(str(tag_candidate), ",".join(e.id for e in rows), tag_candidate.field)
+            elif id(tag_candidate) not in taken:
+                batch.candidates.append(tag_candidate)
+    for group in worked:
+        for (_, _, rejected), candidate in zip(group.work, group.work_found, strict=True):
+            if isinstance(candidate, UnresolvedError):
+                on_unresolved(
+                    f"{candidate}: not decided, read again by the next run",
+                    ",".join(e.id for e in rejected),
+                    candidate.field,
+                )
+                undecided.update(e.id for e in rejected)
+            elif id(candidate) not in taken:
+                batch.candidates.append(candidate)
+    return undecided
 
 
 def _to_diagnose(
@@ -451,6 +504,36 @@ async def _diagnosed(
     return lock_candidate(facts, policy, fetcher.now, tuple(e.id for e in rejected))
 
 
+async def _hand_over(
+    cohort: list[tuple[str, str]],
+    chains: dict[tuple[str, str], asyncio.Task[_Worked]],
+    ready: Ready,
+    handed: list[tuple[Place, Candidate]],
+    taken: set[int],
+) -> None:
+    """Hand a cohort (see :func:`_cohorts`) to ``ready`` once all its groups are diagnosed.
+
+    Its candidates, merged by incident key, are noted in ``handed`` with the place of
+    their first (so the batch keeps the order found), and the groups' own candidates in
+    ``taken`` (by id). An unresolved group's events are not handed over (the batch
+    reports them).
+    """
+    await asyncio.wait([chains[key] for key in cohort])
+    found = sorted(
+        (c for key in cohort for c in chains[key].result().candidates(key)),
+        key=lambda placed: placed[0],
+    )
+    if not found:
+        return
+    merged = merge_by_key([c for _, c in found])
+    first: dict[str, Place] = {}
+    for place, c in found:
+        first.setdefault(incident_key(c), place)
+    handed.extend((first[incident_key(c)], c) for c in merged)
+    taken.update(id(c) for _, c in found)
+    ready(merged, FEED)
+
+
 def _by_credential_kind(events: list[Event]) -> list[list[Event]]:
     """The events split by what was presented (tag, then mobile key), each in time order."""
     kinds: dict[str, list[Event]] = {}
@@ -459,33 +542,140 @@ def _by_credential_kind(events: list[Event]) -> list[list[Event]]:
     return [kinds[k] for k in ("tag", "mkey") if k in kinds]
 
 
-async def _take_unassigned_tags(
-    fetcher: RunFetcher, groups: dict[tuple[str, str], list[Event]]
+def _split_tags(
+    user: User | None, user_id: str, lock_id: str, group: list[Event]
 ) -> list[tuple[str, str, list[Event]]]:
-    """Take each presented tag that is not an assigned tag of its user out of ``groups``.
+    """Take each presented tag that is not an assigned tag of its user out of ``group``.
 
-    One (user, lock, its rejections) per presented tag, in sorted order: the playbook decides
+    One (user, lock, its rejections) per presented tag, by tag number: the playbook decides
     it (``aca.tag_not_assigned``, unless the center is still in its grace period), and the
     user's other events at the lock are diagnosed without it.
     """
-    keys = sorted(groups)
-    users = await gather_all(*(fetcher.user(user_id) for user_id, _ in keys))
+    if user is None:
+        return []  # reported as unresolved with the rest of the group
+    found = aca_rejections.unassigned_tag_events(user, group)
+    taken = {e.id for rows in found.values() for e in rows}
+    group[:] = [e for e in group if e.id not in taken]
     out: list[tuple[str, str, list[Event]]] = []
-    for (user_id, lock_id), user in zip(keys, users, strict=True):
-        if user is None:
-            continue  # reported as unresolved with the rest of the group
-        group = groups[(user_id, lock_id)]
-        found = aca_rejections.unassigned_tag_events(user, group)
-        if not found:
-            continue
-        taken = {e.id for rows in found.values() for e in rows}
-        group[:] = [e for e in group if e.id not in taken]
-        for rows in (found[number] for number in sorted(found)):
-            rows.sort(key=lambda e: (e.occurred_at, e.id))
-            out.append((user_id, lock_id, rows))
-    for key in [k for k, rows in groups.items() if not rows]:
-        del groups[key]
+    for rows in (found[number] for number in sorted(found)):
+        rows.sort(key=lambda e: (e.occurred_at, e.id))
+        out.append((user_id, lock_id, rows))
     return out
+
+
+#: where a candidate was found: (0: a tag's, 1: a refusal's; its user x lock; its place)
+Place = tuple[int, tuple[str, str], int]
+
+
+@dataclass
+class _Worked:
+    """One user x lock's events worked through: its tags' incidents, then its refusals'."""
+
+    tags: list[tuple[str, str, list[Event]]]
+    tag_found: list[Candidate | UnresolvedError]
+    work: list[tuple[str, str, list[Event]]]
+    work_found: list[Candidate | UnresolvedError]
+    #: what the group resolved or joined (see :func:`_to_diagnose`)
+    found: AcaBatch
+
+    def candidates(self, key: tuple[str, str]) -> list[tuple[Place, Candidate]]:
+        """Its candidates, each with its place (the unresolved left out)."""
+        return [
+            ((kind, key, i), c)
+            for kind, results in enumerate((self.tag_found, self.work_found))
+            for i, c in enumerate(results)
+            if isinstance(c, Candidate)
+        ]
+
+
+async def _work_group(
+    fetcher: RunFetcher,
+    journal: Journal,
+    key: tuple[str, str],
+    group: list[Event],
+    pending: dict[tuple[str, str], FollowUp],
+    *,
+    policy: PlanPolicy,
+    window: timedelta,
+    wait: datetime | None,
+) -> _Worked:
+    """Read one user x lock's user, take its unassigned tags out, diagnose the rest.
+
+    Its reads queue at ``wait`` (its cohort's earliest refusal): the longest-waiting
+    person's facts are read first. A group waiting for verification is only split (its
+    settling reads CLP entries, :func:`_settle_after`).
+    """
+    user_id, lock_id = key
+    with waiting_since(wait):
+        tags = _split_tags(await fetcher.user(user_id), user_id, lock_id, group)
+        found = AcaBatch()
+        work = (
+            _to_diagnose(journal, {key: group}, pending, found, grace=policy.propagation_grace)
+            if group
+            else []
+        )
+        results = await gather_all(
+            *(
+                _diagnosed(fetcher, u, lock, rows, policy=policy, window=window)
+                for u, lock, rows in (*tags, *work)
+            )
+        )
+    return _Worked(tags, results[: len(tags)], work, results[len(tags) :], found)
+
+
+async def _settle_after(
+    fetcher: RunFetcher,
+    pending: dict[tuple[str, str], FollowUp],
+    groups: dict[tuple[str, str], list[Event]],
+    chains: dict[tuple[str, str], asyncio.Task[_Worked]],
+    window: timedelta,
+) -> None:
+    """Settle the pending incidents once their groups' tags are taken out."""
+    waiting = [chains[key] for key in pending if key in chains]
+    if waiting:
+        await asyncio.wait(waiting)
+    await _settle_pending(fetcher, pending, {k: v for k, v in groups.items() if v}, window)
+
+
+def _wait_order(wait: datetime | None) -> float:
+    return math.inf if wait is None else wait.timestamp()
+
+
+async def _cohorts(
+    fetcher: RunFetcher, groups: dict[tuple[str, str], list[Event]], *, together: bool
+) -> tuple[dict[tuple[str, str], datetime | None], list[list[tuple[str, str]]]]:
+    """Each group's wait (its cohort's earliest refusal), and the cohorts.
+
+    A cohort is the groups that share a user, a lock or a CLP site (a Sync Access and a
+    toggle on one collection are in one cohort, so its Sync Access still comes first); its
+    groups are read at one turn, its earliest refusal's. Not ``together``: each group on its
+    own, at its own earliest refusal, and no cohorts.
+    """
+    own = {
+        key: min((e.occurred_at for e in rows if e.type in REJECTIONS), default=None)
+        for key, rows in groups.items()
+    }
+    if not together or not groups:
+        return own, []
+    centers = sorted({rows[-1].center_id for rows in groups.values()})
+    earliest = min((w for w in own.values() if w is not None), default=None)
+    with waiting_since(earliest):  # every group needs it: the earliest refusal's turn
+        found = await gather_all(*(fetcher.center(c) for c in centers))
+    site_of = {
+        center_id: center.clp_site_id if center is not None else f"center {center_id}"
+        for center_id, center in zip(centers, found, strict=True)
+    }
+    keys = sorted(groups)
+    touched = {
+        i: {f"user={user}", f"lock={lock}", f"site={site_of[groups[(user, lock)][-1].center_id]}"}
+        for i, (user, lock) in enumerate(keys)
+    }
+    cohorts = [[keys[i] for i in cohort] for cohort in connected(touched)]
+    waits: dict[tuple[str, str], datetime | None] = {}
+    for cohort in cohorts:
+        wait = min((w for k in cohort if (w := own[k]) is not None), default=None)
+        waits.update(dict.fromkeys(cohort, wait))
+    return waits, cohorts
 
 
 async def _settle_pending(

@@ -15,9 +15,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from doorfix.agent.engine.candidates import FUTURE_TOLERANCE, Batch, Candidate, FeedCommit
+from doorfix.agent.engine.candidates import (
+    FUTURE_TOLERANCE,
+    Batch,
+    Candidate,
+    FeedCommit,
+    Ready,
+    merge_by_key,
+)
 from doorfix.agent.engine.fetch import RunFetcher, gather_all
 from doorfix.agent.journal.store import Journal
+from doorfix.connectors._http import waiting_since
 from doorfix.connectors._paging import SkipHandler
 from doorfix.connectors.models import epoch_seconds, from_epoch, iso_z
 from doorfix.connectors.models.cloud import DoorLog
@@ -168,11 +176,14 @@ async def collect_door_logs(
     policy: PlanPolicy,
     lookback: timedelta,
     since: datetime | None,
+    ready: Ready | None = None,
 ) -> Batch:
     """Read every project's new door logs and turn failure groups into candidates.
 
     The projects are read at the same time; their candidates, feed positions and skipped
     records are put together in the centers' order, as a read one after the other would.
+    ``ready``: handed each project's candidates (merged by incident key) as soon as its
+    failures' facts are read; those are in the batch's ``streamed``.
     """
     batch = Batch()
     projects = [c.cloud_project_id for c in await fetcher.own_centers() if c.cloud_project_id]
@@ -188,6 +199,7 @@ async def collect_door_logs(
                     policy=policy,
                     lookback=lookback,
                     since=since,
+                    ready=ready,
                 )
                 for project_id, skips in zip(projects, skipped, strict=True)
             )
@@ -197,7 +209,7 @@ async def collect_door_logs(
             for record in skips:
                 fetcher.on_skip(record)
     for candidates, commit in found:
-        batch.candidates.extend(candidates)
+        (batch.candidates if ready is None else batch.streamed).extend(candidates)
         batch.commits.append(commit)
     return batch
 
@@ -211,8 +223,12 @@ async def _project_logs(
     policy: PlanPolicy,
     lookback: timedelta,
     since: datetime | None,
+    ready: Ready | None = None,
 ) -> tuple[list[Candidate], FeedCommit]:
-    """One project's new door logs: its candidates and the feed position to store."""
+    """One project's new door logs: its candidates and the feed position to store.
+
+    With ``ready`` the candidates (merged by incident key) are handed to it at once.
+    """
     now = fetcher.now
     latest = epoch_seconds(now + FUTURE_TOLERANCE)
     feed = door_log_feed(project_id)
@@ -237,6 +253,10 @@ async def _project_logs(
     found, undecided = await _candidates(
         fetcher, project_id, failures, policy, now, on_skip=on_skip
     )
+    if ready is not None and found:
+        # a person refused at this project's doors waits for no other project's reads
+        found = merge_by_key(found)
+        ready(found, feed)
     # no failure is marked seen without a decision: one that could not be decided stays
     # unseen, and the position stays before it so the next run reads it again (within
     # the look-back: an older one is past what any run reads)
@@ -278,18 +298,20 @@ async def _candidates(
 
     async def one(rows: list[DoorLog]) -> Candidate | None:
         logs = tuple(sorted(rows, key=lambda row: row.log_id))
-        unresolved = await unresolved_log(fetcher, project_id, logs[-1])
-        if unresolved is not None:
-            field, why = unresolved
-            why = f"{why} ({len(logs)} failure(s)): not decided, read again by the next run"
-            on_skip(_unusable(logs[-1], field, why))
-            undecided.extend(logs)
-            return None
-        value = logs[-1].credential_value
-        shown = tuple(by_value[value]) if value and value != MASKED else logs
-        facts = await door_log_facts(
-            fetcher, project_id, logs, shown, needed_facts(latest_log(logs))
-        )
+        # the group's reads queue by the person's wait: the longest-waiting read first
+        with waiting_since(from_epoch(min(row.capture_time for row in logs))):
+            unresolved = await unresolved_log(fetcher, project_id, logs[-1])
+            if unresolved is not None:
+                field, why = unresolved
+                why = f"{why} ({len(logs)} failure(s)): not decided, read again by the next run"
+                on_skip(_unusable(logs[-1], field, why))
+                undecided.extend(logs)
+                return None
+            value = logs[-1].credential_value
+            shown = tuple(by_value[value]) if value and value != MASKED else logs
+            facts = await door_log_facts(
+                fetcher, project_id, logs, shown, needed_facts(latest_log(logs))
+            )
         return _diagnosed(facts, project_id, policy, now)
 
     # the groups' lookups overlap (the layer caps requests in flight; the fetcher shares facts)

@@ -5,7 +5,8 @@ go into one *lane* and are worked one after another, in the order the run found 
 incidents never send writes to one target at the same time, and the second sees what the
 first did (a Sync Access it can join, a cool-down it must respect). The next incident of a
 lane starts once the previous one has sent its writes; its verification goes on meanwhile
-(see ``run._work_incidents``). Lanes run concurrently, and take their turns (a slot, the
+(see :mod:`~doorfix.agent.engine.worklist`, which plans each cohort of a run's incidents
+this way). Lanes run concurrently, and take their turns (a slot, the
 caps, their place among the writes queued for a system) longest-waiting first: by the
 earliest refusal among their incidents (a deferred incident's first sighting), lanes
 nobody waits for (a scan's, a renewal's) last, ties in the order found. Each incident's
@@ -13,14 +14,15 @@ writes carry its time into the systems' queues (``connectors._http.waiting_since
 
 Sync Access comes first, in a phase of its own, read back before the next phase starts: a
 toggle changes CLP access, CLP then refuses a Sync Access on that collection for a minute, and
-a change while a Sync Access job runs could race its push to the IQs.
+a change while a Sync Access job runs could race its push to the IQs. (A cohort holds every
+refusal at a CLP site, so its phases order every Sync Access and toggle there.)
 
     phases = plan_lanes(candidates)      # [[lane, ...], [lane, ...]]; a lane is [index, ...]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from doorfix.agent.engine.candidates import Candidate
@@ -47,8 +49,9 @@ def is_sync(candidate: Candidate) -> bool:
     return bool(actions) and actions[0].remedy is Remedy.SYNC_ACCESS
 
 
-def lanes_of(candidates: Sequence[Candidate], indexes: Iterable[int]) -> list[Lane]:
-    """The given candidates in lanes: connected by any shared resource, each in run order."""
+def connected(touched: Mapping[int, Iterable[str]]) -> list[list[int]]:
+    """The keys of ``touched`` grouped by anything they share (transitively), each group in
+    the mapping's order, the groups by their first key's place."""
     parent: dict[int, int] = {}
 
     def find(i: int) -> int:
@@ -58,17 +61,22 @@ def lanes_of(candidates: Sequence[Candidate], indexes: Iterable[int]) -> list[La
         return i
 
     owner: dict[str, int] = {}
-    order = list(indexes)
-    for i in order:
+    for i, things in touched.items():
         parent[i] = i
-        for resource in resources(candidates[i]):
-            j = owner.setdefault(resource, i)
+        for thing in things:
+            j = owner.setdefault(thing, i)
             if j != i:
                 parent[find(i)] = find(j)
-    lanes: dict[int, Lane] = {}
-    for i in order:
-        lanes.setdefault(find(i), []).append(i)
-    return sorted(lanes.values(), key=lambda lane: _waiting_since(candidates, lane))
+    groups: dict[int, list[int]] = {}
+    for i in touched:
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def lanes_of(candidates: Sequence[Candidate], indexes: Iterable[int]) -> list[Lane]:
+    """The given candidates in lanes: connected by any shared resource, each in run order."""
+    lanes = connected({i: resources(candidates[i]) for i in indexes})
+    return sorted(lanes, key=lambda lane: _waiting_since(candidates, lane))
 
 
 def _waiting_since(candidates: Sequence[Candidate], lane: Lane) -> tuple[bool, datetime]:

@@ -22,7 +22,9 @@ from doorfix.agent.engine.candidates import Batch, Candidate, incident_key
 from doorfix.agent.engine.collect_aca import UnresolvedError, lock_candidate, lock_facts
 from doorfix.agent.engine.collect_cloud import door_log_facts, unresolved_log
 from doorfix.agent.engine.fetch import RunFetcher
+from doorfix.agent.engine.worklist import reach
 from doorfix.agent.journal.store import IncidentRow, Journal
+from doorfix.connectors._http import waiting_since
 from doorfix.connectors.models import epoch_seconds
 from doorfix.connectors.models.cloud import DoorLog
 from doorfix.playbooks.door_logs import playbook as door_logs
@@ -59,7 +61,7 @@ async def add_retries(
         found = await aca_retries(fetcher, rows, policy, window=window)
     else:
         found = await door_log_retries(fetcher, rows, policy)
-    present = {incident_key(c) for c in batch.candidates}
+    present = {incident_key(c) for c in (*batch.candidates, *batch.streamed)}
     for candidate in found:
         key = incident_key(candidate)
         other = journal.latest_incident(key)
@@ -67,6 +69,23 @@ async def add_retries(
         if key in present or (other is not None and other.open and other.outcome not in waiting):
             continue  # a new refusal carries it, or an open incident already does (pending)
         batch.candidates.append(candidate)
+
+
+def due_reach(
+    playbook: str, fetcher: RunFetcher, journal: Journal, *, guards: GuardsSection
+) -> set[str]:
+    """What the deferrals this run of ``playbook`` retries touch (their subjects' ids and
+    places): the run keeps a cohort touching any of it for last, beside the retries, so a
+    retried Sync Access still comes before a toggle at its site (see :mod:`worklist`)."""
+    if playbook != "aca-rejections":
+        return set()  # only the aca-rejections collector hands cohorts over early
+    rows = due_deferrals(journal, fetcher.now, max_age=timedelta(days=guards.max_event_age_days))
+    return {
+        touched
+        for row in rows
+        if row.cause.startswith("aca.") and fetcher.owns_subject(row.subject)
+        for touched in reach(row.subject)
+    }
 
 
 def due_deferrals(journal: Journal, now: datetime, *, max_age: timedelta) -> list[IncidentRow]:
@@ -102,9 +121,16 @@ async def aca_retries(
         if not row.cause.startswith("aca.") or user_id is None or lock_id is None:
             continue
         try:
-            facts = await lock_facts(
-                fetcher, user_id, lock_id, (), window=window, center_id=row.subject.get("center_id")
-            )
+            # its reads queue by the person's wait, like a new refusal's
+            with waiting_since(row.first_seen_at):
+                facts = await lock_facts(
+                    fetcher,
+                    user_id,
+                    lock_id,
+                    (),
+                    window=window,
+                    center_id=row.subject.get("center_id"),
+                )
         except UnresolvedError as exc:
             log.info("retry_skipped", incident_id=row.incident_id, reason=str(exc))
             continue
@@ -123,11 +149,12 @@ async def door_log_retries(
         if probe is None or center is None or not center.cloud_project_id:
             continue
         project_id = center.cloud_project_id
-        unresolved = await unresolved_log(fetcher, project_id, probe)
-        if unresolved is not None:
-            log.info("retry_skipped", incident_id=row.incident_id, reason=unresolved[1])
-            continue
-        facts = await door_log_facts(fetcher, project_id, (probe,), (probe,))
+        with waiting_since(row.first_seen_at):
+            unresolved = await unresolved_log(fetcher, project_id, probe)
+            if unresolved is not None:
+                log.info("retry_skipped", incident_id=row.incident_id, reason=unresolved[1])
+                continue
+            facts = await door_log_facts(fetcher, project_id, (probe,), (probe,))
         diagnosis = door_logs.diagnose(facts, fetcher.now)
         plan = door_logs.plan(diagnosis, facts, policy, fetcher.now)
         out.append(_retry(Candidate(diagnosis, plan), row))

@@ -30,10 +30,9 @@ from doorfix.agent.engine.collect_aca import (
 from doorfix.agent.engine.collect_cloud import collect_door_logs, collect_licenses
 from doorfix.agent.engine.deferrals import close_resolved, supersede
 from doorfix.agent.engine.escalate import escalate
-from doorfix.agent.engine.execute import Executor, on_answered, on_verifying
+from doorfix.agent.engine.execute import Executor, on_answered
 from doorfix.agent.engine.fetch import RunFetcher
 from doorfix.agent.engine.guards import GuardDecision, RunGuards
-from doorfix.agent.engine.lanes import is_sync, plan_lanes
 from doorfix.agent.engine.progress import NO_PROGRESS, Progress
 from doorfix.agent.engine.reconcile import reconcile
 from doorfix.agent.engine.report import (
@@ -43,7 +42,7 @@ from doorfix.agent.engine.report import (
     RunReport,
     SkippedRecord,
 )
-from doorfix.agent.engine.retry import add_retries
+from doorfix.agent.engine.retry import add_retries, due_reach
 from doorfix.agent.engine.scopes import scopes_of
 from doorfix.agent.engine.shards import Shard
 from doorfix.agent.engine.shared import shared_sync
@@ -56,10 +55,9 @@ from doorfix.agent.engine.supervise import (
     supervised,
 )
 from doorfix.agent.engine.verification import settle
+from doorfix.agent.engine.worklist import Worklist
 from doorfix.agent.journal.rows import IncidentRow
 from doorfix.agent.journal.store import Journal, RunStatus
-from doorfix.clock import stopped
-from doorfix.connectors._http import waiting_since
 from doorfix.errors import AuthError, ConnectorError, ContractError, DoorfixError, Interrupted
 from doorfix.playbooks.types import Outcome, PlannedAction, Remedy, Step, Who
 
@@ -418,36 +416,44 @@ async def _work(
         on_warning=_warning_recorder(report, agent.clients.redactor.redact),
     )
     progress.stage(f"{name}: reading the systems")
-    batch = await collect(run, fetcher)
-    # the hardware scan reads (behind every other request) while the run works its incidents
-    scan = (
-        asyncio.create_task(batch.scan())
-        if isinstance(batch, AcaBatch) and batch.scan is not None
-        else None
-    )
-    try:
-        await _work_batch(run, batch, scan, progress)
-    finally:
-        if scan is not None and not scan.done():
-            # the run failed or was stopped: the scan's reads are nobody's any more
-            scan.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await scan
+    held = set() if dry_run else due_reach(name, fetcher, journal, guards=g)
+    async with Worklist(run, progress, partial(_process, run), held=held).open() as work:
+        # a cohort whose facts are read is worked while the run reads the others'
+        run.hand_over = work.ready
+        try:
+            batch = await collect(run, fetcher)
+        finally:
+            run.hand_over = None
+        # the hardware scan reads (behind every other request) while the run works its
+        # incidents
+        scan = (
+            asyncio.create_task(batch.scan())
+            if isinstance(batch, AcaBatch) and batch.scan is not None
+            else None
+        )
+        try:
+            await _work_batch(run, batch, scan, progress, work)
+        finally:
+            if scan is not None and not scan.done():
+                # the run failed or was stopped: the scan's reads are nobody's any more
+                scan.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await scan
     return run
 
 
 async def _work_batch(
-    run: RunState, batch: Batch, scan: asyncio.Task[Scanned] | None, progress: Progress
+    run: RunState,
+    batch: Batch,
+    scan: asyncio.Task[Scanned] | None,
+    progress: Progress,
+    work: Worklist,
 ) -> None:
-    """Settle, work the candidates (then the hardware scan's), commit the feeds."""
-    journal, name, run_id, dry_run = (
-        run.journal,
-        run.report.playbook,
-        run.report.run_id,
-        run.dry_run,
-    )
+    """Settle, work the candidates (beside those handed over), then the hardware scan's,
+    commit the feeds."""
+    journal, run_id, dry_run = run.journal, run.report.run_id, run.dry_run
     if not dry_run:
-        run.feeds = {e: c.feed for c in batch.commits for e in c.event_ids}
+        run.feeds.update({e: c.feed for c in batch.commits for e in c.event_ids})
     if isinstance(batch, AcaBatch):
         for follow in batch.follow_ups:
             settle(run, follow)
@@ -456,12 +462,10 @@ async def _work_batch(
         if not dry_run:
             for subject in batch.resolved:
                 close_resolved(journal, run_id=run_id, subject=subject)
-    candidates = merge_by_key(batch.candidates)
-    journal.live.candidates(run_id, (e for c in candidates for e in c.event_ids))
-    progress.stage(f"{name}: working incidents", total=len(candidates))
-    await _work_incidents(run, candidates, progress)
+    candidates = merge_by_key([*work.kept, *batch.candidates])
+    await work.rest(candidates, order=[*batch.streamed, *candidates], tell_sent=True)
     if scan is not None:
-        await _work_scan(run, batch, scan, candidates, progress)
+        await _work_scan(run, batch, scan, [*batch.streamed, *candidates], progress)
     if not dry_run:
         # only now: every incident of these events is recorded (each decision marked its
         # own events seen), so a crash before this line re-reads only undecided events
@@ -506,8 +510,8 @@ async def _work_scan(
     later = merge_by_key([c for c in found if incident_key(c) not in taken])
     if commit is not None:
         batch.commits.append(commit)
-    progress.stage(f"{run.report.playbook}: hardware findings", total=len(later))
-    await _work_incidents(run, later, progress, tell_sent=False)
+    async with Worklist(run, progress, partial(_process, run)).open() as findings:
+        await findings.rest(later, order=later, tell_sent=False, stage="hardware findings")
 
 
 async def _collect(
@@ -530,7 +534,7 @@ async def _collect_new(
     policy = run.agent.policy
     if playbook == "door-logs":
         return await collect_door_logs(
-            fetcher, run.journal, policy=policy, lookback=lookback, since=since
+            fetcher, run.journal, policy=policy, lookback=lookback, since=since, ready=run.hand_over
         )
     if playbook == "license-renewal":
         return await collect_licenses(fetcher, policy=policy)
@@ -547,125 +551,8 @@ async def _collect_new(
         since=since,
         on_unresolved=unresolved,
         scan_centers=run.agent.settings.engine.hardware_scan_centers,
+        ready=run.hand_over,
     )
-
-
-class _Turn:
-    """One incident's hold on the run's scheduling: a slot, until its writes are sent.
-
-    ``sent`` is set, and the slot given back, when the incident's remedy starts verifying
-    (its writes are out; only re-reads are left) or when the incident ends, whichever is
-    first: the next incident of its lane, and the next phase, wait for that, never for a
-    verification.
-    """
-
-    def __init__(self, limit: asyncio.Semaphore) -> None:
-        self._limit = limit
-        self._held = False
-        self.sent = asyncio.Event()
-
-    async def take(self) -> None:
-        await self._limit.acquire()
-        self._held = True
-
-    def give_back(self) -> None:
-        if self._held:
-            self._held = False
-            self._limit.release()
-        self.sent.set()
-
-
-async def _work_incidents(
-    run: RunState, candidates: list[Candidate], progress: Progress, *, tell_sent: bool = True
-) -> None:
-    """Work the run's incidents, concurrently by lane (see :mod:`lanes`), bounded.
-
-    Each lane works its incidents in order; lanes run at the same time, at most
-    ``[engine] max_concurrent_incidents`` incidents sending their writes at once, sharing the
-    clients' rate limits. Verification is off the critical path: an incident whose remedy is
-    verifying (re-reading until the change shows) gives its slot back, the next incident of
-    its lane starts (it sees the first one's action in the journal: a Sync Access to join, a
-    cool-down to respect). Only the Sync Access phase is waited for whole: every Sync Access
-    job is read back before any other remedy changes access (a change while a job runs could
-    race its push to the IQs). The run ends when the last verification ends, so a toggle that
-    never lands costs the run one ``verify_timeout_seconds``, not one per incident behind it.
-
-    The report lists incidents in the order the run found them (Sync Access first), however
-    they finished. When a system becomes unreachable, no lane starts another incident, the
-    incidents in flight finish (a call already sent is answered and recorded), and the run
-    fails with that error.
-    """
-    limit = asyncio.Semaphore(run.agent.settings.engine.max_concurrent_incidents)
-    results: dict[int, IncidentReport | None] = {}
-    failure: list[BaseException] = []
-
-    def stop() -> bool:
-        if failure:
-            return True
-        if stopped(run.agent.clock):  # a stop: no new incident starts
-            failure.append(Interrupted("stopping: no new incident starts"))
-            return True
-        return False
-
-    async def work(i: int, turn: _Turn) -> None:
-        try:
-            with on_verifying(turn.give_back), waiting_since(candidates[i].waiting_since):
-                results[i] = await _process(run, candidates[i])
-        except (ConnectorError, OSError, Interrupted) as exc:
-            failure.append(exc)
-            return
-        except BaseException as exc:
-            # a bug, a cancellation, a kill: no lane starts another incident while it
-            # propagates (the slot is free again before the group cancels)
-            failure.append(exc)
-            raise
-        finally:
-            turn.give_back()
-        progress.advance()
-
-    async def lane(
-        group: asyncio.TaskGroup, indexes: list[int], tasks: list[asyncio.Task[None]]
-    ) -> None:
-        for i in indexes:
-            if stop():
-                return
-            turn = _Turn(limit)
-            await turn.take()
-            if stop():
-                turn.give_back()
-                return
-            tasks.append(group.create_task(work(i, turn)))
-            await turn.sent.wait()
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for phase in plan_lanes(candidates):
-                sync = await _phase_ready(run, candidates[phase[0][0]])
-                tasks: list[asyncio.Task[None]] = []
-                await asyncio.gather(*(lane(group, indexes, tasks) for indexes in phase))
-                if failure:
-                    break
-                if tasks and sync:
-                    # every Sync Access ends (its job read back) before any other remedy
-                    # starts: a change while a Sync Access runs could race its push to the IQs
-                    await asyncio.wait(tasks)
-                # the other phase ends once all its writes are sent; its verifications go on
-            if not failure and tell_sent:
-                # every write is sent: the next run of these scopes may start beside the
-                # verifications still going (see doorfix.agent.journal.live)
-                run.writes_sent()
-    except BaseExceptionGroup as errors:
-        # an unexpected error (a bug, a cancellation) surfaces as itself, not as a group:
-        # the caller's handling is the same whether incidents ran together
-        raise errors.exceptions[0] from None
-    finally:
-        # Sync Access first, then the rest, each in the order found (a stable sort)
-        order = sorted(range(len(candidates)), key=lambda i: not is_sync(candidates[i]))
-        run.report.incidents.extend(
-            incident for i in order if (incident := results.get(i)) is not None
-        )
-    if failure:
-        raise failure[0]
 
 
 def _joined(run: RunState, key: str, candidate: Candidate) -> tuple[IncidentRow | None, bool]:
@@ -680,18 +567,6 @@ def _joined(run: RunState, key: str, candidate: Candidate) -> tuple[IncidentRow 
         if live is not None:
             return live, True
     return _recent_repeat(run, key, candidate), False
-
-
-async def _phase_ready(run: RunState, first: Candidate) -> bool:
-    """Whether the phase is the Sync Access one; if so, once it may start.
-
-    A Sync Access never starts while an earlier run's change is still on its way to the IQs:
-    it waits for the runs in their verifications' tail (see doorfix.agent.journal.live).
-    """
-    sync = is_sync(first)
-    if sync and not run.dry_run:
-        await run.journal.live.wait_for_earlier(run.report.run_id)
-    return sync
 
 
 def _recent_repeat(run: RunState, key: str, candidate: Candidate) -> IncidentRow | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from doorfix.agent.config import Settings
+from doorfix.agent.engine.candidates import Ready
 from doorfix.agent.engine.execute import Executor
 from doorfix.agent.engine.guards import RunGuards
 from doorfix.agent.engine.report import RunReport, Target
@@ -51,6 +52,9 @@ class RunState:
     quiet_repeats: bool = True
     #: called once every incident's writes are sent and only verifications are left
     writes_sent: Callable[[], None] = lambda: None
+    #: where a collector hands a cohort whose facts are read (and the feed of its events),
+    #: to be worked while the run reads the rest (see :mod:`~doorfix.agent.engine.worklist`)
+    hand_over: Ready | None = None
 
     @property
     def journal(self) -> Journal:
