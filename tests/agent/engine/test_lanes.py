@@ -8,10 +8,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from support.demo import DEMO_SETTINGS, PLAYBOOKS, Demo, make_demo
 
 from doorfix.agent.engine.candidates import Candidate
-from doorfix.agent.engine.lanes import plan_lanes
+from doorfix.agent.engine.lanes import connected, plan_lanes
 from doorfix.agent.engine.report import RunReport
 from doorfix.playbooks.types import Cause, Diagnosis, Plan, PlannedAction, Remedy, Subject
 
@@ -176,3 +178,32 @@ async def test_the_longest_waiting_persons_writes_go_first_among_queued_writes()
     second = {p: len(toggled) - 1 - toggled[::-1].index(p) for p in waited}
     assert sorted(waited, key=second.__getitem__) == waited, toggled
     assert all(second[p] - first[p] <= 2 for p in waited), toggled
+
+
+@given(
+    st.dictionaries(
+        st.integers(0, 40), st.sets(st.sampled_from("abcdefghij"), max_size=3), max_size=25
+    )
+)
+def test_connected_groups_exactly_what_shares_something(touched: dict[int, set[str]]) -> None:
+    """Lanes and a run's cohorts are :func:`connected` groups: every key in one group, two
+    keys sharing anything in the same one, each group held together by what its keys share
+    (no two groups could be one), each in the order given."""
+    groups = connected(touched)
+    assert sorted(k for g in groups for k in g) == sorted(touched)
+    group_of = {k: n for n, g in enumerate(groups) for k in g}
+    for a, a_touches in touched.items():
+        for b, b_touches in touched.items():
+            if a_touches & b_touches:
+                assert group_of[a] == group_of[b]
+    order = list(touched)
+    for group in groups:
+        assert group == sorted(group, key=order.index)
+        reached, frontier = {group[0]}, [group[0]]
+        while frontier:
+            k = frontier.pop()
+            for other in group:
+                if other not in reached and touched[k] & touched[other]:
+                    reached.add(other)
+                    frontier.append(other)
+        assert reached == set(group)
