@@ -295,11 +295,14 @@ async def _candidates(
         by_value[log.credential_value].append(log)
 
     undecided: list[DoorLog] = []
+    # the project's failures are handed over together: their reads queue at its earliest
+    # failure's time (the longest-waiting project's people first, read together)
+    times = [log.capture_time for rows in groups.values() for log in rows]
+    earliest = from_epoch(min(times)) if times else None
 
     async def one(rows: list[DoorLog]) -> Candidate | None:
         logs = tuple(sorted(rows, key=lambda row: row.log_id))
-        # the group's reads queue by the person's wait: the longest-waiting read first
-        with waiting_since(from_epoch(min(row.capture_time for row in logs))):
+        with waiting_since(earliest):
             unresolved = await unresolved_log(fetcher, project_id, logs[-1])
             if unresolved is not None:
                 field, why = unresolved

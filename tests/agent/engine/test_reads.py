@@ -257,7 +257,7 @@ async def _lean_and_full(faults: list[tuple[str, tuple[str, str]]], steps: list[
             with mock.patch.object(collect_aca, "needed_facts", _read_everything):
                 full_report = await full.run(playbook)
             assert _decisions(lean_report) == _decisions(full_report), playbook
-            assert lean.mutations() == full.mutations()
+            assert _calls(lean) == _calls(full)
         lean_keys = _requests(lean)["aca"].get("list_mobile_keys", 0)
         assert lean_keys <= _requests(full)["aca"].get("list_mobile_keys", 0)
         # entries are read to settle an incident waiting for verification, which a later run
@@ -530,6 +530,18 @@ def _read_every_door_fact(log: Any) -> collect_cloud.Needs:
     return collect_cloud.EVERYTHING
 
 
+def _calls(demo: Demo) -> dict[str, list[str]]:
+    """The mutating calls made, per system and target, each target's in the order made.
+
+    Incidents at different targets are worked at once, each as soon as its facts are read,
+    so the order of calls across targets is the reads' timing, not a decision.
+    """
+    calls: dict[str, list[str]] = {}
+    for system, operation, targets in demo.mutations():
+        calls.setdefault(f"{system} {targets!r}", []).append(operation)
+    return calls
+
+
 async def _doors_lean_and_full(
     faults: list[tuple[str, str, str]], steps: list[tuple[int, list[tuple[str, str]]]]
 ) -> None:
@@ -553,7 +565,7 @@ async def _doors_lean_and_full(
             with mock.patch.object(collect_cloud, "needed_facts", _read_every_door_fact):
                 full_report = await full.run("door-logs")
             assert _timeless(lean_report) == _timeless(full_report)
-            assert lean.mutations() == full.mutations()
+            assert _calls(lean) == _calls(full)
         _within(_requests(lean), _requests(full))
     finally:
         await lean.aclose()
