@@ -53,6 +53,19 @@ DAEMON_SETTINGS: dict[str, Any] = {
     },
 }
 
+#: the scale scenario cut small and healthy (``make_demo(scenario="scale",
+#: scenario_params=SMALL_WORLD)``): five centers, each its own CLP site with two locks (one
+#: collection), two users and one door, and no failure of its own
+SMALL_WORLD: dict[str, Any] = {
+    "centers": 5,
+    "locks_per_center": 2,
+    "doors_per_center": 1,
+    "users_per_center": 2,
+    "days": 1,
+    "door_logs": 100,
+    "failure_rate": 0.0,
+}
+
 #: the demo's faults a remedy clears for good (the ground truth says present=false)
 REMEDIABLE = frozenset(
     {

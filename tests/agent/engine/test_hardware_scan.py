@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.types import ASGIApp
-from support.demo import DEMO_SETTINGS, Demo, make_demo
+from support.demo import DEMO_SETTINGS, SMALL_WORLD, Demo, make_demo
 
 from doorfix.agent.engine.collect_aca import scan_turn
 from doorfix.agent.engine.report import RunReport
@@ -42,16 +42,7 @@ class _Listing(SandboxTransport):
         return await super().handle_async_request(request)
 
 
-#: a small healthy world: no refusal, so each run's lock listings are its scan's alone
-WORLD = {
-    "centers": 5,
-    "locks_per_center": 2,
-    "doors_per_center": 1,
-    "users_per_center": 2,
-    "days": 1,
-    "door_logs": 100,
-    "failure_rate": 0.0,
-}
+WORLD = SMALL_WORLD  # no refusal: each run's lock listings are its scan's alone
 
 
 class _Scan:
