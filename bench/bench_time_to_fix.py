@@ -37,8 +37,9 @@ count as nothing in the floor.
                                       [--centers 10]
 
 With ``--centers``, the world is cut to that many centers instead: each door-logs run then
-reads one page of each project's log before it acts, and each aca-rejections run scans the
-hardware of up to ``[engine] hardware_scan_centers`` centers (behind its fixes).
+reads one page of each project's log (a project's refusals are acted on once its page and
+their facts are read), and each aca-rejections run scans the hardware of up to
+``[engine] hardware_scan_centers`` centers (behind its fixes).
 """
 
 from __future__ import annotations

@@ -708,7 +708,8 @@ def burst_notes(out: str) -> str:
         "floor's own p95, but the 50 refusals need each system's requests (each person's "
         "facts, the writes, the re-reads, and each run's feeds; the hardware scan reads "
         "behind them). A run acts on each cohort as soon as its facts are read (a person "
-        "waits for no one else's facts) and reads the longest-waiting person's first, but "
+        "waits for no facts but those of the refusals at their CLP site, or door-logs "
+        "project) and reads the longest-waiting cohort's first, but "
         f"the requests of the interval ({said}) "
         "take about as long as the window the refusals arrive in: at 20 requests/s the "
         "people read before a person, and the writes queued meanwhile, cost that person "
@@ -738,8 +739,10 @@ def centers_notes(out: str) -> str:
         '(README, "A person at a door never waits for work nobody waits for"; before, each '
         "run scanned every center first: p95 85 s here, 30 s of reading). A door-logs run "
         "reads every project's new door logs (one page a project, 300 requests: 15 s at "
-        "20 requests/s) before it acts, so a card refused at the last project read waits for "
-        f"the others' pages: the slowest cards' *reading*{read} is that. The floor assumes "
+        "20 requests/s) and acts on each project's refusals once its page and their facts "
+        "are read, so a card waits only for its own project's page, but that page takes its "
+        "turn among the 300 (the reads of a refusal found already go first): the slowest "
+        f"cards' *reading*{read} is that. The floor assumes "
         "a run sees only the refusals made before it starts; a door-logs run this long "
         "reaches some projects' logs after a refusal there and takes it at once, so a "
         "`cloud.credential_unassigned` figure may come in under its floor."
@@ -920,8 +923,9 @@ BENCHMARKS: tuple[Bench, ...] = (
         "Daemon: time to fix as the centers grow (issue 14)",
         f"The 60 s timetable above (20 refusals over 1,200 simulated seconds), on the scale "
         f"world cut to {TIME_TO_FIX_CENTERS} centers instead of 10: each door-logs run reads "
-        "one page of each project's log before it acts, and each aca-rejections run scans "
-        "the locks and IQs of 100 centers on CLP behind its fixes.",
+        "one page of each project's log (acting on a project's refusals once its page and "
+        "their facts are read), and each aca-rejections run scans the locks and IQs of 100 "
+        "centers on CLP behind its fixes.",
         parse_time_to_fix,
         centers_notes,
         quick=("--refusals", "4", "--window", "60:120", "--centers", "50"),
