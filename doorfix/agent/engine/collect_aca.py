@@ -357,10 +357,10 @@ async def collect_rejections(
         groups[(event.user_id, event.lock_id)].append(event)
     pending = _pending(journal, fetcher)
     keys = sorted(groups)
-    waits, cohorts = await _cohorts(fetcher, groups, together=ready is not None)
+    waits, cohorts = await _cohorts(fetcher, groups)
     handed: list[tuple[Place, Candidate]] = []
-    #: the groups' own candidates handed over (merged into what ``handed`` holds)
-    taken: set[int] = set()
+    #: the groups whose candidates were handed over (merged into what ``handed`` holds)
+    taken: set[tuple[str, str]] = set()
     # each group read and diagnosed on its own, the longest-waiting cohort's first (so a
     # fact two groups share is read at the earlier one's turn); each fact once per run
     async with Concurrently() as reads:
@@ -400,13 +400,13 @@ async def collect_rejections(
 def _put_together(
     batch: AcaBatch,
     worked: list[_Worked],
-    taken: set[int],
+    taken: set[tuple[str, str]],
     *,
     on_unresolved: Callable[[str, str, str], None],
 ) -> set[str]:
     """Add the groups' findings to ``batch`` in the order of a read one after the other:
     each group's tags (a tag that is not the user's is its own incident), then each group's
-    refusals; leave out what was handed over (``taken``). The events left undecided."""
+    refusals; leave out the groups handed over (``taken``). The events left undecided."""
     undecided: set[str] = set()
     for group in worked:
         batch.resolved.extend(group.found.resolved)
@@ -414,7 +414,7 @@ def _put_together(
         for (_, _, rows), tag_candidate in zip(group.tags, group.tag_found, strict=True):
             if isinstance(tag_candidate, UnresolvedError):
                 on_unresolved(str(tag_candidate), ",".join(e.id for e in rows), tag_candidate.field)
-            elif id(tag_candidate) not in taken:
+            elif group.key not in taken:
                 batch.candidates.append(tag_candidate)
     for group in worked:
         for (_, _, rejected), candidate in zip(group.work, group.work_found, strict=True):
@@ -425,7 +425,7 @@ def _put_together(
                     candidate.field,
                 )
                 undecided.update(e.id for e in rejected)
-            elif id(candidate) not in taken:
+            elif group.key not in taken:
                 batch.candidates.append(candidate)
     return undecided
 
@@ -509,18 +509,17 @@ async def _hand_over(
     chains: dict[tuple[str, str], asyncio.Task[_Worked]],
     ready: Ready,
     handed: list[tuple[Place, Candidate]],
-    taken: set[int],
+    taken: set[tuple[str, str]],
 ) -> None:
     """Hand a cohort (see :func:`_cohorts`) to ``ready`` once all its groups are diagnosed.
 
     Its candidates, merged by incident key, are noted in ``handed`` with the place of
-    their first (so the batch keeps the order found), and the groups' own candidates in
-    ``taken`` (by id). An unresolved group's events are not handed over (the batch
-    reports them).
+    their first (so the batch keeps the order found), and its groups in ``taken``. An
+    unresolved group's events are not handed over (the batch reports them).
     """
     await asyncio.wait([chains[key] for key in cohort])
     found = sorted(
-        (c for key in cohort for c in chains[key].result().candidates(key)),
+        (c for key in cohort for c in chains[key].result().candidates()),
         key=lambda placed: placed[0],
     )
     if not found:
@@ -530,7 +529,7 @@ async def _hand_over(
     for place, c in found:
         first.setdefault(incident_key(c), place)
     handed.extend((first[incident_key(c)], c) for c in merged)
-    taken.update(id(c) for _, c in found)
+    taken.update(cohort)
     ready(merged, FEED)
 
 
@@ -571,6 +570,7 @@ Place = tuple[int, tuple[str, str], int]
 class _Worked:
     """One user x lock's events worked through: its tags' incidents, then its refusals'."""
 
+    key: tuple[str, str]
     tags: list[tuple[str, str, list[Event]]]
     tag_found: list[Candidate | UnresolvedError]
     work: list[tuple[str, str, list[Event]]]
@@ -578,10 +578,10 @@ class _Worked:
     #: what the group resolved or joined (see :func:`_to_diagnose`)
     found: AcaBatch
 
-    def candidates(self, key: tuple[str, str]) -> list[tuple[Place, Candidate]]:
+    def candidates(self) -> list[tuple[Place, Candidate]]:
         """Its candidates, each with its place (the unresolved left out)."""
         return [
-            ((kind, key, i), c)
+            ((kind, self.key, i), c)
             for kind, results in enumerate((self.tag_found, self.work_found))
             for i, c in enumerate(results)
             if isinstance(c, Candidate)
@@ -620,7 +620,7 @@ async def _work_group(
                 for u, lock, rows in (*tags, *work)
             )
         )
-    return _Worked(tags, results[: len(tags)], work, results[len(tags) :], found)
+    return _Worked(key, tags, results[: len(tags)], work, results[len(tags) :], found)
 
 
 async def _settle_after(
@@ -642,21 +642,21 @@ def _wait_order(wait: datetime | None) -> float:
 
 
 async def _cohorts(
-    fetcher: RunFetcher, groups: dict[tuple[str, str], list[Event]], *, together: bool
+    fetcher: RunFetcher, groups: dict[tuple[str, str], list[Event]]
 ) -> tuple[dict[tuple[str, str], datetime | None], list[list[tuple[str, str]]]]:
     """Each group's wait (its cohort's earliest refusal), and the cohorts.
 
     A cohort is the groups that share a user, a lock or a CLP site (a Sync Access and a
     toggle on one collection are in one cohort, so its Sync Access still comes first); its
-    groups are read at one turn, its earliest refusal's. Not ``together``: each group on its
-    own, at its own earliest refusal, and no cohorts.
+    groups are read at one turn, its earliest refusal's. The sites come from the centers'
+    list, which every group's facts read anyway.
     """
+    if not groups:
+        return {}, []
     own = {
         key: min((e.occurred_at for e in rows if e.type in REJECTIONS), default=None)
         for key, rows in groups.items()
     }
-    if not together or not groups:
-        return own, []
     centers = sorted({rows[-1].center_id for rows in groups.values()})
     earliest = min((w for w in own.values() if w is not None), default=None)
     with waiting_since(earliest):  # every group needs it: the earliest refusal's turn
@@ -665,12 +665,12 @@ async def _cohorts(
         center_id: center.clp_site_id if center is not None else f"center {center_id}"
         for center_id, center in zip(centers, found, strict=True)
     }
-    keys = sorted(groups)
-    touched = {
-        i: {f"user={user}", f"lock={lock}", f"site={site_of[groups[(user, lock)][-1].center_id]}"}
-        for i, (user, lock) in enumerate(keys)
-    }
-    cohorts = [[keys[i] for i in cohort] for cohort in connected(touched)]
+    cohorts = connected(
+        {
+            (user, lock): {f"user={user}", f"lock={lock}", f"site={site_of[rows[-1].center_id]}"}
+            for (user, lock), rows in sorted(groups.items())
+        }
+    )
     waits: dict[tuple[str, str], datetime | None] = {}
     for cohort in cohorts:
         wait = min((w for k in cohort if (w := own[k]) is not None), default=None)

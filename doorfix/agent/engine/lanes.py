@@ -22,13 +22,15 @@ refusal at a CLP site, so its phases order every Sync Access and toggle there.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from doorfix.agent.engine.candidates import Candidate
 from doorfix.playbooks.types import Remedy
 
 Lane = list[int]
+K = TypeVar("K", bound=Hashable)
 
 
 #: subject fields that name a container, not something an incident acts on or reads as its own
@@ -49,27 +51,27 @@ def is_sync(candidate: Candidate) -> bool:
     return bool(actions) and actions[0].remedy is Remedy.SYNC_ACCESS
 
 
-def connected(touched: Mapping[int, Iterable[str]]) -> list[list[int]]:
+def connected(touched: Mapping[K, Iterable[str]]) -> list[list[K]]:
     """The keys of ``touched`` grouped by anything they share (transitively), each group in
     the mapping's order, the groups by their first key's place."""
-    parent: dict[int, int] = {}
+    parent: dict[K, K] = {}
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def find(k: K) -> K:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
 
-    owner: dict[str, int] = {}
-    for i, things in touched.items():
-        parent[i] = i
+    owner: dict[str, K] = {}
+    for k, things in touched.items():
+        parent[k] = k
         for thing in things:
-            j = owner.setdefault(thing, i)
-            if j != i:
-                parent[find(i)] = find(j)
-    groups: dict[int, list[int]] = {}
-    for i in touched:
-        groups.setdefault(find(i), []).append(i)
+            j = owner.setdefault(thing, k)
+            if j != k:
+                parent[find(k)] = find(j)
+    groups: dict[K, list[K]] = {}
+    for k in touched:
+        groups.setdefault(find(k), []).append(k)
     return list(groups.values())
 
 
