@@ -122,7 +122,6 @@ def targets(world: World) -> dict[str, list[dict[str, str]]]:
                 {
                     "user_id": user.id,
                     "lock_id": lock_ids[0],
-                    "company_id": user.company_id,
                     "center_id": user.center_id,
                 }
             )
@@ -189,8 +188,9 @@ def shared_reads(refusal: Refusal) -> dict[str, frozenset[str]]:
     """The reads a refusal's fix shares with the others of its poll, per system.
 
     A toggle: ACA's event page and centers' list (the refusal and its CLP site), the center's
-    inventories and the company's bookings there (what a booking gives). A card: its
-    project's page of door logs. Each is one request however many refusals of a poll need it.
+    inventories and its bookings active now (what a booking gives: one page of every
+    company's, where this agent reads the person's company's). A card: its project's page of
+    door logs. Each is one request however many refusals of a poll need it.
     """
     target = refusal.target
     if refusal.kind == "lock":
@@ -200,7 +200,7 @@ def shared_reads(refusal: Refusal) -> dict[str, frozenset[str]]:
                     "events",
                     "centers",
                     f"inventories {target['center_id']}",
-                    f"bookings {target['company_id']} {target['center_id']}",
+                    f"bookings {target['center_id']}",
                 }
             )
         }

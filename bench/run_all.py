@@ -744,7 +744,7 @@ def burst_notes(out: str) -> str:
     least = (
         "The *least p95 at the rate limit* counts what the floor leaves out, for each system "
         "on its own: the requests no agent that decides safely can skip (a toggle's user, "
-        "accesses and two writes, its center's inventories and its company's bookings there, "
+        "accesses and two writes, its center's inventories and bookings (one page each), "
         "each run's event page and centers' list in ACA, its Larry access in CLP; a card's "
         "holder by tag in ACA, its write and re-read and its project's page of door logs in "
         "the cloud; a read several refusals of a run share is made once), sent in the best "
