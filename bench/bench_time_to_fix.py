@@ -27,7 +27,9 @@ refusals of its poll, each made once (:func:`shared_reads`), in the best order a
 could send them. One system at a time; the figure on the summary line is the greatest of
 the three. It is a bound: no agent that sees a refusal at the first poll after it (the
 floor's own assumption), reads what a safe decision needs, and reads it in the run that
-acts on it, can do better, so a target under it cannot be met at that rate limit.
+acts on it, can do better, so a target under it cannot be met at that rate limit. The
+bound is in fractions of a second, the figures beside it in whole seconds (within 1 s), so
+a figure may show up to a second under it.
 
 * **5 s, real time.** The sandbox is served by uvicorn on 127.0.0.1 in a subprocess on the
   wall clock; ``run_daemon`` (APScheduler, the daemon itself) runs door-logs and aca-rejections
