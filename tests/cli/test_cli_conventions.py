@@ -162,3 +162,18 @@ def test_with_json_a_bad_option_is_one_json_object_too(args: list[str]) -> None:
     error = json.loads(result.stdout)
     assert error["exit_code"] == 2
     assert error["error"] in line
+
+
+@pytest.mark.parametrize(("command", "offers_sandbox"), [("daemon", True), ("fleet", False)])
+def test_a_command_that_needs_a_config_says_where_it_looked(
+    tmp_path: Path, nowhere: dict[str, str], command: str, offers_sandbox: bool
+) -> None:
+    # the daemon and the fleet's view never fall back to the embedded sandbox on their own:
+    # the error names the command and the config's places, and offers --sandbox only to
+    # the command that takes it
+    line = assert_clean_error(
+        cli(command, env=nowhere, cwd=tmp_path), f"doorfix {command}", "--config", "./doorfix.toml"
+    )
+    assert ("--sandbox" in line) is offers_sandbox, line
+    if offers_sandbox:
+        assert cli(command, "--sandbox", "--help", env=nowhere, cwd=tmp_path).returncode == 0

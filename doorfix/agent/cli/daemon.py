@@ -36,19 +36,24 @@ def _fail(exc: Exception) -> NoReturn:
     raise typer.Exit(EXIT_CONFIG)
 
 
-#: what ``doorfix daemon`` says when it has no config
-NO_CONFIG = (
-    "the daemon needs a config and found none: pass --config FILE, set $DOORFIX_CONFIG, or "
-    "put one at ./doorfix.toml, $XDG_CONFIG_HOME/doorfix/config.toml or "
-    "/etc/doorfix/config.toml (see config.example.toml); or pass --sandbox for a demo on the "
-    "embedded sandbox"
-)
+def no_config(command: str, *, offers_sandbox: bool) -> str:
+    """What ``doorfix COMMAND`` says when it has no config: where one is looked for, and the
+    embedded sandbox only where the command can run on it."""
+    said = (
+        f"doorfix {command} needs a config and found none: pass --config FILE, set "
+        "$DOORFIX_CONFIG, or put one at ./doorfix.toml, $XDG_CONFIG_HOME/doorfix/config.toml "
+        "or /etc/doorfix/config.toml (see config.example.toml)"
+    )
+    if offers_sandbox:
+        said += "; or pass --sandbox for a demo on the embedded sandbox"
+    return said
 
 
-def _loaded(ctx: typer.Context, *, sandbox: bool = False) -> Loaded:
+def _loaded(ctx: typer.Context, command: str, *, sandbox: bool | None = None) -> Loaded:
+    """The config of ``doorfix command``; ``sandbox``: its ``--sandbox`` (None: it has none)."""
     config = config_option(ctx)
     if not sandbox and config_path(config) is None:
-        _fail(ConfigError(NO_CONFIG, key="--config"))
+        _fail(ConfigError(no_config(command, offers_sandbox=sandbox is not None), key="--config"))
     try:
         loaded = load(config)
     except ConfigError as exc:
@@ -86,7 +91,7 @@ def daemon(
     ] = None,
 ) -> None:
     """Run every playbook on its schedule until SIGTERM; /healthz and /metrics on 127.0.0.1."""
-    loaded = _loaded(ctx, sandbox=sandbox)
+    loaded = _loaded(ctx, "daemon", sandbox=sandbox)
     redactor = log_redactor(loaded)
     setup_logging(ctx, "info", secrets=redactor)
     sandbox_notice(loaded)
@@ -124,7 +129,7 @@ def fleet(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """The replicas sharing the PostgreSQL journal: heartbeats, what each works, the queue."""
-    loaded = _loaded(ctx)
+    loaded = _loaded(ctx, "fleet")
     if not is_url(loaded.journal_path):
         _fail(
             ConfigError(
