@@ -2,10 +2,11 @@
 
 Replicas sharing a PostgreSQL journal run playbooks at the same time (one per scope, see
 :mod:`doorfix.agent.journal.lock`), and several of them may read one system (``door-logs``
-reads ACA beside ``aca-rejections``). A limiter per process would let N replicas send N times
-``rate_limit_per_second``; instead each request takes the next free slot of its system from
-one row of ``rate_slots``, in one statement: the row's ``next_at`` moves on by ``1/limit``
-from the later of itself and now, and the request waits until its slot. The rows hold
+reads ACA beside ``aca-rejections``). A limiter per process would let N replicas send N
+times ``[cloud|aca|clp] requests_per_second``; instead each request takes the next free slot
+of its system from one row of ``rate_slots``, in one statement: the row's ``next_at`` moves
+on by ``1/limit`` from the later of itself and now, and the request waits until its slot.
+The rows hold
 seconds since the epoch on the replicas' clocks, so replicas must keep their clocks in step
 (NTP); a wait is capped at :data:`MAX_WAIT_SECONDS`, so a replica whose clock ran far ahead
 cannot stall the others for longer than that per request.
