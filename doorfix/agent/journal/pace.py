@@ -6,10 +6,9 @@ reads ACA beside ``aca-rejections``). A limiter per process would let N replicas
 times ``[cloud|aca|clp] requests_per_second``; instead each request takes the next free slot
 of its system from one row of ``rate_slots``, in one statement: the row's ``next_at`` moves
 on by ``1/limit`` from the later of itself and now, and the request waits until its slot.
-The rows hold
-seconds since the epoch on the replicas' clocks, so replicas must keep their clocks in step
-(NTP); a wait is capped at :data:`MAX_WAIT_SECONDS`, so a replica whose clock ran far ahead
-cannot stall the others for longer than that per request.
+The rows hold seconds since the epoch on the replicas' clocks, so replicas must keep their
+clocks in step (NTP); a wait is capped at :data:`MAX_WAIT_SECONDS`, so a replica whose clock
+ran far ahead cannot stall the others for longer than that per request.
 """
 
 from __future__ import annotations
