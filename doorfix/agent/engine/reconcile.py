@@ -77,6 +77,7 @@ async def reconcile(agent: Agent, run_id: str, *, scopes: Iterable[str]) -> list
         except ConnectorError as exc:
             log.warning("reconcile_deferred", action_id=row.action_id, error=str(exc))
             continue
+        detail = _keeping_notes(row, detail)
         journal.reconcile(row.action_id, status=status, detail=detail)
         recorded = detail.get("outcome")
         if incident is not None and incident.open and (status == "succeeded" or recorded):
@@ -157,6 +158,19 @@ def _note_answer(
 ) -> None:
     """Note on an action sent again what its answer named (see ``on_answered``)."""
     journal.note_in_flight(action_id, {**again, **named})
+
+
+def _keeping_notes(row: ActionRow, detail: dict[str, Any]) -> dict[str, Any]:
+    """The detail a settled action is recorded with, keeping what was noted before a call.
+
+    A reconciliation that makes a call again notes ``sent_again`` first; a crash during that
+    call leaves it for the next reconciliation, which settles the action from what it reads
+    (a Sync Access's job, a toggle's cell). The journal still says the call was made twice,
+    whichever reconciliation settles it.
+    """
+    if (row.detail or {}).get("sent_again") and not detail.get("sent_again"):
+        return {**detail, "sent_again": True}
+    return detail
 
 
 class _Ours:
