@@ -103,3 +103,23 @@ def test_history_takes_the_same_since_and_until(tmp_path: Path) -> None:
     assert found("--since", "1d", "--until", "1h") == 1
     bad = cli("--config", str(config), "history", "--user", "u-1", "--since", "lately")
     assert_clean_error(bad, "--since", "24h", "ISO")
+
+
+def test_a_report_at_once_after_a_run_on_the_embedded_sandbox_holds_that_run(
+    journal_config: Path,
+) -> None:
+    # the embedded sandbox's clock runs 60 times faster than the wall clock, so a run there
+    # writes its incidents ahead of it; the report with no --until still ends at the newest
+    ran = cli("--config", str(journal_config), "run", "door-logs", "--json")
+    assert ran.returncode == 0, ran.stderr
+    found = json.loads(ran.stdout)["counts"]
+    assert sum(found.values()) > 0, found
+    result = cli("--config", str(journal_config), "report", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["counts"] == found
+    assert datetime.fromisoformat(data["until"]) > datetime.now(UTC)
+    # an --until given is kept as given
+    bounded = cli("--config", str(journal_config), "report", "--until", "1m", "-f", "json")
+    assert bounded.returncode == 0, bounded.stderr
+    assert datetime.fromisoformat(json.loads(bounded.stdout)["until"]) < datetime.now(UTC)

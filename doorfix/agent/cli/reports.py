@@ -106,6 +106,10 @@ def _open_journal(loaded: Loaded, as_json: bool = False) -> Journal:
         _fail(exc, as_json)
 
 
+#: a period whose start is not before its end
+EMPTY_PERIOD = ConfigError("the period is empty: --since must come before --until", key="--since")
+
+
 def report(
     ctx: typer.Context,
     since: Annotated[
@@ -114,7 +118,10 @@ def report(
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help=f"End of the period: {FORMS}. Default: now."),
+        typer.Option(
+            help=f"End of the period: {FORMS}. Default: now, or the journal's newest record "
+            "if a clock ahead of this one wrote it."
+        ),
     ] = None,
     fmt: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="text, markdown, html or json.")
@@ -129,16 +136,20 @@ def report(
     setup_logging(ctx, "error", secrets=_redactions(loaded))
     now = SystemClock().now()
     try:
-        end = parse_time(until, now, option="--until") if until else now
-        start = parse_time(since, now, option="--since") if since else end - DEFAULT_PERIOD
+        end = parse_time(until, now, option="--until") if until else None
+        begin = parse_time(since, now, option="--since") if since else None
     except ConfigError as exc:
         _fail(exc, as_json)
-    if start >= end:
-        _fail(
-            ConfigError("the period is empty: --since must come before --until", key="--since"),
-            as_json,
-        )
+    if begin is not None and end is not None and begin >= end:
+        _fail(EMPTY_PERIOD, as_json)
     with _open_journal(loaded, as_json) as journal:
+        if end is None:
+            # up to now, and to whatever a clock ahead of this one wrote (the embedded
+            # sandbox's accelerated clock, a replica's): the newest run is in its report
+            end = max(now, journal.newest_at() or now)
+        start = begin if begin is not None else end - DEFAULT_PERIOD
+        if start >= end:
+            _fail(EMPTY_PERIOD, as_json)
         period = build_report(
             journal,
             since=start,

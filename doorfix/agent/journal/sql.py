@@ -56,6 +56,17 @@ LAST_SUCCESSFUL_RUN = (
 )
 
 
+#: the newest time the journal holds: of a run, an action, an incident or its history
+NEWEST_AT = (
+    "SELECT MAX(t) FROM ("
+    "SELECT MAX(COALESCE(finished_at, started_at)) AS t FROM runs "
+    "UNION ALL SELECT MAX(COALESCE(finished_at, started_at)) FROM actions "
+    "UNION ALL SELECT MAX(last_seen_at) FROM incidents "
+    "UNION ALL SELECT MAX(recorded_at) FROM incident_history"
+    ") AS newest"
+)
+
+
 def select_runs(*, playbook: bool, since: bool, status: bool = False) -> str:
     """Runs newest first, filtered by whichever of ``:playbook``, ``:since`` and ``:status``
     are bound."""

@@ -147,6 +147,15 @@ class Journal(JournalIncidents, JournalActions, JournalMarks, JournalApprovals, 
             row = conn.execute(sql.RUN_BY_ID, {"run_id": run_id}).fetchone()
         return None if row is None else rows.run_row(row)
 
+    def newest_at(self) -> datetime | None:
+        """The newest time written: a run's or an action's end or start, an incident's last
+        sighting, a history row (None: an empty journal). A clock ahead of the reader's (the
+        embedded sandbox's accelerated one, a replica's) may have written it in the reader's
+        future."""
+        with self._read("newest_at") as conn:
+            row = conn.execute(sql.NEWEST_AT).fetchone()
+        return None if row is None or row[0] is None else rows.from_text(row[0])
+
     def last_successful_run(self, playbook: str) -> RunRow | None:
         """The newest completed run of a playbook."""
         with self._read("last_successful_run") as conn:

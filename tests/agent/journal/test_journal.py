@@ -392,6 +392,21 @@ def test_last_successful_run_skips_failures_and_other_playbooks(
     assert last.run_id == good
 
 
+def test_the_newest_time_written_is_of_a_run_or_an_incident_whichever_is_later(
+    journal: Journal, clock: ManualClock
+) -> None:
+    # what ``doorfix report`` ends at when a clock ahead of the reader's wrote the journal
+    assert journal.newest_at() is None
+    run = journal.start_run("door-logs", dry_run=False)
+    assert journal.newest_at() == START
+    clock.advance(90)
+    open_one(journal, run)
+    assert journal.newest_at() == START + timedelta(seconds=90)
+    clock.advance(30)
+    journal.finish_run(run, status="completed", counts={})
+    assert journal.newest_at() == START + timedelta(seconds=120)
+
+
 # feeds ---------------------------------------------------------------------------------
 
 
