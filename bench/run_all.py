@@ -365,16 +365,20 @@ _REQUESTS_LINE = re.compile(
 )
 
 
+#: bench_time_to_fix's summary line of one interval: the interval, how it ran, p50, p95,
+#: fixed of refused, the floor's p50 and p95, and the least p95 at the rate limit
+_SUMMARY_LINE = re.compile(
+    r"^time to fix at\s+(\d+) s \((.+?)\s*\) p50\s+(\d+) s\s+p95\s+(\d+) s\s+"
+    r"\((\d+)/(\d+) fixed\)(?:\s+floor p50 (\d+) s p95 (\d+) s)?"
+    r"(?:\s+least p95 at the rate limit ([\d.]+) s)?",
+    re.MULTILINE,
+)
+
+
 def parse_time_to_fix(out: str) -> list[Row]:
     """bench_time_to_fix: p50 and p95 per poll interval, and per kind of refusal."""
     rows: list[Row] = []
-    for m in re.finditer(
-        r"^time to fix at\s+(\d+) s \((.+?)\s*\) p50\s+(\d+) s\s+p95\s+(\d+) s\s+"
-        r"\((\d+)/(\d+) fixed\)(?:\s+floor p50 (\d+) s p95 (\d+) s)?"
-        r"(?:\s+least p95 at the rate limit ([\d.]+) s)?",
-        out,
-        re.MULTILINE,
-    ):
+    for m in _SUMMARY_LINE.finditer(out):
         every, how, p50, p95, fixed, n, floor50, floor95, least = m.groups()
         target = int(every) + 5
         floor = f" (floor of this sample: p50 {floor50} s, p95 {floor95} s" if floor95 else ""
@@ -722,13 +726,6 @@ TIME_TO_FIX_NOTES = (
 )
 
 
-#: bench_time_to_fix's summary line: the interval, its p95 and the least p95 at the rate limit
-_LEAST_SUMMARY = re.compile(
-    r"^time to fix at\s+(\d+) s .*?p95\s+(\d+) s .*least p95 at the rate limit ([\d.]+) s$",
-    re.MULTILINE,
-)
-
-
 def burst_notes(out: str) -> str:
     """Why a burst's figures stand where they do: each system's requests at its rate limit."""
     spent = {int(every): detail for every, _rate, detail in _REQUESTS_LINE.findall(out)}
@@ -736,7 +733,10 @@ def burst_notes(out: str) -> str:
         return ""
     said = "; ".join(f"at a {every} s poll: {detail}" for every, detail in sorted(spent.items()))
     bounds = []
-    for every, p95, bound in _LEAST_SUMMARY.findall(out):
+    for m in _SUMMARY_LINE.finditer(out):
+        every, p95, bound = m.group(1), m.group(4), m.group(9)
+        if bound is None:
+            continue
         target = int(every) + 5
         verdict = (
             f"over its {target} s target, so no order of these requests meets it"
